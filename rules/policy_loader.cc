@@ -1,0 +1,572 @@
+#include "rules/policy_loader.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "rules/host_pattern.h"
+#include "rules/suggest.h"
+#include "rules/yaml_reader.h"
+
+namespace bulkhead::rules {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Parses one file's documents; errors accumulate so the operator sees all of them at once.
+class DocumentParser : private YamlReader {
+ public:
+  DocumentParser(std::string file, const ProtocolCatalog& catalog, Diagnostics& errors)
+      : YamlReader(std::move(file), errors), catalog_(catalog) {}
+
+  std::optional<Policy> parseDocument(const YAML::Node& document) {
+    const size_t errorsBefore = errorCount();
+    if (!expectMap(document, "a policy document")) {
+      return std::nullopt;
+    }
+    const Fields top = fields(document, {"apiVersion", "kind", "metadata", "spec"}, "a document");
+    Policy policy;
+    policy.where = at(document);
+    if (const auto* apiVersion = require(top, "apiVersion", document)) {
+      const auto text = scalar(apiVersion->value, "apiVersion");
+      if (text && *text != PolicyApiVersion) {
+        error(apiVersion->value, "unsupported apiVersion " + quote(*text) + " (supported: " +
+                                     std::string(PolicyApiVersion) + ")");
+      }
+    }
+    if (const auto* kind = require(top, "kind", document)) {
+      const auto text = scalar(kind->value, "kind");
+      if (text && *text != PolicyKind) {
+        error(kind->value, "unsupported kind " + quote(*text) + " (supported: " +
+                               std::string(PolicyKind) + ")");
+      }
+    }
+    if (const auto* metadata = require(top, "metadata", document)) {
+      parseMetadata(metadata->value, policy);
+    }
+    if (const auto* spec = require(top, "spec", document)) {
+      parseSpec(spec->value, policy);
+    }
+    if (errorCount() != errorsBefore) {
+      return std::nullopt;
+    }
+    return policy;
+  }
+
+  void parseMetadata(const YAML::Node& node, Policy& policy) {
+    if (!expectMap(node, "metadata")) {
+      return;
+    }
+    const Fields meta = fields(node, {"name", "labels", "annotations"}, "metadata");
+    if (const auto* name = require(meta, "name", node)) {
+      if (const auto text = scalar(name->value, "name")) {
+        static const std::regex valid("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
+        if (!std::regex_match(*text, valid)) {
+          error(name->value, "policy name " + quote(*text) +
+                                 " must be lower-case letters, digits, '-' or '.', start and end "
+                                 "with a letter or digit, at most 253 characters");
+        }
+        policy.name = *text;
+      }
+    }
+    for (const char* key : {"labels", "annotations"}) {
+      if (const auto* map = optional(meta, key)) {
+        labels(map->value, key);
+      }
+    }
+  }
+
+  void parseSpec(const YAML::Node& node, Policy& policy) {
+    if (!expectMap(node, "spec")) {
+      return;
+    }
+    const Fields spec =
+        fields(node, {"description", "mode", "endpointSelector", "ingress", "egress"}, "spec");
+    if (const auto* description = optional(spec, "description")) {
+      scalar(description->value, "description");
+    }
+    if (const auto* mode = optional(spec, "mode")) {
+      if (const auto text = scalar(mode->value, "mode")) {
+        if (*text == "enforce") {
+          policy.mode = Mode::Enforce;
+        } else if (*text == "monitor") {
+          policy.mode = Mode::Monitor;
+        } else {
+          error(mode->value, "mode must be 'enforce' or 'monitor', got " + quote(*text));
+        }
+      }
+    }
+    if (const auto* selector = require(spec, "endpointSelector", node)) {
+      policy.endpointSelector = parseSelector(selector->value, "endpointSelector");
+    }
+    if (const auto* ingress = optional(spec, "ingress")) {
+      policy.ingress = parseRules(ingress->value, Direction::Ingress);
+    }
+    if (const auto* egress = optional(spec, "egress")) {
+      policy.egress = parseRules(egress->value, Direction::Egress);
+    }
+    if (!optional(spec, "ingress") && !optional(spec, "egress")) {
+      error(node,
+            "spec needs 'ingress' or 'egress' (an empty list denies all traffic in that "
+            "direction)");
+    }
+  }
+
+  EndpointSelector parseSelector(const YAML::Node& node, std::string_view what) {
+    EndpointSelector selector;
+    selector.where = at(node);
+    if (!expectMap(node, what)) {
+      return selector;
+    }
+    const Fields parts = fields(node, {"matchLabels", "matchExpressions"}, std::string(what));
+    if (const auto* field = optional(parts, "matchLabels")) {
+      selector.matchLabels = labels(field->value, "matchLabels");
+    }
+    if (const auto* expressions = optional(parts, "matchExpressions")) {
+      if (expectList(expressions->value, "matchExpressions")) {
+        for (const auto& expression : expressions->value) {
+          if (auto requirement = parseRequirement(expression)) {
+            selector.matchExpressions.push_back(std::move(*requirement));
+          }
+        }
+      }
+    }
+    return selector;
+  }
+
+  std::optional<LabelRequirement> parseRequirement(const YAML::Node& node) {
+    if (!expectMap(node, "a matchExpressions entry")) {
+      return std::nullopt;
+    }
+    const Fields parts = fields(node, {"key", "operator", "values"}, "a matchExpressions entry");
+    LabelRequirement requirement;
+    bool ok = true;
+    if (const auto* key = require(parts, "key", node)) {
+      const auto text = scalar(key->value, "key");
+      ok = ok && text.has_value();
+      requirement.key = text.value_or("");
+    } else {
+      ok = false;
+    }
+    if (const auto* op = require(parts, "operator", node)) {
+      const auto text = scalar(op->value, "operator");
+      static const std::vector<std::string> operators = {"In", "NotIn", "Exists", "DoesNotExist"};
+      if (!text) {
+        ok = false;
+      } else if (*text == "In") {
+        requirement.op = LabelRequirement::Operator::In;
+      } else if (*text == "NotIn") {
+        requirement.op = LabelRequirement::Operator::NotIn;
+      } else if (*text == "Exists") {
+        requirement.op = LabelRequirement::Operator::Exists;
+      } else if (*text == "DoesNotExist") {
+        requirement.op = LabelRequirement::Operator::DoesNotExist;
+      } else {
+        std::string message = "unknown operator " + quote(*text);
+        if (const auto hint = nearest(*text, operators)) {
+          message += " (did you mean " + quote(*hint) + "?)";
+        } else {
+          message += " (valid: In, NotIn, Exists, DoesNotExist)";
+        }
+        error(op->value, std::move(message));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const auto* values = optional(parts, "values")) {
+      if (expectList(values->value, "values")) {
+        for (const auto& value : values->value) {
+          if (const auto text = scalar(value, "values entry")) {
+            requirement.values.push_back(*text);
+          }
+        }
+      }
+    }
+    if (ok) {
+      const bool takesValues = requirement.op == LabelRequirement::Operator::In ||
+                               requirement.op == LabelRequirement::Operator::NotIn;
+      if (takesValues && requirement.values.empty()) {
+        error(node, "operator In/NotIn needs a non-empty 'values' list");
+        ok = false;
+      } else if (!takesValues && optional(parts, "values")) {
+        error(optional(parts, "values")->key, "operator Exists/DoesNotExist takes no 'values'");
+        ok = false;
+      }
+    }
+    return ok ? std::optional(requirement) : std::nullopt;
+  }
+
+  std::vector<PeerRule> parseRules(const YAML::Node& node, Direction direction) {
+    std::vector<PeerRule> rules;
+    const std::string what = direction == Direction::Ingress ? "ingress" : "egress";
+    if (node.IsNull()) {
+      return rules;  // "ingress:" with nothing: default-deny, same as an empty list
+    }
+    if (!expectList(node, what)) {
+      return rules;
+    }
+    for (const auto& entry : node) {
+      rules.push_back(parsePeerRule(entry, direction));
+    }
+    return rules;
+  }
+
+  PeerRule parsePeerRule(const YAML::Node& node, Direction direction) {
+    PeerRule rule;
+    rule.where = at(node);
+    const bool in = direction == Direction::Ingress;
+    const std::string endpointsKey = in ? "fromEndpoints" : "toEndpoints";
+    const std::string entitiesKey = in ? "fromEntities" : "toEntities";
+    const std::string cidrKey = in ? "fromCIDR" : "toCIDR";
+    const std::string context = in ? "an ingress rule" : "an egress rule";
+    if (!expectMap(node, context)) {
+      return rule;
+    }
+    const Fields parts = fields(node, {endpointsKey, entitiesKey, cidrKey, "toPorts"}, context);
+    if (const auto* endpoints = optional(parts, endpointsKey)) {
+      if (expectList(endpoints->value, endpointsKey)) {
+        for (const auto& selector : endpoints->value) {
+          rule.endpoints.push_back(parseSelector(selector, endpointsKey + " entry"));
+        }
+        if (endpoints->value.size() == 0) {
+          error(endpoints->value, quote(endpointsKey) +
+                                      " is empty: list selectors, or use [{}] for all endpoints");
+        }
+      }
+    }
+    if (const auto* entities = optional(parts, entitiesKey)) {
+      if (expectList(entities->value, entitiesKey)) {
+        for (const auto& entity : entities->value) {
+          if (const auto parsed = parseEntity(entity)) {
+            rule.entities.push_back(*parsed);
+          }
+        }
+      }
+    }
+    if (const auto* cidrs = optional(parts, cidrKey)) {
+      if (expectList(cidrs->value, cidrKey)) {
+        for (const auto& cidr : cidrs->value) {
+          if (const auto text = scalar(cidr, cidrKey + " entry")) {
+            std::string reason;
+            if (const auto parsed = Cidr::parse(*text, &reason)) {
+              rule.cidrs.push_back(*parsed);
+            } else {
+              error(cidr, reason);
+            }
+          }
+        }
+      }
+    }
+    if (const auto* ports = optional(parts, "toPorts")) {
+      if (expectList(ports->value, "toPorts")) {
+        for (const auto& portRule : ports->value) {
+          rule.toPorts.push_back(parsePortRule(portRule));
+        }
+      }
+    }
+    return rule;
+  }
+
+  std::optional<Entity> parseEntity(const YAML::Node& node) {
+    const auto text = scalar(node, "entity");
+    if (!text) {
+      return std::nullopt;
+    }
+    if (*text == "world") {
+      return Entity::World;
+    }
+    if (*text == "host") {
+      return Entity::Host;
+    }
+    if (*text == "all") {
+      return Entity::All;
+    }
+    std::string message = "unknown entity " + quote(*text);
+    if (const auto hint = nearest(*text, {"world", "host", "all"})) {
+      message += " (did you mean " + quote(*hint) + "?)";
+    } else {
+      message += " (valid: world, host, all)";
+    }
+    error(node, std::move(message));
+    return std::nullopt;
+  }
+
+  PortRule parsePortRule(const YAML::Node& node) {
+    PortRule rule;
+    rule.where = at(node);
+    if (!expectMap(node, "a toPorts entry")) {
+      return rule;
+    }
+    const Fields parts = fields(node, {"ports", "l7"}, "a toPorts entry");
+    if (const auto* ports = optional(parts, "ports")) {
+      if (expectList(ports->value, "ports")) {
+        for (const auto& port : ports->value) {
+          if (auto parsed = parsePort(port)) {
+            rule.ports.push_back(*parsed);
+          }
+        }
+      }
+    }
+    if (const auto* l7 = optional(parts, "l7")) {
+      rule.l7 = parseL7(l7->value);
+      for (const auto& port : rule.ports) {
+        if (port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) {
+          error(l7->key, "l7 rules do not apply to ICMP ports");
+          break;
+        }
+      }
+    }
+    if (!optional(parts, "ports") && !optional(parts, "l7")) {
+      error(node, "a toPorts entry needs 'ports' or 'l7'");
+    }
+    return rule;
+  }
+
+  std::optional<uint32_t> number(std::string_view text) {
+    uint32_t value = 0;
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+      return std::nullopt;
+    }
+    return value;
+  }
+
+  std::optional<PortProtocol> parsePort(const YAML::Node& node) {
+    if (!expectMap(node, "a ports entry")) {
+      return std::nullopt;
+    }
+    const Fields parts = fields(node, {"port", "endPort", "protocol"}, "a ports entry");
+    PortProtocol port;
+    port.where = at(node);
+    bool ok = true;
+    bool hasPort = false;
+    if (const auto* field = optional(parts, "port")) {
+      const auto text = scalar(field->value, "port");
+      if (!text) {
+        ok = false;
+      } else {
+        const size_t dash = text->find('-');
+        const auto first = number(std::string_view(*text).substr(0, dash));
+        const auto last =
+            dash == std::string::npos ? first : number(std::string_view(*text).substr(dash + 1));
+        if (!first || !last || *first > 65535 || *last > 65535) {
+          error(field->value, "port " + quote(*text) +
+                                  " must be a number 0-65535 or a range like '8000-8100'");
+          ok = false;
+        } else if (*last < *first) {
+          error(field->value, "port range " + quote(*text) + " ends before it starts");
+          ok = false;
+        } else if (*first == 0 && dash == std::string::npos) {
+          port.first = 0;
+          port.last = 65535;  // Cilium and Kubernetes: port 0 means any port
+        } else {
+          port.first = static_cast<uint16_t>(*first);
+          port.last = static_cast<uint16_t>(*last);
+          hasPort = true;
+        }
+      }
+    }
+    if (const auto* field = optional(parts, "endPort")) {
+      const auto text = scalar(field->value, "endPort");
+      const auto last = text ? number(*text) : std::nullopt;
+      if (!hasPort) {
+        error(field->key, "'endPort' needs a single 'port' to start the range");
+        ok = false;
+      } else if (!last || *last > 65535) {
+        error(field->value, "endPort must be a number 0-65535");
+        ok = false;
+      } else if (port.first != port.last) {
+        error(field->key, "'endPort' cannot extend a port that is already a range");
+        ok = false;
+      } else if (*last < port.first) {
+        error(field->value, "endPort " + std::to_string(*last) + " is below port " +
+                                std::to_string(port.first));
+        ok = false;
+      } else {
+        port.last = static_cast<uint16_t>(*last);
+      }
+    }
+    if (const auto* field = optional(parts, "protocol")) {
+      if (const auto text = scalar(field->value, "protocol")) {
+        const std::string name = lowerCase(*text);
+        if (name == "tcp") {
+          port.protocol = L4Protocol::TCP;
+        } else if (name == "udp") {
+          port.protocol = L4Protocol::UDP;
+        } else if (name == "icmp") {
+          port.protocol = L4Protocol::ICMP;
+        } else if (name == "icmpv6") {
+          port.protocol = L4Protocol::ICMPv6;
+        } else if (name == "any") {
+          port.protocol = L4Protocol::Any;
+        } else {
+          std::string message = "unknown L4 protocol " + quote(*text);
+          if (const auto hint = nearest(*text, {"TCP", "UDP", "ICMP", "ICMPv6", "ANY"})) {
+            message += " (did you mean " + quote(*hint) + "?)";
+          } else {
+            message += " (valid: TCP, UDP, ICMP, ICMPv6, ANY)";
+          }
+          error(field->value, std::move(message));
+          ok = false;
+        }
+        if ((port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) &&
+            hasPort) {
+          error(field->value, "ICMP has no ports: drop 'port' or use TCP/UDP");
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+    }
+    return ok ? std::optional(port) : std::nullopt;
+  }
+
+  L7Rule parseL7(const YAML::Node& node) {
+    L7Rule rule;
+    rule.where = at(node);
+    if (!expectMap(node, "l7")) {
+      return rule;
+    }
+    const Fields parts = fields(node, {"protocols", "hosts"}, "l7");
+    if (const auto* protocols = optional(parts, "protocols")) {
+      if (expectList(protocols->value, "protocols")) {
+        for (const auto& protocol : protocols->value) {
+          const auto text = scalar(protocol, "protocols entry");
+          if (!text) {
+            continue;
+          }
+          if (catalog_.find(*text)) {
+            rule.protocols.push_back(*text);
+            continue;
+          }
+          std::string message = "unknown application protocol " + quote(*text);
+          if (const auto hint = nearest(*text, catalog_.names())) {
+            message += " (did you mean " + quote(*hint) + "?)";
+          }
+          error(protocol, std::move(message));
+        }
+      }
+    }
+    if (const auto* hosts = optional(parts, "hosts")) {
+      if (expectList(hosts->value, "hosts")) {
+        for (const auto& host : hosts->value) {
+          const auto text = scalar(host, "hosts entry");
+          std::string reason;
+          if (!text) {
+            continue;
+          }
+          if (HostPattern::validate(*text, &reason)) {
+            rule.hosts.push_back(*text);
+          } else {
+            error(host, reason);
+          }
+        }
+      }
+    }
+    if (!optional(parts, "protocols") && !optional(parts, "hosts")) {
+      error(node, "l7 needs 'protocols' or 'hosts'");
+    }
+    return rule;
+  }
+
+  const ProtocolCatalog& catalog_;
+};
+
+struct NameRegistry {
+  std::map<std::string, SourceLocation> seen;
+
+  void add(const Policy& policy, Diagnostics& errors) {
+    const auto [found, inserted] = seen.emplace(policy.name, policy.where);
+    if (!inserted) {
+      const SourceLocation& first = found->second;
+      errors.push_back({policy.where, "duplicate policy name " + quote(policy.name) +
+                                          " (first defined at " + first.file + ":" +
+                                          std::to_string(first.line) + ":" +
+                                          std::to_string(first.column) + ")"});
+    }
+  }
+};
+
+void loadText(std::string_view text, const std::string& fileName, const ProtocolCatalog& catalog,
+              NameRegistry& names, PolicyLoadResult& result) {
+  const std::vector<YAML::Node> documents =
+      parseYamlDocuments(std::string(text), fileName, result.errors);
+  DocumentParser parser(fileName, catalog, result.errors);
+  for (const auto& document : documents) {
+    if (document.IsNull()) {
+      continue;  // an empty document between '---' separators
+    }
+    if (auto policy = parser.parseDocument(document)) {
+      names.add(*policy, result.errors);
+      result.set.policies.push_back(std::move(*policy));
+    }
+  }
+  result.set.sources.push_back(fileName);
+}
+
+void loadFile(const std::string& path, const ProtocolCatalog& catalog, NameRegistry& names,
+              PolicyLoadResult& result) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    result.errors.push_back({{path, 0, 0}, "cannot read file"});
+    result.ioFailure = true;
+    return;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  loadText(text.str(), path, catalog, names, result);
+}
+
+}  // namespace
+
+PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
+                              const ProtocolCatalog& catalog) {
+  PolicyLoadResult result;
+  NameRegistry names;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      std::vector<std::string> files;
+      for (const auto& entry : fs::directory_iterator(path, ec)) {
+        const auto extension = entry.path().extension();
+        if (entry.is_regular_file() && (extension == ".yaml" || extension == ".yml")) {
+          files.push_back(entry.path().string());
+        }
+      }
+      if (ec) {
+        result.errors.push_back({{path, 0, 0}, "cannot list directory: " + ec.message()});
+        result.ioFailure = true;
+        continue;
+      }
+      std::sort(files.begin(), files.end());
+      if (files.empty()) {
+        result.errors.push_back({{path, 0, 0}, "directory has no *.yaml or *.yml files"});
+      }
+      for (const auto& file : files) {
+        loadFile(file, catalog, names, result);
+      }
+    } else if (fs::exists(path, ec)) {
+      loadFile(path, catalog, names, result);
+    } else {
+      result.errors.push_back({{path, 0, 0}, "no such file or directory"});
+      result.ioFailure = true;
+    }
+  }
+  return result;
+}
+
+PolicyLoadResult loadPolicyText(std::string_view text, const std::string& fileName,
+                                const ProtocolCatalog& catalog) {
+  PolicyLoadResult result;
+  NameRegistry names;
+  loadText(text, fileName, catalog, names, result);
+  return result;
+}
+
+}  // namespace bulkhead::rules

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/diagnostic.h"
+#include "rules/policy.h"
+#include "rules/protocol_catalog.h"
+
+namespace bulkhead::rules {
+
+inline constexpr std::string_view PolicyApiVersion = "bulkhead.io/v1";
+inline constexpr std::string_view PolicyKind = "SegmentationPolicy";
+
+// What loading found: the policies that were valid and every problem, in file order. A set with
+// any diagnostic must not be enforced: the caller keeps the policy it had.
+struct PolicyLoadResult {
+  PolicySet set;
+  Diagnostics errors;
+  bool ioFailure = false;  // a path could not be read at all (as opposed to invalid content)
+  bool ok() const { return errors.empty(); }
+};
+
+// Loads every document of every file; a directory contributes its *.yaml and *.yml files in
+// name order. I/O problems (missing file, unreadable directory) are diagnostics at line 0.
+PolicyLoadResult loadPolicies(const std::vector<std::string>& paths, const ProtocolCatalog& catalog);
+
+// Loads documents from text; `fileName` is only used in diagnostics.
+PolicyLoadResult loadPolicyText(std::string_view text, const std::string& fileName,
+                                const ProtocolCatalog& catalog);
+
+}  // namespace bulkhead::rules

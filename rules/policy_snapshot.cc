@@ -1,0 +1,145 @@
+#include "rules/policy_snapshot.h"
+
+#include <algorithm>
+
+namespace bulkhead::rules {
+namespace {
+
+using CompiledRule = PolicySnapshot::CompiledRule;
+using DirectionalPolicy = PolicySnapshot::DirectionalPolicy;
+
+bool peerMatches(const CompiledRule& rule, IdentityId peer, const IpAddress& peerIp) {
+  if (rule.anyPeer) {
+    return true;
+  }
+  if (std::binary_search(rule.peers.begin(), rule.peers.end(), peer)) {
+    return true;
+  }
+  // CIDRs describe the world outside the host; a container is selected by labels, never by the
+  // address it happens to have.
+  if (peer == reserved_identity::World) {
+    for (const auto& cidr : rule.cidrs) {
+      if (cidr.contains(peerIp)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+bool hasPorts(uint8_t ipProtocol) {
+  return ipProtocol == 6 || ipProtocol == 17 || ipProtocol == 132;  // TCP, UDP, SCTP
+}
+
+bool portMatches(const CompiledRule& rule, uint8_t ipProtocol, uint16_t port) {
+  if (rule.ports.empty()) {
+    return true;
+  }
+  for (const auto& entry : rule.ports) {
+    const bool protocolOk = entry.protocol == L4Protocol::Any ||
+                            static_cast<uint8_t>(entry.protocol) == ipProtocol;
+    if (!protocolOk) {
+      continue;
+    }
+    const bool anyPort = entry.first == 0 && entry.last == 65535;
+    if (anyPort || (hasPorts(ipProtocol) && port >= entry.first && port <= entry.last)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool l7Matches(const CompiledRule& rule, const AppProtocol& app, std::string_view host) {
+  if (!rule.protocols.empty() &&
+      !std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.master) &&
+      !std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.app)) {
+    return false;
+  }
+  if (!rule.hosts.empty()) {
+    return std::any_of(rule.hosts.begin(), rule.hosts.end(),
+                       [&](const HostPattern& pattern) { return pattern.matches(host); });
+  }
+  return true;
+}
+
+struct DirectionResult {
+  Decision decision = Decision::Allow;
+  const RuleRef* rule = nullptr;
+};
+
+DirectionResult evaluate(const DirectionalPolicy* policy, IdentityId peer, const IpAddress& peerIp,
+                         const FlowQuery& query) {
+  if (policy == nullptr || !policy->isolated) {
+    return {};
+  }
+  bool needL7 = false;
+  for (const auto& rule : policy->rules) {
+    if (!peerMatches(rule, peer, peerIp) || !portMatches(rule, query.ipProtocol, query.dstPort)) {
+      continue;
+    }
+    if (!rule.hasL7) {
+      return {Decision::Allow, rule.ref};
+    }
+    if (!query.app) {
+      needL7 = true;
+      continue;
+    }
+    if (l7Matches(rule, *query.app, query.host)) {
+      return {Decision::Allow, rule.ref};
+    }
+  }
+  return {needL7 ? Decision::NeedL7 : Decision::Deny, nullptr};
+}
+
+}  // namespace
+
+std::string_view Verdict::ruleName() const {
+  if (rule != nullptr) {
+    return rule->name;
+  }
+  return decision == Decision::Deny ? "default-deny" : "default-allow";
+}
+
+PolicySnapshot::PolicySnapshot(uint64_t generation, std::vector<std::unique_ptr<RuleRef>> refs,
+                               std::unordered_map<IdentityId, EndpointPolicy> endpoints,
+                               size_t policyCount)
+    : generation_(generation),
+      refs_(std::move(refs)),
+      endpoints_(std::move(endpoints)),
+      policyCount_(policyCount) {}
+
+const PolicySnapshot::EndpointPolicy* PolicySnapshot::endpointPolicy(IdentityId identity) const {
+  const auto found = endpoints_.find(identity);
+  return found == endpoints_.end() ? nullptr : &found->second;
+}
+
+Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
+  const EndpointPolicy* source = endpointPolicy(query.src);
+  const EndpointPolicy* destination = endpointPolicy(query.dst);
+  const DirectionResult egress =
+      evaluate(source ? &source->egress : nullptr, query.dst, query.dstIp, query);
+  const DirectionResult ingress =
+      evaluate(destination ? &destination->ingress : nullptr, query.src, query.srcIp, query);
+
+  Verdict verdict;
+  if (egress.decision == Decision::Deny || ingress.decision == Decision::Deny) {
+    verdict.decision = Decision::Deny;
+    const bool egressDenies = egress.decision == Decision::Deny;
+    const bool ingressDenies = ingress.decision == Decision::Deny;
+    // Enforced if either denying side is in enforce mode: monitor on one side never opens a hole
+    // that the other side's enforce policy closes.
+    verdict.enforced = (egressDenies && source->egress.enforced) ||
+                       (ingressDenies && destination->ingress.enforced);
+    verdict.deniedBy = ingressDenies ? Direction::Ingress : Direction::Egress;
+    return verdict;
+  }
+  if (egress.decision == Decision::NeedL7 || ingress.decision == Decision::NeedL7) {
+    verdict.decision = Decision::NeedL7;
+    return verdict;
+  }
+  verdict.decision = Decision::Allow;
+  verdict.rule = ingress.rule != nullptr ? ingress.rule : egress.rule;
+  return verdict;
+}
+
+}  // namespace bulkhead::rules

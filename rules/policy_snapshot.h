@@ -1,0 +1,110 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "rules/cidr.h"
+#include "rules/host_pattern.h"
+#include "rules/identity.h"
+#include "rules/policy.h"
+
+namespace bulkhead::rules {
+
+// The application protocol nDPI reported for a flow (ids of the linked nDPI; 0 is Unknown).
+struct AppProtocol {
+  uint16_t master = 0;
+  uint16_t app = 0;
+};
+
+// What the fast path asks once per flow (and again when the policy generation changes).
+struct FlowQuery {
+  IdentityId src = reserved_identity::World;
+  IdentityId dst = reserved_identity::World;
+  IpAddress srcIp;
+  IpAddress dstIp;
+  uint8_t ipProtocol = 0;  // IANA number: 6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6, ...
+  uint16_t dstPort = 0;
+  std::optional<AppProtocol> app;  // nullopt: not classified yet
+  std::string_view host;           // HTTP Host, TLS SNI or DNS query name, if any
+};
+
+// Names the rule that decided, for logs and `simulate` output: "<policy>/<direction>/<index>".
+struct RuleRef {
+  std::string policy;
+  Direction direction = Direction::Ingress;
+  size_t index = 0;
+  SourceLocation where;
+  std::string name;
+};
+
+enum class Decision : uint8_t {
+  Allow,
+  Deny,
+  NeedL7,  // only rules with an l7 section could allow it: decide once the protocol is known
+};
+
+struct Verdict {
+  Decision decision = Decision::Allow;
+  // For Deny: drop (enforce) or only report (monitor). Always true for other decisions' paths.
+  bool enforced = true;
+  // The rule that allowed, or nullptr: for Allow, no policy selects either side
+  // ("default-allow"); for Deny, nothing allowed it ("default-deny").
+  const RuleRef* rule = nullptr;
+  // For Deny: the side whose policy denied (ingress of the destination, egress of the source).
+  Direction deniedBy = Direction::Ingress;
+
+  std::string_view ruleName() const;
+};
+
+// An immutable, compiled policy: built off the fast path, then shared read-only by every worker
+// until the next generation replaces it. Lookups allocate nothing.
+class PolicySnapshot {
+ public:
+  struct CompiledRule {
+    const RuleRef* ref = nullptr;
+    bool anyPeer = false;
+    std::vector<IdentityId> peers;  // sorted
+    std::vector<Cidr> cidrs;        // match peers of identity World by address
+    std::vector<PortProtocol> ports;  // empty: any
+    bool hasL7 = false;
+    std::vector<uint16_t> protocols;  // sorted nDPI ids; empty: any protocol
+    std::vector<HostPattern> hosts;   // empty: any host
+  };
+
+  struct DirectionalPolicy {
+    bool isolated = false;  // some policy selects the endpoint in this direction
+    bool enforced = false;  // at least one of those policies is in enforce mode
+    std::vector<CompiledRule> rules;
+  };
+
+  struct EndpointPolicy {
+    DirectionalPolicy ingress;
+    DirectionalPolicy egress;
+  };
+
+  PolicySnapshot(uint64_t generation, std::vector<std::unique_ptr<RuleRef>> refs,
+                 std::unordered_map<IdentityId, EndpointPolicy> endpoints, size_t policyCount);
+
+  Verdict verdict(const FlowQuery& query) const;
+
+  uint64_t generation() const { return generation_; }
+  size_t policyCount() const { return policyCount_; }
+  size_t ruleCount() const { return refs_.size(); }
+  // nullptr if no policy selects the identity.
+  const EndpointPolicy* endpointPolicy(IdentityId identity) const;
+
+ private:
+  uint64_t generation_;
+  std::vector<std::unique_ptr<RuleRef>> refs_;
+  std::unordered_map<IdentityId, EndpointPolicy> endpoints_;
+  size_t policyCount_;
+};
+
+using PolicySnapshotPtr = std::shared_ptr<const PolicySnapshot>;
+
+}  // namespace bulkhead::rules

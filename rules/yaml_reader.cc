@@ -1,0 +1,160 @@
+#include "rules/yaml_reader.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "rules/suggest.h"
+
+namespace bulkhead::rules {
+namespace {
+
+const char* typeName(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      return "nothing (null)";
+    case YAML::NodeType::Scalar:
+      return "a scalar";
+    case YAML::NodeType::Sequence:
+      return "a list";
+    case YAML::NodeType::Map:
+      return "a mapping";
+    case YAML::NodeType::Undefined:
+      return "nothing";
+  }
+  return "something else";
+}
+
+}  // namespace
+
+std::string quote(std::string_view text) { return "'" + std::string(text) + "'"; }
+
+std::string lowerCase(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
+                                           Diagnostics& errors) {
+  try {
+    return YAML::LoadAll(text);
+  } catch (const YAML::Exception& e) {
+    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
+    const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
+    errors.push_back({{fileName, line, column}, "YAML syntax error: " + e.msg});
+    return {};
+  }
+}
+
+SourceLocation YamlReader::at(const YAML::Node& node) const {
+  const YAML::Mark mark = node.Mark();
+  if (mark.is_null()) {
+    return {file_, 0, 0};
+  }
+  return {file_, mark.line + 1, mark.column + 1};
+}
+
+void YamlReader::error(const SourceLocation& where, std::string message) {
+  errors_.push_back({where, std::move(message)});
+}
+
+bool YamlReader::expectMap(const YAML::Node& node, std::string_view what) {
+  if (node.IsMap()) {
+    return true;
+  }
+  error(node, std::string(what) + " must be a mapping, got " + typeName(node));
+  return false;
+}
+
+bool YamlReader::expectList(const YAML::Node& node, std::string_view what) {
+  if (node.IsSequence()) {
+    return true;
+  }
+  error(node, quote(what) + " must be a list, got " + typeName(node));
+  return false;
+}
+
+std::optional<std::string> YamlReader::scalar(const YAML::Node& node, std::string_view what) {
+  if (node.IsScalar()) {
+    return node.Scalar();
+  }
+  error(node, quote(what) + " must be a string, got " + typeName(node));
+  return std::nullopt;
+}
+
+YamlReader::Fields YamlReader::fields(const YAML::Node& map,
+                                      std::initializer_list<std::string_view> allowed,
+                                      std::string_view context) {
+  Fields out;
+  const std::vector<std::string> names(allowed.begin(), allowed.end());
+  for (const auto& entry : map) {
+    const YAML::Node& key = entry.first;
+    if (!key.IsScalar()) {
+      error(key, "keys in " + std::string(context) + " must be strings, got " + typeName(key));
+      continue;
+    }
+    const std::string& name = key.Scalar();
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+      std::string message = "unknown key " + quote(name) + " in " + std::string(context);
+      if (const auto hint = nearest(name, names)) {
+        message += " (did you mean " + quote(*hint) + "?)";
+      } else {
+        message += " (valid keys:";
+        for (const auto& valid : names) {
+          message += " " + valid;
+        }
+        message += ")";
+      }
+      error(key, std::move(message));
+      continue;
+    }
+    if (const auto found = out.find(name); found != out.end()) {
+      const SourceLocation first = at(found->second.key);
+      error(key, "duplicate key " + quote(name) + " (first at line " +
+                     std::to_string(first.line) + ")");
+      continue;
+    }
+    out.emplace(name, Field{key, entry.second});
+  }
+  return out;
+}
+
+const YamlReader::Field* YamlReader::require(const Fields& fields, std::string_view key,
+                                             const YAML::Node& parent) {
+  const auto found = fields.find(key);
+  if (found == fields.end()) {
+    error(parent, "missing required key " + quote(key));
+    return nullptr;
+  }
+  return &found->second;
+}
+
+const YamlReader::Field* YamlReader::optional(const Fields& fields, std::string_view key) {
+  const auto found = fields.find(key);
+  return found == fields.end() ? nullptr : &found->second;
+}
+
+Labels YamlReader::labels(const YAML::Node& node, std::string_view what) {
+  Labels out;
+  if (node.IsNull() || !expectMap(node, what)) {
+    return out;
+  }
+  for (const auto& entry : node) {
+    const auto key = scalar(entry.first, "label key");
+    const auto value = scalar(entry.second, "label value");
+    if (!key || !value) {
+      continue;
+    }
+    if (key->empty() || key->find_first_of(" \t\n") != std::string::npos) {
+      error(entry.first, "label key " + quote(*key) + " must be non-empty without spaces");
+      continue;
+    }
+    if (!out.emplace(*key, *value).second) {
+      error(entry.first, "duplicate label key " + quote(*key));
+    }
+  }
+  return out;
+}
+
+}  // namespace bulkhead::rules

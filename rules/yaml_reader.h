@@ -1,0 +1,58 @@
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <initializer_list>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rules/diagnostic.h"
+#include "rules/labels.h"
+
+namespace bulkhead::rules {
+
+std::string quote(std::string_view text);
+std::string lowerCase(std::string_view text);
+
+// All documents of a YAML text; a syntax error becomes a diagnostic and yields nothing.
+std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
+                                           Diagnostics& errors);
+
+// Reads operator-written YAML with the checks every bulkhead file needs (types, unknown and
+// duplicate keys with "did you mean", required keys), collecting each problem as a
+// file:line:col diagnostic instead of stopping at the first.
+class YamlReader {
+ public:
+  struct Field {
+    YAML::Node key;
+    YAML::Node value;
+  };
+  using Fields = std::map<std::string, Field, std::less<>>;
+
+  YamlReader(std::string file, Diagnostics& errors) : file_(std::move(file)), errors_(errors) {}
+
+  SourceLocation at(const YAML::Node& node) const;
+  void error(const SourceLocation& where, std::string message);
+  void error(const YAML::Node& node, std::string message) { error(at(node), std::move(message)); }
+  size_t errorCount() const { return errors_.size(); }
+
+  bool expectMap(const YAML::Node& node, std::string_view what);
+  bool expectList(const YAML::Node& node, std::string_view what);
+  std::optional<std::string> scalar(const YAML::Node& node, std::string_view what);
+  // The entries of a mapping; unknown and duplicate keys are reported here, once.
+  Fields fields(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                std::string_view context);
+  const Field* require(const Fields& fields, std::string_view key, const YAML::Node& parent);
+  static const Field* optional(const Fields& fields, std::string_view key);
+  // A string-to-string mapping (labels, annotations); null is an empty set.
+  Labels labels(const YAML::Node& node, std::string_view what);
+
+ private:
+  std::string file_;
+  Diagnostics& errors_;
+};
+
+}  // namespace bulkhead::rules
