@@ -1,0 +1,162 @@
+#include "dpi/detector.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+
+#include "dpi/ndpi.h"
+
+namespace bulkhead::dpi {
+namespace {
+
+// Structs are carved from chunks so that pool growth is rare (once per this many new flows) and
+// never happens per packet.
+constexpr size_t ChunkFlows = 1024;
+
+Confidence fromNdpi(ndpi_confidence_t confidence) {
+  switch (confidence) {
+    case NDPI_CONFIDENCE_MATCH_BY_PORT:
+      return Confidence::MatchByPort;
+    case NDPI_CONFIDENCE_MATCH_BY_IP:
+      return Confidence::MatchByIp;
+    case NDPI_CONFIDENCE_DPI_CACHE:
+      return Confidence::DpiCache;
+    case NDPI_CONFIDENCE_DPI:
+      return Confidence::Dpi;
+    default:
+      return Confidence::Unknown;
+  }
+}
+
+}  // namespace
+
+const char* toString(Confidence confidence) {
+  switch (confidence) {
+    case Confidence::Unknown:
+      return "Unknown";
+    case Confidence::MatchByPort:
+      return "Match by port";
+    case Confidence::MatchByIp:
+      return "Match by IP";
+    case Confidence::DpiCache:
+      return "DPI (cache)";
+    case Confidence::Dpi:
+      return "DPI";
+  }
+  return "Unknown";
+}
+
+Detector::Detector(const DetectorConfig& config) : config_(config) {
+  module_ = ndpi_init_detection_module(ndpi_no_prefs);
+  if (module_ == nullptr) {
+    throw std::runtime_error("nDPI: cannot initialise a detection module");
+  }
+  NDPI_PROTOCOL_BITMASK all;
+  NDPI_BITMASK_SET_ALL(all);
+  ndpi_set_protocol_detection_bitmask2(module_, &all);
+  ndpi_finalize_initialization(module_);
+  catalog_ = std::make_unique<NdpiProtocolCatalog>(module_);
+  // Round up so every struct in a chunk stays suitably aligned.
+  flowSize_ = (ndpi_detection_get_sizeof_ndpi_flow_struct() + 63) & ~size_t{63};
+}
+
+Detector::~Detector() {
+  ndpi_exit_detection_module(module_);
+}
+
+ndpi_flow_struct* Detector::acquire() {
+  if (free_.empty()) {
+    if (stats_.pooled >= config_.maxClassifyingFlows) {
+      return nullptr;
+    }
+    const size_t count = std::min<size_t>(ChunkFlows, config_.maxClassifyingFlows - stats_.pooled);
+    Chunk chunk(static_cast<std::byte*>(std::aligned_alloc(64, count * flowSize_)));
+    if (!chunk) {
+      return nullptr;
+    }
+    for (size_t i = 0; i < count; ++i) {
+      free_.push_back(reinterpret_cast<ndpi_flow_struct*>(chunk.get() + i * flowSize_));
+    }
+    chunks_.push_back(std::move(chunk));
+    stats_.pooled += count;
+  }
+  ndpi_flow_struct* flow = free_.back();
+  free_.pop_back();
+  std::memset(static_cast<void*>(flow), 0, flowSize_);
+  ++stats_.inUse;
+  return flow;
+}
+
+void Detector::recycle(ndpi_flow_struct* flow) {
+  // nDPI may hang allocations off the flow (TLS certificates, HTTP fields); free those, keep ours.
+  ndpi_free_flow_data(flow);
+  free_.push_back(flow);
+  --stats_.inUse;
+}
+
+void Detector::finish(DpiFlowState& state, uint16_t master, uint16_t app, Classification& out) {
+  out.protocol = {master, app};
+  out.confidence = state.ndpi != nullptr ? fromNdpi(state.ndpi->confidence) : Confidence::Unknown;
+  out.host.fill('\0');
+  if (state.ndpi != nullptr) {
+    const char* host = state.ndpi->host_server_name;
+    const size_t length = strnlen(host, sizeof(state.ndpi->host_server_name));
+    std::memcpy(out.host.data(), host, std::min(length, MaxHostLength));
+    recycle(state.ndpi);
+    state.ndpi = nullptr;
+  }
+  state.done = true;
+}
+
+bool Detector::process(DpiFlowState& state, const uint8_t* l3, uint16_t length, uint64_t timeMs,
+                       Classification& out) {
+  if (state.done) {
+    return true;
+  }
+  if (state.ndpi == nullptr) {
+    state.ndpi = acquire();
+    if (state.ndpi == nullptr) {
+      ++stats_.poolExhausted;
+      finish(state, NDPI_PROTOCOL_UNKNOWN, NDPI_PROTOCOL_UNKNOWN, out);
+      return true;
+    }
+  }
+  const ndpi_protocol detected =
+      ndpi_detection_process_packet(module_, state.ndpi, l3, length, timeMs);
+  ++state.packets;
+  if (detected.app_protocol != NDPI_PROTOCOL_UNKNOWN) {
+    ++stats_.classified;
+    finish(state, detected.master_protocol, detected.app_protocol, out);
+    return true;
+  }
+  if (state.packets >= config_.packetBudget) {
+    giveUp(state, out);
+    return true;
+  }
+  return false;
+}
+
+void Detector::giveUp(DpiFlowState& state, Classification& out) {
+  if (state.done) {
+    return;
+  }
+  ++stats_.gaveUp;
+  if (state.ndpi == nullptr) {
+    finish(state, NDPI_PROTOCOL_UNKNOWN, NDPI_PROTOCOL_UNKNOWN, out);
+    return;
+  }
+  u_int8_t guessed = 0;
+  const ndpi_protocol detected = ndpi_detection_giveup(module_, state.ndpi, 1, &guessed);
+  finish(state, detected.master_protocol, detected.app_protocol, out);
+}
+
+void Detector::release(DpiFlowState& state) {
+  if (state.ndpi != nullptr) {
+    recycle(state.ndpi);
+    state.ndpi = nullptr;
+  }
+  state.done = true;
+}
+
+}  // namespace bulkhead::dpi

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "dpi/classification.h"
+#include "dpi/protocol_catalog.h"
+
+struct ndpi_detection_module_struct;
+struct ndpi_flow_struct;
+
+namespace bulkhead::dpi {
+
+struct DetectorConfig {
+  // Packets (both directions) nDPI may see per flow before it must give up and guess.
+  uint16_t packetBudget = 32;
+  // Flows under classification at once; past it, new flows are classified Unknown at once.
+  uint32_t maxClassifyingFlows = 65536;
+};
+
+// The per-flow handle kept in the flow entry while detection runs.
+struct DpiFlowState {
+  ndpi_flow_struct* ndpi = nullptr;
+  uint16_t packets = 0;
+  bool done = false;
+};
+
+// One nDPI detection module. Not thread-safe: each worker owns one. nDPI's per-flow state comes
+// from a pool owned here and goes back to it the moment a flow is classified or gives up.
+class Detector {
+ public:
+  explicit Detector(const DetectorConfig& config = {});
+  ~Detector();
+  Detector(const Detector&) = delete;
+  Detector& operator=(const Detector&) = delete;
+
+  // Feeds the flow's next packet, from its IP header on. True when classification is final; then
+  // `out` holds it and the flow's nDPI state is released.
+  bool process(DpiFlowState& state, const uint8_t* l3, uint16_t length, uint64_t timeMs,
+               Classification& out);
+  // Ends detection with nDPI's guess (budget spent, flow expired, capture ended).
+  void giveUp(DpiFlowState& state, Classification& out);
+  // Drops a flow's state without a result (flow evicted).
+  void release(DpiFlowState& state);
+
+  const NdpiProtocolCatalog& catalog() const { return *catalog_; }
+  const DetectorConfig& config() const { return config_; }
+
+  struct Stats {
+    uint64_t classified = 0;
+    uint64_t gaveUp = 0;
+    uint64_t poolExhausted = 0;
+    size_t inUse = 0;
+    size_t pooled = 0;  // structs allocated so far (in use + free)
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  ndpi_flow_struct* acquire();
+  void recycle(ndpi_flow_struct* flow);
+  void finish(DpiFlowState& state, uint16_t master, uint16_t app, Classification& out);
+
+  DetectorConfig config_;
+  ndpi_detection_module_struct* module_ = nullptr;
+  std::unique_ptr<NdpiProtocolCatalog> catalog_;
+  size_t flowSize_ = 0;
+  struct FreeChunk {
+    void operator()(std::byte* chunk) const { std::free(chunk); }
+  };
+  using Chunk = std::unique_ptr<std::byte, FreeChunk>;
+  std::vector<Chunk> chunks_;
+  std::vector<ndpi_flow_struct*> free_;
+  Stats stats_;
+};
+
+}  // namespace bulkhead::dpi

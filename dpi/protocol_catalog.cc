@@ -1,0 +1,64 @@
+#include "dpi/protocol_catalog.h"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+#include "dpi/ndpi.h"
+
+namespace bulkhead::dpi {
+namespace {
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+}  // namespace
+
+NdpiProtocolCatalog::NdpiProtocolCatalog(ndpi_detection_module_struct* module) { load(module); }
+
+NdpiProtocolCatalog::NdpiProtocolCatalog() {
+  ndpi_detection_module_struct* module = ndpi_init_detection_module(ndpi_no_prefs);
+  if (module == nullptr) {
+    throw std::runtime_error("nDPI: cannot initialise a detection module");
+  }
+  ndpi_finalize_initialization(module);
+  load(module);
+  ndpi_exit_detection_module(module);
+}
+
+void NdpiProtocolCatalog::load(ndpi_detection_module_struct* module) {
+  const unsigned count = ndpi_get_num_supported_protocols(module);
+  byId_.resize(count);
+  for (unsigned id = 0; id < count; ++id) {
+    const char* name = ndpi_get_proto_name(module, static_cast<u_int16_t>(id));
+    if (name == nullptr || *name == '\0') {
+      continue;
+    }
+    byId_[id] = name;
+    // Unknown and a few placeholders share names; the first (lowest) id is the canonical one.
+    if (byLowerName_.emplace(lower(name), static_cast<uint16_t>(id)).second) {
+      names_.push_back(name);
+    }
+  }
+}
+
+std::optional<uint16_t> NdpiProtocolCatalog::find(std::string_view name) const {
+  const auto found = byLowerName_.find(lower(name));
+  if (found == byLowerName_.end()) {
+    return std::nullopt;
+  }
+  return found->second;
+}
+
+std::string NdpiProtocolCatalog::name(uint16_t id) const {
+  if (id < byId_.size() && !byId_[id].empty()) {
+    return byId_[id];
+  }
+  return "Unknown";
+}
+
+}  // namespace bulkhead::dpi
