@@ -1,0 +1,51 @@
+#pragma once
+
+#include <cstdint>
+
+#include "dataplane/conntrack.h"
+#include "dataplane/flow_key.h"
+#include "dpi/classification.h"
+#include "dpi/detector.h"
+#include "rules/identity.h"
+#include "rules/policy_snapshot.h"
+
+namespace bulkhead::dataplane {
+
+inline constexpr uint32_t NoEndpoint = UINT32_MAX;
+
+// One tracked conversation. Direction 0 is initiator -> responder (the first packet's way).
+struct FlowEntry {
+  FlowKey key;
+  bool initiatorIsA = true;  // the first packet went from key.a to key.b
+  ConnState state = ConnState::New;
+  TcpDirectionFlags fins;
+  uint64_t firstSeenNs = 0;
+  uint64_t lastSeenNs = 0;
+  uint64_t packets[2] = {0, 0};
+  uint64_t bytes[2] = {0, 0};
+  uint64_t forwardedPackets = 0;
+  uint64_t droppedPackets = 0;
+
+  // Who is talking, resolved once when the flow is created (from ports, or addresses offline).
+  rules::IdentityId srcIdentity = rules::reserved_identity::World;
+  rules::IdentityId dstIdentity = rules::reserved_identity::World;
+  uint32_t srcEndpoint = NoEndpoint;
+  uint32_t dstEndpoint = NoEndpoint;
+
+  // Detection: state while it runs, the result once it is over.
+  dpi::DpiFlowState dpi;
+  bool classified = false;
+  dpi::Classification classification;
+
+  // Verdict cache: valid while `generation` equals the policy snapshot's; `rule` points into that
+  // snapshot and must not be used once the generation moved on.
+  uint64_t generation = 0;
+  bool verdictValid = false;
+  rules::Verdict verdict;
+  bool reportedDeny = false;  // a violation event was emitted for this flow and generation
+
+  uint64_t totalPackets() const { return packets[0] + packets[1]; }
+  uint64_t totalBytes() const { return bytes[0] + bytes[1]; }
+};
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,69 @@
+#include "dataplane/flow_table.h"
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_lcore.h>
+
+#include <stdexcept>
+
+namespace bulkhead::dataplane {
+
+FlowTable::FlowTable(const FlowTableConfig& config, const std::string& name) : config_(config) {
+  rte_hash_parameters parameters = {};
+  parameters.name = name.c_str();
+  parameters.entries = config.capacity;
+  parameters.key_len = sizeof(FlowKey);
+  parameters.hash_func = rte_hash_crc;
+  parameters.hash_func_init_val = 0;
+  parameters.socket_id = static_cast<int>(rte_socket_id());
+  hash_ = rte_hash_create(&parameters);
+  if (hash_ == nullptr) {
+    throw std::runtime_error("cannot create flow table '" + name + "' of " +
+                             std::to_string(config.capacity) +
+                             " entries: " + rte_strerror(rte_errno));
+  }
+  // Positions returned by the hash index our entry array directly.
+  const size_t slots = static_cast<size_t>(rte_hash_max_key_id(hash_)) + 1;
+  entries_.resize(slots);
+  used_.assign(slots, 0);
+}
+
+FlowTable::~FlowTable() { rte_hash_free(hash_); }
+
+FlowEntry* FlowTable::find(const FlowKey& key) {
+  const int32_t position = rte_hash_lookup(hash_, &key);
+  return position < 0 ? nullptr : &entries_[static_cast<size_t>(position)];
+}
+
+FlowEntry* FlowTable::insert(const FlowKey& key) {
+  if (size_ >= config_.capacity) {
+    return nullptr;
+  }
+  const int32_t position = rte_hash_add_key(hash_, &key);
+  if (position < 0) {
+    return nullptr;
+  }
+  FlowEntry& entry = entries_[static_cast<size_t>(position)];
+  entry = FlowEntry{};
+  entry.key = key;
+  used_[static_cast<size_t>(position)] = 1;
+  ++size_;
+  return &entry;
+}
+
+void FlowTable::erase(FlowEntry& entry) {
+  const int32_t position = rte_hash_del_key(hash_, &entry.key);
+  if (position >= 0) {
+    used_[static_cast<size_t>(position)] = 0;
+    --size_;
+  }
+}
+
+bool FlowTable::expired(const FlowEntry& entry, uint64_t nowNs) const {
+  const uint64_t timeoutNs =
+      uint64_t{timeoutSeconds(entry.state, entry.key.ipProtocol, config_.timeouts)} * 1000000000ull;
+  return nowNs > entry.lastSeenNs && nowNs - entry.lastSeenNs > timeoutNs;
+}
+
+}  // namespace bulkhead::dataplane

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/flow_entry.h"
+
+struct rte_hash;
+
+namespace bulkhead::dataplane {
+
+struct FlowTableConfig {
+  uint32_t capacity = 65536;
+  ConntrackTimeouts timeouts;
+};
+
+// A per-worker flow table over DPDK's cuckoo hash: fixed capacity, entries preallocated, no
+// locks (one writer, the owning worker). Full means new flows are refused, never that old
+// ones are silently evicted.
+class FlowTable {
+ public:
+  // `name` must be unique in the process (DPDK names its hash memory zone after it).
+  FlowTable(const FlowTableConfig& config, const std::string& name);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  FlowEntry* find(const FlowKey& key);
+  // A fresh entry for `key`, or nullptr when the table is full.
+  FlowEntry* insert(const FlowKey& key);
+  void erase(FlowEntry& entry);
+
+  // Visits up to `budget` slots from where the last call stopped and removes entries idle past
+  // their state's timeout, calling `onExpire(entry)` first. Returns the number removed.
+  template <typename OnExpire>
+  size_t expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire);
+
+  template <typename Visit>
+  void forEach(Visit&& visit) {
+    for (size_t slot = 0; slot < entries_.size(); ++slot) {
+      if (used_[slot]) {
+        visit(entries_[slot]);
+      }
+    }
+  }
+
+  size_t size() const { return size_; }
+  size_t capacity() const { return config_.capacity; }
+  const FlowTableConfig& config() const { return config_; }
+
+ private:
+  bool expired(const FlowEntry& entry, uint64_t nowNs) const;
+
+  FlowTableConfig config_;
+  rte_hash* hash_ = nullptr;
+  std::vector<FlowEntry> entries_;
+  std::vector<uint8_t> used_;
+  size_t size_ = 0;
+  size_t cursor_ = 0;
+};
+
+template <typename OnExpire>
+size_t FlowTable::expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire) {
+  size_t removed = 0;
+  for (size_t visited = 0; visited < budget && size_ > 0; ++visited) {
+    cursor_ = cursor_ + 1 < entries_.size() ? cursor_ + 1 : 0;
+    if (used_[cursor_] && expired(entries_[cursor_], nowNs)) {
+      onExpire(entries_[cursor_]);
+      erase(entries_[cursor_]);
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+}  // namespace bulkhead::dataplane
