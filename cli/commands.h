@@ -1,0 +1,18 @@
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+namespace bulkhead::cli {
+
+// Exit codes shared by every subcommand (documented in docs/cli.md).
+inline constexpr int ExitOk = 0;
+inline constexpr int ExitInvalid = 1;  // invalid policy/endpoints, corrupt capture
+inline constexpr int ExitUsage = 2;    // bad flags, unreadable or missing files
+
+// Each takes the arguments after its subcommand name.
+int policyCheckCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+
+}  // namespace bulkhead::cli

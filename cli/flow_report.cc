@@ -1,0 +1,111 @@
+#include "cli/flow_report.h"
+
+#include <cstring>
+
+namespace bulkhead::cli {
+
+std::string l4Name(uint8_t ipProtocol) {
+  switch (ipProtocol) {
+    case dataplane::ip_protocol::TCP:
+      return "TCP";
+    case dataplane::ip_protocol::UDP:
+      return "UDP";
+    case dataplane::ip_protocol::ICMP:
+      return "ICMP";
+    case dataplane::ip_protocol::ICMPv6:
+      return "ICMPv6";
+    case dataplane::ip_protocol::SCTP:
+      return "SCTP";
+    default:
+      return std::to_string(ipProtocol);
+  }
+}
+
+std::string FlowDescriber::endpointName(uint32_t index, rules::IdentityId identity) const {
+  if (index < endpoints_.size()) {
+    return endpoints_[index].name;
+  }
+  return identity == rules::reserved_identity::Host ? "host" : "world";
+}
+
+FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
+  FlowRecord record;
+  const auto& key = flow.key;
+  const size_t length = key.family == 4 ? 4 : 16;
+  rules::IpAddress a;
+  rules::IpAddress b;
+  a.family = b.family = key.family;
+  std::memcpy(a.bytes.data(), key.addressA, length);
+  std::memcpy(b.bytes.data(), key.addressB, length);
+  const bool aFirst = flow.initiatorIsA;
+  record.l4 = l4Name(key.ipProtocol);
+  record.srcIp = (aFirst ? a : b).toString();
+  record.dstIp = (aFirst ? b : a).toString();
+  record.srcPort = aFirst ? key.portA : key.portB;
+  record.dstPort = aFirst ? key.portB : key.portA;
+  record.srcEndpoint = endpointName(flow.srcEndpoint, flow.srcIdentity);
+  record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
+  record.srcIdentity = flow.srcIdentity;
+  record.dstIdentity = flow.dstIdentity;
+  const auto& protocol = flow.classification.protocol;
+  // nDPI's own naming: master.app, where a missing master repeats the app ("Git.Git").
+  record.appProtocol = catalog_.name(protocol.app);
+  record.masterProtocol = protocol.master != 0 ? catalog_.name(protocol.master) : record.appProtocol;
+  record.confidence = dpi::toString(flow.classification.confidence);
+  record.host = std::string(flow.classification.hostName());
+  const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;
+  record.verdict = deny ? "deny" : "allow";
+  record.enforced = !deny || flow.verdict.enforced;
+  record.rule = flow.verdictValid ? std::string(flow.verdict.ruleName()) : "no-policy";
+  record.state = dataplane::toString(flow.state);
+  record.packets = flow.totalPackets();
+  record.bytes = flow.totalBytes();
+  record.packetsDropped = flow.droppedPackets;
+  record.firstSeenNs = flow.firstSeenNs;
+  return record;
+}
+
+nlohmann::json toJson(const FlowRecord& record) {
+  return {{"l4", record.l4},
+          {"src_ip", record.srcIp},
+          {"src_port", record.srcPort},
+          {"dst_ip", record.dstIp},
+          {"dst_port", record.dstPort},
+          {"src_endpoint", record.srcEndpoint},
+          {"dst_endpoint", record.dstEndpoint},
+          {"src_identity", record.srcIdentity},
+          {"dst_identity", record.dstIdentity},
+          {"master_protocol", record.masterProtocol},
+          {"app_protocol", record.appProtocol},
+          {"confidence", record.confidence},
+          {"host", record.host},
+          {"verdict", record.verdict},
+          {"enforced", record.enforced},
+          {"rule", record.rule},
+          {"state", record.state},
+          {"packets", record.packets},
+          {"bytes", record.bytes},
+          {"packets_dropped", record.packetsDropped}};
+}
+
+std::string toText(const FlowRecord& record) {
+  const auto endpoint = [](const std::string& ip, uint16_t port, const std::string& name) {
+    const bool v6 = ip.find(':') != std::string::npos;
+    return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port) + " (" + name + ")";
+  };
+  std::string verdict = record.verdict;
+  if (record.verdict == "deny" && !record.enforced) {
+    verdict = "deny(monitor)";
+  }
+  std::string line = record.l4 + " " + endpoint(record.srcIp, record.srcPort, record.srcEndpoint) +
+                     " -> " + endpoint(record.dstIp, record.dstPort, record.dstEndpoint) + " " +
+                     record.masterProtocol + "." + record.appProtocol;
+  if (!record.host.empty()) {
+    line += " host=" + record.host;
+  }
+  line += " " + verdict + " " + record.rule + " packets=" + std::to_string(record.packets) +
+          " bytes=" + std::to_string(record.bytes);
+  return line;
+}
+
+}  // namespace bulkhead::cli

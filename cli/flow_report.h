@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "dataplane/endpoint.h"
+#include "dataplane/flow_entry.h"
+#include "rules/protocol_catalog.h"
+
+namespace bulkhead::cli {
+
+// One flow as `simulate` reports it (and, later, `bulkhead flows`). Source is the initiator.
+struct FlowRecord {
+  std::string l4;
+  std::string srcIp;
+  uint16_t srcPort = 0;
+  std::string dstIp;
+  uint16_t dstPort = 0;
+  std::string srcEndpoint;
+  std::string dstEndpoint;
+  rules::IdentityId srcIdentity = 0;
+  rules::IdentityId dstIdentity = 0;
+  std::string masterProtocol;
+  std::string appProtocol;
+  std::string confidence;
+  std::string host;
+  std::string verdict;  // allow | deny
+  bool enforced = true;
+  std::string rule;
+  std::string state;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t packetsDropped = 0;
+  uint64_t firstSeenNs = 0;
+};
+
+// Names for flows: endpoints by index, protocols by nDPI id.
+class FlowDescriber {
+ public:
+  FlowDescriber(const std::vector<dataplane::Endpoint>& endpoints,
+                const rules::ProtocolCatalog& catalog)
+      : endpoints_(endpoints), catalog_(catalog) {}
+
+  FlowRecord describe(const dataplane::FlowEntry& flow) const;
+
+ private:
+  std::string endpointName(uint32_t index, rules::IdentityId identity) const;
+
+  const std::vector<dataplane::Endpoint>& endpoints_;
+  const rules::ProtocolCatalog& catalog_;
+};
+
+std::string l4Name(uint8_t ipProtocol);
+nlohmann::json toJson(const FlowRecord& record);
+std::string toText(const FlowRecord& record);
+
+}  // namespace bulkhead::cli

@@ -1,0 +1,179 @@
+#include <boost/program_options.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/simulation.h"
+#include "controlplane/endpoint_loader.h"
+#include "dataplane/eal.h"
+#include "dataplane/pcap_reader.h"
+#include "dataplane/pcap_writer.h"
+#include "dpi/protocol_catalog.h"
+#include "rules/policy_loader.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+nlohmann::json summaryJson(const SimulationResult& result) {
+  size_t allowed = 0;
+  size_t denied = 0;
+  size_t monitored = 0;
+  for (const auto& flow : result.flows) {
+    if (flow.verdict == "allow") {
+      ++allowed;
+    } else if (flow.enforced) {
+      ++denied;
+    } else {
+      ++monitored;
+    }
+  }
+  const auto& counters = result.counters;
+  nlohmann::json dropped = nlohmann::json::object();
+  for (size_t reason = 1; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
+    dropped[dataplane::toString(static_cast<dataplane::DropReason>(reason))] =
+        counters.dropped[reason];
+  }
+  return {{"summary", true},
+          {"frames", result.framesRead},
+          {"flows", result.flows.size()},
+          {"flows_allowed", allowed},
+          {"flows_denied", denied},
+          {"flows_denied_monitor", monitored},
+          {"packets_forwarded", counters.forwarded},
+          {"packets_dropped", dropped},
+          {"packets_non_ip", counters.nonIp},
+          {"packets_oversized", result.oversized},
+          {"capture_error",
+           result.captureError ? nlohmann::json(*result.captureError) : nlohmann::json()}};
+}
+
+}  // namespace
+
+int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options(
+      "bulkhead simulate --policy PATH --pcap FILE [options]\n"
+      "Runs a capture through bulkhead's pipeline (parse, flow table, nDPI, policy) and prints\n"
+      "one line per flow and a summary");
+  options.add_options()("help,h", "show this help")(
+      "policy,p", po::value<std::vector<std::string>>(),
+      "policy file or directory (repeatable; required)")(
+      "pcap,r", po::value<std::string>(), "capture to read, pcap or pcapng (required)")(
+      "endpoints,e", po::value<std::string>(),
+      "endpoints file mapping captured MAC/IP addresses to named endpoints with labels; "
+      "addresses no endpoint claims are the entity 'world'")(
+      "json", "one JSON object per flow, then one summary object with \"summary\": true")(
+      "write-allowed,w", po::value<std::string>(),
+      "write the packets the pipeline forwards (allowed, monitored, or passed while "
+      "classifying) to this pcap file")(
+      "dpi-budget", po::value<unsigned>()->default_value(32),
+      "packets per flow nDPI may inspect before the flow counts as Unknown")(
+      "max-flows", po::value<unsigned>()->default_value(262144),
+      "flow table capacity; new flows beyond it are dropped and counted");
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(args).options(options).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    err << "bulkhead simulate: " << e.what() << "\n" << options;
+    return ExitUsage;
+  }
+  if (vm.count("help")) {
+    out << options;
+    return ExitOk;
+  }
+  if (!vm.count("policy") || !vm.count("pcap")) {
+    err << "bulkhead simulate: --policy and --pcap are required\n" << options;
+    return ExitUsage;
+  }
+  const unsigned budget = vm["dpi-budget"].as<unsigned>();
+  const unsigned maxFlows = vm["max-flows"].as<unsigned>();
+  if (budget < 1 || budget > 1000 || maxFlows < 1 || maxFlows > (1u << 24)) {
+    err << "bulkhead simulate: --dpi-budget must be 1..1000 and --max-flows 1..16777216\n";
+    return ExitUsage;
+  }
+
+  SimulationInput input;
+  {
+    const dpi::NdpiProtocolCatalog catalog;
+    auto loaded = rules::loadPolicies(vm["policy"].as<std::vector<std::string>>(), catalog);
+    for (const auto& error : loaded.errors) {
+      err << rules::format(error) << "\n";
+    }
+    if (!loaded.ok()) {
+      return loaded.ioFailure ? ExitUsage : ExitInvalid;
+    }
+    input.policies = std::move(loaded.set);
+  }
+  if (vm.count("endpoints")) {
+    auto endpoints = controlplane::loadEndpoints(vm["endpoints"].as<std::string>());
+    for (const auto& error : endpoints.errors) {
+      err << rules::format(error) << "\n";
+    }
+    if (!endpoints.ok()) {
+      return endpoints.ioFailure ? ExitUsage : ExitInvalid;
+    }
+    input.endpoints = std::move(endpoints.endpoints);
+    input.hostIps = std::move(endpoints.hostIps);
+    input.hostMacs = std::move(endpoints.hostMacs);
+  }
+  input.pipeline.dpi.packetBudget = static_cast<uint16_t>(budget);
+  input.pipeline.flows.capacity = maxFlows;
+
+  std::string error;
+  auto capture = dataplane::PcapReader::open(vm["pcap"].as<std::string>(), &error);
+  if (!capture) {
+    err << "bulkhead simulate: " << error << "\n";
+    return ExitUsage;
+  }
+  std::unique_ptr<dataplane::PcapWriter> writer;
+  if (vm.count("write-allowed")) {
+    writer = dataplane::PcapWriter::open(vm["write-allowed"].as<std::string>(), &error);
+    if (!writer) {
+      err << "bulkhead simulate: " << error << "\n";
+      return ExitUsage;
+    }
+  }
+
+  SimulationResult result;
+  try {
+    dataplane::initEal(dataplane::offlineEalArguments());
+    Simulation simulation(std::move(input));
+    result = simulation.run(*capture, writer.get());
+  } catch (const std::exception& e) {
+    err << "bulkhead simulate: " << e.what() << "\n";
+    return ExitUsage;
+  }
+
+  const bool json = vm.count("json") > 0;
+  for (const auto& flow : result.flows) {
+    if (json) {
+      out << toJson(flow).dump() << "\n";
+    } else {
+      out << toText(flow) << "\n";
+    }
+  }
+  const auto summary = summaryJson(result);
+  if (json) {
+    out << summary.dump() << "\n";
+  } else {
+    out << "summary: " << result.framesRead << " frames, " << result.flows.size() << " flows: "
+        << summary["flows_allowed"] << " allowed, " << summary["flows_denied"] << " denied, "
+        << summary["flows_denied_monitor"] << " would be denied (monitor); "
+        << result.counters.forwarded << " packets forwarded\n";
+  }
+  int status = ExitOk;
+  if (writer && !writer->close(&error)) {
+    err << "bulkhead simulate: " << error << "\n";
+    status = ExitUsage;
+  }
+  if (result.captureError) {
+    err << "bulkhead simulate: capture is truncated or corrupt at " << *result.captureError
+        << "; flows above cover the packets before it\n";
+    status = ExitInvalid;
+  }
+  return status;
+}
+
+}  // namespace bulkhead::cli
