@@ -5,6 +5,7 @@
 #include <rte_hash_crc.h>
 #include <rte_lcore.h>
 
+#include <new>
 #include <stdexcept>
 
 namespace bulkhead::dataplane {
@@ -17,6 +18,9 @@ FlowTable::FlowTable(const FlowTableConfig& config, const std::string& name) : c
   parameters.hash_func = rte_hash_crc;
   parameters.hash_func_init_val = 0;
   parameters.socket_id = static_cast<int>(rte_socket_id());
+  // Without extendable buckets a cuckoo hash can refuse keys before it holds `entries` of them
+  // (two full candidate buckets), which would drop new flows as FlowTableFull below capacity.
+  parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
   hash_ = rte_hash_create(&parameters);
   if (hash_ == nullptr) {
     throw std::runtime_error("cannot create flow table '" + name + "' of " +
@@ -24,9 +28,13 @@ FlowTable::FlowTable(const FlowTableConfig& config, const std::string& name) : c
                              " entries: " + rte_strerror(rte_errno));
   }
   // Positions returned by the hash index our entry array directly.
-  const size_t slots = static_cast<size_t>(rte_hash_max_key_id(hash_)) + 1;
-  entries_.resize(slots);
-  used_.assign(slots, 0);
+  slots_ = static_cast<size_t>(rte_hash_max_key_id(hash_)) + 1;
+  entries_.reset(static_cast<FlowEntry*>(std::calloc(slots_, sizeof(FlowEntry))));
+  if (!entries_) {
+    rte_hash_free(hash_);
+    throw std::runtime_error("cannot allocate flow table '" + name + "'");
+  }
+  used_.assign(slots_, 0);
 }
 
 FlowTable::~FlowTable() { rte_hash_free(hash_); }
@@ -44,8 +52,7 @@ FlowEntry* FlowTable::insert(const FlowKey& key) {
   if (position < 0) {
     return nullptr;
   }
-  FlowEntry& entry = entries_[static_cast<size_t>(position)];
-  entry = FlowEntry{};
+  FlowEntry& entry = *new (&entries_[static_cast<size_t>(position)]) FlowEntry{};
   entry.key = key;
   used_[static_cast<size_t>(position)] = 1;
   ++size_;

@@ -2,15 +2,21 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "dataplane/flow_entry.h"
 
+#include <type_traits>
+
 struct rte_hash;
 
 namespace bulkhead::dataplane {
+
+static_assert(std::is_trivially_destructible_v<FlowEntry>,
+              "flow entries live in raw memory and are never destroyed one by one");
 
 struct FlowTableConfig {
   uint32_t capacity = 65536;
@@ -40,7 +46,7 @@ class FlowTable {
 
   template <typename Visit>
   void forEach(Visit&& visit) {
-    for (size_t slot = 0; slot < entries_.size(); ++slot) {
+    for (size_t slot = 0; slot < slots_; ++slot) {
       if (used_[slot]) {
         visit(entries_[slot]);
       }
@@ -54,9 +60,15 @@ class FlowTable {
  private:
   bool expired(const FlowEntry& entry, uint64_t nowNs) const;
 
+  struct FreeEntries {
+    void operator()(FlowEntry* entries) const { std::free(entries); }
+  };
+
   FlowTableConfig config_;
   rte_hash* hash_ = nullptr;
-  std::vector<FlowEntry> entries_;
+  // Zeroed, untouched memory until a slot is used: a large table costs nothing until it fills.
+  std::unique_ptr<FlowEntry[], FreeEntries> entries_;
+  size_t slots_ = 0;
   std::vector<uint8_t> used_;
   size_t size_ = 0;
   size_t cursor_ = 0;
@@ -66,7 +78,7 @@ template <typename OnExpire>
 size_t FlowTable::expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire) {
   size_t removed = 0;
   for (size_t visited = 0; visited < budget && size_ > 0; ++visited) {
-    cursor_ = cursor_ + 1 < entries_.size() ? cursor_ + 1 : 0;
+    cursor_ = cursor_ + 1 < slots_ ? cursor_ + 1 : 0;
     if (used_[cursor_] && expired(entries_[cursor_], nowNs)) {
       onExpire(entries_[cursor_]);
       erase(entries_[cursor_]);
