@@ -56,6 +56,9 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;
   record.verdict = deny ? "deny" : "allow";
   record.enforced = !deny || flow.verdict.enforced;
+  if (deny) {
+    record.deniedBy = rules::toString(flow.verdict.deniedBy);
+  }
   record.rule = flow.verdictValid ? std::string(flow.verdict.ruleName()) : "no-policy";
   record.state = dataplane::toString(flow.state);
   record.packets = flow.totalPackets();
@@ -81,6 +84,7 @@ nlohmann::json toJson(const FlowRecord& record) {
           {"host", record.host},
           {"verdict", record.verdict},
           {"enforced", record.enforced},
+          {"denied_by", record.deniedBy.empty() ? nlohmann::json() : nlohmann::json(record.deniedBy)},
           {"rule", record.rule},
           {"state", record.state},
           {"packets", record.packets},
@@ -94,8 +98,8 @@ std::string toText(const FlowRecord& record) {
     return (v6 ? "[" + ip + "]" : ip) + ":" + std::to_string(port) + " (" + name + ")";
   };
   std::string verdict = record.verdict;
-  if (record.verdict == "deny" && !record.enforced) {
-    verdict = "deny(monitor)";
+  if (record.verdict == "deny") {
+    verdict = std::string(record.enforced ? "deny" : "deny(monitor)") + " by " + record.deniedBy;
   }
   std::string line = record.l4 + " " + endpoint(record.srcIp, record.srcPort, record.srcEndpoint) +
                      " -> " + endpoint(record.dstIp, record.dstPort, record.dstEndpoint) + " " +

@@ -28,6 +28,7 @@ struct FlowRecord {
   std::string host;
   std::string verdict;  // allow | deny
   bool enforced = true;
+  std::string deniedBy;  // for deny: "ingress" (destination's policy) or "egress" (source's)
   std::string rule;
   std::string state;
   uint64_t packets = 0;
