@@ -67,9 +67,11 @@ void addRules(const Policy& policy, const std::vector<PeerRule>& rules,
     const PeerRule& rule = rules[index];
     if (rule.toPorts.empty()) {
       target.rules.push_back(compileRule(rule, nullptr, identities, catalog, ref));
+      target.rules.back().enforce = policy.mode == Mode::Enforce;
     }
     for (const auto& portRule : rule.toPorts) {
       target.rules.push_back(compileRule(rule, &portRule, identities, catalog, ref));
+      target.rules.back().enforce = policy.mode == Mode::Enforce;
     }
   }
 }

@@ -65,15 +65,17 @@ bool l7Matches(const CompiledRule& rule, const AppProtocol& app, std::string_vie
 struct DirectionResult {
   Decision decision = Decision::Allow;
   const RuleRef* rule = nullptr;
+  bool enforced = false;  // for Deny: an enforce-mode policy denies it
 };
 
-DirectionResult evaluate(const DirectionalPolicy* policy, IdentityId peer, const IpAddress& peerIp,
-                         const FlowQuery& query) {
-  if (policy == nullptr || !policy->isolated) {
-    return {};
-  }
+// With `enforceOnly`, only the rules of enforce-mode policies can allow.
+DirectionResult evaluate(const DirectionalPolicy& policy, IdentityId peer, const IpAddress& peerIp,
+                         const FlowQuery& query, bool enforceOnly) {
   bool needL7 = false;
-  for (const auto& rule : policy->rules) {
+  for (const auto& rule : policy.rules) {
+    if (enforceOnly && !rule.enforce) {
+      continue;
+    }
     if (!peerMatches(rule, peer, peerIp) || !portMatches(rule, query.ipProtocol, query.dstPort)) {
       continue;
     }
@@ -89,6 +91,30 @@ DirectionResult evaluate(const DirectionalPolicy* policy, IdentityId peer, const
     }
   }
   return {needL7 ? Decision::NeedL7 : Decision::Deny, nullptr};
+}
+
+// One direction's decision. The rules of all policies are a union, but a monitor-mode policy only
+// reports: what the enforce-mode policies deny stays denied (and enforced) even if a monitor rule
+// would allow it, so adding a monitor policy never opens a hole.
+DirectionResult decide(const DirectionalPolicy* policy, IdentityId peer, const IpAddress& peerIp,
+                       const FlowQuery& query) {
+  if (policy == nullptr || !policy->isolated) {
+    return {};
+  }
+  DirectionResult all = evaluate(*policy, peer, peerIp, query, false);
+  if (!policy->enforced) {
+    return all;
+  }
+  if (all.decision == Decision::Deny) {
+    all.enforced = true;
+    return all;
+  }
+  DirectionResult enforcedOnly = evaluate(*policy, peer, peerIp, query, true);
+  if (enforcedOnly.decision == Decision::Allow) {
+    return all;
+  }
+  enforcedOnly.enforced = true;
+  return enforcedOnly;
 }
 
 }  // namespace
@@ -117,9 +143,9 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
   const EndpointPolicy* source = endpointPolicy(query.src);
   const EndpointPolicy* destination = endpointPolicy(query.dst);
   const DirectionResult egress =
-      evaluate(source ? &source->egress : nullptr, query.dst, query.dstIp, query);
+      decide(source ? &source->egress : nullptr, query.dst, query.dstIp, query);
   const DirectionResult ingress =
-      evaluate(destination ? &destination->ingress : nullptr, query.src, query.srcIp, query);
+      decide(destination ? &destination->ingress : nullptr, query.src, query.srcIp, query);
 
   Verdict verdict;
   if (egress.decision == Decision::Deny || ingress.decision == Decision::Deny) {
@@ -128,9 +154,11 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
     const bool ingressDenies = ingress.decision == Decision::Deny;
     // Enforced if either denying side is in enforce mode: monitor on one side never opens a hole
     // that the other side's enforce policy closes.
-    verdict.enforced = (egressDenies && source->egress.enforced) ||
-                       (ingressDenies && destination->ingress.enforced);
-    verdict.deniedBy = ingressDenies ? Direction::Ingress : Direction::Egress;
+    verdict.enforced = (egressDenies && egress.enforced) || (ingressDenies && ingress.enforced);
+    // Name the side that drops it: an enforced denial before a monitor-only one, else ingress.
+    const bool egressDecides =
+        egressDenies && (!ingressDenies || (egress.enforced && !ingress.enforced));
+    verdict.deniedBy = egressDecides ? Direction::Egress : Direction::Ingress;
     return verdict;
   }
   if (egress.decision == Decision::NeedL7 || ingress.decision == Decision::NeedL7) {

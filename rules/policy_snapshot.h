@@ -74,6 +74,7 @@ class PolicySnapshot {
     bool hasL7 = false;
     std::vector<uint16_t> protocols;  // sorted nDPI ids; empty: any protocol
     std::vector<HostPattern> hosts;   // empty: any host
+    bool enforce = true;  // from an enforce-mode policy; a monitor rule never opens what it denies
   };
 
   struct DirectionalPolicy {
