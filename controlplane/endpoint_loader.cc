@@ -154,6 +154,7 @@ EndpointFile loadEndpointText(const std::string& text, const std::string& fileNa
   if (!documents.empty()) {
     EndpointParser(fileName, out).parse(documents.front());
   }
+  rules::sortByLocation(out.errors);
   return out;
 }
 

@@ -247,6 +247,10 @@ class DocumentParser : private YamlReader {
             rule.entities.push_back(*parsed);
           }
         }
+        if (entities->value.size() == 0) {
+          error(entities->value,
+                quote(entitiesKey) + " is empty: list entities (world, host, all)");
+        }
       }
     }
     if (const auto* cidrs = optional(parts, cidrKey)) {
@@ -260,6 +264,11 @@ class DocumentParser : private YamlReader {
               error(cidr, reason);
             }
           }
+        }
+        if (cidrs->value.size() == 0) {
+          error(cidrs->value, quote(cidrKey) +
+                                  " is empty: list prefixes, or use 0.0.0.0/0 and ::/0 for every "
+                                  "address");
         }
       }
     }
@@ -495,6 +504,7 @@ struct NameRegistry {
 
 void loadText(std::string_view text, const std::string& fileName, const ProtocolCatalog& catalog,
               NameRegistry& names, PolicyLoadResult& result) {
+  const size_t firstError = result.errors.size();
   const std::vector<YAML::Node> documents =
       parseYamlDocuments(std::string(text), fileName, result.errors);
   DocumentParser parser(fileName, catalog, result.errors);
@@ -507,6 +517,7 @@ void loadText(std::string_view text, const std::string& fileName, const Protocol
       result.set.policies.push_back(std::move(*policy));
     }
   }
+  sortByLocation(result.errors, firstError);
   result.set.sources.push_back(fileName);
 }
 
