@@ -52,6 +52,9 @@ FlowEntry* FlowTable::insert(const FlowKey& key) {
   if (position < 0) {
     return nullptr;
   }
+  if (used_[static_cast<size_t>(position)]) {
+    return &entries_[static_cast<size_t>(position)];  // already tracked: never reset a live flow
+  }
   FlowEntry& entry = *new (&entries_[static_cast<size_t>(position)]) FlowEntry{};
   entry.key = key;
   used_[static_cast<size_t>(position)] = 1;

@@ -35,7 +35,7 @@ class FlowTable {
   FlowTable& operator=(const FlowTable&) = delete;
 
   FlowEntry* find(const FlowKey& key);
-  // A fresh entry for `key`, or nullptr when the table is full.
+  // A fresh entry for `key` (the existing one if it is already tracked), or nullptr when full.
   FlowEntry* insert(const FlowKey& key);
   void erase(FlowEntry& entry);
 
