@@ -5,7 +5,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -17,6 +16,16 @@ namespace bulkhead::rules {
 namespace {
 
 namespace fs = std::filesystem;
+
+// DNS-subdomain style, as Kubernetes object names: they appear in logs and rule names.
+bool validPolicyName(std::string_view name) {
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 253 || !alnum(name.front()) || !alnum(name.back())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '.'; });
+}
 
 // Parses one file's documents; errors accumulate so the operator sees all of them at once.
 class DocumentParser : private YamlReader {
@@ -65,8 +74,7 @@ class DocumentParser : private YamlReader {
     const Fields meta = fields(node, {"name", "labels", "annotations"}, "metadata");
     if (const auto* name = require(meta, "name", node)) {
       if (const auto text = scalar(name->value, "name")) {
-        static const std::regex valid("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
-        if (!std::regex_match(*text, valid)) {
+        if (!validPolicyName(*text)) {
           error(name->value, "policy name " + quote(*text) +
                                  " must be lower-case letters, digits, '-' or '.', start and end "
                                  "with a letter or digit, at most 253 characters");
