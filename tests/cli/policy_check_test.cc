@@ -1,0 +1,77 @@
+// The real `bulkhead policy check` binary: exit codes and what the operator reads.
+#include <gtest/gtest.h>
+
+#include "tests/support/paths.h"
+#include "tests/support/run_command.h"
+#include "tests/support/temp_dir.h"
+
+namespace bulkhead {
+namespace {
+
+using testing::runCommand;
+
+TEST(PolicyCheck, ExamplePoliciesAreValidAndSummarised) {
+  const auto result = runCommand({testing::bulkheadBinary(), "policy", "check",
+                                  testing::sourceDir() + "/examples/policies"});
+  EXPECT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_NE(result.out.find("valid: 3 policies in 2 files"), std::string::npos) << result.out;
+  EXPECT_NE(result.out.find("shop-api (enforce): selects {app=api}"), std::string::npos);
+  EXPECT_NE(result.out.find("egress[1]: world on 53/UDP DNS host=*.example.com"),
+            std::string::npos)
+      << result.out;
+  EXPECT_NE(result.out.find("shop-web (monitor)"), std::string::npos);
+}
+
+TEST(PolicyCheck, EveryErrorIsReportedWithItsLocation) {
+  testing::TempDir dir;
+  const std::string path = dir.write("broken.yaml",
+                                     "apiVersion: bulkhead.io/v1\n"
+                                     "kind: SegmentationPolicy\n"
+                                     "metadata: {name: api}\n"
+                                     "spec:\n"
+                                     "  endpointSelector: {matchLabels: {app: api}}\n"
+                                     "  ingress:\n"
+                                     "    - fromEndpoints: [{matchLabel: {app: web}}]\n"
+                                     "      toPorts:\n"
+                                     "        - ports: [{port: 80800, protocol: TCP}]\n"
+                                     "          l7: {protocols: [htp]}\n");
+  const auto result = runCommand({testing::bulkheadBinary(), "policy", "check", path});
+  EXPECT_EQ(result.exitCode, 1);
+  EXPECT_TRUE(result.out.empty()) << result.out;
+  const std::string prefix = path + ":";
+  EXPECT_NE(result.err.find(prefix + "7:24: unknown key 'matchLabel' in fromEndpoints entry "
+                                     "(did you mean 'matchLabels'?)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find(prefix + "9:26: port '80800' must be a number 0-65535"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find(prefix + "10:28: unknown application protocol 'htp' (did you mean "
+                                     "'HTTP'?)"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.err.find("3 errors"), std::string::npos) << result.err;
+}
+
+TEST(PolicyCheck, MissingPathIsAnIoErrorAndNoPathIsAUsageError) {
+  testing::TempDir dir;
+  const auto missing =
+      runCommand({testing::bulkheadBinary(), "policy", "check", dir.file("absent.yaml")});
+  EXPECT_EQ(missing.exitCode, 2);
+  EXPECT_NE(missing.err.find("absent.yaml:0:0: no such file or directory"), std::string::npos)
+      << missing.err;
+  const auto none = runCommand({testing::bulkheadBinary(), "policy", "check"});
+  EXPECT_EQ(none.exitCode, 2);
+  const auto help = runCommand({testing::bulkheadBinary(), "policy", "check", "--help"});
+  EXPECT_EQ(help.exitCode, 0);
+  EXPECT_NE(help.out.find("--quiet"), std::string::npos);
+}
+
+TEST(PolicyCheck, UnknownCommandIsAUsageError) {
+  const auto result = runCommand({testing::bulkheadBinary(), "polcy"});
+  EXPECT_EQ(result.exitCode, 2);
+  EXPECT_NE(result.err.find("unknown command 'polcy'"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bulkhead

@@ -1,0 +1,824 @@
+#include "dataplane/pipeline.h"
+
+#include <gtest/gtest.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <cstdint>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/eal.h"
+#include "dataplane/packet_parser.h"
+#include "rules/policy_compiler.h"
+#include "rules/policy_loader.h"
+
+namespace bulkhead {
+namespace {
+
+using dataplane::Action;
+using dataplane::DropReason;
+using dataplane::FlowEntry;
+using dataplane::PacketVerdict;
+using dataplane::Pipeline;
+using dataplane::PipelineConfig;
+using Bytes = std::vector<uint8_t>;
+
+constexpr uint64_t Second = 1000000000ull;
+constexpr uint64_t Start = 1000 * Second;
+constexpr uint16_t Port = 0;
+
+constexpr uint8_t Fin = 0x01;
+constexpr uint8_t Syn = 0x02;
+constexpr uint8_t Psh = 0x08;
+constexpr uint8_t Ack = 0x10;
+
+constexpr rules::IdentityId Web = 256;
+constexpr rules::IdentityId Api = 257;
+constexpr rules::IdentityId Other = 258;
+
+constexpr const char* WebIp = "10.0.1.10";
+constexpr const char* ApiIp = "10.0.2.20";
+constexpr const char* OtherIp = "10.0.3.30";
+
+// ---- Frames ----
+
+void put16(Bytes& out, uint16_t value) {
+  out.push_back(static_cast<uint8_t>(value >> 8));
+  out.push_back(static_cast<uint8_t>(value & 0xFF));
+}
+
+void put32(Bytes& out, uint32_t value) {
+  put16(out, static_cast<uint16_t>(value >> 16));
+  put16(out, static_cast<uint16_t>(value & 0xFFFF));
+}
+
+rules::IpAddress ip(const char* text) {
+  const auto parsed = rules::IpAddress::parse(text);
+  EXPECT_TRUE(parsed.has_value()) << text;
+  return parsed.value_or(rules::IpAddress{});
+}
+
+Bytes ethernet(uint16_t etherType) {
+  Bytes out{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
+  put16(out, etherType);
+  return out;
+}
+
+// An Ethernet frame carrying an IPv4 packet. `fragmentField` holds the flags and offset.
+Bytes ipv4Frame(const char* src, const char* dst, uint8_t protocol, const Bytes& payload,
+                uint16_t fragmentField = 0x4000, uint16_t id = 1) {
+  Bytes out = ethernet(0x0800);
+  const size_t start = out.size();
+  out.push_back(0x45);
+  out.push_back(0);
+  put16(out, static_cast<uint16_t>(20 + payload.size()));
+  put16(out, id);
+  put16(out, fragmentField);
+  out.push_back(64);
+  out.push_back(protocol);
+  put16(out, 0);
+  const auto source = ip(src);
+  const auto destination = ip(dst);
+  out.insert(out.end(), source.bytes.begin(), source.bytes.begin() + 4);
+  out.insert(out.end(), destination.bytes.begin(), destination.bytes.begin() + 4);
+  uint32_t sum = 0;
+  for (size_t i = start; i < start + 20; i += 2) {
+    sum += static_cast<uint32_t>((out[i] << 8) | out[i + 1]);
+  }
+  while (sum > 0xFFFF) {
+    sum = (sum & 0xFFFF) + (sum >> 16);
+  }
+  out[start + 10] = static_cast<uint8_t>((~sum >> 8) & 0xFF);
+  out[start + 11] = static_cast<uint8_t>(~sum & 0xFF);
+  out.insert(out.end(), payload.begin(), payload.end());
+  return out;
+}
+
+Bytes udpHeader(uint16_t srcPort, uint16_t dstPort, size_t payloadLength) {
+  Bytes out;
+  put16(out, srcPort);
+  put16(out, dstPort);
+  put16(out, static_cast<uint16_t>(8 + payloadLength));
+  put16(out, 0);
+  return out;
+}
+
+Bytes udpFrame(const char* src, uint16_t srcPort, const char* dst, uint16_t dstPort,
+               const Bytes& payload = Bytes(16, 0x5A)) {
+  Bytes udp = udpHeader(srcPort, dstPort, payload.size());
+  udp.insert(udp.end(), payload.begin(), payload.end());
+  return ipv4Frame(src, dst, 17, udp);
+}
+
+Bytes arpFrame() {
+  Bytes out = ethernet(0x0806);
+  const Bytes arp{0,  1, 8, 0,  6, 4, 0, 1, 2, 0, 0,  0, 0, 1,
+                  10, 0, 1, 10, 0, 0, 0, 0, 0, 0, 10, 0, 2, 20};
+  out.insert(out.end(), arp.begin(), arp.end());
+  return out;
+}
+
+// Both sides of a TCP connection with consistent sequence numbers, as nDPI tracks them.
+class TcpSession {
+ public:
+  TcpSession(const char* client, uint16_t clientPort, const char* server, uint16_t serverPort)
+      : client_(client), server_(server), clientPort_(clientPort), serverPort_(serverPort) {}
+
+  Bytes syn() { return segment(true, Syn, {}); }
+  Bytes synAck() { return segment(false, Syn | Ack, {}); }
+  Bytes ack() { return segment(true, Ack, {}); }
+  Bytes serverAck() { return segment(false, Ack, {}); }
+  Bytes fromClient(std::string_view payload) { return segment(true, Psh | Ack, payload); }
+  Bytes fromServer(std::string_view payload) { return segment(false, Psh | Ack, payload); }
+  Bytes clientFin() { return segment(true, Fin | Ack, {}); }
+  Bytes serverFin() { return segment(false, Fin | Ack, {}); }
+
+ private:
+  Bytes segment(bool fromClient, uint8_t flags, std::string_view payload) {
+    uint32_t& seq = fromClient ? clientSeq_ : serverSeq_;
+    const uint32_t ack = fromClient ? serverSeq_ : clientSeq_;
+    Bytes tcp;
+    put16(tcp, fromClient ? clientPort_ : serverPort_);
+    put16(tcp, fromClient ? serverPort_ : clientPort_);
+    put32(tcp, seq);
+    put32(tcp, (flags & Ack) ? ack : 0);
+    tcp.push_back(0x50);
+    tcp.push_back(flags);
+    put16(tcp, 64240);
+    put16(tcp, 0);
+    put16(tcp, 0);
+    tcp.insert(tcp.end(), payload.begin(), payload.end());
+    seq += static_cast<uint32_t>(payload.size()) + ((flags & (Syn | Fin)) ? 1 : 0);
+    return ipv4Frame(fromClient ? client_ : server_, fromClient ? server_ : client_, 6, tcp);
+  }
+
+  const char* client_;
+  const char* server_;
+  uint16_t clientPort_;
+  uint16_t serverPort_;
+  uint32_t clientSeq_ = 0x10000000;
+  uint32_t serverSeq_ = 0x20000000;
+};
+
+// ---- Endpoints and policy ----
+
+// Resolves peers by address, like the offline resolver, and counts how often it is asked.
+class TestResolver final : public dataplane::EndpointResolver {
+ public:
+  void add(const char* address, rules::IdentityId identity, uint32_t endpoint) {
+    peers_[ip(address)] = {identity, endpoint};
+  }
+
+  dataplane::ResolvedFlow resolve(const dataplane::PacketMeta& meta, uint16_t) const override {
+    ++calls;
+    return {lookup(meta.srcIp), lookup(meta.dstIp)};
+  }
+
+  mutable int calls = 0;
+
+ private:
+  dataplane::ResolvedPeer lookup(const rules::IpAddress& address) const {
+    const auto found = peers_.find(address);
+    return found == peers_.end() ? dataplane::ResolvedPeer{} : found->second;
+  }
+
+  std::map<rules::IpAddress, dataplane::ResolvedPeer> peers_;
+};
+
+// The API takes TCP 5000 and UDP 6100 from the web tier, plus HTTP (inspected) on 8080.
+std::string apiPolicy(std::string_view mode, std::string_view extraPorts = "") {
+  std::string yaml = R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata:
+  name: api
+spec:
+  mode: MODE
+  endpointSelector:
+    matchLabels: {app: api}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts:
+        - ports: [{port: 5000, protocol: TCP}, {port: 6100, protocol: UDP}EXTRA]
+        - ports: [{port: 8080, protocol: TCP}]
+          l7: {protocols: [HTTP]}
+)";
+  yaml.replace(yaml.find("MODE"), 4, mode);
+  yaml.replace(yaml.find("EXTRA"), 5, extraPorts);
+  return yaml;
+}
+
+std::string uniqueName(const char* what) {
+  static int counter = 0;
+  return std::string("pl_") + what + std::to_string(counter++);
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    resolver_.add(WebIp, Web, 0);
+    resolver_.add(ApiIp, Api, 1);
+    resolver_.add(OtherIp, Other, 2);
+    identities_ = {{Web, {{"app", "web"}}}, {Api, {{"app", "api"}}}, {Other, {{"app", "other"}}}};
+  }
+
+  std::unique_ptr<Pipeline> makePipeline(PipelineConfig config = smallConfig()) {
+    return std::make_unique<Pipeline>(config, resolver_, uniqueName("p"));
+  }
+
+  static PipelineConfig smallConfig() {
+    PipelineConfig config;
+    config.flows.capacity = 1024;
+    config.dpi.maxClassifyingFlows = 1024;
+    return config;
+  }
+
+  // Compiles `yaml` against the test identities; the snapshot outlives the pipelines using it.
+  const rules::PolicySnapshot* compile(const Pipeline& pipeline, const std::string& yaml,
+                                       uint64_t generation) {
+    const auto& catalog = pipeline.detector().catalog();
+    const rules::PolicyLoadResult loaded = rules::loadPolicyText(yaml, "test.yaml", catalog);
+    EXPECT_TRUE(loaded.ok()) << yaml;
+    EXPECT_EQ(loaded.set.policies.size(), 1u);
+    snapshots_.push_back(rules::compilePolicy(loaded.set, identities_, catalog, generation));
+    return snapshots_.back().get();
+  }
+
+  static PacketVerdict send(Pipeline& pipeline, const Bytes& frame, uint64_t nowNs) {
+    return pipeline.process(frame.data(), static_cast<uint32_t>(frame.size()), nowNs, Port);
+  }
+
+  static uint64_t dropped(const Pipeline& pipeline, DropReason reason) {
+    return pipeline.counters().dropped[static_cast<size_t>(reason)];
+  }
+
+  TestResolver resolver_;
+  rules::IdentityList identities_;
+  std::vector<rules::PolicySnapshotPtr> snapshots_;
+};
+
+TEST_F(PipelineTest, AllowedFlowForwardsBothDirections) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession session(WebIp, 40000, ApiIp, 5000);
+  const std::vector<Bytes> frames{session.syn(),
+                                  session.synAck(),
+                                  session.ack(),
+                                  session.fromClient("ping"),
+                                  session.fromServer("pong"),
+                                  session.clientFin(),
+                                  session.serverFin(),
+                                  session.ack()};
+  FlowEntry* flow = nullptr;
+  uint64_t bytes = 0;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
+    EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
+    EXPECT_EQ(verdict.reason, DropReason::None) << "packet " << i;
+    EXPECT_EQ(verdict.newFlow, i == 0) << "packet " << i;
+    ASSERT_NE(verdict.flow, nullptr);
+    if (i == 0) {
+      flow = verdict.flow;
+    }
+    EXPECT_EQ(verdict.flow, flow) << "packet " << i << " landed on another flow";
+    bytes += frames[i].size();
+  }
+  EXPECT_EQ(pipeline->flows().size(), 1u);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
+  ASSERT_NE(flow->verdict.rule, nullptr);
+  EXPECT_EQ(flow->verdict.ruleName(), "api/ingress/0");
+  EXPECT_EQ(flow->srcIdentity, Web);
+  EXPECT_EQ(flow->dstIdentity, Api);
+  EXPECT_EQ(flow->srcEndpoint, 0u);
+  EXPECT_EQ(flow->dstEndpoint, 1u);
+  EXPECT_EQ(flow->packets[0], 5u);  // from the initiator
+  EXPECT_EQ(flow->packets[1], 3u);
+  EXPECT_EQ(flow->totalBytes(), bytes);
+  EXPECT_EQ(flow->forwardedPackets, 8u);
+  EXPECT_EQ(flow->droppedPackets, 0u);
+  EXPECT_EQ(flow->state, dataplane::ConnState::Closed);
+  EXPECT_EQ(flow->firstSeenNs, Start);
+  EXPECT_EQ(flow->lastSeenNs, Start + 7000);
+  EXPECT_EQ(resolver_.calls, 1);
+
+  const auto& counters = pipeline->counters();
+  EXPECT_EQ(counters.packets, 8u);
+  EXPECT_EQ(counters.bytes, bytes);
+  EXPECT_EQ(counters.forwarded, 8u);
+  EXPECT_EQ(counters.flowsCreated, 1u);
+  EXPECT_EQ(counters.monitoredViolations, 0u);
+  EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
+}
+
+TEST_F(PipelineTest, ReturnTrafficIsTheSameFlow) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  const PacketVerdict request = send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start);
+  ASSERT_EQ(request.action, Action::Forward);
+  ASSERT_NE(request.flow, nullptr);
+  EXPECT_TRUE(request.newFlow);
+  EXPECT_EQ(request.flow->state, dataplane::ConnState::New);
+
+  const PacketVerdict reply = send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 35000), Start + 1);
+  EXPECT_EQ(reply.action, Action::Forward);
+  EXPECT_FALSE(reply.newFlow);
+  EXPECT_EQ(reply.flow, request.flow);
+  EXPECT_EQ(pipeline->flows().size(), 1u);
+  EXPECT_EQ(reply.flow->state, dataplane::ConnState::Established);
+  EXPECT_EQ(reply.flow->packets[0], 1u);
+  EXPECT_EQ(reply.flow->packets[1], 1u);
+  // The reply did not make the API the initiator: the verdict is still for web -> api:6100.
+  EXPECT_EQ(reply.flow->srcIdentity, Web);
+  EXPECT_EQ(reply.flow->dstIdentity, Api);
+  EXPECT_EQ(pipeline->counters().flowsCreated, 1u);
+  EXPECT_EQ(resolver_.calls, 1);
+
+  // Another source port is another flow.
+  const PacketVerdict second = send(*pipeline, udpFrame(WebIp, 35001, ApiIp, 6100), Start + 2);
+  EXPECT_TRUE(second.newFlow);
+  EXPECT_NE(second.flow, request.flow);
+  EXPECT_EQ(pipeline->flows().size(), 2u);
+}
+
+TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession fromOther(OtherIp, 40000, ApiIp, 5000);  // a peer the policy does not allow
+  const PacketVerdict syn = send(*pipeline, fromOther.syn(), Start);
+  EXPECT_EQ(syn.action, Action::Drop);
+  EXPECT_EQ(syn.reason, DropReason::PolicyDenied);
+  ASSERT_NE(syn.flow, nullptr);
+  EXPECT_TRUE(syn.newFlow);
+  EXPECT_EQ(syn.flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_TRUE(syn.flow->verdict.enforced);
+  EXPECT_EQ(syn.flow->verdict.deniedBy, rules::Direction::Ingress);
+  EXPECT_EQ(syn.flow->verdict.ruleName(), "default-deny");
+
+  // A reply (had one got through) belongs to the same denied flow.
+  const PacketVerdict synAck = send(*pipeline, fromOther.synAck(), Start + 1);
+  EXPECT_EQ(synAck.action, Action::Drop);
+  EXPECT_EQ(synAck.flow, syn.flow);
+
+  TcpSession wrongPort(WebIp, 40001, ApiIp, 9999);  // an allowed peer on a port not allowed
+  const PacketVerdict other = send(*pipeline, wrongPort.syn(), Start + 2);
+  EXPECT_EQ(other.action, Action::Drop);
+  EXPECT_EQ(other.reason, DropReason::PolicyDenied);
+
+  EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 3u);
+  EXPECT_EQ(syn.flow->droppedPackets, 2u);
+  EXPECT_EQ(syn.flow->forwardedPackets, 0u);
+  EXPECT_EQ(pipeline->counters().forwarded, 0u);
+  EXPECT_EQ(pipeline->counters().monitoredViolations, 0u);
+}
+
+TEST_F(PipelineTest, DeniedFlowIsForwardedAndCountedInMonitorMode) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("monitor"), 1));
+  TcpSession fromOther(OtherIp, 40000, ApiIp, 5000);
+  const PacketVerdict syn = send(*pipeline, fromOther.syn(), Start);
+  EXPECT_EQ(syn.action, Action::Forward);
+  EXPECT_EQ(syn.reason, DropReason::None);
+  ASSERT_NE(syn.flow, nullptr);
+  EXPECT_EQ(syn.flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_FALSE(syn.flow->verdict.enforced);
+  EXPECT_EQ(send(*pipeline, fromOther.synAck(), Start + 1).action, Action::Forward);
+  EXPECT_EQ(send(*pipeline, fromOther.ack(), Start + 2).action, Action::Forward);
+
+  // Allowed traffic is not a violation.
+  EXPECT_EQ(send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start + 3).action,
+            Action::Forward);
+
+  EXPECT_EQ(pipeline->counters().monitoredViolations, 3u);
+  EXPECT_EQ(pipeline->counters().forwarded, 4u);
+  EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
+  EXPECT_EQ(syn.flow->forwardedPackets, 3u);
+  EXPECT_EQ(syn.flow->droppedPackets, 0u);
+}
+
+TEST_F(PipelineTest, WithoutPolicyEverythingIpIsForwarded) {
+  auto pipeline = makePipeline();
+  TcpSession session(OtherIp, 40000, ApiIp, 22);
+  const PacketVerdict verdict = send(*pipeline, session.syn(), Start);
+  EXPECT_EQ(verdict.action, Action::Forward);
+  ASSERT_NE(verdict.flow, nullptr);
+  EXPECT_TRUE(verdict.newFlow);
+  EXPECT_EQ(pipeline->counters().forwarded, 1u);
+}
+
+TEST_F(PipelineTest, MalformedFrameIsDropped) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  Bytes bad = udpFrame(WebIp, 35000, ApiIp, 6100);
+  bad[14] = 0x44;  // IHL 4
+  const PacketVerdict malformed = send(*pipeline, bad, Start);
+  EXPECT_EQ(malformed.action, Action::Drop);
+  EXPECT_EQ(malformed.reason, DropReason::Malformed);
+  EXPECT_EQ(malformed.flow, nullptr);
+
+  Bytes truncated = udpFrame(WebIp, 35000, ApiIp, 6100);
+  truncated.resize(30);
+  const PacketVerdict cut = send(*pipeline, truncated, Start + 1);
+  EXPECT_EQ(cut.action, Action::Drop);
+  EXPECT_EQ(cut.reason, DropReason::Malformed);
+
+  EXPECT_EQ(dropped(*pipeline, DropReason::Malformed), 2u);
+  EXPECT_EQ(pipeline->flows().size(), 0u);
+  EXPECT_EQ(pipeline->counters().flowsCreated, 0u);
+  EXPECT_EQ(pipeline->counters().packets, 2u);
+  EXPECT_EQ(pipeline->counters().forwarded, 0u);
+  EXPECT_EQ(resolver_.calls, 0);
+}
+
+TEST_F(PipelineTest, NonIpIsForwarded) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  const PacketVerdict arp = send(*pipeline, arpFrame(), Start);
+  EXPECT_EQ(arp.action, Action::Forward);
+  EXPECT_EQ(arp.reason, DropReason::None);
+  EXPECT_EQ(arp.flow, nullptr);
+  EXPECT_EQ(pipeline->counters().nonIp, 1u);
+  EXPECT_EQ(pipeline->counters().forwarded, 1u);
+  EXPECT_EQ(pipeline->flows().size(), 0u);
+}
+
+// A 40-byte UDP datagram from web to api:6100 in two fragments: header + 16 bytes, then 16.
+struct FragmentedDatagram {
+  Bytes first;
+  Bytes later;
+};
+
+FragmentedDatagram fragmentedUdp(const char* src, const char* dst, uint16_t id) {
+  Bytes firstPart = udpHeader(35000, 6100, 32);
+  firstPart.resize(24, 0xAA);
+  return {ipv4Frame(src, dst, 17, firstPart, 0x2000, id),    // MF, offset 0
+          ipv4Frame(src, dst, 17, Bytes(16, 0xBB), 3, id)};  // offset 3 * 8 = 24, last
+}
+
+TEST_F(PipelineTest, LaterFragmentWithoutItsFirstIsDropped) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  const auto datagram = fragmentedUdp(WebIp, ApiIp, 0x1111);
+  const PacketVerdict verdict = send(*pipeline, datagram.later, Start);
+  EXPECT_EQ(verdict.action, Action::Drop);
+  EXPECT_EQ(verdict.reason, DropReason::FragmentNoFlow);
+  EXPECT_EQ(verdict.flow, nullptr);
+  EXPECT_EQ(dropped(*pipeline, DropReason::FragmentNoFlow), 1u);
+  EXPECT_EQ(pipeline->flows().size(), 0u);
+}
+
+TEST_F(PipelineTest, LaterFragmentFollowsItsFirstFragmentsFlow) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  const auto datagram = fragmentedUdp(WebIp, ApiIp, 0x2222);
+  const PacketVerdict first = send(*pipeline, datagram.first, Start);
+  ASSERT_EQ(first.action, Action::Forward);
+  ASSERT_NE(first.flow, nullptr);
+  EXPECT_TRUE(first.newFlow);
+  EXPECT_TRUE(first.flow->key.portB == 6100 || first.flow->key.portA == 6100);
+
+  const PacketVerdict later = send(*pipeline, datagram.later, Start + 1);
+  EXPECT_EQ(later.action, Action::Forward);
+  EXPECT_EQ(later.reason, DropReason::None);
+  EXPECT_EQ(later.flow, first.flow);
+  EXPECT_FALSE(later.newFlow);
+  EXPECT_EQ(first.flow->packets[0], 2u);
+  EXPECT_EQ(first.flow->bytes[0], datagram.first.size() + datagram.later.size());
+  EXPECT_EQ(pipeline->flows().size(), 1u);
+  EXPECT_EQ(dropped(*pipeline, DropReason::FragmentNoFlow), 0u);
+
+  // Another datagram id is not covered by that first fragment.
+  const auto otherDatagram = fragmentedUdp(WebIp, ApiIp, 0x2223);
+  EXPECT_EQ(send(*pipeline, otherDatagram.later, Start + 2).reason, DropReason::FragmentNoFlow);
+}
+
+TEST_F(PipelineTest, LaterFragmentOfADeniedFlowIsDeniedToo) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  const auto datagram = fragmentedUdp(OtherIp, ApiIp, 0x3333);
+  const PacketVerdict first = send(*pipeline, datagram.first, Start);
+  EXPECT_EQ(first.reason, DropReason::PolicyDenied);
+  const PacketVerdict later = send(*pipeline, datagram.later, Start + 1);
+  EXPECT_EQ(later.action, Action::Drop);
+  EXPECT_EQ(later.reason, DropReason::PolicyDenied);
+  EXPECT_EQ(later.flow, first.flow);
+}
+
+TEST_F(PipelineTest, FullFlowTableDropsNewFlows) {
+  PipelineConfig config = smallConfig();
+  config.flows.capacity = 8;
+  auto pipeline = makePipeline(config);
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  std::vector<FlowEntry*> flows;
+  for (uint16_t i = 0; i < 8; ++i) {
+    const PacketVerdict verdict =
+        send(*pipeline, udpFrame(WebIp, static_cast<uint16_t>(30000 + i), ApiIp, 6100), Start);
+    ASSERT_EQ(verdict.action, Action::Forward) << i;
+    flows.push_back(verdict.flow);
+  }
+  EXPECT_EQ(pipeline->flows().size(), 8u);
+  const PacketVerdict refused = send(*pipeline, udpFrame(WebIp, 31000, ApiIp, 6100), Start + 1);
+  EXPECT_EQ(refused.action, Action::Drop);
+  EXPECT_EQ(refused.reason, DropReason::FlowTableFull);
+  EXPECT_EQ(refused.flow, nullptr);
+  EXPECT_EQ(dropped(*pipeline, DropReason::FlowTableFull), 1u);
+  EXPECT_EQ(pipeline->counters().flowsCreated, 8u);
+  // Tracked flows keep working: nothing was evicted to make room.
+  const PacketVerdict existing = send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 30003), Start + 2);
+  EXPECT_EQ(existing.action, Action::Forward);
+  EXPECT_EQ(existing.flow, flows[3]);
+}
+
+TEST_F(PipelineTest, HttpOnAnL7PortIsAllowedOnceClassified) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession session(WebIp, 41000, ApiIp, 8080);
+  const std::vector<Bytes> frames{
+      session.syn(),
+      session.synAck(),
+      session.ack(),
+      session.fromClient("GET / HTTP/1.1\r\nHost: api.shop.local\r\n\r\n"),
+      session.fromServer("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+      session.ack(),
+      session.clientFin(),
+      session.serverFin(),
+      session.ack()};
+
+  const PacketVerdict syn = send(*pipeline, frames[0], Start);
+  ASSERT_NE(syn.flow, nullptr);
+  FlowEntry* flow = syn.flow;
+  EXPECT_EQ(syn.action, Action::Forward);
+  // Only an l7 rule could allow it: undecided until nDPI knows the protocol.
+  EXPECT_FALSE(flow->classified);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::NeedL7);
+  for (size_t i = 1; i < frames.size(); ++i) {
+    const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
+    EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
+    EXPECT_EQ(verdict.flow, flow);
+  }
+  ASSERT_TRUE(flow->classified);
+  const auto http = pipeline->detector().catalog().find("HTTP");
+  ASSERT_TRUE(http.has_value());
+  EXPECT_TRUE(flow->classification.protocol.app == *http ||
+              flow->classification.protocol.master == *http);
+  EXPECT_EQ(flow->classification.hostName(), "api.shop.local");
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
+  EXPECT_EQ(flow->verdict.ruleName(), "api/ingress/0");
+  EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
+  EXPECT_EQ(pipeline->counters().forwarded, frames.size());
+  EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
+}
+
+TEST_F(PipelineTest, SshOnTheHttpPortIsDeniedOnceClassified) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession session(WebIp, 41001, ApiIp, 8080);
+  const std::vector<Bytes> frames{session.syn(),
+                                  session.synAck(),
+                                  session.ack(),
+                                  session.fromClient("SSH-2.0-OpenSSH_9.2\r\n"),
+                                  session.fromServer("SSH-2.0-OpenSSH_9.2\r\n"),
+                                  session.ack(),
+                                  session.fromClient(std::string(48, '\x14')),
+                                  session.fromServer(std::string(48, '\x14'))};
+  FlowEntry* flow = nullptr;
+  size_t classifiedAt = frames.size();
+  for (size_t i = 0; i < frames.size(); ++i) {
+    const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
+    ASSERT_NE(verdict.flow, nullptr);
+    flow = verdict.flow;
+    if (flow->classified && classifiedAt == frames.size()) {
+      classifiedAt = i;
+    }
+    if (i < classifiedAt) {
+      EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i << " before classification";
+      EXPECT_EQ(flow->verdict.decision, rules::Decision::NeedL7);
+    } else {
+      EXPECT_EQ(verdict.action, Action::Drop) << "packet " << i << " after classification";
+      EXPECT_EQ(verdict.reason, DropReason::PolicyDenied);
+    }
+  }
+  ASSERT_LT(classifiedAt, frames.size()) << "SSH was never classified";
+  EXPECT_GE(classifiedAt, 3u);  // the handshake carries nothing to classify
+  const auto ssh = pipeline->detector().catalog().find("SSH");
+  ASSERT_TRUE(ssh.has_value());
+  EXPECT_TRUE(flow->classification.protocol.app == *ssh ||
+              flow->classification.protocol.master == *ssh);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_TRUE(flow->verdict.enforced);
+  EXPECT_EQ(flow->forwardedPackets, classifiedAt);
+  EXPECT_EQ(flow->droppedPackets, frames.size() - classifiedAt);
+  EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), frames.size() - classifiedAt);
+}
+
+TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
+  auto pipeline = makePipeline();
+  const auto* withPort =
+      compile(*pipeline, apiPolicy("enforce", ", {port: 7000, protocol: TCP}"), 1);
+  const auto* withoutPort = compile(*pipeline, apiPolicy("enforce"), 2);
+  const auto* withPortAgain =
+      compile(*pipeline, apiPolicy("enforce", ", {port: 7000, protocol: TCP}"), 3);
+
+  pipeline->setPolicy(withPort);
+  TcpSession session(WebIp, 42000, ApiIp, 7000);
+  const PacketVerdict syn = send(*pipeline, session.syn(), Start);
+  ASSERT_EQ(syn.action, Action::Forward);
+  FlowEntry* flow = syn.flow;
+  ASSERT_NE(flow, nullptr);
+  EXPECT_EQ(flow->generation, 1u);
+  EXPECT_EQ(send(*pipeline, session.synAck(), Start + 1).action, Action::Forward);
+
+  pipeline->setPolicy(withoutPort);
+  const PacketVerdict ack = send(*pipeline, session.ack(), Start + 2);
+  EXPECT_EQ(ack.action, Action::Drop);
+  EXPECT_EQ(ack.reason, DropReason::PolicyDenied);
+  EXPECT_EQ(ack.flow, flow);
+  EXPECT_EQ(flow->generation, 2u);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
+
+  pipeline->setPolicy(withPortAgain);
+  const PacketVerdict data = send(*pipeline, session.fromClient("hello"), Start + 3);
+  EXPECT_EQ(data.action, Action::Forward);
+  EXPECT_EQ(flow->generation, 3u);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
+  EXPECT_EQ(pipeline->flows().size(), 1u);
+}
+
+TEST_F(PipelineTest, ExpireHandsSettledFlowsToTheFlowEndHandler) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  struct Ended {
+    dataplane::FlowKey key;
+    bool classified;
+    dpi::Classification classification;
+    rules::Decision decision;
+    uint64_t packets;
+  };
+  std::vector<Ended> ended;
+  pipeline->setFlowEndHandler([&](const FlowEntry& flow) {
+    ended.push_back({flow.key, flow.classified, flow.classification, flow.verdict.decision,
+                     flow.totalPackets()});
+  });
+
+  // A half-open connection to the HTTP-only port: still classifying when it goes idle.
+  TcpSession session(WebIp, 43000, ApiIp, 8080);
+  const PacketVerdict syn = send(*pipeline, session.syn(), Start);
+  ASSERT_NE(syn.flow, nullptr);
+  const dataplane::FlowKey idleKey = syn.flow->key;
+  EXPECT_FALSE(syn.flow->classified);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 1u);
+  // A UDP flow that keeps talking.
+  send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start);
+
+  const uint64_t later = Start + 40 * Second;  // past the 30 s handshake timeout, not UDP's 60 s
+  send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), later - Second);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 2u);  // both still classifying
+  EXPECT_EQ(pipeline->expire(later, 100000), 1u);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0].key, idleKey);
+  EXPECT_EQ(ended[0].packets, 1u);
+  // Settled: detection ended with nDPI's guess, which policy never takes as proof of HTTP.
+  EXPECT_TRUE(ended[0].classified);
+  EXPECT_NE(ended[0].classification.confidence, dpi::Confidence::Dpi);
+  EXPECT_EQ(ended[0].classification.policyProtocol().app, 0);
+  EXPECT_EQ(ended[0].decision, rules::Decision::Deny);
+  EXPECT_EQ(pipeline->counters().flowsExpired, 1u);
+  EXPECT_EQ(pipeline->flows().size(), 1u);
+  EXPECT_EQ(pipeline->flows().find(idleKey), nullptr);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 1u);  // the expired flow's state went back
+
+  // The UDP flow goes too once idle for a minute.
+  EXPECT_EQ(pipeline->expire(later + 61 * Second, 100000), 1u);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_TRUE(ended[1].classified);
+  EXPECT_EQ(ended[1].decision, rules::Decision::Allow);
+  EXPECT_EQ(ended[1].packets, 2u);
+  EXPECT_EQ(pipeline->flows().size(), 0u);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
+  EXPECT_EQ(pipeline->counters().flowsExpired, 2u);
+}
+
+TEST_F(PipelineTest, FinishDetectionGivesUpOnPendingFlows) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession pending(WebIp, 44000, ApiIp, 8080);
+  TcpSession http(WebIp, 44001, ApiIp, 8080);
+  const PacketVerdict first = send(*pipeline, pending.syn(), Start);
+  ASSERT_NE(first.flow, nullptr);
+  FlowEntry* pendingFlow = first.flow;
+  FlowEntry* httpFlow = nullptr;
+  for (const Bytes& frame : {http.syn(), http.synAck(), http.ack(),
+                             http.fromClient("GET / HTTP/1.1\r\nHost: api.shop.local\r\n\r\n")}) {
+    httpFlow = send(*pipeline, frame, Start + 1).flow;
+  }
+  ASSERT_NE(httpFlow, nullptr);
+  ASSERT_TRUE(httpFlow->classified);
+  const dpi::Classification httpClassification = httpFlow->classification;
+  EXPECT_FALSE(pendingFlow->classified);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 1u);
+  const uint64_t gaveUpBefore = pipeline->detector().stats().gaveUp;
+
+  pipeline->finishDetection();
+  EXPECT_TRUE(pendingFlow->classified);
+  EXPECT_TRUE(pendingFlow->dpi.done);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
+  EXPECT_EQ(pipeline->detector().stats().gaveUp, gaveUpBefore + 1);
+  EXPECT_EQ(pendingFlow->verdict.decision, rules::Decision::Deny);
+  // Classified flows are left as they were; both stay in the table.
+  EXPECT_EQ(httpFlow->classification.protocol.app, httpClassification.protocol.app);
+  EXPECT_EQ(httpFlow->verdict.decision, rules::Decision::Allow);
+  EXPECT_EQ(pipeline->flows().size(), 2u);
+  // The settled verdict applies to what follows.
+  EXPECT_EQ(send(*pipeline, pending.synAck(), Start + 2).reason, DropReason::PolicyDenied);
+}
+
+TEST_F(PipelineTest, ProcessesMbufs) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  rte_mempool* pool = dataplane::createPacketPool(uniqueName("mb"), 63, 2048);
+  ASSERT_NE(pool, nullptr);
+  const auto toMbuf = [&](const Bytes& frame) {
+    rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
+    EXPECT_NE(mbuf, nullptr);
+    if (mbuf == nullptr) {
+      return mbuf;
+    }
+    char* data = rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size()));
+    EXPECT_NE(data, nullptr);
+    if (data != nullptr) {
+      std::memcpy(data, frame.data(), frame.size());
+    }
+    return mbuf;
+  };
+
+  TcpSession allowed(WebIp, 45000, ApiIp, 5000);
+  TcpSession denied(OtherIp, 45001, ApiIp, 5000);
+  rte_mbuf* first = toMbuf(allowed.syn());
+  rte_mbuf* reply = toMbuf(allowed.synAck());
+  rte_mbuf* blocked = toMbuf(denied.syn());
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(reply, nullptr);
+  ASSERT_NE(blocked, nullptr);
+
+  const dataplane::PacketMeta meta = dataplane::parsePacket(first);
+  EXPECT_EQ(meta.status, dataplane::ParseStatus::Ok);
+  EXPECT_EQ(meta.srcPort, 45000);
+  EXPECT_EQ(meta.dstPort, 5000);
+
+  const PacketVerdict a = pipeline->process(first, Start, Port);
+  EXPECT_EQ(a.action, Action::Forward);
+  EXPECT_TRUE(a.newFlow);
+  ASSERT_NE(a.flow, nullptr);
+  const PacketVerdict b = pipeline->process(reply, Start + 1, Port);
+  EXPECT_EQ(b.action, Action::Forward);
+  EXPECT_EQ(b.flow, a.flow);
+  EXPECT_EQ(a.flow->state, dataplane::ConnState::SynReceived);
+  const PacketVerdict c = pipeline->process(blocked, Start + 2, Port);
+  EXPECT_EQ(c.action, Action::Drop);
+  EXPECT_EQ(c.reason, DropReason::PolicyDenied);
+  EXPECT_EQ(pipeline->counters().bytes,
+            uint64_t{first->data_len} + reply->data_len + blocked->data_len);
+
+  rte_pktmbuf_free(first);
+  rte_pktmbuf_free(reply);
+  rte_pktmbuf_free(blocked);
+  rte_mempool_free(pool);
+}
+
+TEST_F(PipelineTest, DetectionBudgetBoundsUnclassifiableFlows) {
+  PipelineConfig config = smallConfig();
+  config.dpi.packetBudget = 4;
+  auto pipeline = makePipeline(config);
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  std::mt19937 random(99);
+  FlowEntry* flow = nullptr;
+  for (int i = 0; i < 6; ++i) {
+    Bytes noise(64);
+    for (auto& byte : noise) {
+      byte = static_cast<uint8_t>(random());
+    }
+    const PacketVerdict verdict =
+        send(*pipeline, udpFrame(WebIp, 36000, ApiIp, 6100, noise), Start + i);
+    EXPECT_EQ(verdict.action, Action::Forward);
+    flow = verdict.flow;
+    ASSERT_NE(flow, nullptr);
+    EXPECT_EQ(flow->classified, i >= 3) << "packet " << i;
+  }
+  EXPECT_EQ(flow->dpi.packets, 4);
+  EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
+}
+
+TEST(PipelineNames, DropReasons) {
+  EXPECT_STREQ(dataplane::toString(DropReason::None), "none");
+  EXPECT_STREQ(dataplane::toString(DropReason::Malformed), "malformed");
+  EXPECT_STREQ(dataplane::toString(DropReason::FragmentNoFlow), "fragment-without-flow");
+  EXPECT_STREQ(dataplane::toString(DropReason::FlowTableFull), "flow-table-full");
+  EXPECT_STREQ(dataplane::toString(DropReason::PolicyDenied), "policy-denied");
+}
+
+}  // namespace
+}  // namespace bulkhead

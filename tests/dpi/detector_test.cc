@@ -1,0 +1,416 @@
+#include "dpi/detector.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace bulkhead {
+namespace {
+
+using dpi::Classification;
+using dpi::Confidence;
+using dpi::Detector;
+using dpi::DetectorConfig;
+using dpi::DpiFlowState;
+using Bytes = std::vector<uint8_t>;
+
+constexpr uint8_t Fin = 0x01;
+constexpr uint8_t Syn = 0x02;
+constexpr uint8_t Psh = 0x08;
+constexpr uint8_t Ack = 0x10;
+
+void put16(Bytes& out, uint16_t value) {
+  out.push_back(static_cast<uint8_t>(value >> 8));
+  out.push_back(static_cast<uint8_t>(value & 0xFF));
+}
+
+void put32(Bytes& out, uint32_t value) {
+  put16(out, static_cast<uint16_t>(value >> 16));
+  put16(out, static_cast<uint16_t>(value & 0xFFFF));
+}
+
+// An IPv4 packet (the detector is fed from the IP header on) around an L4 segment.
+Bytes ipv4(uint32_t src, uint32_t dst, uint8_t protocol, const Bytes& l4) {
+  Bytes out{0x45, 0x00};
+  put16(out, static_cast<uint16_t>(20 + l4.size()));
+  put16(out, 0x0001);
+  put16(out, 0x4000);
+  out.push_back(64);
+  out.push_back(protocol);
+  put16(out, 0);
+  put32(out, src);
+  put32(out, dst);
+  uint32_t sum = 0;
+  for (size_t i = 0; i < 20; i += 2) {
+    sum += static_cast<uint32_t>((out[i] << 8) | out[i + 1]);
+  }
+  while (sum > 0xFFFF) {
+    sum = (sum & 0xFFFF) + (sum >> 16);
+  }
+  out[10] = static_cast<uint8_t>((~sum >> 8) & 0xFF);
+  out[11] = static_cast<uint8_t>(~sum & 0xFF);
+  out.insert(out.end(), l4.begin(), l4.end());
+  return out;
+}
+
+Bytes udpPacket(uint32_t src, uint16_t srcPort, uint32_t dst, uint16_t dstPort,
+                const Bytes& payload) {
+  Bytes udp;
+  put16(udp, srcPort);
+  put16(udp, dstPort);
+  put16(udp, static_cast<uint16_t>(8 + payload.size()));
+  put16(udp, 0);
+  udp.insert(udp.end(), payload.begin(), payload.end());
+  return ipv4(src, dst, 17, udp);
+}
+
+// Both sides of a TCP connection with consistent sequence numbers, as nDPI tracks them.
+class TcpSession {
+ public:
+  TcpSession(uint32_t client, uint16_t clientPort, uint32_t server, uint16_t serverPort)
+      : client_(client), server_(server), clientPort_(clientPort), serverPort_(serverPort) {}
+
+  Bytes syn() { return segment(true, Syn, {}); }
+  Bytes synAck() { return segment(false, Syn | Ack, {}); }
+  Bytes ack() { return segment(true, Ack, {}); }
+  Bytes fromClient(std::string_view payload) { return segment(true, Psh | Ack, payload); }
+  Bytes fromServer(std::string_view payload) { return segment(false, Psh | Ack, payload); }
+  Bytes clientFin() { return segment(true, Fin | Ack, {}); }
+
+ private:
+  Bytes segment(bool fromClient, uint8_t flags, std::string_view payload) {
+    uint32_t& seq = fromClient ? clientSeq_ : serverSeq_;
+    const uint32_t ack = fromClient ? serverSeq_ : clientSeq_;
+    Bytes tcp;
+    put16(tcp, fromClient ? clientPort_ : serverPort_);
+    put16(tcp, fromClient ? serverPort_ : clientPort_);
+    put32(tcp, seq);
+    put32(tcp, (flags & Ack) ? ack : 0);
+    tcp.push_back(0x50);
+    tcp.push_back(flags);
+    put16(tcp, 64240);
+    put16(tcp, 0);
+    put16(tcp, 0);
+    tcp.insert(tcp.end(), payload.begin(), payload.end());
+    seq += static_cast<uint32_t>(payload.size()) + ((flags & (Syn | Fin)) ? 1 : 0);
+    return ipv4(fromClient ? client_ : server_, fromClient ? server_ : client_, 6, tcp);
+  }
+
+  uint32_t client_;
+  uint32_t server_;
+  uint16_t clientPort_;
+  uint16_t serverPort_;
+  uint32_t clientSeq_ = 0x10000000;
+  uint32_t serverSeq_ = 0x20000000;
+};
+
+constexpr uint32_t Client = 0x0A000001;  // 10.0.0.1
+constexpr uint32_t Server = 0x0A000002;  // 10.0.0.2
+constexpr std::string_view HttpRequest =
+    "GET / HTTP/1.1\r\nHost: api.shop.local\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
+constexpr std::string_view HttpResponse =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
+
+// Feeds packets until the detector reports a final classification; returns how many it took
+// (0 if it never did).
+size_t feed(Detector& detector, DpiFlowState& state, const std::vector<Bytes>& packets,
+            Classification& out, uint64_t startMs = 1000) {
+  for (size_t i = 0; i < packets.size(); ++i) {
+    const Bytes& packet = packets[i];
+    if (detector.process(state, packet.data(), static_cast<uint16_t>(packet.size()), startMs + i,
+                         out)) {
+      return i + 1;
+    }
+  }
+  return 0;
+}
+
+std::vector<Bytes> httpConversation(uint16_t clientPort, uint16_t serverPort) {
+  TcpSession session(Client, clientPort, Server, serverPort);
+  std::vector<Bytes> packets;
+  packets.push_back(session.syn());
+  packets.push_back(session.synAck());
+  packets.push_back(session.ack());
+  packets.push_back(session.fromClient(HttpRequest));
+  packets.push_back(session.fromServer(HttpResponse));
+  packets.push_back(session.ack());
+  packets.push_back(session.clientFin());
+  return packets;
+}
+
+TEST(Detector, ClassifiesAnHttpRequestWithItsHost) {
+  Detector detector;
+  const auto http = detector.catalog().find("HTTP");
+  ASSERT_TRUE(http.has_value());
+  DpiFlowState state;
+  Classification result;
+  const size_t packets = feed(detector, state, httpConversation(40000, 8080), result);
+  ASSERT_GT(packets, 0u) << "never classified";
+  EXPECT_GE(packets, 4u);  // nothing to see before the request
+  EXPECT_TRUE(result.protocol.app == *http || result.protocol.master == *http)
+      << result.protocol.master << "." << result.protocol.app;
+  EXPECT_EQ(result.hostName(), "api.shop.local");
+  EXPECT_EQ(result.confidence, Confidence::Dpi);
+  EXPECT_TRUE(state.done);
+  EXPECT_EQ(state.ndpi, nullptr);
+  // Classified flows go back to the pool at once.
+  EXPECT_EQ(detector.stats().inUse, 0u);
+  EXPECT_EQ(detector.stats().classified, 1u);
+  EXPECT_EQ(detector.stats().gaveUp, 0u);
+  EXPECT_GE(detector.stats().pooled, 1u);
+  // The policy sees the protocol because it came from inspection.
+  EXPECT_EQ(result.policyProtocol().app, result.protocol.app);
+  EXPECT_EQ(result.policyProtocol().master, result.protocol.master);
+}
+
+TEST(Detector, FurtherPacketsAfterClassificationAreFree) {
+  Detector detector;
+  DpiFlowState state;
+  Classification result;
+  auto packets = httpConversation(40001, 80);
+  ASSERT_GT(feed(detector, state, packets, result), 0u);
+  const auto before = detector.stats();
+  Classification again;
+  EXPECT_TRUE(detector.process(state, packets.back().data(),
+                               static_cast<uint16_t>(packets.back().size()), 5000, again));
+  EXPECT_EQ(detector.stats().classified, before.classified);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+}
+
+TEST(Detector, PoolStructsAreReused) {
+  Detector detector;
+  for (uint16_t i = 0; i < 5; ++i) {
+    DpiFlowState state;
+    Classification result;
+    ASSERT_GT(
+        feed(detector, state, httpConversation(static_cast<uint16_t>(41000 + i), 8080), result),
+        0u);
+    EXPECT_EQ(detector.stats().inUse, 0u);
+  }
+  EXPECT_EQ(detector.stats().classified, 5u);
+  // One chunk was carved once; classified flows returned their structs to it.
+  const size_t pooled = detector.stats().pooled;
+  DpiFlowState state;
+  Classification result;
+  feed(detector, state, httpConversation(42000, 8080), result);
+  EXPECT_EQ(detector.stats().pooled, pooled);
+}
+
+TEST(Detector, GivesUpAfterExactlyThePacketBudget) {
+  DetectorConfig config;
+  config.packetBudget = 6;
+  Detector detector(config);
+  std::mt19937 random(7);
+  DpiFlowState state;
+  Classification result;
+  for (int i = 1; i <= 6; ++i) {
+    Bytes noise(120);
+    for (auto& byte : noise) {
+      byte = static_cast<uint8_t>(random());
+    }
+    // Alternate directions, like a real exchange, between two unremarkable high ports.
+    const Bytes packet = i % 2 ? udpPacket(Client, 47123, Server, 51234, noise)
+                               : udpPacket(Server, 51234, Client, 47123, noise);
+    const bool final = detector.process(state, packet.data(), static_cast<uint16_t>(packet.size()),
+                                        1000 + static_cast<uint64_t>(i), result);
+    if (i < 6) {
+      ASSERT_FALSE(final) << "random bytes classified after " << i << " packets as "
+                          << result.protocol.master << "." << result.protocol.app;
+      EXPECT_EQ(detector.stats().inUse, 1u);
+    } else {
+      EXPECT_TRUE(final) << "the budget of 6 packets was not enforced";
+    }
+  }
+  EXPECT_EQ(state.packets, 6);
+  EXPECT_TRUE(state.done);
+  EXPECT_EQ(state.ndpi, nullptr);
+  EXPECT_EQ(detector.stats().gaveUp, 1u);
+  EXPECT_EQ(detector.stats().classified, 0u);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+  EXPECT_NE(result.confidence, Confidence::Dpi);
+  EXPECT_EQ(result.policyProtocol().app, 0);
+  EXPECT_EQ(result.policyProtocol().master, 0);
+}
+
+TEST(Detector, GiveUpEndsDetectionEarly) {
+  Detector detector;
+  DpiFlowState state;
+  Classification result;
+  TcpSession session(Client, 40002, Server, 8080);
+  const Bytes syn = session.syn();
+  ASSERT_FALSE(detector.process(state, syn.data(), static_cast<uint16_t>(syn.size()), 1, result));
+  EXPECT_EQ(detector.stats().inUse, 1u);
+  detector.giveUp(state, result);
+  EXPECT_TRUE(state.done);
+  EXPECT_EQ(state.ndpi, nullptr);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+  EXPECT_EQ(detector.stats().gaveUp, 1u);
+  // Giving up twice counts once.
+  detector.giveUp(state, result);
+  EXPECT_EQ(detector.stats().gaveUp, 1u);
+}
+
+TEST(Detector, PoolExhaustionClassifiesUnknownAtOnce) {
+  DetectorConfig config;
+  config.maxClassifyingFlows = 2;
+  Detector detector(config);
+  TcpSession a(Client, 40010, Server, 8080);
+  TcpSession b(Client, 40011, Server, 8080);
+  TcpSession c(Client, 40012, Server, 8080);
+  DpiFlowState stateA;
+  DpiFlowState stateB;
+  DpiFlowState stateC;
+  Classification result;
+  const Bytes synA = a.syn();
+  const Bytes synB = b.syn();
+  const Bytes synC = c.syn();
+  EXPECT_FALSE(
+      detector.process(stateA, synA.data(), static_cast<uint16_t>(synA.size()), 1, result));
+  EXPECT_FALSE(
+      detector.process(stateB, synB.data(), static_cast<uint16_t>(synB.size()), 1, result));
+  EXPECT_EQ(detector.stats().inUse, 2u);
+  EXPECT_EQ(detector.stats().pooled, 2u);
+
+  Classification third;
+  third.protocol = {99, 99};
+  third.confidence = Confidence::Dpi;
+  EXPECT_TRUE(detector.process(stateC, synC.data(), static_cast<uint16_t>(synC.size()), 1, third));
+  EXPECT_EQ(third.protocol.master, 0);
+  EXPECT_EQ(third.protocol.app, 0);
+  EXPECT_EQ(third.confidence, Confidence::Unknown);
+  EXPECT_EQ(third.hostName(), "");
+  EXPECT_TRUE(stateC.done);
+  EXPECT_EQ(stateC.ndpi, nullptr);
+  EXPECT_EQ(detector.stats().poolExhausted, 1u);
+  EXPECT_EQ(detector.stats().inUse, 2u);
+
+  // A released struct serves the next new flow.
+  detector.release(stateA);
+  EXPECT_EQ(detector.stats().inUse, 1u);
+  TcpSession d(Client, 40013, Server, 8080);
+  DpiFlowState stateD;
+  const Bytes synD = d.syn();
+  EXPECT_FALSE(
+      detector.process(stateD, synD.data(), static_cast<uint16_t>(synD.size()), 2, result));
+  EXPECT_EQ(detector.stats().inUse, 2u);
+  EXPECT_EQ(detector.stats().poolExhausted, 1u);
+  EXPECT_EQ(detector.stats().pooled, 2u);
+  detector.release(stateB);
+  detector.release(stateD);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+}
+
+TEST(Detector, ReleaseFreesTheState) {
+  Detector detector;
+  DpiFlowState state;
+  Classification result;
+  auto packets = httpConversation(40020, 8080);
+  // Handshake only: detection is still running.
+  for (size_t i = 0; i < 3; ++i) {
+    ASSERT_FALSE(detector.process(state, packets[i].data(),
+                                  static_cast<uint16_t>(packets[i].size()), 1 + i, result));
+  }
+  EXPECT_NE(state.ndpi, nullptr);
+  EXPECT_EQ(detector.stats().inUse, 1u);
+  detector.release(state);
+  EXPECT_EQ(state.ndpi, nullptr);
+  EXPECT_TRUE(state.done);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+  EXPECT_EQ(detector.stats().classified, 0u);
+  EXPECT_EQ(detector.stats().gaveUp, 0u);
+  // Releasing again is harmless.
+  detector.release(state);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+}
+
+TEST(Detector, ReleasedStateIsCleanForTheNextFlow) {
+  // A struct that held a half-seen flow must not leak into the HTTP flow that reuses it.
+  DetectorConfig config;
+  config.maxClassifyingFlows = 1;
+  Detector detector(config);
+  {
+    TcpSession other(Client, 40030, Server, 8080);
+    DpiFlowState state;
+    Classification result;
+    for (const Bytes& packet :
+         {other.syn(), other.synAck(), other.ack(), other.fromClient("\x01")}) {
+      ASSERT_FALSE(
+          detector.process(state, packet.data(), static_cast<uint16_t>(packet.size()), 1, result));
+    }
+    detector.release(state);
+  }
+  DpiFlowState state;
+  Classification result;
+  ASSERT_GT(feed(detector, state, httpConversation(40031, 8080), result), 0u);
+  const auto http = detector.catalog().find("HTTP");
+  ASSERT_TRUE(http.has_value());
+  EXPECT_TRUE(result.protocol.app == *http || result.protocol.master == *http);
+  EXPECT_EQ(result.hostName(), "api.shop.local");
+  EXPECT_EQ(detector.stats().pooled, 1u);
+}
+
+TEST(Detector, ClassifiesSsh) {
+  Detector detector;
+  const auto ssh = detector.catalog().find("SSH");
+  ASSERT_TRUE(ssh.has_value());
+  TcpSession session(Client, 40040, Server, 8080);  // not the SSH port: inspection, not a guess
+  std::vector<Bytes> packets{session.syn(), session.synAck(), session.ack(),
+                             session.fromClient("SSH-2.0-OpenSSH_9.2\r\n"),
+                             session.fromServer("SSH-2.0-OpenSSH_9.2\r\n")};
+  DpiFlowState state;
+  Classification result;
+  ASSERT_GT(feed(detector, state, packets, result), 0u);
+  EXPECT_TRUE(result.protocol.app == *ssh || result.protocol.master == *ssh);
+  EXPECT_EQ(result.confidence, Confidence::Dpi);
+  EXPECT_EQ(detector.stats().inUse, 0u);
+}
+
+TEST(Detector, CatalogNamesAndIds) {
+  Detector detector;
+  const auto http = detector.catalog().find("HTTP");
+  ASSERT_TRUE(http.has_value());
+  EXPECT_EQ(detector.catalog().find("http"), http);  // case-insensitive
+  EXPECT_EQ(detector.catalog().name(*http), "HTTP");
+  EXPECT_FALSE(detector.catalog().find("NoSuchProtocol").has_value());
+  EXPECT_EQ(detector.catalog().find("Unknown"), std::optional<uint16_t>(0));
+}
+
+TEST(Classification, PolicyProtocolHidesGuesses) {
+  Classification classification;
+  classification.protocol = {7, 91};
+  classification.confidence = Confidence::MatchByPort;
+  EXPECT_EQ(classification.policyProtocol().master, 0);
+  EXPECT_EQ(classification.policyProtocol().app, 0);
+  classification.confidence = Confidence::MatchByIp;
+  EXPECT_EQ(classification.policyProtocol().master, 0);
+  EXPECT_EQ(classification.policyProtocol().app, 0);
+  classification.confidence = Confidence::Unknown;
+  EXPECT_EQ(classification.policyProtocol().app, 0);
+  classification.confidence = Confidence::DpiCache;
+  EXPECT_EQ(classification.policyProtocol().master, 7);
+  EXPECT_EQ(classification.policyProtocol().app, 91);
+  classification.confidence = Confidence::Dpi;
+  EXPECT_EQ(classification.policyProtocol().master, 7);
+  EXPECT_EQ(classification.policyProtocol().app, 91);
+}
+
+TEST(Classification, HostNameStopsAtNul) {
+  Classification classification;
+  EXPECT_EQ(classification.hostName(), "");
+  const std::string host = "api.shop.local";
+  std::copy(host.begin(), host.end(), classification.host.begin());
+  EXPECT_EQ(classification.hostName(), host);
+}
+
+TEST(Classification, ConfidenceNames) {
+  EXPECT_STREQ(dpi::toString(Confidence::Unknown), "Unknown");
+  EXPECT_STREQ(dpi::toString(Confidence::MatchByPort), "Match by port");
+  EXPECT_STREQ(dpi::toString(Confidence::Dpi), "DPI");
+}
+
+}  // namespace
+}  // namespace bulkhead

@@ -1,0 +1,782 @@
+#include "rules/policy_loader.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dpi/protocol_catalog.h"
+
+namespace bulkhead {
+namespace {
+
+namespace fs = std::filesystem;
+using rules::Direction;
+using rules::Entity;
+using rules::L4Protocol;
+using rules::LabelRequirement;
+using rules::Mode;
+
+const rules::ProtocolCatalog& catalog() {
+  static const dpi::NdpiProtocolCatalog instance;
+  return instance;
+}
+
+rules::PolicyLoadResult load(std::string_view text) {
+  return rules::loadPolicyText(text, "p.yaml", catalog());
+}
+
+std::vector<std::string> errorsOf(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto& diagnostic : load(text).errors) {
+    out.push_back(rules::format(diagnostic));
+  }
+  return out;
+}
+
+// Lines 1-4 of most documents below; their own text starts at line 5 with "spec:".
+std::string withHeader(std::string_view rest) {
+  return "apiVersion: bulkhead.io/v1\n"
+         "kind: SegmentationPolicy\n"
+         "metadata:\n"
+         "  name: p\n" +
+         std::string(rest);
+}
+
+using Errors = std::vector<std::string>;
+
+// ---- A valid file ------------------------------------------------------------------------------
+
+constexpr std::string_view ShopPolicies = R"(# Shop policies.
+apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata:
+  name: shop-api
+  labels: {team: shop}
+spec:
+  description: API tier
+  mode: monitor
+  endpointSelector:
+    matchLabels: {app: api}
+    matchExpressions:
+      - {key: env, operator: In, values: [prod, staging]}
+      - {key: legacy, operator: DoesNotExist}
+  ingress:
+    - fromEndpoints:
+        - matchLabels: {app: web}
+        - matchExpressions: [{key: team, operator: Exists}]
+      toPorts:
+        - ports:
+            - {port: 8080, protocol: TCP}
+            - {port: "8000-8100", protocol: udp}
+            - {port: 9000, endPort: 9010}
+          l7:
+            protocols: [HTTP, tls]
+            hosts: ["api.shop.local", "*.shop.local"]
+    - fromEntities: [host]
+  egress:
+    - toCIDR: [10.0.0.0/8, "2001:db8::/32"]
+      toEntities: [world, all]
+      toPorts:
+        - ports: [{port: 0}]
+        - ports: [{protocol: ICMP}, {protocol: ICMPv6}]
+---
+apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: shop-db}
+spec:
+  endpointSelector:
+    matchExpressions:
+      - {key: app, operator: NotIn, values: [web]}
+  ingress: []
+)";
+
+TEST(PolicyLoaderTest, LoadsMultiDocumentFileIntoModel) {
+  const auto result = load(ShopPolicies);
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  EXPECT_FALSE(result.ioFailure);
+  ASSERT_EQ(result.set.policies.size(), 2u);
+  EXPECT_EQ(result.set.sources, std::vector<std::string>{"p.yaml"});
+
+  const rules::Policy& api = result.set.policies[0];
+  EXPECT_EQ(api.name, "shop-api");
+  EXPECT_EQ(api.mode, Mode::Monitor);
+  EXPECT_EQ(api.where.file, "p.yaml");
+  EXPECT_EQ(api.where.line, 2);
+  EXPECT_EQ(api.where.column, 1);
+  EXPECT_EQ(api.endpointSelector.toString(), "app=api,env in (prod,staging),legacy !exists");
+  EXPECT_EQ(api.endpointSelector.where.line, 11);
+
+  ASSERT_TRUE(api.ingress.has_value());
+  ASSERT_EQ(api.ingress->size(), 2u);
+  const rules::PeerRule& fromWeb = (*api.ingress)[0];
+  EXPECT_EQ(fromWeb.where.line, 16);
+  EXPECT_EQ(fromWeb.where.column, 7);
+  ASSERT_EQ(fromWeb.endpoints.size(), 2u);
+  EXPECT_EQ(fromWeb.endpoints[0].toString(), "app=web");
+  EXPECT_EQ(fromWeb.endpoints[1].toString(), "team exists");
+  EXPECT_TRUE(fromWeb.entities.empty());
+  EXPECT_TRUE(fromWeb.cidrs.empty());
+  EXPECT_FALSE(fromWeb.selectsAnyPeer());
+  ASSERT_EQ(fromWeb.toPorts.size(), 1u);
+  const rules::PortRule& webPorts = fromWeb.toPorts[0];
+  ASSERT_EQ(webPorts.ports.size(), 3u);
+  EXPECT_EQ(webPorts.ports[0].first, 8080);
+  EXPECT_EQ(webPorts.ports[0].last, 8080);
+  EXPECT_EQ(webPorts.ports[0].protocol, L4Protocol::TCP);
+  EXPECT_EQ(webPorts.ports[0].where.line, 21);
+  EXPECT_EQ(webPorts.ports[1].first, 8000);
+  EXPECT_EQ(webPorts.ports[1].last, 8100);
+  EXPECT_EQ(webPorts.ports[1].protocol, L4Protocol::UDP);
+  EXPECT_EQ(webPorts.ports[2].first, 9000);
+  EXPECT_EQ(webPorts.ports[2].last, 9010);
+  EXPECT_EQ(webPorts.ports[2].protocol, L4Protocol::Any);
+  ASSERT_TRUE(webPorts.l7.has_value());
+  EXPECT_EQ(webPorts.l7->protocols, (std::vector<std::string>{"HTTP", "tls"}));
+  EXPECT_EQ(webPorts.l7->hosts, (std::vector<std::string>{"api.shop.local", "*.shop.local"}));
+  EXPECT_EQ(webPorts.l7->where.line, 25);
+
+  const rules::PeerRule& fromHost = (*api.ingress)[1];
+  EXPECT_EQ(fromHost.entities, std::vector<Entity>{Entity::Host});
+  EXPECT_TRUE(fromHost.toPorts.empty());
+
+  ASSERT_TRUE(api.egress.has_value());
+  ASSERT_EQ(api.egress->size(), 1u);
+  const rules::PeerRule& out = (*api.egress)[0];
+  ASSERT_EQ(out.cidrs.size(), 2u);
+  EXPECT_EQ(out.cidrs[0].toString(), "10.0.0.0/8");
+  EXPECT_EQ(out.cidrs[1].toString(), "2001:db8::/32");
+  EXPECT_EQ(out.entities, (std::vector<Entity>{Entity::World, Entity::All}));
+  ASSERT_EQ(out.toPorts.size(), 2u);
+  ASSERT_EQ(out.toPorts[0].ports.size(), 1u);
+  EXPECT_EQ(out.toPorts[0].ports[0].first, 0);  // port 0: any port
+  EXPECT_EQ(out.toPorts[0].ports[0].last, 65535);
+  EXPECT_EQ(out.toPorts[0].ports[0].protocol, L4Protocol::Any);
+  EXPECT_FALSE(out.toPorts[0].l7.has_value());
+  ASSERT_EQ(out.toPorts[1].ports.size(), 2u);
+  EXPECT_EQ(out.toPorts[1].ports[0].protocol, L4Protocol::ICMP);
+  EXPECT_EQ(out.toPorts[1].ports[0].first, 0);
+  EXPECT_EQ(out.toPorts[1].ports[0].last, 65535);
+  EXPECT_EQ(out.toPorts[1].ports[1].protocol, L4Protocol::ICMPv6);
+
+  const rules::Policy& db = result.set.policies[1];
+  EXPECT_EQ(db.name, "shop-db");
+  EXPECT_EQ(db.mode, Mode::Enforce);  // the default
+  EXPECT_EQ(db.where.line, 35);
+  ASSERT_EQ(db.endpointSelector.matchExpressions.size(), 1u);
+  EXPECT_EQ(db.endpointSelector.matchExpressions[0].op, LabelRequirement::Operator::NotIn);
+  EXPECT_EQ(db.endpointSelector.matchExpressions[0].values, std::vector<std::string>{"web"});
+  ASSERT_TRUE(db.ingress.has_value());
+  EXPECT_TRUE(db.ingress->empty());
+  EXPECT_FALSE(db.egress.has_value());
+}
+
+TEST(PolicyLoaderTest, EmptyIngressListIsValidAndDeniesAll) {
+  const auto result = load(withHeader(R"(spec:
+  endpointSelector: {matchLabels: {app: db}}
+  ingress: []
+)"));
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  ASSERT_EQ(result.set.policies.size(), 1u);
+  ASSERT_TRUE(result.set.policies[0].ingress.has_value());
+  EXPECT_TRUE(result.set.policies[0].ingress->empty());
+  EXPECT_FALSE(result.set.policies[0].egress.has_value());
+}
+
+TEST(PolicyLoaderTest, IngressWithoutValueIsAnEmptyList) {
+  const auto result = load(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+  egress: [{toEntities: [world]}]
+)"));
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  ASSERT_EQ(result.set.policies.size(), 1u);
+  ASSERT_TRUE(result.set.policies[0].ingress.has_value());
+  EXPECT_TRUE(result.set.policies[0].ingress->empty());
+  ASSERT_TRUE(result.set.policies[0].egress.has_value());
+  EXPECT_EQ(result.set.policies[0].egress->size(), 1u);
+}
+
+TEST(PolicyLoaderTest, EmptyRuleSelectsAnyPeerOnAnyPort) {
+  const auto result = load(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: [{}]
+)"));
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  const rules::PeerRule& rule = result.set.policies.at(0).ingress->at(0);
+  EXPECT_TRUE(rule.selectsAnyPeer());
+  EXPECT_TRUE(rule.toPorts.empty());
+}
+
+TEST(PolicyLoaderTest, ApplicationProtocolNamesAreCaseInsensitive) {
+  const auto result = load(withHeader(R"(spec:
+  endpointSelector: {}
+  egress:
+    - toPorts:
+        - l7: {protocols: [http, Dns, postgresql]}
+)"));
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  const auto& l7 = result.set.policies.at(0).egress->at(0).toPorts.at(0).l7;
+  ASSERT_TRUE(l7.has_value());
+  EXPECT_EQ(l7->protocols, (std::vector<std::string>{"http", "Dns", "postgresql"}));
+}
+
+TEST(PolicyLoaderTest, CommentOnlyAndEmptyDocumentsAreSkipped) {
+  const auto result = load("# nothing yet\n---\n---\n" + withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: []
+)"));
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  EXPECT_EQ(result.set.policies.size(), 1u);
+}
+
+TEST(PolicyLoaderTest, EmptyTextLoadsNoPolicies) {
+  const auto result = load("");
+  EXPECT_TRUE(result.ok());
+  EXPECT_TRUE(result.set.policies.empty());
+}
+
+// ---- Diagnostics: one kind of mistake per test -------------------------------------------------
+
+TEST(PolicyLoaderTest, UnknownKeyHasDidYouMeanHint) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - fromEndpoint: [{}]
+)")),
+            Errors{"p.yaml:8:7: unknown key 'fromEndpoint' in an ingress rule (did you mean "
+                   "'fromEndpoints'?)"});
+}
+
+TEST(PolicyLoaderTest, UnknownKeyWithoutCloseMatchListsValidKeys) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: []
+  colour: red
+)")),
+            Errors{"p.yaml:8:3: unknown key 'colour' in spec (valid keys: description mode "
+                   "endpointSelector ingress egress)"});
+}
+
+TEST(PolicyLoaderTest, ListWhereMappingExpected) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: [app]
+  ingress: []
+)")),
+            Errors{"p.yaml:6:21: endpointSelector must be a mapping, got a list"});
+}
+
+TEST(PolicyLoaderTest, MappingWhereListExpected) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: {fromEndpoints: [{}]}
+)")),
+            Errors{"p.yaml:7:12: 'ingress' must be a list, got a mapping"});
+}
+
+TEST(PolicyLoaderTest, ScalarWhereDocumentExpected) {
+  EXPECT_EQ(errorsOf("just a string\n"),
+            Errors{"p.yaml:1:1: a policy document must be a mapping, got a scalar"});
+}
+
+TEST(PolicyLoaderTest, UnknownApplicationProtocolHasHint) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - l7: {protocols: [HTPP]}
+)")),
+            Errors{"p.yaml:9:28: unknown application protocol 'HTPP' (did you mean 'HTTP'?)"});
+}
+
+TEST(PolicyLoaderTest, PortAbove65535) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 70000, protocol: TCP}]
+)")),
+            Errors{"p.yaml:9:26: port '70000' must be a number 0-65535 or a range like "
+                   "'8000-8100'"});
+}
+
+TEST(PolicyLoaderTest, PortThatIsNotANumber) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: http}]
+)")),
+            Errors{"p.yaml:9:26: port 'http' must be a number 0-65535 or a range like "
+                   "'8000-8100'"});
+}
+
+TEST(PolicyLoaderTest, ReversedPortRange) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: "8100-8000", protocol: TCP}]
+)")),
+            Errors{"p.yaml:9:26: port range '8100-8000' ends before it starts"});
+}
+
+TEST(PolicyLoaderTest, EndPortBelowPort) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 9000, endPort: 8000}]
+)")),
+            Errors{"p.yaml:9:41: endPort 8000 is below port 9000"});
+}
+
+TEST(PolicyLoaderTest, EndPortWithoutPort) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{endPort: 8000, protocol: TCP}]
+)")),
+            Errors{"p.yaml:9:20: 'endPort' needs a single 'port' to start the range"});
+}
+
+TEST(PolicyLoaderTest, EndPortCannotExtendARange) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 1-2, endPort: 8}]
+)")),
+            Errors{"p.yaml:9:31: 'endPort' cannot extend a port that is already a range"});
+}
+
+TEST(PolicyLoaderTest, IcmpWithAPort) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 80, protocol: ICMP}]
+)")),
+            Errors{"p.yaml:9:40: ICMP has no ports: drop 'port' or use TCP/UDP"});
+}
+
+TEST(PolicyLoaderTest, UnknownL4ProtocolHasHint) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 80, protocol: TPC}]
+)")),
+            Errors{"p.yaml:9:40: unknown L4 protocol 'TPC' (did you mean 'TCP'?)"});
+}
+
+TEST(PolicyLoaderTest, L7OnIcmpPort) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{protocol: ICMP}]
+          l7: {protocols: [HTTP]}
+)")),
+            Errors{"p.yaml:10:11: l7 rules do not apply to ICMP ports"});
+}
+
+TEST(PolicyLoaderTest, InvalidHostPatternInL7) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  egress:
+    - toPorts:
+        - l7: {hosts: ["a.*.b"]}
+)")),
+            Errors{"p.yaml:9:24: host pattern 'a.*.b' may only use '*' as its whole first "
+                   "label, as in '*.example.com'"});
+}
+
+TEST(PolicyLoaderTest, EmptyToPortsEntryAndEmptyL7) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  egress:
+    - toPorts:
+        - {}
+        - l7: {}
+)")),
+            (Errors{"p.yaml:9:11: a toPorts entry needs 'ports' or 'l7'",
+                    "p.yaml:10:15: l7 needs 'protocols' or 'hosts'"}));
+}
+
+TEST(PolicyLoaderTest, BadCidr) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  egress:
+    - toCIDR: [10.0.0.0/33, 10.0.0.300/24]
+)")),
+            (Errors{"p.yaml:8:16: prefix length in '10.0.0.0/33' must be 0..32",
+                    "p.yaml:8:29: '10.0.0.300/24' is not an IPv4 or IPv6 address or prefix"}));
+}
+
+TEST(PolicyLoaderTest, UnknownEntityHasHint) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - fromEntities: [wrold]
+)")),
+            Errors{"p.yaml:8:22: unknown entity 'wrold' (did you mean 'world'?)"});
+}
+
+TEST(PolicyLoaderTest, UnknownEntityWithoutCloseMatchListsValidOnes) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - fromEntities: [cluster]
+)")),
+            Errors{"p.yaml:8:22: unknown entity 'cluster' (valid: world, host, all)"});
+}
+
+TEST(PolicyLoaderTest, EmptyPeerListsAreRejectedRatherThanSelectingEveryPeer) {
+  // An empty list must not silently become "any peer", which is what a rule with no peer means.
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - fromEndpoints: []
+    - fromEntities: []
+    - fromCIDR: []
+)")),
+            (Errors{"p.yaml:8:22: 'fromEndpoints' is empty: list selectors, or use [{}] for all "
+                    "endpoints",
+                    "p.yaml:9:21: 'fromEntities' is empty: list entities (world, host, all)",
+                    "p.yaml:10:17: 'fromCIDR' is empty: list prefixes, or use 0.0.0.0/0 and ::/0 "
+                    "for every address"}));
+}
+
+TEST(PolicyLoaderTest, DuplicatePolicyNameReportsFirstDefinition) {
+  const std::string text = withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: []
+---
+apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata:
+  name: p
+spec:
+  endpointSelector: {}
+  egress: []
+)");
+  EXPECT_EQ(errorsOf(text),
+            Errors{"p.yaml:9:1: duplicate policy name 'p' (first defined at p.yaml:1:1)"});
+  EXPECT_FALSE(load(text).ok());
+}
+
+TEST(PolicyLoaderTest, UnsupportedApiVersion) {
+  EXPECT_EQ(errorsOf(R"(apiVersion: bulkhead.io/v2
+kind: SegmentationPolicy
+metadata: {name: p}
+spec: {endpointSelector: {}, ingress: []}
+)"),
+            Errors{"p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: "
+                   "bulkhead.io/v1)"});
+}
+
+TEST(PolicyLoaderTest, UnsupportedKind) {
+  EXPECT_EQ(errorsOf(R"(apiVersion: bulkhead.io/v1
+kind: NetworkPolicy
+metadata: {name: p}
+spec: {endpointSelector: {}, ingress: []}
+)"),
+            Errors{"p.yaml:2:7: unsupported kind 'NetworkPolicy' (supported: SegmentationPolicy)"});
+}
+
+TEST(PolicyLoaderTest, MissingTopLevelKeys) {
+  EXPECT_EQ(errorsOf("apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"),
+            (Errors{"p.yaml:1:1: missing required key 'metadata'",
+                    "p.yaml:1:1: missing required key 'spec'"}));
+}
+
+TEST(PolicyLoaderTest, MissingEndpointSelector) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  mode: enforce
+  ingress: []
+)")),
+            Errors{"p.yaml:6:3: missing required key 'endpointSelector'"});
+}
+
+TEST(PolicyLoaderTest, SpecWithoutIngressOrEgress) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+)")),
+            Errors{"p.yaml:6:3: spec needs 'ingress' or 'egress' (an empty list denies all "
+                   "traffic in that direction)"});
+}
+
+TEST(PolicyLoaderTest, InvalidMode) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  mode: enforcing
+  endpointSelector: {}
+  ingress: []
+)")),
+            Errors{"p.yaml:6:9: mode must be 'enforce' or 'monitor', got 'enforcing'"});
+}
+
+TEST(PolicyLoaderTest, InvalidPolicyName) {
+  EXPECT_EQ(errorsOf(R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: Shop_API}
+spec: {endpointSelector: {}, ingress: []}
+)"),
+            Errors{"p.yaml:3:18: policy name 'Shop_API' must be lower-case letters, digits, '-' "
+                   "or '.', start and end with a letter or digit, at most 253 characters"});
+}
+
+TEST(PolicyLoaderTest, DuplicateKeyReportsFirstLine) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: []
+  ingress:
+    - fromEntities: [world]
+)")),
+            Errors{"p.yaml:8:3: duplicate key 'ingress' (first at line 7)"});
+}
+
+TEST(PolicyLoaderTest, DuplicateLabelKey) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector:
+    matchLabels:
+      app: api
+      app: web
+  ingress: []
+)")),
+            Errors{"p.yaml:9:7: duplicate label key 'app'"});
+}
+
+TEST(PolicyLoaderTest, InOperatorWithoutValues) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector:
+    matchExpressions:
+      - {key: app, operator: In}
+      - key: env
+        operator: NotIn
+        values: []
+  ingress: []
+)")),
+            (Errors{"p.yaml:8:9: operator In/NotIn needs a non-empty 'values' list",
+                    "p.yaml:9:9: operator In/NotIn needs a non-empty 'values' list"}));
+}
+
+TEST(PolicyLoaderTest, ExistsOperatorWithValues) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector:
+    matchExpressions: [{key: app, operator: Exists, values: [api]}]
+  ingress: []
+)")),
+            Errors{"p.yaml:7:53: operator Exists/DoesNotExist takes no 'values'"});
+}
+
+TEST(PolicyLoaderTest, UnknownSelectorOperatorHasHint) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector:
+    matchExpressions: [{key: app, operator: Exist}]
+  ingress: []
+)")),
+            Errors{"p.yaml:7:45: unknown operator 'Exist' (did you mean 'Exists'?)"});
+}
+
+TEST(PolicyLoaderTest, YamlSyntaxErrorHasLineAndColumn) {
+  const std::string text = R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata:
+  name: p
+    team: shop
+spec: {endpointSelector: {}, ingress: []}
+)";
+  EXPECT_EQ(errorsOf(text), Errors{"p.yaml:5:9: YAML syntax error: illegal map value"});
+  EXPECT_TRUE(load(text).set.policies.empty());
+}
+
+TEST(PolicyLoaderTest, UnclosedFlowMappingIsASyntaxError) {
+  const auto result = load(withHeader(R"(spec:
+  endpointSelector: {matchLabels: {app: api}
+  ingress: []
+)"));
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].message, "YAML syntax error: end of map flow not found");
+  EXPECT_GT(result.errors[0].where.line, 0);
+  EXPECT_GT(result.errors[0].where.column, 0);
+  EXPECT_TRUE(result.set.policies.empty());
+}
+
+TEST(PolicyLoaderTest, ReportsEveryErrorInTheFileInOrder) {
+  const std::string text = R"(apiVersion: bulkhead.io/v2
+kind: SegmentationPolicy
+metadata: {name: broken}
+spec:
+  mode: enforce
+  endpointSelector: {}
+  ingress:
+    - fromEntities: [wrold]
+      toPorts:
+        - ports: [{port: 70000}]
+  egress:
+    - toCIDR: [10.0.0.0/33]
+---
+apiVersion: bulkhead.io/v1
+kind: SegmentationPolicie
+metadata: {name: fine-otherwise}
+spec: {endpointSelector: {}, egress: []}
+---
+apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: good}
+spec: {endpointSelector: {}, ingress: []}
+)";
+  const auto result = load(text);
+  std::vector<std::string> errors;
+  for (const auto& diagnostic : result.errors) {
+    errors.push_back(rules::format(diagnostic));
+  }
+  EXPECT_EQ(errors.size(), 5u);
+  EXPECT_EQ(errors,
+            (Errors{
+                "p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: bulkhead.io/v1)",
+                "p.yaml:8:22: unknown entity 'wrold' (did you mean 'world'?)",
+                "p.yaml:10:26: port '70000' must be a number 0-65535 or a range like '8000-8100'",
+                "p.yaml:12:16: prefix length in '10.0.0.0/33' must be 0..32",
+                "p.yaml:15:7: unsupported kind 'SegmentationPolicie' (supported: "
+                "SegmentationPolicy)",
+            }));
+  // Only the valid document becomes a policy; the caller must still not enforce the set.
+  ASSERT_EQ(result.set.policies.size(), 1u);
+  EXPECT_EQ(result.set.policies[0].name, "good");
+  EXPECT_FALSE(result.ok());
+}
+
+// ---- Loading files and directories -------------------------------------------------------------
+
+// A fresh directory under the system temp dir, removed with everything in it when the test ends,
+// whether it passed or not.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("bulkhead-rules-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++) +
+             "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  const fs::path& path() const { return path_; }
+  std::string write(const std::string& name, std::string_view text) const {
+    const fs::path file = path_ / name;
+    std::ofstream out(file, std::ios::binary);
+    out << text;
+    EXPECT_TRUE(out.good()) << file;
+    return file.string();
+  }
+
+ private:
+  fs::path path_;
+};
+
+std::string namedPolicy(std::string_view name) {
+  return "apiVersion: bulkhead.io/v1\n"
+         "kind: SegmentationPolicy\n"
+         "metadata: {name: " +
+         std::string(name) +
+         "}\n"
+         "spec: {endpointSelector: {}, ingress: []}\n";
+}
+
+TEST(PolicyLoaderFilesTest, DirectoryLoadsYamlAndYmlInNameOrderAndIgnoresOtherFiles) {
+  const TempDir dir;
+  const std::string c = dir.write("c.yaml", namedPolicy("c"));
+  const std::string a = dir.write("a.yml", namedPolicy("a"));
+  const std::string b = dir.write("b.yaml", namedPolicy("b") + "---\n" + namedPolicy("b2"));
+  dir.write("README.md", "not: [a policy");
+  dir.write("d.yaml.bak", "not: [a policy");
+  dir.write("e.txt", namedPolicy("e"));
+  fs::create_directory(dir.path() / "nested.yaml");
+
+  const auto result = rules::loadPolicies({dir.path().string()}, catalog());
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  EXPECT_FALSE(result.ioFailure);
+  std::vector<std::string> names;
+  for (const auto& policy : result.set.policies) {
+    names.push_back(policy.name);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b", "b2", "c"}));
+  EXPECT_EQ(result.set.sources, (std::vector<std::string>{a, b, c}));
+  EXPECT_EQ(result.set.policies[1].where.file, b);
+}
+
+TEST(PolicyLoaderFilesTest, DiagnosticsNameTheFileTheyAreIn) {
+  const TempDir dir;
+  dir.write("a.yaml", namedPolicy("same"));
+  const std::string b = dir.write("b.yaml", namedPolicy("same") + "---\nkind: [\n");
+
+  const auto result = rules::loadPolicies({dir.path().string()}, catalog());
+  std::vector<std::string> errors;
+  for (const auto& diagnostic : result.errors) {
+    errors.push_back(rules::format(diagnostic));
+  }
+  // A syntax error discards the whole file it is in, so the duplicate is never seen.
+  EXPECT_EQ(errors, Errors{b + ":7:1: YAML syntax error: end of sequence flow not found"});
+  EXPECT_FALSE(result.ioFailure);
+}
+
+TEST(PolicyLoaderFilesTest, DuplicateNamesAcrossFilesPointAtTheFirstFile) {
+  const TempDir dir;
+  const std::string a = dir.write("a.yaml", namedPolicy("same"));
+  const std::string b = dir.write("b.yml", "# second\n" + namedPolicy("same"));
+
+  const auto result = rules::loadPolicies({dir.path().string()}, catalog());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(rules::format(result.errors[0]),
+            b + ":2:1: duplicate policy name 'same' (first defined at " + a + ":1:1)");
+}
+
+TEST(PolicyLoaderFilesTest, SingleFilePathIsLoadedWhateverItsExtension) {
+  const TempDir dir;
+  const std::string file = dir.write("policy.txt", namedPolicy("single"));
+  const auto result = rules::loadPolicies({file}, catalog());
+  ASSERT_TRUE(result.ok()) << rules::format(result.errors.front());
+  ASSERT_EQ(result.set.policies.size(), 1u);
+  EXPECT_EQ(result.set.policies[0].name, "single");
+  EXPECT_EQ(result.set.sources, std::vector<std::string>{file});
+}
+
+TEST(PolicyLoaderFilesTest, MissingPathIsAnIoFailure) {
+  const TempDir dir;
+  const std::string missing = (dir.path() / "does-not-exist.yaml").string();
+  const std::string present = dir.write("present.yaml", namedPolicy("present"));
+  const auto result = rules::loadPolicies({missing, present}, catalog());
+  EXPECT_TRUE(result.ioFailure);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(rules::format(result.errors[0]), missing + ":0:0: no such file or directory");
+  // The other path is still read, so its own problems would be reported too.
+  ASSERT_EQ(result.set.policies.size(), 1u);
+  EXPECT_EQ(result.set.policies[0].name, "present");
+}
+
+TEST(PolicyLoaderFilesTest, DirectoryWithoutPolicyFilesIsAnErrorButNotAnIoFailure) {
+  const TempDir dir;
+  dir.write("notes.txt", "nothing here");
+  const auto result = rules::loadPolicies({dir.path().string()}, catalog());
+  EXPECT_FALSE(result.ioFailure);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(rules::format(result.errors[0]),
+            dir.path().string() + ":0:0: directory has no *.yaml or *.yml files");
+}
+
+}  // namespace
+}  // namespace bulkhead
