@@ -7,8 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 if [ "${SANITIZE:-0}" = "1" ]; then
   BUILD_DIR="${BUILD_DIR:-build-asan}"
-  # DPDK keeps memory until exit by design; report leaks of our own code only via explicit tests.
-  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
+  export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 else
   BUILD_DIR="${BUILD_DIR:-build}"
