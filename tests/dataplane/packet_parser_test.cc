@@ -11,181 +11,38 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/frames.h"
+
 namespace bulkhead {
 namespace {
 
 using dataplane::PacketMeta;
 using dataplane::parsePacket;
 using dataplane::ParseStatus;
+using testing::arpRequest;
+using testing::Bytes;
+using testing::DefaultDstMac;
+using testing::DefaultSrcMac;
+using testing::EtherArp;
+using testing::EtherIpv4;
+using testing::EtherIpv6;
+using testing::ethernet;
+using testing::EtherPppoeSession;
+using testing::EtherQinQ;
+using testing::EtherVlan;
+using testing::icmpEcho;
+using testing::ip;
+using testing::ipv4;
+using testing::ipv6;
+using testing::ipv6Fragment;
+using testing::ipv6Options;
+using testing::join;
+using testing::put16;
+using testing::tcp;
+using testing::text;
+using testing::udp;
 namespace ip_protocol = dataplane::ip_protocol;
 namespace tcp_flags = dataplane::tcp_flags;
-using Bytes = std::vector<uint8_t>;
-
-constexpr uint16_t EtherIpv4 = 0x0800;
-constexpr uint16_t EtherIpv6 = 0x86DD;
-constexpr uint16_t EtherArp = 0x0806;
-constexpr uint16_t EtherVlan = 0x8100;
-constexpr uint16_t EtherQinQ = 0x88A8;
-constexpr uint16_t EtherPppoeSession = 0x8864;
-
-// ---- A small frame builder: every header written byte by byte, lengths computed. ----
-
-void put16(Bytes& out, uint16_t value) {
-  out.push_back(static_cast<uint8_t>(value >> 8));
-  out.push_back(static_cast<uint8_t>(value & 0xFF));
-}
-
-void put32(Bytes& out, uint32_t value) {
-  put16(out, static_cast<uint16_t>(value >> 16));
-  put16(out, static_cast<uint16_t>(value & 0xFFFF));
-}
-
-Bytes join(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const auto& part : parts) {
-    out.insert(out.end(), part.begin(), part.end());
-  }
-  return out;
-}
-
-Bytes text(const std::string& value) {
-  return Bytes(value.begin(), value.end());
-}
-
-rules::IpAddress ip(const char* textual) {
-  const auto parsed = rules::IpAddress::parse(textual);
-  EXPECT_TRUE(parsed.has_value()) << textual;
-  return parsed.value_or(rules::IpAddress{});
-}
-
-const dataplane::MacAddress DstMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x02}};
-const dataplane::MacAddress SrcMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
-
-struct Tag {
-  uint16_t tpid;
-  uint16_t tci;
-};
-
-Bytes ethernet(uint16_t etherType, std::initializer_list<Tag> tags = {}) {
-  Bytes out(DstMac.bytes.begin(), DstMac.bytes.end());
-  out.insert(out.end(), SrcMac.bytes.begin(), SrcMac.bytes.end());
-  for (const Tag& tag : tags) {
-    put16(out, tag.tpid);
-    put16(out, tag.tci);
-  }
-  put16(out, etherType);
-  return out;
-}
-
-struct Ipv4Header {
-  const char* src = "10.0.0.1";
-  const char* dst = "10.0.0.2";
-  uint8_t protocol = ip_protocol::TCP;
-  uint16_t id = 0x1234;
-  uint16_t fragmentField = 0x4000;  // DF, offset 0
-  uint8_t ttl = 64;
-  Bytes options;  // a multiple of 4 bytes
-};
-
-Bytes ipv4(const Ipv4Header& header, const Bytes& payload) {
-  Bytes out;
-  const size_t headerLength = 20 + header.options.size();
-  out.push_back(static_cast<uint8_t>(0x40 | (headerLength / 4)));
-  out.push_back(0);
-  put16(out, static_cast<uint16_t>(headerLength + payload.size()));
-  put16(out, header.id);
-  put16(out, header.fragmentField);
-  out.push_back(header.ttl);
-  out.push_back(header.protocol);
-  put16(out, 0);  // checksum, filled below
-  const auto src = ip(header.src);
-  const auto dst = ip(header.dst);
-  out.insert(out.end(), src.bytes.begin(), src.bytes.begin() + 4);
-  out.insert(out.end(), dst.bytes.begin(), dst.bytes.begin() + 4);
-  out.insert(out.end(), header.options.begin(), header.options.end());
-  uint32_t sum = 0;
-  for (size_t i = 0; i < headerLength; i += 2) {
-    sum += static_cast<uint32_t>((out[i] << 8) | out[i + 1]);
-  }
-  while (sum > 0xFFFF) {
-    sum = (sum & 0xFFFF) + (sum >> 16);
-  }
-  const auto checksum = static_cast<uint16_t>(~sum);
-  out[10] = static_cast<uint8_t>(checksum >> 8);
-  out[11] = static_cast<uint8_t>(checksum & 0xFF);
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-// `extensions` are raw extension headers; `nextHeader` is the first header after the fixed one.
-Bytes ipv6(uint8_t nextHeader, const Bytes& payload, const char* src = "2001:db8::1",
-           const char* dst = "2001:db8::2", uint8_t hopLimit = 63) {
-  Bytes out;
-  put32(out, 0x60000000);
-  put16(out, static_cast<uint16_t>(payload.size()));
-  out.push_back(nextHeader);
-  out.push_back(hopLimit);
-  const auto source = ip(src);
-  const auto destination = ip(dst);
-  out.insert(out.end(), source.bytes.begin(), source.bytes.end());
-  out.insert(out.end(), destination.bytes.begin(), destination.bytes.end());
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-Bytes tcp(uint16_t srcPort, uint16_t dstPort, uint8_t flags, const Bytes& payload = {},
-          const Bytes& options = {}) {
-  Bytes out;
-  put16(out, srcPort);
-  put16(out, dstPort);
-  put32(out, 1000);  // seq
-  put32(out, (flags & tcp_flags::Ack) ? 2000 : 0);
-  out.push_back(static_cast<uint8_t>(((20 + options.size()) / 4) << 4));
-  out.push_back(flags);
-  put16(out, 65535);  // window
-  put16(out, 0);      // checksum (not verified by the parser)
-  put16(out, 0);      // urgent pointer
-  out.insert(out.end(), options.begin(), options.end());
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-Bytes udp(uint16_t srcPort, uint16_t dstPort, const Bytes& payload = {}) {
-  Bytes out;
-  put16(out, srcPort);
-  put16(out, dstPort);
-  put16(out, static_cast<uint16_t>(8 + payload.size()));
-  put16(out, 0);
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-Bytes icmpEcho(uint8_t type, uint16_t id, uint16_t sequence, const Bytes& payload = {}) {
-  Bytes out{type, 0};
-  put16(out, 0);
-  put16(out, id);
-  put16(out, sequence);
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-// An IPv6 hop-by-hop or destination-options header: `next`, length in 8-octet units beyond the
-// first 8, padded with PadN.
-Bytes ipv6Options(uint8_t next, uint8_t extraUnits) {
-  Bytes out{next, extraUnits};
-  const size_t total = (extraUnits + 1u) * 8u;
-  out.push_back(1);  // PadN
-  out.push_back(static_cast<uint8_t>(total - 4));
-  out.resize(total, 0);
-  return out;
-}
-
-Bytes ipv6Fragment(uint8_t next, uint16_t offsetBytes, bool more, uint32_t id) {
-  Bytes out{next, 0};
-  put16(out, static_cast<uint16_t>(((offsetBytes / 8) << 3) | (more ? 1 : 0)));
-  put32(out, id);
-  return out;
-}
 
 // A valid TCP/IPv4 frame with payload, used by several tests.
 Bytes tcpIpv4Frame() {
@@ -247,8 +104,8 @@ TEST(PacketParser, TcpOverIpv4) {
                                       tcp(40000, 443, tcp_flags::Psh | tcp_flags::Ack, payload))});
   const PacketMeta meta = parseExact(frame);
   ASSERT_EQ(meta.status, ParseStatus::Ok);
-  EXPECT_EQ(meta.dstMac, DstMac);
-  EXPECT_EQ(meta.srcMac, SrcMac);
+  EXPECT_EQ(meta.dstMac, DefaultDstMac);
+  EXPECT_EQ(meta.srcMac, DefaultSrcMac);
   EXPECT_EQ(meta.etherType, EtherIpv4);
   EXPECT_EQ(meta.vlan, 0);
   EXPECT_EQ(meta.srcIp, ip("192.168.1.10"));
@@ -398,21 +255,12 @@ TEST(PacketParser, PppoeSessionWithoutIpIsNotIp) {
 }
 
 TEST(PacketParser, ArpIsNotIp) {
-  Bytes arp;
-  put16(arp, 1);       // Ethernet
-  put16(arp, 0x0800);  // IPv4
-  arp.push_back(6);
-  arp.push_back(4);
-  put16(arp, 1);  // request
-  arp.insert(arp.end(), SrcMac.bytes.begin(), SrcMac.bytes.end());
-  arp.insert(arp.end(), {10, 0, 0, 1});
-  arp.insert(arp.end(), 6, 0);
-  arp.insert(arp.end(), {10, 0, 0, 2});
+  const Bytes arp = arpRequest("10.0.0.1", "10.0.0.2");  // from DefaultSrcMac
   const PacketMeta meta = parseExact(join({ethernet(EtherArp), arp}));
   EXPECT_EQ(meta.status, ParseStatus::NotIp);
   EXPECT_EQ(meta.etherType, EtherArp);
   EXPECT_FALSE(meta.hasL4);
-  EXPECT_EQ(meta.srcMac, SrcMac);
+  EXPECT_EQ(meta.srcMac, DefaultSrcMac);
 }
 
 TEST(PacketParser, Ipv4WithOptions) {

@@ -17,6 +17,7 @@
 #include "dataplane/packet_parser.h"
 #include "rules/policy_compiler.h"
 #include "rules/policy_loader.h"
+#include "tests/support/frames.h"
 
 namespace bulkhead {
 namespace {
@@ -27,16 +28,22 @@ using dataplane::FlowEntry;
 using dataplane::PacketVerdict;
 using dataplane::Pipeline;
 using dataplane::PipelineConfig;
-using Bytes = std::vector<uint8_t>;
+using testing::arpRequest;
+using testing::Bytes;
+using testing::EtherArp;
+using testing::ethernet;
+using testing::ip;
+using testing::ipv4Frame;
+using testing::Ipv4Header;
+using testing::join;
+using testing::TcpSession;
+using testing::udp;
+using testing::udpHeader;
+namespace ip_protocol = dataplane::ip_protocol;
 
 constexpr uint64_t Second = 1000000000ull;
 constexpr uint64_t Start = 1000 * Second;
 constexpr uint16_t Port = 0;
-
-constexpr uint8_t Fin = 0x01;
-constexpr uint8_t Syn = 0x02;
-constexpr uint8_t Psh = 0x08;
-constexpr uint8_t Ack = 0x10;
 
 constexpr rules::IdentityId Web = 256;
 constexpr rules::IdentityId Api = 257;
@@ -48,123 +55,15 @@ constexpr const char* OtherIp = "10.0.3.30";
 
 // ---- Frames ----
 
-void put16(Bytes& out, uint16_t value) {
-  out.push_back(static_cast<uint8_t>(value >> 8));
-  out.push_back(static_cast<uint8_t>(value & 0xFF));
-}
-
-void put32(Bytes& out, uint32_t value) {
-  put16(out, static_cast<uint16_t>(value >> 16));
-  put16(out, static_cast<uint16_t>(value & 0xFFFF));
-}
-
-rules::IpAddress ip(const char* text) {
-  const auto parsed = rules::IpAddress::parse(text);
-  EXPECT_TRUE(parsed.has_value()) << text;
-  return parsed.value_or(rules::IpAddress{});
-}
-
-Bytes ethernet(uint16_t etherType) {
-  Bytes out{0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01};
-  put16(out, etherType);
-  return out;
-}
-
-// An Ethernet frame carrying an IPv4 packet. `fragmentField` holds the flags and offset.
-Bytes ipv4Frame(const char* src, const char* dst, uint8_t protocol, const Bytes& payload,
-                uint16_t fragmentField = 0x4000, uint16_t id = 1) {
-  Bytes out = ethernet(0x0800);
-  const size_t start = out.size();
-  out.push_back(0x45);
-  out.push_back(0);
-  put16(out, static_cast<uint16_t>(20 + payload.size()));
-  put16(out, id);
-  put16(out, fragmentField);
-  out.push_back(64);
-  out.push_back(protocol);
-  put16(out, 0);
-  const auto source = ip(src);
-  const auto destination = ip(dst);
-  out.insert(out.end(), source.bytes.begin(), source.bytes.begin() + 4);
-  out.insert(out.end(), destination.bytes.begin(), destination.bytes.begin() + 4);
-  uint32_t sum = 0;
-  for (size_t i = start; i < start + 20; i += 2) {
-    sum += static_cast<uint32_t>((out[i] << 8) | out[i + 1]);
-  }
-  while (sum > 0xFFFF) {
-    sum = (sum & 0xFFFF) + (sum >> 16);
-  }
-  out[start + 10] = static_cast<uint8_t>((~sum >> 8) & 0xFF);
-  out[start + 11] = static_cast<uint8_t>(~sum & 0xFF);
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
-}
-
-Bytes udpHeader(uint16_t srcPort, uint16_t dstPort, size_t payloadLength) {
-  Bytes out;
-  put16(out, srcPort);
-  put16(out, dstPort);
-  put16(out, static_cast<uint16_t>(8 + payloadLength));
-  put16(out, 0);
-  return out;
-}
-
 Bytes udpFrame(const char* src, uint16_t srcPort, const char* dst, uint16_t dstPort,
                const Bytes& payload = Bytes(16, 0x5A)) {
-  Bytes udp = udpHeader(srcPort, dstPort, payload.size());
-  udp.insert(udp.end(), payload.begin(), payload.end());
-  return ipv4Frame(src, dst, 17, udp);
+  return ipv4Frame({.src = src, .dst = dst, .protocol = ip_protocol::UDP, .id = 1},
+                   udp(srcPort, dstPort, payload));
 }
 
 Bytes arpFrame() {
-  Bytes out = ethernet(0x0806);
-  const Bytes arp{0,  1, 8, 0,  6, 4, 0, 1, 2, 0, 0,  0, 0, 1,
-                  10, 0, 1, 10, 0, 0, 0, 0, 0, 0, 10, 0, 2, 20};
-  out.insert(out.end(), arp.begin(), arp.end());
-  return out;
+  return join({ethernet(EtherArp), arpRequest(WebIp, ApiIp)});
 }
-
-// Both sides of a TCP connection with consistent sequence numbers, as nDPI tracks them.
-class TcpSession {
- public:
-  TcpSession(const char* client, uint16_t clientPort, const char* server, uint16_t serverPort)
-      : client_(client), server_(server), clientPort_(clientPort), serverPort_(serverPort) {}
-
-  Bytes syn() { return segment(true, Syn, {}); }
-  Bytes synAck() { return segment(false, Syn | Ack, {}); }
-  Bytes ack() { return segment(true, Ack, {}); }
-  Bytes serverAck() { return segment(false, Ack, {}); }
-  Bytes fromClient(std::string_view payload) { return segment(true, Psh | Ack, payload); }
-  Bytes fromServer(std::string_view payload) { return segment(false, Psh | Ack, payload); }
-  Bytes clientFin() { return segment(true, Fin | Ack, {}); }
-  Bytes serverFin() { return segment(false, Fin | Ack, {}); }
-
- private:
-  Bytes segment(bool fromClient, uint8_t flags, std::string_view payload) {
-    uint32_t& seq = fromClient ? clientSeq_ : serverSeq_;
-    const uint32_t ack = fromClient ? serverSeq_ : clientSeq_;
-    Bytes tcp;
-    put16(tcp, fromClient ? clientPort_ : serverPort_);
-    put16(tcp, fromClient ? serverPort_ : clientPort_);
-    put32(tcp, seq);
-    put32(tcp, (flags & Ack) ? ack : 0);
-    tcp.push_back(0x50);
-    tcp.push_back(flags);
-    put16(tcp, 64240);
-    put16(tcp, 0);
-    put16(tcp, 0);
-    tcp.insert(tcp.end(), payload.begin(), payload.end());
-    seq += static_cast<uint32_t>(payload.size()) + ((flags & (Syn | Fin)) ? 1 : 0);
-    return ipv4Frame(fromClient ? client_ : server_, fromClient ? server_ : client_, 6, tcp);
-  }
-
-  const char* client_;
-  const char* server_;
-  uint16_t clientPort_;
-  uint16_t serverPort_;
-  uint32_t clientSeq_ = 0x10000000;
-  uint32_t serverSeq_ = 0x20000000;
-};
 
 // ---- Endpoints and policy ----
 
@@ -455,8 +354,11 @@ struct FragmentedDatagram {
 FragmentedDatagram fragmentedUdp(const char* src, const char* dst, uint16_t id) {
   Bytes firstPart = udpHeader(35000, 6100, 32);
   firstPart.resize(24, 0xAA);
-  return {ipv4Frame(src, dst, 17, firstPart, 0x2000, id),    // MF, offset 0
-          ipv4Frame(src, dst, 17, Bytes(16, 0xBB), 3, id)};  // offset 3 * 8 = 24, last
+  Ipv4Header first{.src = src, .dst = dst, .protocol = ip_protocol::UDP, .id = id};
+  Ipv4Header later = first;
+  first.fragmentField = 0x2000;  // MF, offset 0
+  later.fragmentField = 3;       // offset 3 * 8 = 24, last
+  return {ipv4Frame(first, firstPart), ipv4Frame(later, Bytes(16, 0xBB))};
 }
 
 TEST_F(PipelineTest, LaterFragmentWithoutItsFirstIsDropped) {

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/support/frames.h"
+
 namespace bulkhead {
 namespace {
 
@@ -16,100 +18,22 @@ using dpi::Confidence;
 using dpi::Detector;
 using dpi::DetectorConfig;
 using dpi::DpiFlowState;
-using Bytes = std::vector<uint8_t>;
+using testing::Bytes;
+using testing::Framing;
+using testing::ipv4;
+using testing::TcpSession;
+using testing::udp;
+namespace ip_protocol = dataplane::ip_protocol;
 
-constexpr uint8_t Fin = 0x01;
-constexpr uint8_t Syn = 0x02;
-constexpr uint8_t Psh = 0x08;
-constexpr uint8_t Ack = 0x10;
+constexpr const char* Client = "10.0.0.1";
+constexpr const char* Server = "10.0.0.2";
 
-void put16(Bytes& out, uint16_t value) {
-  out.push_back(static_cast<uint8_t>(value >> 8));
-  out.push_back(static_cast<uint8_t>(value & 0xFF));
-}
-
-void put32(Bytes& out, uint32_t value) {
-  put16(out, static_cast<uint16_t>(value >> 16));
-  put16(out, static_cast<uint16_t>(value & 0xFFFF));
-}
-
-// An IPv4 packet (the detector is fed from the IP header on) around an L4 segment.
-Bytes ipv4(uint32_t src, uint32_t dst, uint8_t protocol, const Bytes& l4) {
-  Bytes out{0x45, 0x00};
-  put16(out, static_cast<uint16_t>(20 + l4.size()));
-  put16(out, 0x0001);
-  put16(out, 0x4000);
-  out.push_back(64);
-  out.push_back(protocol);
-  put16(out, 0);
-  put32(out, src);
-  put32(out, dst);
-  uint32_t sum = 0;
-  for (size_t i = 0; i < 20; i += 2) {
-    sum += static_cast<uint32_t>((out[i] << 8) | out[i + 1]);
-  }
-  while (sum > 0xFFFF) {
-    sum = (sum & 0xFFFF) + (sum >> 16);
-  }
-  out[10] = static_cast<uint8_t>((~sum >> 8) & 0xFF);
-  out[11] = static_cast<uint8_t>(~sum & 0xFF);
-  out.insert(out.end(), l4.begin(), l4.end());
-  return out;
-}
-
-Bytes udpPacket(uint32_t src, uint16_t srcPort, uint32_t dst, uint16_t dstPort,
+Bytes udpPacket(const char* src, uint16_t srcPort, const char* dst, uint16_t dstPort,
                 const Bytes& payload) {
-  Bytes udp;
-  put16(udp, srcPort);
-  put16(udp, dstPort);
-  put16(udp, static_cast<uint16_t>(8 + payload.size()));
-  put16(udp, 0);
-  udp.insert(udp.end(), payload.begin(), payload.end());
-  return ipv4(src, dst, 17, udp);
+  return ipv4({.src = src, .dst = dst, .protocol = ip_protocol::UDP, .id = 1},
+              udp(srcPort, dstPort, payload));
 }
 
-// Both sides of a TCP connection with consistent sequence numbers, as nDPI tracks them.
-class TcpSession {
- public:
-  TcpSession(uint32_t client, uint16_t clientPort, uint32_t server, uint16_t serverPort)
-      : client_(client), server_(server), clientPort_(clientPort), serverPort_(serverPort) {}
-
-  Bytes syn() { return segment(true, Syn, {}); }
-  Bytes synAck() { return segment(false, Syn | Ack, {}); }
-  Bytes ack() { return segment(true, Ack, {}); }
-  Bytes fromClient(std::string_view payload) { return segment(true, Psh | Ack, payload); }
-  Bytes fromServer(std::string_view payload) { return segment(false, Psh | Ack, payload); }
-  Bytes clientFin() { return segment(true, Fin | Ack, {}); }
-
- private:
-  Bytes segment(bool fromClient, uint8_t flags, std::string_view payload) {
-    uint32_t& seq = fromClient ? clientSeq_ : serverSeq_;
-    const uint32_t ack = fromClient ? serverSeq_ : clientSeq_;
-    Bytes tcp;
-    put16(tcp, fromClient ? clientPort_ : serverPort_);
-    put16(tcp, fromClient ? serverPort_ : clientPort_);
-    put32(tcp, seq);
-    put32(tcp, (flags & Ack) ? ack : 0);
-    tcp.push_back(0x50);
-    tcp.push_back(flags);
-    put16(tcp, 64240);
-    put16(tcp, 0);
-    put16(tcp, 0);
-    tcp.insert(tcp.end(), payload.begin(), payload.end());
-    seq += static_cast<uint32_t>(payload.size()) + ((flags & (Syn | Fin)) ? 1 : 0);
-    return ipv4(fromClient ? client_ : server_, fromClient ? server_ : client_, 6, tcp);
-  }
-
-  uint32_t client_;
-  uint32_t server_;
-  uint16_t clientPort_;
-  uint16_t serverPort_;
-  uint32_t clientSeq_ = 0x10000000;
-  uint32_t serverSeq_ = 0x20000000;
-};
-
-constexpr uint32_t Client = 0x0A000001;  // 10.0.0.1
-constexpr uint32_t Server = 0x0A000002;  // 10.0.0.2
 constexpr std::string_view HttpRequest =
     "GET / HTTP/1.1\r\nHost: api.shop.local\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
 constexpr std::string_view HttpResponse =
@@ -130,7 +54,7 @@ size_t feed(Detector& detector, DpiFlowState& state, const std::vector<Bytes>& p
 }
 
 std::vector<Bytes> httpConversation(uint16_t clientPort, uint16_t serverPort) {
-  TcpSession session(Client, clientPort, Server, serverPort);
+  TcpSession session(Client, clientPort, Server, serverPort, Framing::IpOnly);
   std::vector<Bytes> packets;
   packets.push_back(session.syn());
   packets.push_back(session.synAck());
@@ -240,7 +164,7 @@ TEST(Detector, GiveUpEndsDetectionEarly) {
   Detector detector;
   DpiFlowState state;
   Classification result;
-  TcpSession session(Client, 40002, Server, 8080);
+  TcpSession session(Client, 40002, Server, 8080, Framing::IpOnly);
   const Bytes syn = session.syn();
   ASSERT_FALSE(detector.process(state, syn.data(), static_cast<uint16_t>(syn.size()), 1, result));
   EXPECT_EQ(detector.stats().inUse, 1u);
@@ -258,9 +182,9 @@ TEST(Detector, PoolExhaustionClassifiesUnknownAtOnce) {
   DetectorConfig config;
   config.maxClassifyingFlows = 2;
   Detector detector(config);
-  TcpSession a(Client, 40010, Server, 8080);
-  TcpSession b(Client, 40011, Server, 8080);
-  TcpSession c(Client, 40012, Server, 8080);
+  TcpSession a(Client, 40010, Server, 8080, Framing::IpOnly);
+  TcpSession b(Client, 40011, Server, 8080, Framing::IpOnly);
+  TcpSession c(Client, 40012, Server, 8080, Framing::IpOnly);
   DpiFlowState stateA;
   DpiFlowState stateB;
   DpiFlowState stateC;
@@ -291,7 +215,7 @@ TEST(Detector, PoolExhaustionClassifiesUnknownAtOnce) {
   // A released struct serves the next new flow.
   detector.release(stateA);
   EXPECT_EQ(detector.stats().inUse, 1u);
-  TcpSession d(Client, 40013, Server, 8080);
+  TcpSession d(Client, 40013, Server, 8080, Framing::IpOnly);
   DpiFlowState stateD;
   const Bytes synD = d.syn();
   EXPECT_FALSE(
@@ -333,7 +257,7 @@ TEST(Detector, ReleasedStateIsCleanForTheNextFlow) {
   config.maxClassifyingFlows = 1;
   Detector detector(config);
   {
-    TcpSession other(Client, 40030, Server, 8080);
+    TcpSession other(Client, 40030, Server, 8080, Framing::IpOnly);
     DpiFlowState state;
     Classification result;
     for (const Bytes& packet :
@@ -357,7 +281,8 @@ TEST(Detector, ClassifiesSsh) {
   Detector detector;
   const auto ssh = detector.catalog().find("SSH");
   ASSERT_TRUE(ssh.has_value());
-  TcpSession session(Client, 40040, Server, 8080);  // not the SSH port: inspection, not a guess
+  // Not the SSH port: inspection, not a guess.
+  TcpSession session(Client, 40040, Server, 8080, Framing::IpOnly);
   std::vector<Bytes> packets{session.syn(), session.synAck(), session.ack(),
                              session.fromClient("SSH-2.0-OpenSSH_9.2\r\n"),
                              session.fromServer("SSH-2.0-OpenSSH_9.2\r\n")};
