@@ -2,24 +2,9 @@
 
 #include <cstring>
 
-namespace bulkhead::cli {
+#include "dataplane/ip_protocol_name.h"
 
-std::string l4Name(uint8_t ipProtocol) {
-  switch (ipProtocol) {
-    case dataplane::ip_protocol::TCP:
-      return "TCP";
-    case dataplane::ip_protocol::UDP:
-      return "UDP";
-    case dataplane::ip_protocol::ICMP:
-      return "ICMP";
-    case dataplane::ip_protocol::ICMPv6:
-      return "ICMPv6";
-    case dataplane::ip_protocol::SCTP:
-      return "SCTP";
-    default:
-      return std::to_string(ipProtocol);
-  }
-}
+namespace bulkhead::cli {
 
 std::string FlowDescriber::endpointName(uint32_t index, rules::IdentityId identity) const {
   if (index < endpoints_.size()) {
@@ -38,7 +23,7 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   std::memcpy(a.bytes.data(), key.addressA, length);
   std::memcpy(b.bytes.data(), key.addressB, length);
   const bool aFirst = flow.initiatorIsA;
-  record.l4 = l4Name(key.ipProtocol);
+  record.l4 = dataplane::ipProtocolName(key.ipProtocol);
   record.srcIp = (aFirst ? a : b).toString();
   record.dstIp = (aFirst ? b : a).toString();
   record.srcPort = aFirst ? key.portA : key.portB;

@@ -53,7 +53,6 @@ class FlowDescriber {
   const rules::ProtocolCatalog& catalog_;
 };
 
-std::string l4Name(uint8_t ipProtocol);
 nlohmann::json toJson(const FlowRecord& record);
 std::string toText(const FlowRecord& record);
 

@@ -1,0 +1,266 @@
+#include "controlplane/violation_log.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <system_error>
+
+#include "dataplane/ip_protocol_name.h"
+#include "dataplane/packet_meta.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+using dataplane::ViolationEvent;
+using dataplane::ViolationKind;
+
+// One side of the flow as the log names it: an endpoint, or the entity standing for everything
+// that is not one.
+struct Peer {
+  bool endpoint = false;
+  std::string name;
+  rules::Labels labels;
+};
+
+Peer resolvePeer(uint32_t slot, rules::IdentityId identity, const EndpointLookup& lookup) {
+  if (slot != UINT32_MAX && lookup) {
+    if (auto info = lookup(slot)) {
+      return {true, std::move(info->name), std::move(info->labels)};
+    }
+  }
+  return {false, identity == rules::reserved_identity::Host ? "host" : "world", {}};
+}
+
+// Protocols whose flows the policy matches by destination port. ICMP's "port" is the echo
+// identifier, which no rule names.
+bool hasPorts(uint8_t ipProtocol) {
+  return ipProtocol == dataplane::ip_protocol::TCP || ipProtocol == dataplane::ip_protocol::UDP ||
+         ipProtocol == dataplane::ip_protocol::SCTP;
+}
+
+// The events come from the workers through shared memory: never trust a terminator to be there.
+std::string boundedString(const char* text, size_t capacity) {
+  return std::string(text, strnlen(text, capacity));
+}
+
+std::string errnoMessage(int error) {
+  return std::error_code(error, std::system_category()).message();
+}
+
+nlohmann::ordered_json peerJson(const Peer& peer, rules::IdentityId identity,
+                                const rules::IpAddress& ip, uint16_t port) {
+  nlohmann::ordered_json labels = nlohmann::ordered_json::object();
+  for (const auto& [key, value] : peer.labels) {
+    labels[key] = value;
+  }
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["endpoint"] = peer.name;
+  out["labels"] = std::move(labels);
+  out["identity"] = identity;
+  // A spoofed non-IP frame (ARP, say) has no address to report.
+  out["ip"] = ip.family == 0 ? nlohmann::ordered_json() : nlohmann::ordered_json(ip.toString());
+  out["port"] = port;
+  return out;
+}
+
+// "<protocol> to <destination> port <N> is not allowed by any rule", naming the protocol the
+// policy judged: only nDPI's real inspection counts there (see dpi::Classification), so a flow
+// nDPI merely guessed is reported by its L4 protocol, as one that was never classified.
+std::string policyReason(const ViolationEvent& event, const Peer& dst,
+                         const rules::ProtocolCatalog& catalog) {
+  std::string where = dst.endpoint || event.dstIp.family == 0 ? dst.name : event.dstIp.toString();
+  if (hasPorts(event.ipProtocol)) {
+    where += " port " + std::to_string(event.dstPort);
+  }
+  const rules::AppProtocol judged =
+      event.classified ? event.classification.policyProtocol() : rules::AppProtocol{};
+  if (judged.master == 0 && judged.app == 0) {
+    return "no rule allows " + dataplane::ipProtocolName(event.ipProtocol) + " to " + where;
+  }
+  std::string protocol;
+  if (judged.master == 0 || judged.master == judged.app) {
+    protocol = catalog.name(judged.app);
+  } else if (judged.app == 0) {
+    protocol = catalog.name(judged.master);
+  } else {
+    protocol = catalog.name(judged.master) + "." + catalog.name(judged.app);
+  }
+  return protocol + " to " + where + " is not allowed by any rule";
+}
+
+// Built in the documented key order so that a line reads naturally in `tail -f`.
+nlohmann::ordered_json buildViolation(const ViolationEvent& event, const EndpointLookup& lookup,
+                                      const rules::ProtocolCatalog& catalog) {
+  const bool spoof = event.kind == ViolationKind::Spoof;
+  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
+  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
+  const bool ip = event.srcIp.family != 0;
+
+  std::string app = "Unknown";
+  std::string master = "Unknown";
+  if (event.classified) {
+    // nDPI's naming, as `simulate` prints it: a missing master repeats the app ("Git.Git").
+    const auto& protocol = event.classification.protocol;
+    app = catalog.name(protocol.app);
+    master = protocol.master != 0 ? catalog.name(protocol.master) : app;
+  }
+
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["time"] = formatTimeNs(event.timeNs);
+  out["kind"] = spoof ? "spoof" : "policy";
+  out["action"] = event.enforced ? "drop" : "log";
+  out["mode"] = event.enforced ? "enforce" : "monitor";
+  out["src"] = peerJson(src, event.srcIdentity, event.srcIp, event.srcPort);
+  out["dst"] = peerJson(dst, event.dstIdentity, event.dstIp, event.dstPort);
+  out["l4"] = ip ? nlohmann::ordered_json(dataplane::ipProtocolName(event.ipProtocol))
+                 : nlohmann::ordered_json();
+  out["master_protocol"] = master;
+  out["app_protocol"] = app;
+  out["host"] = boundedString(event.classification.host.data(), event.classification.host.size());
+  out["rule"] = boundedString(event.rule.data(), event.rule.size());
+  out["denied_by"] =
+      spoof ? nlohmann::ordered_json() : nlohmann::ordered_json(rules::toString(event.deniedBy));
+  out["reason"] =
+      spoof ? "source address is not the endpoint's" : policyReason(event, dst, catalog);
+  out["packets"] = event.packets;
+  out["bytes"] = event.bytes;
+  out["policy_generation"] = event.policyGeneration;
+  return out;
+}
+
+// -1 with *error set on failure. O_APPEND: every line lands at the end even when a rotator
+// truncates the file under us, and lines of one write(2) are never interleaved with others'.
+int openFile(const std::string& path, std::string* error) {
+  const auto fail = [&](std::string message) {
+    if (error != nullptr) {
+      *error = std::move(message);
+    }
+    return -1;
+  };
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(parent, ec);
+    if (ec) {
+      return fail("cannot create directory " + parent.string() + ": " + ec.message());
+    }
+  }
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+  if (fd < 0) {
+    return fail("cannot open " + path + ": " + errnoMessage(errno));
+  }
+  return fd;
+}
+
+}  // namespace
+
+std::string formatTimeNs(uint64_t timeNs) {
+  const auto seconds = static_cast<time_t>(timeNs / 1000000000ull);
+  const auto fraction = static_cast<unsigned long>(timeNs % 1000000000ull);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char buffer[64];
+  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%09luZ",
+                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
+                utc.tm_sec, fraction);
+  return buffer;
+}
+
+nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
+                               const rules::ProtocolCatalog& catalog) {
+  return nlohmann::json(buildViolation(event, lookup, catalog));
+}
+
+std::unique_ptr<ViolationLog> ViolationLog::open(const std::string& path, EndpointLookup lookup,
+                                                 const rules::ProtocolCatalog& catalog,
+                                                 std::string* error) {
+  try {
+    const int fd = openFile(path, error);
+    if (fd < 0) {
+      return nullptr;
+    }
+    return std::unique_ptr<ViolationLog>(new ViolationLog(path, fd, std::move(lookup), catalog));
+  } catch (const std::exception& e) {
+    if (error != nullptr) {
+      *error = "cannot open " + path + ": " + e.what();
+    }
+    return nullptr;
+  }
+}
+
+ViolationLog::ViolationLog(std::string path, int fd, EndpointLookup lookup,
+                           const rules::ProtocolCatalog& catalog)
+    : lookup_(std::move(lookup)), catalog_(catalog), path_(std::move(path)), fd_(fd) {}
+
+ViolationLog::~ViolationLog() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+  }
+}
+
+bool ViolationLog::write(const ViolationEvent& event) {
+  std::string line;
+  try {
+    // Replace, not throw on, invalid UTF-8: host names come straight from the network.
+    line = buildViolation(event, lookup_, catalog_)
+               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    line += '\n';
+  } catch (const std::exception& e) {
+    ++writeErrors_;
+    spdlog::warn("violation log {}: cannot format an event: {}", path_, e.what());
+    return false;
+  }
+  return writeLine(line);
+}
+
+bool ViolationLog::writeLine(const std::string& line) {
+  size_t done = 0;
+  while (done < line.size()) {
+    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      ++writeErrors_;
+      if (!failing_) {
+        // One message per outage: a full disk would otherwise fill the other log too.
+        spdlog::warn("violation log {}: write failed: {}; counting further failures", path_,
+                     n < 0 ? errnoMessage(errno) : "no progress");
+        failing_ = true;
+      }
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (failing_) {
+    spdlog::info("violation log {}: writing again ({} write errors so far)", path_, writeErrors_);
+    failing_ = false;
+  }
+  ++linesWritten_;
+  return true;
+}
+
+bool ViolationLog::reopen(std::string* error) {
+  try {
+    const int fd = openFile(path_, error);
+    if (fd < 0) {
+      return false;
+    }
+    ::close(fd_);
+    fd_ = fd;
+    return true;
+  } catch (const std::exception& e) {
+    if (error != nullptr) {
+      *error = "cannot reopen " + path_ + ": " + e.what();
+    }
+    return false;
+  }
+}
+
+}  // namespace bulkhead::controlplane

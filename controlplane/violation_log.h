@@ -1,0 +1,81 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "dataplane/violation_event.h"
+#include "rules/labels.h"
+#include "rules/protocol_catalog.h"
+
+namespace bulkhead::controlplane {
+
+// What the violation log says about an endpoint. Events carry only endpoint slots: the control
+// plane owns the names and labels, and an endpoint may be gone by the time its event is written.
+struct EndpointInfo {
+  std::string name;
+  rules::Labels labels;
+};
+
+// Maps an endpoint slot to its endpoint; nullopt when the slot holds none (any more). Slot
+// UINT32_MAX (the peer is no endpoint) is never looked up.
+using EndpointLookup = std::function<std::optional<EndpointInfo>(uint32_t slot)>;
+
+// RFC 3339 in UTC with all nine fraction digits: "2023-11-14T22:13:20.123456789Z".
+std::string formatTimeNs(uint64_t timeNs);
+
+// One violation as the log's JSON object; the schema is documented in docs/violations.md.
+nlohmann::json violationToJson(const dataplane::ViolationEvent& event,
+                               const EndpointLookup& lookup,
+                               const rules::ProtocolCatalog& catalog);
+
+// The violation log: one JSON object per line, appended to a file operators tail, ship or
+// rotate. Every line is written with a single write(2) as soon as it is formatted, so a reader
+// never waits for a buffer to fill and never sees half a line from us. I/O errors are returned
+// and counted, never thrown: a full disk must not take the agent down with it.
+//
+// Not thread-safe: the control thread drains the workers' event ring and owns the log. reopen()
+// is not async-signal-safe either; a SIGHUP handler should only set a flag the control thread
+// acts on.
+class ViolationLog {
+ public:
+  // Creates the parent directories and the file (mode 0640, less the umask) as needed, and
+  // appends to what is there. nullptr with *error set when the file cannot be opened.
+  static std::unique_ptr<ViolationLog> open(const std::string& path, EndpointLookup lookup,
+                                            const rules::ProtocolCatalog& catalog,
+                                            std::string* error);
+
+  ~ViolationLog();
+  ViolationLog(const ViolationLog&) = delete;
+  ViolationLog& operator=(const ViolationLog&) = delete;
+
+  // Appends one line; false (and counted) when it could not be written in full.
+  bool write(const dataplane::ViolationEvent& event);
+
+  // Opens the path again, for log rotation: once a rotator has renamed the file, lines go to a
+  // new file under the old name. On failure the log keeps writing where it was and returns false.
+  bool reopen(std::string* error);
+
+  const std::string& path() const { return path_; }
+  uint64_t linesWritten() const { return linesWritten_; }
+  uint64_t writeErrors() const { return writeErrors_; }
+
+ private:
+  ViolationLog(std::string path, int fd, EndpointLookup lookup,
+               const rules::ProtocolCatalog& catalog);
+
+  bool writeLine(const std::string& line);
+
+  EndpointLookup lookup_;
+  const rules::ProtocolCatalog& catalog_;
+  std::string path_;
+  int fd_ = -1;
+  uint64_t linesWritten_ = 0;
+  uint64_t writeErrors_ = 0;
+  bool failing_ = false;  // the last write failed: more failures are counted, not logged
+};
+
+}  // namespace bulkhead::controlplane
