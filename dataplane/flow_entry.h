@@ -42,7 +42,7 @@ struct FlowEntry {
   uint64_t generation = 0;
   bool verdictValid = false;
   rules::Verdict verdict;
-  bool reportedDeny = false;  // a violation event was emitted for this flow and generation
+  uint64_t lastViolationNs = 0;  // when a violation event last left for this flow (rate limit)
 
   uint64_t totalPackets() const { return packets[0] + packets[1]; }
   uint64_t totalBytes() const { return bytes[0] + bytes[1]; }

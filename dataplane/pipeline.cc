@@ -48,9 +48,13 @@ PacketVerdict Pipeline::process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingress
 
 PacketVerdict Pipeline::process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
                                 uint16_t ingressPort) {
+  return process(parsePacket(frame, length), frame, length, nowNs, ingressPort);
+}
+
+PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                                uint64_t nowNs, uint16_t ingressPort) {
   ++counters_.packets;
   counters_.bytes += length;
-  const PacketMeta meta = parsePacket(frame, length);
   if (meta.status == ParseStatus::NotIp) {
     ++counters_.nonIp;
     ++counters_.forwarded;

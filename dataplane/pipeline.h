@@ -68,6 +68,9 @@ class Pipeline {
   PacketVerdict process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingressPort);
   PacketVerdict process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
                         uint16_t ingressPort);
+  // For callers that parsed the frame already (the worker needs the headers for switching).
+  PacketVerdict process(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                        uint64_t nowNs, uint16_t ingressPort);
 
   // Removes idle flows; `budget` bounds the slots visited so a call never stalls a burst. Each
   // expiring flow is settled (see finishDetection) and handed to the flow-end handler first.

@@ -1,0 +1,410 @@
+#include "dataplane/worker.h"
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "dataplane/packet_parser.h"
+#include "dataplane/tcp_reset.h"
+#include "dataplane/violation_event.h"
+
+namespace bulkhead::dataplane {
+namespace {
+
+constexpr uint16_t RxBurst = 32;
+constexpr uint64_t HousekeepingNs = 100ull * 1000000ull;
+constexpr size_t ExpireBudget = 4096;
+constexpr uint32_t IdlePollsBeforeSleep = 64;
+constexpr uint16_t EtherTypeArp = 0x0806;
+
+uint64_t clockNs(clockid_t clock) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+}
+
+bool isNeighbourDiscovery(const PacketMeta& meta) {
+  return meta.ipProtocol == ip_protocol::ICMPv6 && meta.icmpType >= 133 && meta.icmpType <= 137;
+}
+
+template <typename T>
+bool contains(const std::vector<T>& list, const T& value) {
+  return std::find(list.begin(), list.end(), value) != list.end();
+}
+
+void copyName(std::array<char, 96>& out, std::string_view name) {
+  out.fill('\0');
+  std::memcpy(out.data(), name.data(), std::min(name.size(), out.size() - 1));
+}
+
+}  // namespace
+
+ResolvedFlow Worker::PortResolver::resolve(const PacketMeta& meta, uint16_t) const {
+  const auto peer = [&](const PortBinding* port, const rules::IpAddress& ip) -> ResolvedPeer {
+    if (port == nullptr || port->uplink) {
+      // Beyond the uplink: the host itself if it is one of the host's addresses, else the world.
+      const bool host = state != nullptr && contains(state->hostIps, ip);
+      return {host ? rules::reserved_identity::Host : rules::reserved_identity::World,
+              UINT32_MAX};
+    }
+    return {port->identity, port->endpointSlot};
+  };
+  return {peer(source, meta.srcIp), peer(destination, meta.dstIp)};
+}
+
+Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
+    : id_(id),
+      config_(config),
+      shared_(shared),
+      pipeline_(config.pipeline, resolver_, "worker" + std::to_string(id)) {}
+
+WorkerCounters Worker::counters() const {
+  std::lock_guard<std::mutex> lock(publishedMutex_);
+  return published_;
+}
+
+int Worker::run() {
+  rte_rcu_qsbr_thread_register(shared_.rcu, id_);
+  rte_rcu_qsbr_thread_online(shared_.rcu, id_);
+  rte_mbuf* burst[RxBurst];
+  uint32_t idlePolls = 0;
+  while (!shared_.stop.load(std::memory_order_relaxed)) {
+    state_ = shared_.state.load(std::memory_order_acquire);
+    nowNs_ = clockNs(CLOCK_MONOTONIC);
+    realtimeNs_ = clockNs(CLOCK_REALTIME);
+    uint32_t received = 0;
+    if (state_ != nullptr) {
+      pipeline_.setPolicy(state_->policy.get());
+      resolver_.state = state_;
+      for (size_t index = 0; index < state_->ports.size(); ++index) {
+        const PortBinding& port = state_->ports[index];
+        const uint16_t count =
+            rte_eth_rx_burst(port.portId, static_cast<uint16_t>(id_), burst, RxBurst);
+        for (uint16_t i = 0; i < count; ++i) {
+          if (i + 1 < count) {
+            rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
+          }
+          handle(burst[i], port, static_cast<int16_t>(index));
+        }
+        received += count;
+        counters_.rxPackets += count;
+      }
+      flush();
+    }
+    if (nowNs_ >= nextHousekeepingNs_) {
+      housekeeping();
+    }
+    // Nothing from the old state is held past this point: the control thread may free it.
+    rte_rcu_qsbr_quiescent(shared_.rcu, id_);
+    if (received == 0 && !config_.busyPoll && ++idlePolls >= IdlePollsBeforeSleep) {
+      rte_delay_us_sleep(config_.idleSleepMicros);
+    } else if (received != 0) {
+      idlePolls = 0;
+    }
+  }
+  rte_rcu_qsbr_thread_offline(shared_.rcu, id_);
+  rte_rcu_qsbr_thread_unregister(shared_.rcu, id_);
+  housekeeping();
+  return 0;
+}
+
+bool Worker::sourceAllowed(const PortBinding& port, const PacketMeta& meta,
+                           const uint8_t* frame) const {
+  if (!port.macs.empty() && !contains(port.macs, meta.srcMac)) {
+    return false;
+  }
+  if (port.ips.empty()) {
+    return true;
+  }
+  if (meta.status == ParseStatus::Ok) {
+    // IPv6 link-local and unspecified sources (neighbour discovery, DAD) are the interface's own.
+    const bool v6LinkLocal = meta.srcIp.family == 6 &&
+                             ((meta.srcIp.bytes[0] == 0xFE && (meta.srcIp.bytes[1] & 0xC0) == 0x80) ||
+                              meta.srcIp == rules::IpAddress{6, {}});
+    return v6LinkLocal || contains(port.ips, meta.srcIp);
+  }
+  if (meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp) {
+    // ARP spoofing is the classic way to steal another endpoint's traffic: the sender addresses
+    // inside the ARP body must be the endpoint's too.
+    const uint8_t* arp = frame + meta.l3Offset;
+    // htype(2) ptype(2) hlen(1) plen(1) op(2) sha(6) spa(4) ...; checked by the caller's length.
+    MacAddress senderMac;
+    std::memcpy(senderMac.bytes.data(), arp + 8, 6);
+    const rules::IpAddress senderIp = rules::IpAddress::fromBytes(4, arp + 14);
+    const uint8_t unspecified[4] = {0, 0, 0, 0};  // ARP probe (RFC 5227) before an address is used
+    const bool gratuitousProbe = senderIp == rules::IpAddress::fromBytes(4, unspecified);
+    return (port.macs.empty() || contains(port.macs, senderMac)) &&
+           (gratuitousProbe || contains(port.ips, senderIp));
+  }
+  return true;
+}
+
+int16_t Worker::destinationIndex(const PacketMeta& meta) const {
+  if (meta.dstMac.isMulticast()) {
+    return NoPortIndex;
+  }
+  if (const auto found = state_->endpointByMac.find(macKey(meta.dstMac));
+      found != state_->endpointByMac.end()) {
+    return found->second;
+  }
+  const int32_t learned = macs_.lookup(meta.dstMac, nowNs_);
+  if (learned >= 0) {
+    if (const PortBinding* port = state_->binding(static_cast<uint16_t>(learned))) {
+      return state_->indexByPort[port->portId];
+    }
+  }
+  return NoPortIndex;
+}
+
+void Worker::handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressIndex) {
+  const uint8_t* frame = rte_pktmbuf_mtod(mbuf, const uint8_t*);
+  const uint32_t length = mbuf->data_len;
+  const PacketMeta meta = parsePacket(frame, length);
+  const bool arp = meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp &&
+                   length >= meta.l3Offset + 28u;
+
+  if (meta.srcMac == ingress.ownMac) {
+    // af_packet also sees what the host itself sends on the interface: not traffic of the wire.
+    ++counters_.hostFrames;
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  if (!ingress.uplink && !sourceAllowed(ingress, meta, frame)) {
+    ++counters_.spoofDropped;
+    reportSpoof(ingress, meta);
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  if (ingress.uplink) {
+    macs_.learn(meta.srcMac, ingress.portId, nowNs_);
+  }
+
+  const bool l2Control = meta.status == ParseStatus::NotIp || isNeighbourDiscovery(meta);
+  if (l2Control) {
+    if (meta.etherType == EtherTypeArp && !arp) {
+      rte_pktmbuf_free(mbuf);  // an ARP frame too short to have been checked
+      return;
+    }
+    // ARP and neighbour discovery are what make the segment work at all: switched like a
+    // learning bridge, without flows or policy.
+    const int16_t target = destinationIndex(meta);
+    if (target == NoPortIndex) {
+      flood(mbuf, ingressIndex);
+    } else if (target != ingressIndex) {
+      send(mbuf, state_->ports[static_cast<size_t>(target)].portId);
+    } else {
+      rte_pktmbuf_free(mbuf);
+    }
+    return;
+  }
+
+  // IP: exactly one egress port, the one the destination's identity says. Unicast to an unknown
+  // MAC goes to the endpoint owning the destination IP, else out the uplink; broadcast and
+  // multicast only leave through the uplink (the world), never sideways into other endpoints.
+  int16_t egress = destinationIndex(meta);
+  if (egress == NoPortIndex && !meta.dstMac.isMulticast() && meta.status == ParseStatus::Ok) {
+    if (const auto found = state_->endpointByIp.find(meta.dstIp);
+        found != state_->endpointByIp.end()) {
+      egress = found->second;
+    }
+  }
+  if (egress == NoPortIndex) {
+    egress = state_->uplink;
+  }
+  if (egress == NoPortIndex || egress == ingressIndex) {
+    ++counters_.noRoute;
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  const PortBinding& out = state_->ports[static_cast<size_t>(egress)];
+  resolver_.source = &ingress;
+  resolver_.destination = &out;
+  const PacketVerdict verdict = pipeline_.process(meta, frame, length, nowNs_, ingress.portId);
+  if (verdict.flow != nullptr) {
+    reportFlow(*verdict.flow);
+  }
+  if (verdict.action == Action::Drop) {
+    // The first drop of a flow that was passing while nDPI classified it: tell both ends, so
+    // neither hangs on a connection that can no longer carry anything.
+    if (verdict.reason == DropReason::PolicyDenied && verdict.flow != nullptr &&
+        verdict.flow->forwardedPackets > 0 && verdict.flow->droppedPackets == 1) {
+      sendResets(frame, meta, ingress.portId, out.portId);
+    }
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  send(mbuf, out.portId);
+}
+
+void Worker::flood(rte_mbuf* mbuf, int16_t ingressIndex) {
+  const size_t ports = state_->ports.size();
+  const uint16_t targets = static_cast<uint16_t>(ports - (ingressIndex == NoPortIndex ? 0 : 1));
+  if (targets == 0) {
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  // One mbuf, one reference per port it is sent to: each port's transmit releases one.
+  rte_mbuf_refcnt_update(mbuf, static_cast<int16_t>(targets - 1));
+  for (size_t index = 0; index < ports; ++index) {
+    if (static_cast<int16_t>(index) != ingressIndex) {
+      send(mbuf, state_->ports[index].portId);
+    }
+  }
+  ++counters_.flooded;
+}
+
+void Worker::send(rte_mbuf* mbuf, uint16_t portId) {
+  auto& queue = tx_[portId];
+  queue[txCount_[portId]++] = mbuf;
+  if (txCount_[portId] == TxBurst) {
+    const uint16_t sent =
+        rte_eth_tx_burst(portId, static_cast<uint16_t>(id_), queue.data(), TxBurst);
+    counters_.txPackets += sent;
+    for (uint16_t i = sent; i < TxBurst; ++i) {
+      rte_pktmbuf_free(queue[i]);
+      ++counters_.txDropped;
+    }
+    txCount_[portId] = 0;
+  }
+}
+
+void Worker::flush() {
+  for (uint16_t portId = 0; portId < RTE_MAX_ETHPORTS; ++portId) {
+    const uint16_t count = txCount_[portId];
+    if (count == 0) {
+      continue;
+    }
+    const uint16_t sent =
+        rte_eth_tx_burst(portId, static_cast<uint16_t>(id_), tx_[portId].data(), count);
+    counters_.txPackets += sent;
+    for (uint16_t i = sent; i < count; ++i) {
+      rte_pktmbuf_free(tx_[portId][i]);
+      ++counters_.txDropped;
+    }
+    txCount_[portId] = 0;
+  }
+}
+
+void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,
+                        uint16_t egressPort) {
+  const auto emit = [&](bool toSender, uint16_t portId) {
+    rte_mbuf* reset = rte_pktmbuf_alloc(shared_.packetPool);
+    if (reset == nullptr) {
+      return;
+    }
+    auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(reset, MaxResetFrame));
+    const size_t length =
+        data != nullptr ? buildTcpReset(frame, meta, toSender, data, MaxResetFrame) : 0;
+    if (length == 0) {
+      rte_pktmbuf_free(reset);
+      return;
+    }
+    rte_pktmbuf_trim(reset, static_cast<uint16_t>(MaxResetFrame - length));
+    send(reset, portId);
+    ++counters_.resetsSent;
+  };
+  emit(true, ingressPort);
+  emit(false, egressPort);
+}
+
+void Worker::reportFlow(FlowEntry& flow) {
+  if (!flow.verdictValid || flow.verdict.decision != rules::Decision::Deny) {
+    return;
+  }
+  if (flow.lastViolationNs != 0 && nowNs_ - flow.lastViolationNs < config_.violationIntervalNs) {
+    return;
+  }
+  flow.lastViolationNs = nowNs_;
+  void* slot = nullptr;
+  if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
+    ++counters_.violationsLost;
+    return;
+  }
+  auto* event = new (slot) ViolationEvent{};
+  event->kind = ViolationKind::Policy;
+  event->timeNs = realtimeNs_;
+  event->policyGeneration = flow.generation;
+  event->enforced = flow.verdict.enforced;
+  event->deniedBy = flow.verdict.deniedBy;
+  event->classified = flow.classified;
+  event->classification = flow.classification;
+  copyName(event->rule, flow.verdict.ruleName());
+  event->srcIdentity = flow.srcIdentity;
+  event->dstIdentity = flow.dstIdentity;
+  event->srcEndpoint = flow.srcEndpoint;
+  event->dstEndpoint = flow.dstEndpoint;
+  const size_t length = flow.key.family == 4 ? 4 : 16;
+  const uint8_t* initiator = flow.initiatorIsA ? flow.key.addressA : flow.key.addressB;
+  const uint8_t* responder = flow.initiatorIsA ? flow.key.addressB : flow.key.addressA;
+  event->srcIp.family = event->dstIp.family = flow.key.family;
+  std::memcpy(event->srcIp.bytes.data(), initiator, length);
+  std::memcpy(event->dstIp.bytes.data(), responder, length);
+  event->srcPort = flow.initiatorIsA ? flow.key.portA : flow.key.portB;
+  event->dstPort = flow.initiatorIsA ? flow.key.portB : flow.key.portA;
+  event->ipProtocol = flow.key.ipProtocol;
+  event->packets = flow.totalPackets();
+  event->bytes = flow.totalBytes();
+  if (rte_ring_enqueue(shared_.violations, event) != 0) {
+    rte_mempool_put(shared_.eventPool, event);
+    ++counters_.violationsLost;
+    return;
+  }
+  ++counters_.violationsQueued;
+}
+
+void Worker::reportSpoof(const PortBinding& port, const PacketMeta& meta) {
+  uint64_t& last = lastSpoofReportNs_[port.portId];
+  if (last != 0 && nowNs_ - last < config_.violationIntervalNs) {
+    return;
+  }
+  last = nowNs_;
+  void* slot = nullptr;
+  if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
+    ++counters_.violationsLost;
+    return;
+  }
+  auto* event = new (slot) ViolationEvent{};
+  event->kind = ViolationKind::Spoof;
+  event->timeNs = realtimeNs_;
+  event->policyGeneration = state_->policy ? state_->policy->generation() : 0;
+  event->enforced = true;
+  copyName(event->rule, "anti-spoofing");
+  event->srcIdentity = port.identity;
+  event->srcEndpoint = port.endpointSlot;
+  event->dstIdentity = rules::reserved_identity::World;
+  event->srcIp = meta.srcIp;
+  event->dstIp = meta.dstIp;
+  event->srcPort = meta.srcPort;
+  event->dstPort = meta.dstPort;
+  event->ipProtocol = meta.ipProtocol;
+  event->packets = 1;
+  event->bytes = meta.l3Length;
+  if (rte_ring_enqueue(shared_.violations, event) != 0) {
+    rte_mempool_put(shared_.eventPool, event);
+    ++counters_.violationsLost;
+    return;
+  }
+  ++counters_.violationsQueued;
+}
+
+void Worker::housekeeping() {
+  nextHousekeepingNs_ = nowNs_ + HousekeepingNs;
+  pipeline_.expire(nowNs_, ExpireBudget);
+  counters_.pipeline = pipeline_.counters();
+  counters_.flows = pipeline_.flows().size();
+  // try_lock: publishing is best effort and must never make the fast path wait.
+  if (publishedMutex_.try_lock()) {
+    published_ = counters_;
+    publishedMutex_.unlock();
+  }
+}
+
+}  // namespace bulkhead::dataplane

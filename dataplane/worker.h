@@ -1,0 +1,115 @@
+#pragma once
+
+#include <rte_build_config.h>
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "dataplane/forwarding_state.h"
+#include "dataplane/mac_table.h"
+#include "dataplane/pipeline.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace bulkhead::dataplane {
+
+struct WorkerConfig {
+  PipelineConfig pipeline;
+  // Poll without pause (lowest latency, one core at 100%) or sleep briefly when idle, which a
+  // container host sharing its cores with its workloads usually wants.
+  bool busyPoll = false;
+  uint32_t idleSleepMicros = 50;
+  uint64_t violationIntervalNs = 10ull * 1000000000ull;
+};
+
+// Counters one worker publishes for the control thread (copied, never shared while written).
+struct WorkerCounters {
+  PipelineCounters pipeline;
+  uint64_t rxPackets = 0;
+  uint64_t txPackets = 0;
+  uint64_t txDropped = 0;  // the port's tx ring was full
+  uint64_t flooded = 0;
+  uint64_t spoofDropped = 0;
+  uint64_t hostFrames = 0;  // sent by the host on a port's interface itself: not forwarded
+  uint64_t noRoute = 0;  // unicast to an unknown destination with no uplink to send it to
+  uint64_t resetsSent = 0;
+  uint64_t violationsQueued = 0;
+  uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
+  size_t flows = 0;
+};
+
+// Shared between the control thread and the workers; owned by the control side.
+struct WorkerShared {
+  std::atomic<const ForwardingState*> state{nullptr};
+  std::atomic<bool> stop{false};
+  rte_rcu_qsbr* rcu = nullptr;
+  rte_ring* violations = nullptr;     // ViolationEvent* from `eventPool`, to the control thread
+  rte_mempool* eventPool = nullptr;
+  rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
+};
+
+// One fast-path thread: polls rx queue `id` of every port in the current forwarding state,
+// switches frames (endpoint MACs are bound to their ports, others are learned), checks the
+// source addresses of endpoint ports, runs IP traffic through its own pipeline and transmits in
+// bursts. No locks, no allocation, no logging per packet; violations leave through a ring.
+class Worker {
+ public:
+  Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared);
+
+  // The lcore entry point: runs until `shared.stop`.
+  int run();
+
+  // The last published counters (at most ~100 ms old).
+  WorkerCounters counters() const;
+
+ private:
+  // Tells the pipeline who is on each side of a new flow: the endpoint bound to the ingress
+  // port, and the one bound to the port the frame is switched to.
+  class PortResolver final : public EndpointResolver {
+   public:
+    ResolvedFlow resolve(const PacketMeta& meta, uint16_t ingressPort) const override;
+    const PortBinding* source = nullptr;
+    const PortBinding* destination = nullptr;
+    const ForwardingState* state = nullptr;
+  };
+
+  void handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressIndex);
+  bool sourceAllowed(const PortBinding& port, const PacketMeta& meta, const uint8_t* frame) const;
+  int16_t destinationIndex(const PacketMeta& meta) const;
+  void flood(rte_mbuf* mbuf, int16_t ingressIndex);
+  void send(rte_mbuf* mbuf, uint16_t portId);
+  void flush();
+  void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,
+                  uint16_t egressPort);
+  void reportFlow(FlowEntry& flow);
+  void reportSpoof(const PortBinding& port, const PacketMeta& meta);
+  void housekeeping();
+
+  unsigned id_;
+  WorkerConfig config_;
+  WorkerShared& shared_;
+  PortResolver resolver_;
+  Pipeline pipeline_;
+  MacTable macs_;
+  const ForwardingState* state_ = nullptr;
+  uint64_t nowNs_ = 0;       // monotonic, per burst
+  uint64_t realtimeNs_ = 0;  // for event timestamps, per burst
+  uint64_t nextHousekeepingNs_ = 0;
+  std::array<uint64_t, RTE_MAX_ETHPORTS> lastSpoofReportNs_{};
+
+  static constexpr uint16_t TxBurst = 32;
+  std::array<std::array<rte_mbuf*, TxBurst>, RTE_MAX_ETHPORTS> tx_{};
+  std::array<uint16_t, RTE_MAX_ETHPORTS> txCount_{};
+
+  WorkerCounters counters_;
+  mutable std::mutex publishedMutex_;
+  WorkerCounters published_;
+};
+
+}  // namespace bulkhead::dataplane
