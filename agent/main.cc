@@ -1,18 +1,74 @@
 #include <boost/program_options.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <sstream>
 
-// The agent's live dataplane (DPDK ports, workers, control API) is the next milestone; until it
-// lands this binary only documents itself and refuses to run rather than pretending to enforce.
+#include "controlplane/agent.h"
+#include "controlplane/agent_config.h"
+#include "rules/policy_loader.h"
+
+namespace {
+
+namespace po = boost::program_options;
+using bulkhead::controlplane::AgentConfig;
+
+std::vector<std::string> splitWords(const std::string& text) {
+  std::istringstream in(text);
+  std::vector<std::string> words;
+  for (std::string word; in >> word;) {
+    words.push_back(word);
+  }
+  return words;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  namespace po = boost::program_options;
-  po::options_description options("bulkheadd - the bulkhead agent");
-  options.add_options()("help,h", "show this help")("version", "print the version");
+  // Logs go to stderr (journald and tests keep stdout for what a command prints as output).
+  spdlog::set_default_logger(spdlog::stderr_color_mt("bulkheadd"));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  po::options_description options(
+      "bulkheadd - the bulkhead agent: a DPDK fast path between container veths that enforces\n"
+      "segmentation policy.\n\nUsage: bulkheadd [--config FILE] [options]\n"
+      "Options override the configuration file (keys in docs/agent.md)");
+  options.add_options()("help,h", "show this help")("version", "print the version")(
+      "config,c", po::value<std::string>(),
+      "configuration file (default /etc/bulkhead/bulkhead.yaml, used if present)")(
+      "check-config", "validate the configuration and the policy, print a summary, exit")(
+      "policy,p", po::value<std::vector<std::string>>(),
+      "policy file or directory (repeatable; replaces 'policy')")(
+      "api-socket", po::value<std::string>(), "local API socket (default /run/bulkhead/api.sock)")(
+      "api-socket-group", po::value<std::string>(),
+      "group allowed to use the API (socket 0660); default root only (0600)")(
+      "violation-log", po::value<std::string>(),
+      "violation log, JSON lines (default /var/log/bulkhead/violations.jsonl)")(
+      "violation-interval", po::value<unsigned>(),
+      "seconds between two violation lines of one flow (default 10)")(
+      "workers", po::value<unsigned>(), "fast-path worker threads, one lcore each (default 1)")(
+      "port-driver", po::value<std::string>(),
+      "auto (af_xdp, falling back to af_packet), af_xdp or af_packet (default auto)")(
+      "uplink", po::value<std::string>(),
+      "interface toward the host bridge or NIC, carrying the world (default none)")(
+      "hugepages", po::value<std::string>(),
+      "auto (use them if mounted and free), on or off (default auto)")(
+      "memory", po::value<unsigned>(), "EAL memory in MiB without hugepages (default 512)")(
+      "eal", po::value<std::vector<std::string>>(),
+      "extra DPDK EAL arguments, space separated (repeatable)")(
+      "dpi-budget", po::value<unsigned>(),
+      "packets per flow nDPI may inspect before the flow counts as Unknown (default 32)")(
+      "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 262144)")(
+      "mbufs-per-port", po::value<unsigned>(),
+      "packet buffers in each port's receive pool (default 4095)")(
+      "busy-poll", "poll without pausing when idle (lowest latency, one core per worker at 100%)")(
+      "log-level", po::value<std::string>(), "trace, debug, info, warn or error (default info)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, options), vm);
+    po::notify(vm);
   } catch (const po::error& e) {
-    std::cerr << "bulkheadd: " << e.what() << "\n" << options;
+    std::cerr << "bulkheadd: " << e.what() << "\n\n" << options;
     return 2;
   }
   if (vm.count("help")) {
@@ -23,7 +79,99 @@ int main(int argc, char** argv) {
     std::cout << "bulkheadd " << BULKHEAD_VERSION << "\n";
     return 0;
   }
-  std::cerr << "bulkheadd: the live dataplane is not implemented yet; use 'bulkhead simulate' to "
-               "evaluate policies against captures\n";
-  return 1;
+
+  const bool explicitConfig = vm.count("config") > 0;
+  const std::string configPath =
+      explicitConfig ? vm["config"].as<std::string>() : "/etc/bulkhead/bulkhead.yaml";
+  auto loaded = bulkhead::controlplane::loadAgentConfig(configPath, explicitConfig);
+  for (const auto& error : loaded.errors) {
+    std::cerr << bulkhead::rules::format(error) << "\n";
+  }
+  if (!loaded.ok()) {
+    return 1;
+  }
+  AgentConfig config = std::move(loaded.config);
+  if (vm.count("policy")) {
+    config.policyPaths = vm["policy"].as<std::vector<std::string>>();
+  }
+  const auto text = [&](const char* flag, std::string& out) {
+    if (vm.count(flag)) {
+      out = vm[flag].as<std::string>();
+    }
+  };
+  const auto number = [&](const char* flag, unsigned& out, unsigned min, unsigned max) {
+    if (vm.count(flag)) {
+      const unsigned value = vm[flag].as<unsigned>();
+      if (value < min || value > max) {
+        std::cerr << "bulkheadd: --" << flag << " must be " << min << ".." << max << "\n";
+        std::exit(2);
+      }
+      out = value;
+    }
+  };
+  text("api-socket", config.apiSocket);
+  text("api-socket-group", config.apiSocketGroup);
+  text("violation-log", config.violationLog);
+  text("uplink", config.uplink);
+  text("log-level", config.logLevel);
+  number("violation-interval", config.violationIntervalSeconds, 1, 86400);
+  number("workers", config.workers, 1, 64);
+  number("memory", config.memoryMegabytes, 64, 1u << 20);
+  number("dpi-budget", config.dpiBudget, 1, 1000);
+  number("max-flows", config.maxFlows, 1024, 1u << 24);
+  number("mbufs-per-port", config.mbufsPerPort, 2047, 1u << 20);
+  if (vm.count("port-driver") &&
+      !bulkhead::dataplane::parsePortDriver(vm["port-driver"].as<std::string>(),
+                                            config.portDriver)) {
+    std::cerr << "bulkheadd: --port-driver must be auto, af_xdp or af_packet\n";
+    return 2;
+  }
+  if (vm.count("hugepages")) {
+    const std::string value = vm["hugepages"].as<std::string>();
+    if (value == "auto") {
+      config.hugepages = bulkhead::controlplane::Hugepages::Auto;
+    } else if (value == "on") {
+      config.hugepages = bulkhead::controlplane::Hugepages::On;
+    } else if (value == "off") {
+      config.hugepages = bulkhead::controlplane::Hugepages::Off;
+    } else {
+      std::cerr << "bulkheadd: --hugepages must be auto, on or off\n";
+      return 2;
+    }
+  }
+  if (vm.count("eal")) {
+    for (const auto& words : vm["eal"].as<std::vector<std::string>>()) {
+      for (auto& word : splitWords(words)) {
+        config.ealArguments.push_back(std::move(word));
+      }
+    }
+  }
+  if (vm.count("busy-poll")) {
+    config.busyPoll = true;
+  }
+  if (config.logLevel != "trace" && config.logLevel != "debug" && config.logLevel != "info" &&
+      config.logLevel != "warn" && config.logLevel != "error") {
+    std::cerr << "bulkheadd: --log-level must be trace, debug, info, warn or error\n";
+    return 2;
+  }
+  if (vm.count("check-config")) {
+    const bulkhead::dpi::NdpiProtocolCatalog catalog;
+    const auto policy = bulkhead::rules::loadPolicies(config.policyPaths, catalog);
+    for (const auto& error : policy.errors) {
+      std::cerr << bulkhead::rules::format(error) << "\n";
+    }
+    if (config.policyPaths.empty()) {
+      std::cerr << "bulkheadd: no policy configured\n";
+      return 1;
+    }
+    if (!policy.ok()) {
+      return 1;
+    }
+    std::cout << "configuration valid: " << policy.set.policies.size() << " policies, "
+              << config.staticEndpoints.endpoints.size() << " static endpoints, "
+              << config.workers << " worker(s)\n";
+    return 0;
+  }
+  bulkhead::controlplane::Agent agent(std::move(config));
+  return agent.run();
 }

@@ -12,47 +12,66 @@ namespace {
 using rules::quote;
 using rules::YamlReader;
 
-class EndpointParser : private YamlReader {
+class EndpointParser {
  public:
-  EndpointParser(std::string file, EndpointFile& out) : YamlReader(std::move(file), out.errors), out_(out) {}
+  EndpointParser(YamlReader& reader, bool withInterfaces, EndpointFile& out)
+      : reader_(reader), withInterfaces_(withInterfaces), out_(out) {}
 
-  void parse(const YAML::Node& document) {
-    if (document.IsNull()) {
-      return;
-    }
-    if (!expectMap(document, "an endpoints file")) {
-      return;
-    }
-    const Fields top = fields(document, {"endpoints", "host"}, "an endpoints file");
-    if (const auto* list = optional(top, "endpoints")) {
-      if (expectList(list->value, "endpoints")) {
-        for (const auto& node : list->value) {
-          parseEndpoint(node);
-        }
+  void parse(const YAML::Node* list, const YAML::Node* host) {
+    if (list != nullptr && expectList(*list, "endpoints")) {
+      for (const auto& node : *list) {
+        parseEndpoint(node);
       }
     }
-    if (const auto* host = optional(top, "host")) {
-      if (expectMap(host->value, "host")) {
-        const Fields parts = fields(host->value, {"ips", "macs"}, "host");
-        if (const auto* ips = optional(parts, "ips")) {
-          addresses(ips->value, out_.hostIps);
-        }
-        if (const auto* macs = optional(parts, "macs")) {
-          addresses(macs->value, out_.hostMacs);
-        }
+    if (host != nullptr && expectMap(*host, "host")) {
+      const Fields parts = fields(*host, {"ips", "macs"}, "host");
+      if (const auto* ips = optional(parts, "ips")) {
+        addresses(ips->value, out_.hostIps);
+      }
+      if (const auto* macs = optional(parts, "macs")) {
+        addresses(macs->value, out_.hostMacs);
       }
     }
   }
 
  private:
+  using Fields = YamlReader::Fields;
+  static const YamlReader::Field* optional(const Fields& f, std::string_view key) {
+    return YamlReader::optional(f, key);
+  }
+  bool expectList(const YAML::Node& n, std::string_view what) { return reader_.expectList(n, what); }
+  bool expectMap(const YAML::Node& n, std::string_view what) { return reader_.expectMap(n, what); }
+  Fields fields(const YAML::Node& n, std::initializer_list<std::string_view> allowed,
+                std::string_view context) {
+    return reader_.fields(n, allowed, context);
+  }
+  std::optional<std::string> scalar(const YAML::Node& n, std::string_view what) {
+    return reader_.scalar(n, what);
+  }
+  const YamlReader::Field* require(const Fields& f, std::string_view key, const YAML::Node& n) {
+    return reader_.require(f, key, n);
+  }
+  void error(const YAML::Node& n, std::string message) { reader_.error(n, std::move(message)); }
+  rules::SourceLocation at(const YAML::Node& n) const { return reader_.at(n); }
+  size_t errorCount() const { return reader_.errorCount(); }
+
   void parseEndpoint(const YAML::Node& node) {
     if (!expectMap(node, "an endpoint")) {
       return;
     }
     const size_t errorsBefore = errorCount();
     const Fields parts =
-        fields(node, {"name", "labels", "image", "networks", "ips", "macs"}, "an endpoint");
+        withInterfaces_
+            ? fields(node, {"name", "interface", "labels", "image", "networks", "ips", "macs"},
+                     "an endpoint")
+            : fields(node, {"name", "labels", "image", "networks", "ips", "macs"}, "an endpoint");
     dataplane::Endpoint endpoint;
+    std::string interface;
+    if (withInterfaces_) {
+      if (const auto* field = require(parts, "interface", node)) {
+        interface = scalar(field->value, "interface").value_or("");
+      }
+    }
     if (const auto* name = require(parts, "name", node)) {
       if (const auto text = scalar(name->value, "name")) {
         endpoint.name = *text;
@@ -63,7 +82,7 @@ class EndpointParser : private YamlReader {
       }
     }
     if (const auto* labels = optional(parts, "labels")) {
-      endpoint.labels = this->labels(labels->value, "labels");
+      endpoint.labels = reader_.labels(labels->value, "labels");
     }
     endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
     if (const auto* image = optional(parts, "image")) {
@@ -91,6 +110,7 @@ class EndpointParser : private YamlReader {
     }
     if (errorCount() == errorsBefore) {
       out_.endpoints.push_back(std::move(endpoint));
+      out_.interfaces.push_back(interface);
     }
   }
 
@@ -137,12 +157,19 @@ class EndpointParser : private YamlReader {
     }
   }
 
+  YamlReader& reader_;
+  bool withInterfaces_;
   EndpointFile& out_;
   std::map<std::string, rules::SourceLocation> names_;
   std::map<std::string, rules::SourceLocation> claimed_;
 };
 
 }  // namespace
+
+void parseEndpoints(rules::YamlReader& reader, const YAML::Node* endpoints, const YAML::Node* host,
+                    bool withInterfaces, EndpointFile& out) {
+  EndpointParser(reader, withInterfaces, out).parse(endpoints, host);
+}
 
 EndpointFile loadEndpointText(const std::string& text, const std::string& fileName) {
   EndpointFile out;
@@ -151,8 +178,16 @@ EndpointFile loadEndpointText(const std::string& text, const std::string& fileNa
     out.errors.push_back({{fileName, 0, 0}, "an endpoints file holds one YAML document"});
     return out;
   }
-  if (!documents.empty()) {
-    EndpointParser(fileName, out).parse(documents.front());
+  if (!documents.empty() && !documents.front().IsNull()) {
+    YamlReader reader(fileName, out.errors);
+    const YAML::Node& document = documents.front();
+    if (reader.expectMap(document, "an endpoints file")) {
+      const auto top = reader.fields(document, {"endpoints", "host"}, "an endpoints file");
+      const auto* list = YamlReader::optional(top, "endpoints");
+      const auto* host = YamlReader::optional(top, "host");
+      parseEndpoints(reader, list ? &list->value : nullptr, host ? &host->value : nullptr, false,
+                     out);
+    }
   }
   rules::sortByLocation(out.errors);
   return out;

@@ -6,13 +6,21 @@
 #include "dataplane/endpoint.h"
 #include "rules/diagnostic.h"
 
+namespace YAML {
+class Node;
+}
+namespace bulkhead::rules {
+class YamlReader;
+}
+
 namespace bulkhead::controlplane {
 
 // A static endpoints file: named workloads, their labels and the addresses they own. Used by
 // `bulkhead simulate` (a capture has no ports to tell who sent what) and, later, by the agent's
-// static configuration. Format in docs/simulate.md.
+// static configuration. Format in docs/cli.md.
 struct EndpointFile {
   std::vector<dataplane::Endpoint> endpoints;  // identity not yet assigned
+  std::vector<std::string> interfaces;         // per endpoint, when parsed with interfaces
   std::vector<rules::IpAddress> hostIps;       // addresses of the host itself
   std::vector<dataplane::MacAddress> hostMacs;
   rules::Diagnostics errors;
@@ -21,6 +29,11 @@ struct EndpointFile {
 };
 
 EndpointFile loadEndpoints(const std::string& path);
+// Parses an `endpoints:` list and an optional `host:` mapping into `out`, reporting through
+// `reader`. With `withInterfaces` every endpoint must name the kernel interface that carries its
+// traffic (the agent's static endpoints); the endpoints file of `simulate` has none.
+void parseEndpoints(rules::YamlReader& reader, const YAML::Node* endpoints, const YAML::Node* host,
+                    bool withInterfaces, EndpointFile& out);
 EndpointFile loadEndpointText(const std::string& text, const std::string& fileName);
 
 }  // namespace bulkhead::controlplane

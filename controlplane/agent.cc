@@ -1,0 +1,640 @@
+#include "controlplane/agent.h"
+
+#include <poll.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <sched.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include "dataplane/eal.h"
+#include "dataplane/violation_event.h"
+#include "rules/policy_compiler.h"
+#include "rules/policy_loader.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+std::atomic<bool> stopRequested{false};
+std::atomic<bool> reloadRequested{false};
+
+void onSignal(int signal) {
+  if (signal == SIGHUP) {
+    reloadRequested = true;
+  } else {
+    stopRequested = true;
+  }
+}
+
+void installSignalHandlers() {
+  struct sigaction action = {};
+  action.sa_handler = onSignal;
+  sigemptyset(&action.sa_mask);
+  for (const int signal : {SIGTERM, SIGINT, SIGHUP}) {
+    sigaction(signal, &action, nullptr);
+  }
+}
+
+bool hasArgument(const std::vector<std::string>& arguments,
+                 std::initializer_list<std::string_view> names) {
+  return std::any_of(arguments.begin(), arguments.end(), [&](const std::string& argument) {
+    return std::any_of(names.begin(), names.end(), [&](std::string_view name) {
+      return argument == name || argument.starts_with(std::string(name) + "=");
+    });
+  });
+}
+
+// Free hugepages and a hugetlbfs mount: what EAL needs to use them.
+bool hugepagesAvailable() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string line;
+  long freePages = 0;
+  while (std::getline(meminfo, line)) {
+    if (line.starts_with("HugePages_Free:")) {
+      freePages = std::stol(line.substr(15));
+    }
+  }
+  std::ifstream mounts("/proc/mounts");
+  bool mounted = false;
+  while (std::getline(mounts, line)) {
+    mounted = mounted || line.find(" hugetlbfs ") != std::string::npos;
+  }
+  return freePages > 0 && mounted;
+}
+
+// One lcore for the control thread and one per worker, spread over the CPUs we may run on.
+std::string lcoreMap(unsigned workers) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &set)) {
+        cpus.push_back(cpu);
+      }
+    }
+  }
+  if (cpus.empty()) {
+    cpus.push_back(0);
+  }
+  std::string map;
+  for (unsigned lcore = 0; lcore <= workers; ++lcore) {
+    map += (lcore ? "," : "") + std::to_string(lcore) + "@" +
+           std::to_string(cpus[lcore % cpus.size()]);
+  }
+  return map;
+}
+
+std::vector<std::string> ealArguments(const AgentConfig& config) {
+  std::vector<std::string> arguments = {"bulkheadd"};
+  const auto& user = config.ealArguments;
+  if (!hasArgument(user, {"-l", "--lcores", "-c"})) {
+    arguments.push_back("--lcores=" + lcoreMap(config.workers));
+  }
+  const bool huge = config.hugepages == Hugepages::On ||
+                    (config.hugepages == Hugepages::Auto && hugepagesAvailable());
+  if (huge) {
+    arguments.push_back("--in-memory");  // no hugepage files left behind by a crash
+  } else {
+    arguments.insert(arguments.end(),
+                     {"--no-huge", "--no-shconf", "-m", std::to_string(config.memoryMegabytes)});
+  }
+  if (!hasArgument(user, {"-a", "--allow", "--no-pci", "-b", "--block"})) {
+    arguments.push_back("--no-pci");  // ports are kernel interfaces attached as vdevs
+  }
+  if (!hasArgument(user, {"--file-prefix"})) {
+    arguments.push_back("--file-prefix=bulkheadd-" + std::to_string(getpid()));
+  }
+  if (!hasArgument(user, {"--log-level"})) {
+    arguments.push_back("--log-level=lib.*:warning");
+  }
+  arguments.insert(arguments.end(), user.begin(), user.end());
+  return arguments;
+}
+
+int launchWorker(void* worker) { return static_cast<dataplane::Worker*>(worker)->run(); }
+
+nlohmann::json labelsJson(const rules::Labels& labels) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, value] : labels) {
+    out[key] = value;
+  }
+  return out;
+}
+
+// An endpoint as the API describes it, validated like the configuration's.
+std::string endpointFromJson(const nlohmann::json& json, dataplane::Endpoint& endpoint,
+                             std::string& interface) {
+  if (!json.is_object()) {
+    return "'endpoint' must be an object";
+  }
+  for (const auto& [key, value] : json.items()) {
+    static const std::vector<std::string> known = {"name",   "interface", "labels", "image",
+                                                   "networks", "ips",     "macs"};
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      return "unknown key '" + key + "' in endpoint";
+    }
+  }
+  if (!json.contains("name") || !json["name"].is_string() || json["name"].get<std::string>().empty()) {
+    return "endpoint needs a 'name'";
+  }
+  if (!json.contains("interface") || !json["interface"].is_string()) {
+    return "endpoint needs an 'interface'";
+  }
+  endpoint.name = json["name"];
+  interface = json["interface"];
+  if (json.contains("labels")) {
+    if (!json["labels"].is_object()) {
+      return "'labels' must be an object of strings";
+    }
+    for (const auto& [key, value] : json["labels"].items()) {
+      if (!value.is_string()) {
+        return "label '" + key + "' must be a string";
+      }
+      endpoint.labels[key] = value.get<std::string>();
+    }
+  }
+  endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
+  if (json.contains("image") && json["image"].is_string()) {
+    endpoint.labels[std::string(rules::reserved_labels::Image)] = json["image"];
+  }
+  if (json.contains("networks") && json["networks"].is_array()) {
+    for (const auto& network : json["networks"]) {
+      if (network.is_string()) {
+        endpoint.labels[std::string(rules::reserved_labels::NetworkPrefix) +
+                        network.get<std::string>()] = "true";
+      }
+    }
+  }
+  for (const auto& ip : json.value("ips", nlohmann::json::array())) {
+    const auto parsed = ip.is_string() ? rules::IpAddress::parse(ip.get<std::string>())
+                                       : std::nullopt;
+    if (!parsed) {
+      return "'" + ip.dump() + "' is not an IP address";
+    }
+    endpoint.ips.push_back(*parsed);
+  }
+  for (const auto& mac : json.value("macs", nlohmann::json::array())) {
+    dataplane::MacAddress parsed;
+    if (!mac.is_string() || !dataplane::MacAddress::parse(mac.get<std::string>(), parsed)) {
+      return "'" + mac.dump() + "' is not a MAC address";
+    }
+    endpoint.macs.push_back(parsed);
+  }
+  return "";
+}
+
+}  // namespace
+
+Agent::Agent(AgentConfig config) : config_(std::move(config)) {}
+
+Agent::~Agent() { stop(); }
+
+bool Agent::loadPolicy(std::vector<std::string>* errors) {
+  if (config_.policyPaths.empty()) {
+    errors->push_back("no policy configured (set 'policy' in the configuration or --policy)");
+    return false;
+  }
+  auto loaded = rules::loadPolicies(config_.policyPaths, *catalog_);
+  for (const auto& error : loaded.errors) {
+    errors->push_back(rules::format(error));
+  }
+  if (!loaded.ok()) {
+    return false;
+  }
+  policies_ = std::move(loaded.set);
+  return true;
+}
+
+void Agent::publish() {
+  auto next = std::make_unique<dataplane::ForwardingState>();
+  ++generation_;
+  next->version = generation_;
+  next->policy = rules::compilePolicy(policies_, identities_.identities(), *catalog_, generation_);
+  for (const auto& attached : endpoints_) {
+    dataplane::PortBinding binding;
+    binding.portId = attached.port.portId;
+    binding.ownMac = attached.port.mac;
+    binding.endpointSlot = attached.slot;
+    binding.identity = attached.endpoint.identity;
+    binding.macs = attached.endpoint.macs;
+    binding.ips = attached.endpoint.ips;
+    next->ports.push_back(std::move(binding));
+  }
+  if (uplink_) {
+    dataplane::PortBinding binding;
+    binding.portId = uplink_->portId;
+    binding.ownMac = uplink_->mac;
+    binding.uplink = true;
+    next->ports.push_back(std::move(binding));
+  }
+  next->hostIps = config_.staticEndpoints.hostIps;
+  next->index();
+  shared_.state.store(next.get(), std::memory_order_release);
+  // After this no worker can still be reading the previous state: it may be freed, and a port
+  // it had and the new one has not may be detached.
+  if (rcu_ != nullptr) {
+    rte_rcu_qsbr_synchronize(rcu_, RTE_QSBR_THRID_INVALID);
+  }
+  current_ = std::move(next);
+}
+
+std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& interface) {
+  for (const auto& attached : endpoints_) {
+    if (attached.endpoint.name == endpoint.name) {
+      return "endpoint '" + endpoint.name + "' is already attached";
+    }
+    if (attached.interface == interface) {
+      return "interface '" + interface + "' already carries endpoint '" +
+             attached.endpoint.name + "'";
+    }
+  }
+  if (interface.empty() || interface == config_.uplink) {
+    return "interface '" + interface + "' cannot carry an endpoint";
+  }
+  if (endpoints_.size() + (uplink_ ? 1 : 0) >= RTE_MAX_ETHPORTS) {
+    return "no port left: this DPDK build supports " + std::to_string(RTE_MAX_ETHPORTS) +
+           " ports";
+  }
+  endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
+  endpoint.identity = identities_.allocate(endpoint.labels);
+  AttachedEndpoint attached;
+  try {
+    attached.port = ports_->attach(interface, config_.portDriver);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  attached.slot = nextSlot_++;
+  attached.interface = interface;
+  attached.endpoint = std::move(endpoint);
+  spdlog::info("attached endpoint '{}' (identity {}) on {} as port {} via {}",
+               attached.endpoint.name, attached.endpoint.identity, interface,
+               attached.port.portId, dataplane::toString(attached.port.driver));
+  if (!attached.port.fallbackReason.empty()) {
+    spdlog::warn("{}: fell back to af_packet: {}", interface, attached.port.fallbackReason);
+  }
+  slotInfo_[attached.slot] = {attached.endpoint.name, attached.endpoint.labels};
+  endpoints_.push_back(std::move(attached));
+  publish();
+  return "";
+}
+
+std::string Agent::detach(const std::string& name) {
+  const auto found = std::find_if(endpoints_.begin(), endpoints_.end(),
+                                  [&](const AttachedEndpoint& e) { return e.endpoint.name == name; });
+  if (found == endpoints_.end()) {
+    return "no endpoint named '" + name + "' is attached";
+  }
+  const dataplane::PortInfo port = found->port;
+  endpoints_.erase(found);
+  publish();  // workers stop polling the port before it goes
+  ports_->detach(port);
+  spdlog::info("detached endpoint '{}' from {} (port {})", name, port.interface, port.portId);
+  return "";
+}
+
+bool Agent::start(std::string* error) {
+  try {
+    dataplane::initEal(ealArguments(config_));
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+  if (rte_lcore_count() < config_.workers + 1) {
+    *error = "EAL gave " + std::to_string(rte_lcore_count()) + " lcores; " +
+             std::to_string(config_.workers) + " workers need " +
+             std::to_string(config_.workers + 1) + " (one more for the control thread)";
+    return false;
+  }
+  try {
+    // The workers' own frames (TCP resets); received packets live in each port's pool.
+    packetPool_ = dataplane::createPacketPool("bh_packets", 1023, RTE_MBUF_DEFAULT_DATAROOM);
+  } catch (const std::exception& e) {
+    *error = e.what();
+    return false;
+  }
+  const int socket = static_cast<int>(rte_socket_id());
+  eventPool_ = rte_mempool_create("bh_events", 4095, sizeof(dataplane::ViolationEvent), 64, 0,
+                                  nullptr, nullptr, nullptr, nullptr, socket, 0);
+  violations_ = rte_ring_create("bh_violations", 4096, socket, RING_F_SC_DEQ);
+  const size_t rcuSize = rte_rcu_qsbr_get_memsize(config_.workers);
+  rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bh_rcu", rcuSize, RTE_CACHE_LINE_SIZE));
+  if (eventPool_ == nullptr || violations_ == nullptr || rcu_ == nullptr ||
+      rte_rcu_qsbr_init(rcu_, config_.workers) != 0) {
+    *error = std::string("cannot allocate control structures: ") + rte_strerror(rte_errno);
+    return false;
+  }
+  shared_.rcu = rcu_;
+  shared_.violations = violations_;
+  shared_.eventPool = eventPool_;
+  shared_.packetPool = packetPool_;
+  ports_ = std::make_unique<dataplane::PortManager>(config_.mbufsPerPort, config_.workers, 1024);
+
+  std::string logError;
+  violationLog_ = ViolationLog::open(
+      config_.violationLog, [this](uint32_t slot) { return endpointForSlot(slot); }, *catalog_,
+      &logError);
+  if (!violationLog_) {
+    *error = "violation log: " + logError;
+    return false;
+  }
+  if (!config_.uplink.empty()) {
+    try {
+      uplink_ = ports_->attach(config_.uplink, config_.portDriver);
+      spdlog::info("uplink {} is port {} via {}", config_.uplink, uplink_->portId,
+                   dataplane::toString(uplink_->driver));
+    } catch (const std::exception& e) {
+      *error = std::string("uplink: ") + e.what();
+      return false;
+    }
+  }
+  publish();
+
+  dataplane::WorkerConfig workerConfig;
+  workerConfig.pipeline.flows.capacity = config_.maxFlows;
+  workerConfig.pipeline.dpi.packetBudget = static_cast<uint16_t>(config_.dpiBudget);
+  workerConfig.busyPoll = config_.busyPoll;
+  workerConfig.violationIntervalNs = uint64_t{config_.violationIntervalSeconds} * 1000000000ull;
+  unsigned lcore = 0;
+  unsigned id = 0;
+  RTE_LCORE_FOREACH_WORKER(lcore) {
+    if (id == config_.workers) {
+      break;
+    }
+    workers_.push_back(std::make_unique<dataplane::Worker>(id, workerConfig, shared_));
+    if (rte_eal_remote_launch(launchWorker, workers_.back().get(), lcore) != 0) {
+      *error = "cannot launch worker " + std::to_string(id) + " on lcore " + std::to_string(lcore);
+      return false;
+    }
+    workersRunning_ = true;
+    ++id;
+  }
+
+  const auto& statics = config_.staticEndpoints;
+  for (size_t i = 0; i < statics.endpoints.size(); ++i) {
+    const std::string failure = attach(statics.endpoints[i], statics.interfaces[i]);
+    if (!failure.empty()) {
+      *error = "static endpoint '" + statics.endpoints[i].name + "': " + failure;
+      return false;
+    }
+  }
+
+  std::string apiError;
+  api_ = ApiServer::open(config_.apiSocket, config_.apiSocketGroup, &apiError);
+  if (!api_) {
+    *error = "API socket: " + apiError;
+    return false;
+  }
+  return true;
+}
+
+void Agent::stop() {
+  if (workersRunning_) {
+    shared_.stop = true;
+    rte_eal_mp_wait_lcore();
+    workersRunning_ = false;
+  }
+  if (violationLog_ != nullptr && violations_ != nullptr) {
+    drainViolations();
+  }
+  api_.reset();
+  if (ports_) {
+    for (const auto& attached : endpoints_) {
+      ports_->detach(attached.port);
+    }
+    endpoints_.clear();
+    if (uplink_) {
+      ports_->detach(*uplink_);
+      uplink_.reset();
+    }
+    ports_.reset();
+  }
+  shared_.state = nullptr;
+  current_.reset();
+  workers_.clear();
+  violationLog_.reset();
+  rte_ring_free(violations_);
+  violations_ = nullptr;
+  rte_mempool_free(eventPool_);
+  eventPool_ = nullptr;
+  rte_mempool_free(packetPool_);
+  packetPool_ = nullptr;
+  rte_free(rcu_);
+  rcu_ = nullptr;
+  if (dataplane::ealInitialized() && !ealCleanedUp_) {
+    rte_eal_cleanup();
+    ealCleanedUp_ = true;
+  }
+}
+
+void Agent::drainViolations() {
+  void* events[64];
+  for (;;) {
+    const unsigned count = rte_ring_dequeue_burst(violations_, events, 64, nullptr);
+    for (unsigned i = 0; i < count; ++i) {
+      violationLog_->write(*static_cast<dataplane::ViolationEvent*>(events[i]));
+    }
+    if (count > 0) {
+      rte_mempool_put_bulk(eventPool_, events, count);
+    }
+    if (count < 64) {
+      return;
+    }
+  }
+}
+
+std::optional<EndpointInfo> Agent::endpointForSlot(uint32_t slot) const {
+  const auto found = slotInfo_.find(slot);
+  if (found == slotInfo_.end()) {
+    return std::nullopt;
+  }
+  return found->second;
+}
+
+nlohmann::json Agent::status() const {
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const auto& attached : endpoints_) {
+    nlohmann::json ips = nlohmann::json::array();
+    for (const auto& ip : attached.endpoint.ips) {
+      ips.push_back(ip.toString());
+    }
+    nlohmann::json macs = nlohmann::json::array();
+    for (const auto& mac : attached.endpoint.macs) {
+      macs.push_back(mac.toString());
+    }
+    endpoints.push_back({{"name", attached.endpoint.name},
+                         {"interface", attached.interface},
+                         {"port", attached.port.portId},
+                         {"driver", dataplane::toString(attached.port.driver)},
+                         {"identity", attached.endpoint.identity},
+                         {"labels", labelsJson(attached.endpoint.labels)},
+                         {"ips", ips},
+                         {"macs", macs}});
+  }
+  dataplane::WorkerCounters total;
+  uint64_t dropped[static_cast<size_t>(dataplane::DropReason::Count)] = {};
+  for (const auto& worker : workers_) {
+    const auto counters = worker->counters();
+    total.rxPackets += counters.rxPackets;
+    total.txPackets += counters.txPackets;
+    total.txDropped += counters.txDropped;
+    total.flooded += counters.flooded;
+    total.spoofDropped += counters.spoofDropped;
+    total.hostFrames += counters.hostFrames;
+    total.noRoute += counters.noRoute;
+    total.resetsSent += counters.resetsSent;
+    total.violationsQueued += counters.violationsQueued;
+    total.violationsLost += counters.violationsLost;
+    total.flows += counters.flows;
+    total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
+    total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
+    for (size_t reason = 0; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
+      dropped[reason] += counters.pipeline.dropped[reason];
+    }
+  }
+  nlohmann::json droppedJson = nlohmann::json::object();
+  for (size_t reason = 1; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
+    droppedJson[dataplane::toString(static_cast<dataplane::DropReason>(reason))] = dropped[reason];
+  }
+  nlohmann::json policies = nlohmann::json::array();
+  for (const auto& policy : policies_.policies) {
+    policies.push_back(policy.name);
+  }
+  nlohmann::json uplink = nullptr;
+  if (uplink_) {
+    uplink = {{"interface", uplink_->interface},
+              {"port", uplink_->portId},
+              {"driver", dataplane::toString(uplink_->driver)}};
+  }
+  return {{"ok", true},
+          {"version", BULKHEAD_VERSION},
+          {"pid", getpid()},
+          {"workers", workers_.size()},
+          {"policyGeneration", generation_},
+          {"policies", policies},
+          {"uplink", uplink},
+          {"endpoints", endpoints},
+          {"violationLog",
+           {{"path", violationLog_ ? violationLog_->path() : ""},
+            {"lines", violationLog_ ? violationLog_->linesWritten() : 0},
+            {"writeErrors", violationLog_ ? violationLog_->writeErrors() : 0}}},
+          {"counters",
+           {{"rxPackets", total.rxPackets},
+            {"txPackets", total.txPackets},
+            {"txDropped", total.txDropped},
+            {"flooded", total.flooded},
+            {"spoofDropped", total.spoofDropped},
+            {"hostFrames", total.hostFrames},
+            {"noRoute", total.noRoute},
+            {"resetsSent", total.resetsSent},
+            {"flows", total.flows},
+            {"flowsCreated", total.pipeline.flowsCreated},
+            {"monitoredViolations", total.pipeline.monitoredViolations},
+            {"violationsQueued", total.violationsQueued},
+            {"violationsLost", total.violationsLost},
+            {"dropped", droppedJson}}}};
+}
+
+nlohmann::json Agent::handle(const nlohmann::json& request) {
+  const std::string command = request.value("command", "");
+  if (command == "ping") {
+    return {{"ok", true}};
+  }
+  if (command == "status") {
+    return status();
+  }
+  if (command == "reload") {
+    std::vector<std::string> errors;
+    if (!loadPolicy(&errors)) {
+      for (const auto& error : errors) {
+        spdlog::error("policy reload rejected: {}", error);
+      }
+      return {{"ok", false}, {"error", "policy rejected; the policy in force stays"},
+              {"errors", errors}};
+    }
+    publish();
+    spdlog::info("policy reloaded: {} policies, generation {}", policies_.policies.size(),
+                 generation_);
+    return {{"ok", true}, {"policyGeneration", generation_}};
+  }
+  if (command == "attach") {
+    dataplane::Endpoint endpoint;
+    std::string interface;
+    std::string failure = endpointFromJson(request.value("endpoint", nlohmann::json()), endpoint,
+                                           interface);
+    if (failure.empty()) {
+      failure = attach(std::move(endpoint), interface);
+    }
+    if (!failure.empty()) {
+      return {{"ok", false}, {"error", failure}};
+    }
+    return {{"ok", true}, {"policyGeneration", generation_}};
+  }
+  if (command == "detach") {
+    const std::string failure = detach(request.value("name", ""));
+    if (!failure.empty()) {
+      return {{"ok", false}, {"error", failure}};
+    }
+    return {{"ok", true}, {"policyGeneration", generation_}};
+  }
+  return {{"ok", false}, {"error", "unknown command '" + command + "'"}};
+}
+
+int Agent::run() {
+  spdlog::set_level(spdlog::level::from_str(config_.logLevel));
+  try {
+    catalog_ = std::make_unique<dpi::NdpiProtocolCatalog>();
+  } catch (const std::exception& e) {
+    spdlog::critical("{}", e.what());
+    return 1;
+  }
+  std::vector<std::string> errors;
+  if (!loadPolicy(&errors)) {
+    for (const auto& error : errors) {
+      spdlog::critical("{}", error);
+    }
+    spdlog::critical("not starting: the policy is invalid");
+    return 1;
+  }
+  installSignalHandlers();
+  std::string error;
+  if (!start(&error)) {
+    spdlog::critical("cannot start: {}", error);
+    stop();
+    return 1;
+  }
+  spdlog::info("bulkheadd ready: {} endpoints, {} policies, generation {}, API on {}",
+               endpoints_.size(), policies_.policies.size(), generation_, config_.apiSocket);
+  const auto handler = [this](const nlohmann::json& request) { return handle(request); };
+  while (!stopRequested) {
+    pollfd api = {api_->fd(), POLLIN, 0};
+    ::poll(&api, 1, 50);
+    if (reloadRequested.exchange(false)) {
+      handle({{"command", "reload"}});
+      std::string reopenError;
+      if (!violationLog_->reopen(&reopenError)) {
+        spdlog::error("violation log: {}", reopenError);
+      }
+    }
+    if (api.revents & POLLIN) {
+      api_->serveReady(handler);
+    }
+    drainViolations();
+  }
+  spdlog::info("stopping");
+  stop();
+  return 0;
+}
+
+}  // namespace bulkhead::controlplane

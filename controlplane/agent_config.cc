@@ -1,0 +1,179 @@
+#include "controlplane/agent_config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rules/yaml_reader.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+using rules::quote;
+using rules::YamlReader;
+
+class ConfigParser {
+ public:
+  ConfigParser(const std::string& file, AgentConfigLoad& out)
+      : reader_(file, out.errors), out_(out) {}
+
+  void parse(const YAML::Node& document) {
+    if (document.IsNull() || !reader_.expectMap(document, "the agent configuration")) {
+      return;
+    }
+    const auto top = reader_.fields(
+        document,
+        {"policy", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
+         "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
+         "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host"},
+        "the agent configuration");
+    AgentConfig& config = out_.config;
+    if (const auto* policy = YamlReader::optional(top, "policy")) {
+      config.policyPaths = stringOrList(policy->value, "policy");
+    }
+    text(top, "apiSocket", config.apiSocket);
+    text(top, "apiSocketGroup", config.apiSocketGroup);
+    text(top, "violationLog", config.violationLog);
+    text(top, "uplink", config.uplink);
+    number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
+    number(top, "workers", config.workers, 1, 64);
+    number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
+    number(top, "dpiBudget", config.dpiBudget, 1, 1000);
+    number(top, "maxFlows", config.maxFlows, 1024, 1u << 24);
+    number(top, "mbufsPerPort", config.mbufsPerPort, 2047, 1u << 20);
+    if (const auto* field = YamlReader::optional(top, "portDriver")) {
+      const auto value = reader_.scalar(field->value, "portDriver");
+      if (value && !dataplane::parsePortDriver(*value, config.portDriver)) {
+        reader_.error(field->value, "portDriver must be auto, af_xdp or af_packet, got " +
+                                        quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "hugepages")) {
+      const auto value = reader_.scalar(field->value, "hugepages");
+      if (value == "auto") {
+        config.hugepages = Hugepages::Auto;
+      } else if (value == "on" || value == "true") {
+        config.hugepages = Hugepages::On;
+      } else if (value == "off" || value == "false") {
+        config.hugepages = Hugepages::Off;
+      } else if (value) {
+        reader_.error(field->value, "hugepages must be auto, on or off, got " + quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "busyPoll")) {
+      const auto value = reader_.scalar(field->value, "busyPoll");
+      if (value == "true" || value == "false") {
+        config.busyPoll = value == "true";
+      } else if (value) {
+        reader_.error(field->value, "busyPoll must be true or false, got " + quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "logLevel")) {
+      const auto value = reader_.scalar(field->value, "logLevel");
+      static const std::vector<std::string> levels = {"trace", "debug", "info", "warn", "error"};
+      if (value && std::find(levels.begin(), levels.end(), *value) == levels.end()) {
+        reader_.error(field->value,
+                      "logLevel must be trace, debug, info, warn or error, got " + quote(*value));
+      } else if (value) {
+        config.logLevel = *value;
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "eal")) {
+      config.ealArguments = stringOrList(field->value, "eal");
+    }
+    const auto* endpoints = YamlReader::optional(top, "endpoints");
+    const auto* host = YamlReader::optional(top, "host");
+    parseEndpoints(reader_, endpoints ? &endpoints->value : nullptr,
+                   host ? &host->value : nullptr, true, config.staticEndpoints);
+    out_.errors.insert(out_.errors.end(), config.staticEndpoints.errors.begin(),
+                       config.staticEndpoints.errors.end());
+    config.staticEndpoints.errors.clear();
+  }
+
+ private:
+  std::vector<std::string> stringOrList(const YAML::Node& node, std::string_view what) {
+    if (node.IsScalar()) {
+      return {node.Scalar()};
+    }
+    std::vector<std::string> out;
+    if (reader_.expectList(node, what)) {
+      for (const auto& entry : node) {
+        if (const auto value = reader_.scalar(entry, std::string(what) + " entry")) {
+          out.push_back(*value);
+        }
+      }
+    }
+    return out;
+  }
+
+  void text(const YamlReader::Fields& top, std::string_view key, std::string& out) {
+    if (const auto* field = YamlReader::optional(top, key)) {
+      if (const auto value = reader_.scalar(field->value, key)) {
+        out = *value;
+      }
+    }
+  }
+
+  void number(const YamlReader::Fields& top, std::string_view key, unsigned& out, unsigned min,
+              unsigned max) {
+    const auto* field = YamlReader::optional(top, key);
+    if (field == nullptr) {
+      return;
+    }
+    const auto value = reader_.scalar(field->value, key);
+    if (!value) {
+      return;
+    }
+    unsigned parsed = 0;
+    const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), parsed);
+    if (ec != std::errc() || end != value->data() + value->size() || parsed < min ||
+        parsed > max) {
+      reader_.error(field->value, std::string(key) + " must be a whole number from " +
+                                      std::to_string(min) + " to " + std::to_string(max) +
+                                      ", got " + quote(*value));
+      return;
+    }
+    out = parsed;
+  }
+
+  YamlReader reader_;
+  AgentConfigLoad& out_;
+};
+
+}  // namespace
+
+AgentConfigLoad loadAgentConfigText(const std::string& text, const std::string& fileName) {
+  AgentConfigLoad out;
+  const auto documents = rules::parseYamlDocuments(text, fileName, out.errors);
+  if (documents.size() > 1) {
+    out.errors.push_back({{fileName, 0, 0}, "the agent configuration is one YAML document"});
+  } else if (!documents.empty()) {
+    ConfigParser(fileName, out).parse(documents.front());
+  }
+  rules::sortByLocation(out.errors);
+  return out;
+}
+
+AgentConfigLoad loadAgentConfig(const std::string& path, bool required) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) {
+    AgentConfigLoad out;
+    if (required) {
+      out.errors.push_back({{path, 0, 0}, "no such file"});
+    }
+    return out;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    AgentConfigLoad out;
+    out.errors.push_back({{path, 0, 0}, "cannot read file"});
+    return out;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  return loadAgentConfigText(text.str(), path);
+}
+
+}  // namespace bulkhead::controlplane
