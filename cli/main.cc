@@ -12,10 +12,16 @@ Usage:
   bulkhead policy check PATH...      validate policy files or directories
   bulkhead simulate --policy PATH --pcap FILE [--endpoints FILE] [--json] [--write-allowed OUT]
                                      run a capture through the pipeline and report each flow's verdict
+  bulkhead status [--json]           the running agent: endpoints, counters, policy generation
+  bulkhead policy reload             make the agent load its policy again (kept if invalid)
+  bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... [--mac M]...
+  bulkhead endpoint detach NAME      plug an endpoint's interface into / out of the agent
   bulkhead help COMMAND              options of one command (also: COMMAND --help)
   bulkhead --version
 
-Exit codes: 0 success, 1 invalid input (policy, endpoints, corrupt capture), 2 usage or I/O error.
+Commands that talk to the agent take --socket PATH (default /run/bulkhead/api.sock).
+Exit codes: 0 success, 1 invalid input (policy, endpoints, corrupt capture) or the agent refused,
+2 usage or I/O error (including: the agent is not running).
 )";
 
 }  // namespace
@@ -39,6 +45,15 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "policy" && args.size() >= 2 && args[1] == "check") {
     return policyCheckCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "policy" && args.size() >= 2 && args[1] == "reload") {
+    return reloadCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "status") {
+    return statusCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "endpoint") {
+    return endpointCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "simulate") {
     return simulateCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);

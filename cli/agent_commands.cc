@@ -1,0 +1,187 @@
+// Commands that talk to a running bulkheadd over its API socket.
+#include <boost/program_options.hpp>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "controlplane/api_server.h"
+
+namespace bulkhead::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr const char* DefaultSocket = "/run/bulkhead/api.sock";
+
+struct Parsed {
+  po::variables_map vm;
+  int exitCode = -1;  // set when parsing already decided the outcome
+};
+
+Parsed parse(const std::vector<std::string>& args, po::options_description& options,
+             const po::positional_options_description& positional, std::ostream& out,
+             std::ostream& err, const std::string& name) {
+  options.add_options()("help,h", "show this help")(
+      "socket", po::value<std::string>()->default_value(DefaultSocket), "the agent's API socket")(
+      "json", "print the agent's answer as JSON");
+  Parsed parsed;
+  try {
+    po::store(po::command_line_parser(args).options(options).positional(positional).run(),
+              parsed.vm);
+    po::notify(parsed.vm);
+  } catch (const po::error& e) {
+    err << "bulkhead " << name << ": " << e.what() << "\n" << options;
+    parsed.exitCode = ExitUsage;
+    return parsed;
+  }
+  if (parsed.vm.count("help")) {
+    out << options;
+    parsed.exitCode = ExitOk;
+  }
+  return parsed;
+}
+
+// Sends the request; prints errors. Null when the agent could not be asked.
+nlohmann::json call(const po::variables_map& vm, const nlohmann::json& request, std::ostream& err,
+                    const std::string& name) {
+  std::string error;
+  auto reply = controlplane::callApi(vm["socket"].as<std::string>(), request, &error);
+  if (reply.is_null()) {
+    err << "bulkhead " << name << ": " << error << "\n";
+  }
+  return reply;
+}
+
+int finish(const nlohmann::json& reply, const po::variables_map& vm, std::ostream& out,
+           std::ostream& err, const std::string& name, const std::string& done) {
+  if (vm.count("json")) {
+    out << reply.dump() << "\n";
+  }
+  if (!reply.value("ok", false)) {
+    err << "bulkhead " << name << ": " << reply.value("error", std::string("failed")) << "\n";
+    for (const auto& line : reply.value("errors", nlohmann::json::array())) {
+      err << line.get<std::string>() << "\n";
+    }
+    return ExitInvalid;
+  }
+  if (!vm.count("json")) {
+    out << done << "\n";
+  }
+  return ExitOk;
+}
+
+}  // namespace
+
+int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead status [--json] [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "status");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "status"}}, err, "status");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  if (parsed.vm.count("json")) {
+    out << reply.dump() << "\n";
+    return ExitOk;
+  }
+  out << "bulkheadd " << reply.value("version", "?") << " (pid " << reply.value("pid", 0)
+      << "), " << reply.value("workers", 0) << " worker(s), policy generation "
+      << reply.value("policyGeneration", 0) << "\n";
+  const auto& counters = reply["counters"];
+  out << "packets: " << counters.value("rxPackets", 0) << " received, "
+      << counters.value("txPackets", 0) << " sent, " << counters.value("spoofDropped", 0)
+      << " spoofed dropped; flows: " << counters.value("flows", 0) << "\n";
+  out << "endpoints:\n";
+  for (const auto& endpoint : reply["endpoints"]) {
+    out << "  " << endpoint.value("name", "") << "  identity " << endpoint.value("identity", 0)
+        << "  " << endpoint.value("interface", "") << " (port " << endpoint.value("port", 0)
+        << ", " << endpoint.value("driver", "") << ")\n";
+  }
+  return ExitOk;
+}
+
+int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead policy reload [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "policy reload");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "reload"}}, err, "policy reload");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  return finish(reply, parsed.vm, out, err, "policy reload",
+                "policy reloaded (generation " +
+                    std::to_string(reply.value("policyGeneration", 0)) + ")");
+}
+
+int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  if (args.empty() || (args[0] != "attach" && args[0] != "detach")) {
+    err << "usage: bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... "
+           "[--mac M]...\n       bulkhead endpoint detach NAME\n";
+    return ExitUsage;
+  }
+  const std::string verb = args[0];
+  po::options_description options("bulkhead endpoint " + verb + " NAME [options]");
+  if (verb == "attach") {
+    options.add_options()("interface,i", po::value<std::string>(),
+                          "the endpoint's host-side interface (required)")(
+        "label,l", po::value<std::vector<std::string>>(), "label KEY=VALUE (repeatable)")(
+        "ip", po::value<std::vector<std::string>>(), "an address the endpoint owns (repeatable)")(
+        "mac", po::value<std::vector<std::string>>(), "a MAC the endpoint owns (repeatable)");
+  }
+  options.add_options()("name", po::value<std::string>(), "endpoint name");
+  po::positional_options_description positional;
+  positional.add("name", 1);
+  const auto parsed =
+      parse({args.begin() + 1, args.end()}, options, positional, out, err, "endpoint " + verb);
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto& vm = parsed.vm;
+  if (!vm.count("name")) {
+    err << "bulkhead endpoint " << verb << ": give the endpoint's NAME\n";
+    return ExitUsage;
+  }
+  nlohmann::json request;
+  if (verb == "detach") {
+    request = {{"command", "detach"}, {"name", vm["name"].as<std::string>()}};
+  } else {
+    if (!vm.count("interface")) {
+      err << "bulkhead endpoint attach: --interface is required\n";
+      return ExitUsage;
+    }
+    nlohmann::json labels = nlohmann::json::object();
+    if (vm.count("label")) {
+      for (const auto& label : vm["label"].as<std::vector<std::string>>()) {
+        const size_t equals = label.find('=');
+        if (equals == std::string::npos || equals == 0) {
+          err << "bulkhead endpoint attach: label '" << label << "' is not KEY=VALUE\n";
+          return ExitUsage;
+        }
+        labels[label.substr(0, equals)] = label.substr(equals + 1);
+      }
+    }
+    const auto list = [&](const char* key) {
+      return vm.count(key) ? nlohmann::json(vm[key].as<std::vector<std::string>>())
+                           : nlohmann::json::array();
+    };
+    request = {{"command", "attach"},
+               {"endpoint",
+                {{"name", vm["name"].as<std::string>()},
+                 {"interface", vm["interface"].as<std::string>()},
+                 {"labels", labels},
+                 {"ips", list("ip")},
+                 {"macs", list("mac")}}}};
+  }
+  const auto reply = call(vm, request, err, "endpoint " + verb);
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  return finish(reply, vm, out, err, "endpoint " + verb,
+                "endpoint '" + vm["name"].as<std::string>() + "' " + verb + "ed");
+}
+
+}  // namespace bulkhead::cli
