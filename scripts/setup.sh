@@ -13,6 +13,9 @@ PACKAGES=(
   libboost-program-options-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libpcap-dev
   googletest libgtest-dev libbenchmark-dev
   iproute2 ethtool bc
+  # integration lab (tests/integration): traffic between namespaces, Debian's /usr/bin/python3
+  # for http.server, busybox for container images and as a ping/wget fallback
+  iputils-ping curl python3-minimal busybox-static
 )
 
 missing=()

@@ -8,8 +8,6 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 extern char** environ;
@@ -17,11 +15,15 @@ extern char** environ;
 namespace bulkhead::testing {
 namespace {
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+std::string readAll(int fd) {
+  std::string text;
+  lseek(fd, 0, SEEK_SET);
+  char buffer[4096];
+  ssize_t got = 0;
+  while ((got = read(fd, buffer, sizeof(buffer))) > 0) {
+    text.append(buffer, static_cast<size_t>(got));
+  }
+  return text;
 }
 
 }  // namespace
@@ -30,8 +32,12 @@ CommandResult runCommand(const std::vector<std::string>& argv, int timeoutSecond
   CommandResult result;
   char outPath[] = "/tmp/bulkhead-test-out-XXXXXX";
   char errPath[] = "/tmp/bulkhead-test-err-XXXXXX";
-  const int outFd = mkstemp(outPath);
-  const int errFd = mkstemp(errPath);
+  const int outFd = mkostemp(outPath, O_CLOEXEC);
+  const int errFd = mkostemp(errPath, O_CLOEXEC);
+  // Unlinked at once and read back through the descriptors: a test killed mid-command (a
+  // timeout, SIGTERM) leaves no capture files behind.
+  unlink(outPath);
+  unlink(errPath);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, outFd, STDOUT_FILENO);
@@ -45,8 +51,6 @@ CommandResult runCommand(const std::vector<std::string>& argv, int timeoutSecond
   pid_t pid = -1;
   const int spawned = posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  close(outFd);
-  close(errFd);
   if (spawned == 0) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeoutSeconds);
     int status = 0;
@@ -67,10 +71,10 @@ CommandResult runCommand(const std::vector<std::string>& argv, int timeoutSecond
   } else {
     result.err = "cannot start " + argv[0];
   }
-  result.out = slurp(outPath);
-  result.err += slurp(errPath);
-  unlink(outPath);
-  unlink(errPath);
+  result.out = readAll(outFd);
+  result.err += readAll(errFd);
+  close(outFd);
+  close(errFd);
   return result;
 }
 
