@@ -46,7 +46,8 @@ int main(int argc, char** argv) {
       "violation log, JSON lines (default /var/log/bulkhead/violations.jsonl)")(
       "violation-interval", po::value<unsigned>(),
       "seconds between two violation lines of one flow (default 10)")(
-      "workers", po::value<unsigned>(), "fast-path worker threads, one lcore each (default 1)")(
+      "workers", po::value<unsigned>(),
+      "fast-path worker threads, one lcore each (default 1; only 1 is supported for now)")(
       "port-driver", po::value<std::string>(),
       "auto (af_xdp, falling back to af_packet), af_xdp or af_packet (default auto)")(
       "uplink", po::value<std::string>(),
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
   text("uplink", config.uplink);
   text("log-level", config.logLevel);
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);
-  number("workers", config.workers, 1, 64);
+  number("workers", config.workers, 1, 1);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
   number("dpi-budget", config.dpiBudget, 1, 1000);
   number("max-flows", config.maxFlows, 1024, 1u << 24);

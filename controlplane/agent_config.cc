@@ -38,7 +38,9 @@ class ConfigParser {
     text(top, "violationLog", config.violationLog);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
-    number(top, "workers", config.workers, 1, 64);
+    // Both directions of a flow must meet in one worker's flow table; until a symmetric
+    // dispatch stage exists, one worker is the only count that keeps that promise.
+    number(top, "workers", config.workers, 1, 1);
     number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
     number(top, "dpiBudget", config.dpiBudget, 1, 1000);
     number(top, "maxFlows", config.maxFlows, 1024, 1u << 24);
