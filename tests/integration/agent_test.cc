@@ -1,6 +1,7 @@
 // bulkheadd live: three network namespaces (web, api, db) whose veths are attached to the agent,
 // real clients and servers between them, verdicts checked on the wire and in the violation log.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <filesystem>
@@ -78,8 +79,9 @@ class AgentTest : public ::testing::Test {
            app + "}, ips: [" + host.ip + "], macs: [\"" + host.mac + "\"]}\n";
   }
 
-  void startAgent(bool withDb = true) {
+  void startAgent(bool withDb = true, const std::string& uplink = "") {
     std::string config = "policy: " + policyPath_ + "\napiSocket: " + socket_ +
+                         (uplink.empty() ? "" : "\nuplink: " + uplink) +
                          "\nviolationLog: " + violationLog_ +
                          "\nhugepages: off\nmemoryMegabytes: 256\nmbufsPerPort: 2047\n"
                          "violationIntervalSeconds: 1\nlogLevel: debug\nendpoints:\n" +
@@ -320,8 +322,9 @@ TEST_F(AgentTest, ReloadFlipsAVerdictAndABrokenPolicyChangesNothing) {
   std::ofstream(policyPath_) << policy("enforce",
                                        "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
                                        "      toPorts: [{ports: [{port: 9090, protocol: TCP}]}]\n");
-  const auto reload = cli({"policy", "reload"});
-  ASSERT_EQ(reload.exitCode, 0) << reload.err;
+  // SIGHUP is the other way to reload (what `systemctl reload` sends).
+  ASSERT_EQ(::kill(agent_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(agent_->waitForLog("policy reloaded", 10)) << agent_->log();
   EXPECT_EQ(httpGet(*web_, *api_, 9090), 200);
 
   // A broken edit is refused with its errors; the policy in force stays.
@@ -395,6 +398,31 @@ TEST_F(AgentTest, AttachingAndDetachingAnEndpointLeavesOthersFlowing) {
   EXPECT_NE(again.err.find("already attached"), std::string::npos) << again.err;
   const auto status = json::parse(cli({"status", "--json"}).out);
   EXPECT_EQ(status["endpoints"].size(), 3u);
+}
+
+TEST_F(AgentTest, TheWorldIsBeyondTheUplink) {
+  // "world" stands for what lies behind the host bridge: its veth is the agent's uplink.
+  Host& world = lab_->addHost("world", "10.213.0.50/24");
+  std::ofstream(policyPath_) << policy("enforce") +
+                                    "---\napiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"
+                                    "metadata: {name: web}\nspec:\n"
+                                    "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"
+                                    "    - toEntities: [world]\n"
+                                    "      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]\n";
+  startAgent(true, world.hostIfname);
+  httpServer(world, 8080);
+  httpServer(world, 9090);
+  EXPECT_EQ(httpGet(*web_, world, 8080), 200);
+  EXPECT_EQ(httpGet(*web_, world, 9090, 2), 0);
+  const auto line = violation([](const json& v) { return v["dst"]["port"] == 9090; });
+  ASSERT_TRUE(line) << agent_->log();
+  EXPECT_EQ((*line)["dst"]["endpoint"], "world");
+  EXPECT_EQ((*line)["dst"]["identity"], 2);
+  EXPECT_EQ((*line)["denied_by"], "egress");
+  // The world reaching into api is judged by api's ingress: not allowed.
+  EXPECT_EQ(lab_->exec(world, {"ping", "-c", "1", "-W", "1", ApiIp}, 5).exitCode, 1);
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(status["uplink"]["interface"], world.hostIfname);
 }
 
 TEST_F(AgentTest, CliSaysWhenTheAgentIsNotRunning) {
