@@ -382,6 +382,11 @@ TEST_F(AgentTest, AttachingAndDetachingAnEndpointLeavesOthersFlowing) {
     return cli({"endpoint", "attach", "db", "--interface", db_->hostIfname, "--label", "app=db",
                 "--ip", db_->ip, "--mac", db_->mac});
   };
+  // web pings api every 20 ms for 4 s while db is attached, detached and attached again.
+  ASSERT_EQ(lab_->exec(*web_, {"ping", "-c", "1", "-W", "2", ApiIp}, 5).exitCode, 0);
+  auto& pinger = lab_->spawn(web_, {"ping", "-i", "0.02", "-c", "200", "-W", "1", ApiIp},
+                             "ping.log");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto attached = attach();
   ASSERT_EQ(attached.exitCode, 0) << attached.err;
   EXPECT_EQ(httpGet(*web_, *api_, 8443), 200);
@@ -391,6 +396,9 @@ TEST_F(AgentTest, AttachingAndDetachingAnEndpointLeavesOthersFlowing) {
   attached = attach();
   ASSERT_EQ(attached.exitCode, 0) << attached.err;
   EXPECT_EQ(httpGet(*web_, *api_, 8443), 200);
+  ASSERT_TRUE(pinger.waitForLog("packet loss", 20)) << pinger.log();
+  EXPECT_NE(pinger.log().find("200 received, 0% packet loss"), std::string::npos)
+      << pinger.log();
   // db is plugged in and policed: api's policy does not let db in.
   EXPECT_EQ(lab_->exec(*db_, {"ping", "-c", "1", "-W", "1", ApiIp}, 5).exitCode, 1);
   const auto again = attach();
