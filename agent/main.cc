@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
       "check-config", "validate the configuration and the policy, print a summary, exit")(
       "policy,p", po::value<std::vector<std::string>>(),
       "policy file or directory (repeatable; replaces 'policy')")(
+      "no-watch-policy", "do not apply policy file edits by themselves (reload by SIGHUP or API)")(
       "api-socket", po::value<std::string>(), "local API socket (default /run/bulkhead/api.sock)")(
       "api-socket-group", po::value<std::string>(),
       "group allowed to use the API (socket 0660); default root only (0600)")(
@@ -146,6 +147,9 @@ int main(int argc, char** argv) {
         config.ealArguments.push_back(std::move(word));
       }
     }
+  }
+  if (vm.count("no-watch-policy")) {
+    config.watchPolicy = false;
   }
   if (vm.count("busy-poll")) {
     config.busyPoll = true;

@@ -214,7 +214,27 @@ bool Agent::loadPolicy(std::vector<std::string>* errors) {
     return false;
   }
   policies_ = std::move(loaded.set);
+  policySha256_ = policyDigest(policies_.sources);
   return true;
+}
+
+nlohmann::json Agent::reloadPolicy(const std::string& trigger) {
+  std::vector<std::string> errors;
+  if (!loadPolicy(&errors)) {
+    for (const auto& error : errors) {
+      spdlog::error("policy reload rejected: {}", error);
+    }
+    spdlog::warn("audit: policy change rejected trigger={} generation={} sha256={} (kept)",
+                 trigger, generation_, policySha256_);
+    return {{"ok", false}, {"error", "policy rejected; the policy in force stays"},
+            {"errors", errors}};
+  }
+  publish();
+  spdlog::info("policy reloaded: {} policies, generation {}", policies_.policies.size(),
+               generation_);
+  spdlog::info("audit: policy applied trigger={} generation={} sha256={} policies={}", trigger,
+               generation_, policySha256_, policies_.policies.size());
+  return {{"ok", true}, {"policyGeneration", generation_}, {"policySha256", policySha256_}};
 }
 
 void Agent::publish() {
@@ -522,6 +542,7 @@ nlohmann::json Agent::status() const {
           {"pid", getpid()},
           {"workers", workers_.size()},
           {"policyGeneration", generation_},
+          {"policySha256", policySha256_},
           {"policies", policies},
           {"uplink", uplink},
           {"endpoints", endpoints},
@@ -555,18 +576,7 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
     return status();
   }
   if (command == "reload") {
-    std::vector<std::string> errors;
-    if (!loadPolicy(&errors)) {
-      for (const auto& error : errors) {
-        spdlog::error("policy reload rejected: {}", error);
-      }
-      return {{"ok", false}, {"error", "policy rejected; the policy in force stays"},
-              {"errors", errors}};
-    }
-    publish();
-    spdlog::info("policy reloaded: {} policies, generation {}", policies_.policies.size(),
-                 generation_);
-    return {{"ok", true}, {"policyGeneration", generation_}};
+    return reloadPolicy("api");
   }
   if (command == "attach") {
     dataplane::Endpoint endpoint;
@@ -614,20 +624,35 @@ int Agent::run() {
     stop();
     return 1;
   }
+  if (config_.watchPolicy) {
+    std::string watchError;
+    watcher_ = PolicyWatcher::open(config_.policyPaths, &watchError);
+    if (!watcher_) {
+      spdlog::warn("policy files are not watched ({}); reload with SIGHUP", watchError);
+    }
+  }
   spdlog::info("bulkheadd ready: {} endpoints, {} policies, generation {}, API on {}",
                endpoints_.size(), policies_.policies.size(), generation_, config_.apiSocket);
+  spdlog::info("audit: policy applied trigger=start generation={} sha256={} policies={}",
+               generation_, policySha256_, policies_.policies.size());
   const auto handler = [this](const nlohmann::json& request) { return handle(request); };
   while (!stopRequested) {
-    pollfd api = {api_->fd(), POLLIN, 0};
-    ::poll(&api, 1, 50);
+    pollfd fds[2] = {{api_->fd(), POLLIN, 0}, {watcher_ ? watcher_->fd() : -1, POLLIN, 0}};
+    ::poll(fds, 2, 50);
+    timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    const uint64_t nowMs = uint64_t(now.tv_sec) * 1000 + uint64_t(now.tv_nsec) / 1000000;
+    if (watcher_ && watcher_->poll(nowMs)) {
+      reloadPolicy("file-change");
+    }
     if (reloadRequested.exchange(false)) {
-      handle({{"command", "reload"}});
+      reloadPolicy("sighup");
       std::string reopenError;
       if (!violationLog_->reopen(&reopenError)) {
         spdlog::error("violation log: {}", reopenError);
       }
     }
-    if (api.revents & POLLIN) {
+    if (fds[0].revents & POLLIN) {
       api_->serveReady(handler);
     }
     drainViolations();

@@ -12,6 +12,7 @@
 #include "controlplane/agent_config.h"
 #include "controlplane/api_server.h"
 #include "controlplane/identity_allocator.h"
+#include "controlplane/policy_watcher.h"
 #include "controlplane/violation_log.h"
 #include "dataplane/endpoint.h"
 #include "dataplane/forwarding_state.h"
@@ -56,6 +57,8 @@ class Agent {
   void stop();
   // Validates the policy files; on success they become the policy in force (new generation).
   bool loadPolicy(std::vector<std::string>* errors);
+  // loadPolicy + publish, with an audit line naming the trigger, generation and sha256.
+  nlohmann::json reloadPolicy(const std::string& trigger);
   void publish();
   std::string attach(dataplane::Endpoint endpoint, const std::string& interface);
   std::string detach(const std::string& name);
@@ -66,6 +69,8 @@ class Agent {
   AgentConfig config_;
   std::unique_ptr<dpi::NdpiProtocolCatalog> catalog_;
   rules::PolicySet policies_;
+  std::string policySha256_;
+  std::unique_ptr<PolicyWatcher> watcher_;
   uint64_t generation_ = 0;
   IdentityAllocator identities_;
   std::vector<AttachedEndpoint> endpoints_;

@@ -25,7 +25,7 @@ class ConfigParser {
     }
     const auto top = reader_.fields(
         document,
-        {"policy", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
+        {"policy", "watchPolicy", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
          "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
          "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host"},
         "the agent configuration");
@@ -62,6 +62,14 @@ class ConfigParser {
         config.hugepages = Hugepages::Off;
       } else if (value) {
         reader_.error(field->value, "hugepages must be auto, on or off, got " + quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "watchPolicy")) {
+      const auto value = reader_.scalar(field->value, "watchPolicy");
+      if (value == "true" || value == "false") {
+        config.watchPolicy = value == "true";
+      } else if (value) {
+        reader_.error(field->value, "watchPolicy must be true or false, got " + quote(*value));
       }
     }
     if (const auto* field = YamlReader::optional(top, "busyPoll")) {

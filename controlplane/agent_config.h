@@ -15,6 +15,7 @@ enum class Hugepages { Auto, On, Off };
 // Every key and flag is documented in docs/agent.md and `bulkheadd --help`.
 struct AgentConfig {
   std::vector<std::string> policyPaths;
+  bool watchPolicy = true;  // apply edits of the policy files as they happen (inotify)
   std::string apiSocket = "/run/bulkhead/api.sock";
   std::string apiSocketGroup;  // empty: root only (0600); else 0660 with this group
   std::string violationLog = "/var/log/bulkhead/violations.jsonl";

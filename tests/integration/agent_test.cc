@@ -338,6 +338,35 @@ TEST_F(AgentTest, ReloadFlipsAVerdictAndABrokenPolicyChangesNothing) {
   EXPECT_TRUE(agent_->waitForLog("policy reload rejected", 5));
 }
 
+TEST_F(AgentTest, PolicyEditedOnDiskAppliesByItselfAndABrokenEditOnlyLogs) {
+  startAgent();
+  httpServer(*api_, 9090);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  // An editor's save: write a new file, rename it over the policy.
+  const auto save = [&](const std::string& text) {
+    const std::string temporary = policyPath_ + ".new";
+    std::ofstream(temporary) << text;
+    std::filesystem::rename(temporary, policyPath_);
+  };
+  save(policy("enforce", "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
+                         "      toPorts: [{ports: [{port: 9090, protocol: TCP}]}]\n"));
+  ASSERT_TRUE(agent_->waitForLog("audit: policy applied trigger=file-change", 10))
+      << agent_->log();
+  EXPECT_EQ(httpGet(*web_, *api_, 9090), 200);
+  const auto applied = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(applied["policySha256"].get<std::string>().size(), 64u);
+
+  save("apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: api}\n"
+       "spec: {endpointSelector: {}, ingres: []}\n");
+  ASSERT_TRUE(agent_->waitForLog("audit: policy change rejected trigger=file-change", 10))
+      << agent_->log();
+  EXPECT_NE(agent_->log().find("unknown key 'ingres'"), std::string::npos);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090), 200);
+  const auto kept = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(kept["policySha256"], applied["policySha256"]);
+  EXPECT_EQ(kept["policyGeneration"], applied["policyGeneration"]);
+}
+
 TEST_F(AgentTest, LongTransferSurvivesTwentyReloads) {
   startAgent();
   // 24 MB at a limited rate: the transfer spans every reload below.

@@ -1,0 +1,105 @@
+#include "controlplane/policy_watcher.h"
+
+#include <openssl/evp.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace bulkhead::controlplane {
+
+namespace fs = std::filesystem;
+
+std::unique_ptr<PolicyWatcher> PolicyWatcher::open(const std::vector<std::string>& paths,
+                                                   std::string* error, uint64_t settleMs) {
+  const int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (fd < 0) {
+    *error = std::string("inotify: ") + std::strerror(errno);
+    return nullptr;
+  }
+  constexpr uint32_t Events = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
+                              IN_DELETE | IN_ATTRIB;
+  std::vector<std::string> files;
+  bool anyName = false;
+  for (const auto& path : paths) {
+    std::error_code ec;
+    // A file is watched through its directory: editors replace files by renaming, which a watch
+    // on the file itself would lose.
+    const bool directory = fs::is_directory(path, ec);
+    const std::string watched = directory ? path : fs::path(path).parent_path().string();
+    if (directory) {
+      anyName = true;  // any file in a watched directory may be a policy
+    } else {
+      files.push_back(fs::path(path).filename().string());
+    }
+    if (inotify_add_watch(fd, watched.empty() ? "." : watched.c_str(), Events) < 0) {
+      *error = "cannot watch " + watched + ": " + std::strerror(errno);
+      ::close(fd);
+      return nullptr;
+    }
+  }
+  if (anyName) {
+    files.clear();
+  }
+  return std::unique_ptr<PolicyWatcher>(new PolicyWatcher(fd, std::move(files), settleMs));
+}
+
+PolicyWatcher::~PolicyWatcher() { ::close(fd_); }
+
+bool PolicyWatcher::poll(uint64_t nowMs) {
+  alignas(inotify_event) char buffer[4096];
+  for (;;) {
+    const ssize_t length = ::read(fd_, buffer, sizeof(buffer));
+    if (length <= 0) {
+      break;
+    }
+    for (ssize_t offset = 0; offset < length;) {
+      const auto* event = reinterpret_cast<const inotify_event*>(buffer + offset);
+      const std::string name = event->len > 0 ? event->name : "";
+      const bool relevant =
+          files_.empty() || std::find(files_.begin(), files_.end(), name) != files_.end();
+      if (relevant && !name.starts_with('.')) {  // editors' swap and temp files start with '.'
+        pending_ = true;
+        lastEventMs_ = nowMs;
+      }
+      offset += static_cast<ssize_t>(sizeof(inotify_event) + event->len);
+    }
+  }
+  if (pending_ && nowMs - lastEventMs_ >= settleMs_) {
+    pending_ = false;
+    return true;
+  }
+  return false;
+}
+
+std::string policyDigest(const std::vector<std::string>& files) {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(context, EVP_sha256(), nullptr);
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    const std::string content((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+    // Length-prefixed so that moving text between files changes the digest.
+    const std::string header = file + "\n" + std::to_string(content.size()) + "\n";
+    EVP_DigestUpdate(context, header.data(), header.size());
+    EVP_DigestUpdate(context, content.data(), content.size());
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  EVP_DigestFinal_ex(context, digest, &size);
+  EVP_MD_CTX_free(context);
+  static const char* Hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < size; ++i) {
+    out += Hex[digest[i] >> 4];
+    out += Hex[digest[i] & 15];
+  }
+  return out;
+}
+
+}  // namespace bulkhead::controlplane
