@@ -45,6 +45,8 @@ int main(int argc, char** argv) {
       "group allowed to use the API (socket 0660); default root only (0600)")(
       "violation-log", po::value<std::string>(),
       "violation log, JSON lines (default /var/log/bulkhead/violations.jsonl)")(
+      "state-directory", po::value<std::string>(),
+      "where the agent keeps state across restarts (default /var/lib/bulkhead)")(
       "violation-interval", po::value<unsigned>(),
       "seconds between two violation lines of one flow (default 10)")(
       "workers", po::value<unsigned>(),
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
   text("api-socket", config.apiSocket);
   text("api-socket-group", config.apiSocketGroup);
   text("violation-log", config.violationLog);
+  text("state-directory", config.stateDirectory);
   text("uplink", config.uplink);
   text("log-level", config.logLevel);
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);

@@ -289,6 +289,9 @@ std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& inter
   }
   endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
   endpoint.identity = identities_.allocate(endpoint.labels);
+  if (std::string saveError; !identities_.save(&saveError)) {
+    spdlog::error("identities: {} (numbering may change at the next start)", saveError);
+  }
   AttachedEndpoint attached;
   try {
     attached.port = ports_->attach(interface, config_.portDriver);
@@ -616,6 +619,11 @@ int Agent::run() {
     }
     spdlog::critical("not starting: the policy is invalid");
     return 1;
+  }
+  std::string identityWarning;
+  identities_ = IdentityAllocator(config_.stateDirectory + "/identities.json", &identityWarning);
+  if (!identityWarning.empty()) {
+    spdlog::warn("{}", identityWarning);
   }
   installSignalHandlers();
   std::string error;

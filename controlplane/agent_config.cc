@@ -25,7 +25,7 @@ class ConfigParser {
     }
     const auto top = reader_.fields(
         document,
-        {"policy", "watchPolicy", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
+        {"policy", "watchPolicy", "stateDirectory", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
          "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
          "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host"},
         "the agent configuration");
@@ -36,6 +36,7 @@ class ConfigParser {
     text(top, "apiSocket", config.apiSocket);
     text(top, "apiSocketGroup", config.apiSocketGroup);
     text(top, "violationLog", config.violationLog);
+    text(top, "stateDirectory", config.stateDirectory);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
     // Both directions of a flow must meet in one worker's flow table; until a symmetric

@@ -19,6 +19,7 @@ struct AgentConfig {
   std::string apiSocket = "/run/bulkhead/api.sock";
   std::string apiSocketGroup;  // empty: root only (0600); else 0660 with this group
   std::string violationLog = "/var/log/bulkhead/violations.jsonl";
+  std::string stateDirectory = "/var/lib/bulkhead";  // identities.json lives here
   unsigned violationIntervalSeconds = 10;
   unsigned workers = 1;
   dataplane::PortDriver portDriver = dataplane::PortDriver::Auto;

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -83,6 +84,7 @@ class AgentTest : public ::testing::Test {
     std::string config = "policy: " + policyPath_ + "\napiSocket: " + socket_ +
                          (uplink.empty() ? "" : "\nuplink: " + uplink) +
                          "\nviolationLog: " + violationLog_ +
+                         "\nstateDirectory: " + lab_->dir().file("state") +
                          "\nhugepages: off\nmemoryMegabytes: 256\nmbufsPerPort: 2047\n"
                          "violationIntervalSeconds: 1\nlogLevel: debug\nendpoints:\n" +
                          endpointYaml(*web_, "web") + endpointYaml(*api_, "api");
@@ -460,6 +462,32 @@ TEST_F(AgentTest, TheWorldIsBeyondTheUplink) {
   EXPECT_EQ(lab_->exec(world, {"ping", "-c", "1", "-W", "1", ApiIp}, 5).exitCode, 1);
   const auto status = json::parse(cli({"status", "--json"}).out);
   EXPECT_EQ(status["uplink"]["interface"], world.hostIfname);
+}
+
+TEST_F(AgentTest, IdentitiesSurviveARestart) {
+  startAgent();
+  const auto identities = [&] {
+    std::map<std::string, int> out;
+    const json status = json::parse(cli({"status", "--json"}).out);
+    for (const auto& endpoint : status["endpoints"]) {
+      out[endpoint["name"]] = endpoint["identity"];
+    }
+    return out;
+  };
+  const auto before = identities();
+  ASSERT_EQ(before.size(), 3u);
+  agent_->stop(10);
+  // Next start: db first, web missing; the same labels keep their numbers.
+  ASSERT_EQ(cli({"status"}).exitCode, 2);
+  startAgent(false);
+  ASSERT_EQ(cli({"endpoint", "attach", "db", "--interface", db_->hostIfname, "--label", "app=db",
+                 "--ip", db_->ip, "--mac", db_->mac})
+                .exitCode,
+            0);
+  const auto after = identities();
+  EXPECT_EQ(after.at("web"), before.at("web"));
+  EXPECT_EQ(after.at("api"), before.at("api"));
+  EXPECT_EQ(after.at("db"), before.at("db"));
 }
 
 TEST_F(AgentTest, CliSaysWhenTheAgentIsNotRunning) {
