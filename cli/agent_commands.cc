@@ -1,10 +1,18 @@
 // Commands that talk to a running bulkheadd over its API socket.
 #include <boost/program_options.hpp>
 
+#include <sys/stat.h>
+
+#include <chrono>
+#include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
+#include "cli/policy_summary.h"
 #include "controlplane/api_server.h"
+#include "dpi/protocol_catalog.h"
+#include "rules/policy_loader.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -182,6 +190,174 @@ int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std
   }
   return finish(reply, vm, out, err, "endpoint " + verb,
                 "endpoint '" + vm["name"].as<std::string>() + "' " + verb + "ed");
+}
+
+namespace {
+
+// "web  app=web,bulkhead.io/name=web" style label lists for tables.
+std::string labelText(const nlohmann::json& labels) {
+  std::string out;
+  for (const auto& [key, value] : labels.items()) {
+    out += (out.empty() ? "" : ",") + key + "=" + value.get<std::string>();
+  }
+  return out;
+}
+
+std::string peerText(const nlohmann::json& peer) {
+  std::string out = peer.value("endpoint", "?") + " " +
+                    (peer["ip"].is_string() ? peer["ip"].get<std::string>() : std::string("-"));
+  if (peer.value("port", 0) != 0) {
+    out += ":" + std::to_string(peer.value("port", 0));
+  }
+  return out;
+}
+
+std::string violationText(const nlohmann::json& v) {
+  return v.value("time", "") + " " + v.value("action", "") + " " + peerText(v["src"]) + " -> " +
+         peerText(v["dst"]) + " " +
+         (v["l4"].is_string() ? v["l4"].get<std::string>() : std::string("-")) + " " +
+         v.value("app_protocol", "") + " rule=" + v.value("rule", "") + ": " +
+         v.value("reason", "");
+}
+
+}  // namespace
+
+int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead endpoints [--json] [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "endpoints");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "status"}}, err, "endpoints");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  if (parsed.vm.count("json")) {
+    out << reply["endpoints"].dump() << "\n";
+    return ExitOk;
+  }
+  out << "NAME\tIDENTITY\tINTERFACE\tPORT\tDRIVER\tIPS\tLABELS\n";
+  for (const auto& endpoint : reply["endpoints"]) {
+    std::string ips;
+    for (const auto& ip : endpoint["ips"]) {
+      ips += (ips.empty() ? "" : ",") + ip.get<std::string>();
+    }
+    out << endpoint.value("name", "") << "\t" << endpoint.value("identity", 0) << "\t"
+        << endpoint.value("interface", "") << "\t" << endpoint.value("port", 0) << "\t"
+        << endpoint.value("driver", "") << "\t" << (ips.empty() ? "-" : ips) << "\t"
+        << labelText(endpoint["labels"]) << "\n";
+  }
+  return ExitOk;
+}
+
+int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead identities [--json] [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "identities");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "identities"}}, err, "identities");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  if (parsed.vm.count("json")) {
+    out << reply["identities"].dump() << "\n";
+    return ExitOk;
+  }
+  out << "IDENTITY\tENDPOINTS\tLABELS\n";
+  for (const auto& identity : reply["identities"]) {
+    std::string endpoints;
+    for (const auto& name : identity["endpoints"]) {
+      endpoints += (endpoints.empty() ? "" : ",") + name.get<std::string>();
+    }
+    out << identity.value("id", 0) << "\t" << (endpoints.empty() ? "-" : endpoints) << "\t"
+        << labelText(identity["labels"]) << "\n";
+  }
+  return ExitOk;
+}
+
+int policyShowCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead policy show [--json] [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "policy show");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "policy"}}, err, "policy show");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  if (parsed.vm.count("json")) {
+    out << reply.dump() << "\n";
+    return ExitOk;
+  }
+  out << "generation " << reply.value("policyGeneration", 0) << ", sha256 "
+      << reply.value("policySha256", "") << "\n";
+  std::vector<std::string> files;
+  for (const auto& file : reply["files"]) {
+    files.push_back(file);
+    out << "  " << file.get<std::string>() << "\n";
+  }
+  // The files as they are now; the digest above says whether they still are what is enforced.
+  const dpi::NdpiProtocolCatalog catalog;
+  const auto loaded = rules::loadPolicies(files, catalog);
+  for (const auto& policy : loaded.set.policies) {
+    summarisePolicy(policy, out);
+  }
+  return ExitOk;
+}
+
+int violationsCommand(const std::vector<std::string>& args, std::ostream& out,
+                      std::ostream& err) {
+  po::options_description options(
+      "bulkhead violations [--follow] [--json] [--socket PATH]\n"
+      "Prints the agent's violation log; --follow keeps printing new lines (Ctrl-C ends)");
+  options.add_options()("follow,f", "keep printing lines as they are written");
+  const auto parsed = parse(args, options, {}, out, err, "violations");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "status"}}, err, "violations");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  const std::string path = reply["violationLog"].value("path", "");
+  const bool json = parsed.vm.count("json") > 0;
+  const bool follow = parsed.vm.count("follow") > 0;
+  std::ifstream in;
+  ino_t inode = 0;
+  const auto reopen = [&] {
+    in.close();
+    in.clear();
+    in.open(path);
+    struct stat info = {};
+    inode = ::stat(path.c_str(), &info) == 0 ? info.st_ino : 0;
+    return in.is_open();
+  };
+  if (!reopen()) {
+    err << "bulkhead violations: cannot read " << path << "\n";
+    return ExitUsage;
+  }
+  std::string line;
+  for (;;) {
+    while (std::getline(in, line)) {
+      if (json) {
+        out << line << "\n";
+      } else {
+        const auto parsedLine = nlohmann::json::parse(line, nullptr, false);
+        out << (parsedLine.is_object() ? violationText(parsedLine) : line) << "\n";
+      }
+    }
+    out.flush();
+    if (!follow) {
+      return ExitOk;
+    }
+    in.clear();  // at the end: wait for more, and follow a rotation to the new file
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    struct stat info = {};
+    if (::stat(path.c_str(), &info) == 0 && info.st_ino != inode) {
+      reopen();
+    }
+  }
 }
 
 }  // namespace bulkhead::cli

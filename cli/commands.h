@@ -17,5 +17,9 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
 int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int policyShowCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int violationsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
 }  // namespace bulkhead::cli

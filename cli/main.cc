@@ -14,6 +14,10 @@ Usage:
                                      run a capture through the pipeline and report each flow's verdict
   bulkhead status [--json]           the running agent: endpoints, counters, policy generation
   bulkhead policy reload             make the agent load its policy again (kept if invalid)
+  bulkhead policy show               the policy in force: generation, sha256, files, rules
+  bulkhead endpoints                 endpoints attached to the agent
+  bulkhead identities                identities (label sets) and the endpoints that have them
+  bulkhead violations [--follow]     the violation log, readable (or --json lines)
   bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... [--mac M]...
   bulkhead endpoint detach NAME      plug an endpoint's interface into / out of the agent
   bulkhead help COMMAND              options of one command (also: COMMAND --help)
@@ -48,6 +52,18 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "policy" && args.size() >= 2 && args[1] == "reload") {
     return reloadCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "policy" && args.size() >= 2 && args[1] == "show") {
+    return policyShowCommand({args.begin() + 2, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "endpoints") {
+    return endpointsCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "identities") {
+    return identitiesCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "violations") {
+    return violationsCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "status") {
     return statusCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);

@@ -581,6 +581,27 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
   if (command == "reload") {
     return reloadPolicy("api");
   }
+  if (command == "identities") {
+    nlohmann::json identities = nlohmann::json::array();
+    for (const auto& identity : identities_.identities()) {
+      nlohmann::json endpoints = nlohmann::json::array();
+      for (const auto& attached : endpoints_) {
+        if (attached.endpoint.identity == identity.id) {
+          endpoints.push_back(attached.endpoint.name);
+        }
+      }
+      identities.push_back(
+          {{"id", identity.id}, {"labels", labelsJson(identity.labels)}, {"endpoints", endpoints}});
+    }
+    return {{"ok", true}, {"identities", identities}};
+  }
+  if (command == "policy") {
+    return {{"ok", true},
+            {"policyGeneration", generation_},
+            {"policySha256", policySha256_},
+            {"paths", config_.policyPaths},
+            {"files", policies_.sources}};
+  }
   if (command == "attach") {
     dataplane::Endpoint endpoint;
     std::string interface;

@@ -490,6 +490,49 @@ TEST_F(AgentTest, IdentitiesSurviveARestart) {
   EXPECT_EQ(after.at("db"), before.at("db"));
 }
 
+TEST_F(AgentTest, CliReadsEndpointsIdentitiesPolicyAndViolations) {
+  startAgent();
+  const auto endpoints = cli({"endpoints", "--json"});
+  ASSERT_EQ(endpoints.exitCode, 0) << endpoints.err;
+  const json endpointList = json::parse(endpoints.out);
+  ASSERT_EQ(endpointList.size(), 3u);
+  EXPECT_EQ(endpointList[0]["name"], "web");
+  EXPECT_EQ(endpointList[0]["interface"], web_->hostIfname);
+  const auto table = cli({"endpoints"});
+  EXPECT_NE(table.out.find("api\t"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("app=api"), std::string::npos) << table.out;
+
+  const json identities = json::parse(cli({"identities", "--json"}).out);
+  ASSERT_EQ(identities.size(), 3u);
+  for (const auto& identity : identities) {
+    EXPECT_GE(identity["id"].get<int>(), 256);
+    ASSERT_EQ(identity["endpoints"].size(), 1u);
+    EXPECT_EQ(identity["labels"]["bulkhead.io/name"], identity["endpoints"][0]);
+  }
+
+  const auto shown = cli({"policy", "show"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  EXPECT_NE(shown.out.find(policyPath_), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("api (enforce): selects {app=api}"), std::string::npos) << shown.out;
+  EXPECT_EQ(json::parse(cli({"policy", "show", "--json"}).out)["policySha256"],
+            json::parse(cli({"status", "--json"}).out)["policySha256"]);
+
+  // violations --follow prints lines as the agent writes them.
+  auto& follower = lab_->spawn(nullptr,
+                               {binary("bulkhead"), "violations", "--follow", "--socket", socket_},
+                               "follow.log");
+  httpServer(*api_, 9090);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  EXPECT_TRUE(follower.waitForLog(std::string("-> api ") + ApiIp + ":9090 TCP", 10))
+      << follower.log();
+  EXPECT_NE(follower.log().find("drop web " + std::string(WebIp)), std::string::npos)
+      << follower.log();
+  follower.stop(2);
+  const auto once = cli({"violations", "--json"});
+  ASSERT_EQ(once.exitCode, 0);
+  EXPECT_EQ(json::parse(once.out.substr(0, once.out.find('\n')))["kind"], "policy");
+}
+
 TEST_F(AgentTest, CliSaysWhenTheAgentIsNotRunning) {
   const auto result = cli({"status"});
   EXPECT_EQ(result.exitCode, 2);

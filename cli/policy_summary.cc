@@ -1,0 +1,70 @@
+#include "cli/policy_summary.h"
+
+#include <ostream>
+
+namespace bulkhead::cli {
+
+namespace {
+
+std::string describePorts(const rules::PortRule& rule) {
+  std::string out;
+  for (const auto& port : rule.ports) {
+    out += out.empty() ? "" : ",";
+    if (port.first == 0 && port.last == 65535) {
+      out += "any";
+    } else if (port.first == port.last) {
+      out += std::to_string(port.first);
+    } else {
+      out += std::to_string(port.first) + "-" + std::to_string(port.last);
+    }
+    out += std::string("/") + rules::toString(port.protocol);
+  }
+  if (rule.l7) {
+    for (const auto& protocol : rule.l7->protocols) {
+      out += (out.empty() ? "" : " ") + protocol;
+    }
+    for (const auto& host : rule.l7->hosts) {
+      out += " host=" + host;
+    }
+  }
+  return out.empty() ? "any" : out;
+}
+
+}  // namespace
+
+void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
+  out << "  " << policy.name << " (" << rules::toString(policy.mode)
+      << "): selects {" << policy.endpointSelector.toString() << "}\n";
+  const auto directions = {std::pair{"ingress", &policy.ingress},
+                           std::pair{"egress", &policy.egress}};
+  for (const auto& [name, rulesOf] : directions) {
+    if (!*rulesOf) {
+      continue;
+    }
+    if ((*rulesOf)->empty()) {
+      out << "    " << name << ": deny all\n";
+    }
+    for (size_t index = 0; index < (*rulesOf)->size(); ++index) {
+      const auto& rule = (**rulesOf)[index];
+      std::string peers;
+      for (const auto& selector : rule.endpoints) {
+        peers += (peers.empty() ? "" : " ") + std::string("{") + selector.toString() + "}";
+      }
+      for (const auto entity : rule.entities) {
+        peers += (peers.empty() ? "" : " ") + std::string(rules::toString(entity));
+      }
+      for (const auto& cidr : rule.cidrs) {
+        peers += (peers.empty() ? "" : " ") + cidr.toString();
+      }
+      std::string ports;
+      for (const auto& portRule : rule.toPorts) {
+        ports += (ports.empty() ? "" : "; ") + describePorts(portRule);
+      }
+      out << "    " << name << "[" << index << "]: " << (peers.empty() ? "any peer" : peers)
+          << " on " << (ports.empty() ? "any port" : ports) << "\n";
+    }
+  }
+}
+
+
+}  // namespace bulkhead::cli
