@@ -250,6 +250,29 @@ int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, st
   return ExitOk;
 }
 
+int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead flows [--json] [--socket PATH]");
+  const auto parsed = parse(args, options, {}, out, err, "flows");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  const auto reply = call(parsed.vm, {{"command", "flows"}}, err, "flows");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  if (parsed.vm.count("json")) {
+    out << reply["flows"].dump() << "\n";
+    return ExitOk;
+  }
+  for (const auto& flow : reply["flows"]) {
+    out << flow.value("l4", "") << " " << peerText(flow["src"]) << " -> " << peerText(flow["dst"])
+        << " " << flow.value("master_protocol", "") << "." << flow.value("app_protocol", "")
+        << " " << flow.value("state", "") << " " << flow.value("verdict", "") << " "
+        << flow.value("rule", "") << " packets=" << flow.value("packets", 0) << "\n";
+  }
+  return ExitOk;
+}
+
 int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description options("bulkhead identities [--json] [--socket PATH]");
   const auto parsed = parse(args, options, {}, out, err, "identities");

@@ -18,6 +18,7 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
 int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int policyShowCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int violationsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

@@ -17,6 +17,7 @@ Usage:
   bulkhead policy show               the policy in force: generation, sha256, files, rules
   bulkhead endpoints                 endpoints attached to the agent
   bulkhead identities                identities (label sets) and the endpoints that have them
+  bulkhead flows                     the agent's tracked flows with protocol and verdict
   bulkhead violations [--follow]     the violation log, readable (or --json lines)
   bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... [--mac M]...
   bulkhead endpoint detach NAME      plug an endpoint's interface into / out of the agent
@@ -58,6 +59,9 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "endpoints") {
     return endpointsCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "flows") {
+    return flowsCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "identities") {
     return identitiesCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);

@@ -17,8 +17,10 @@
 #include <csignal>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "dataplane/eal.h"
+#include "dataplane/ip_protocol_name.h"
 #include "dataplane/violation_event.h"
 #include "rules/policy_compiler.h"
 #include "rules/policy_loader.h"
@@ -570,6 +572,60 @@ nlohmann::json Agent::status() const {
             {"dropped", droppedJson}}}};
 }
 
+nlohmann::json Agent::flows() const {
+  std::vector<uint64_t> before;
+  for (const auto& worker : workers_) {
+    before.push_back(worker->flowsSequence());
+    worker->requestFlows();
+  }
+  // Workers answer at their next housekeeping, every ~100 ms.
+  for (int tries = 0; tries < 100; ++tries) {
+    bool all = true;
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      all = all && workers_[i]->flowsSequence() != before[i];
+    }
+    if (all) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto peer = [&](uint32_t slot, rules::IdentityId identity, const rules::IpAddress& ip,
+                        uint16_t port) {
+    std::string name = identity == rules::reserved_identity::Host ? "host" : "world";
+    if (const auto info = endpointForSlot(slot)) {
+      name = info->name;
+    }
+    return nlohmann::json{{"endpoint", name}, {"identity", identity}, {"ip", ip.toString()},
+                          {"port", port}};
+  };
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& worker : workers_) {
+    for (const auto& flow : worker->flows()) {
+      const auto& protocol = flow.classification.protocol;
+      const std::string app = flow.classified ? catalog_->name(protocol.app) : "Unknown";
+      const std::string master =
+          flow.classified && protocol.master != 0 ? catalog_->name(protocol.master) : app;
+      const char* verdict = flow.decision == rules::Decision::Allow    ? "allow"
+                            : flow.decision == rules::Decision::Deny ? "deny"
+                                                                     : "pending";
+      list.push_back({{"l4", dataplane::ipProtocolName(flow.ipProtocol)},
+                      {"src", peer(flow.srcEndpoint, flow.srcIdentity, flow.srcIp, flow.srcPort)},
+                      {"dst", peer(flow.dstEndpoint, flow.dstIdentity, flow.dstIp, flow.dstPort)},
+                      {"state", dataplane::toString(flow.state)},
+                      {"master_protocol", master},
+                      {"app_protocol", app},
+                      {"host", std::string(flow.classification.hostName())},
+                      {"verdict", verdict},
+                      {"enforced", flow.enforced},
+                      {"rule", flow.rule},
+                      {"packets", flow.packets},
+                      {"bytes", flow.bytes},
+                      {"packets_dropped", flow.dropped}});
+    }
+  }
+  return {{"ok", true}, {"flows", list}};
+}
+
 nlohmann::json Agent::handle(const nlohmann::json& request) {
   const std::string command = request.value("command", "");
   if (command == "ping") {
@@ -580,6 +636,9 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
   }
   if (command == "reload") {
     return reloadPolicy("api");
+  }
+  if (command == "flows") {
+    return flows();
   }
   if (command == "identities") {
     nlohmann::json identities = nlohmann::json::array();

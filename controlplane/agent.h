@@ -64,6 +64,7 @@ class Agent {
   std::string detach(const std::string& name);
   void drainViolations();
   nlohmann::json status() const;
+  nlohmann::json flows() const;
   std::optional<EndpointInfo> endpointForSlot(uint32_t slot) const;
 
   AgentConfig config_;

@@ -71,6 +71,11 @@ WorkerCounters Worker::counters() const {
   return published_;
 }
 
+std::vector<FlowSummary> Worker::flows() const {
+  std::lock_guard<std::mutex> lock(publishedMutex_);
+  return publishedFlows_;
+}
+
 int Worker::run() {
   rte_rcu_qsbr_thread_register(shared_.rcu, id_);
   rte_rcu_qsbr_thread_online(shared_.rcu, id_);
@@ -400,9 +405,51 @@ void Worker::housekeeping() {
   pipeline_.expire(nowNs_, ExpireBudget);
   counters_.pipeline = pipeline_.counters();
   counters_.flows = pipeline_.flows().size();
+  // Built here, off the per-packet path, only when the control thread asked for it.
+  std::vector<FlowSummary> dump;
+  const bool dumping = flowsRequested_.load(std::memory_order_acquire);
+  if (dumping) {
+    pipeline_.flows().forEach([&](const FlowEntry& flow) {
+      if (dump.size() >= MaxFlowDump) {
+        return;
+      }
+      FlowSummary summary;
+      const size_t length = flow.key.family == 4 ? 4 : 16;
+      summary.srcIp.family = summary.dstIp.family = flow.key.family;
+      std::memcpy(summary.srcIp.bytes.data(),
+                  flow.initiatorIsA ? flow.key.addressA : flow.key.addressB, length);
+      std::memcpy(summary.dstIp.bytes.data(),
+                  flow.initiatorIsA ? flow.key.addressB : flow.key.addressA, length);
+      summary.ipProtocol = flow.key.ipProtocol;
+      summary.srcPort = flow.initiatorIsA ? flow.key.portA : flow.key.portB;
+      summary.dstPort = flow.initiatorIsA ? flow.key.portB : flow.key.portA;
+      summary.srcIdentity = flow.srcIdentity;
+      summary.dstIdentity = flow.dstIdentity;
+      summary.srcEndpoint = flow.srcEndpoint;
+      summary.dstEndpoint = flow.dstEndpoint;
+      summary.state = flow.state;
+      summary.classified = flow.classified;
+      summary.classification = flow.classification;
+      // The verdict's rule points into the snapshot it came from: only named while current.
+      const bool current = flow.verdictValid && state_ != nullptr && state_->policy &&
+                           flow.generation == state_->policy->generation();
+      summary.decision = current ? flow.verdict.decision : rules::Decision::NeedL7;
+      summary.enforced = flow.verdict.enforced;
+      summary.rule = current ? std::string(flow.verdict.ruleName()) : "pending";
+      summary.packets = flow.totalPackets();
+      summary.bytes = flow.totalBytes();
+      summary.dropped = flow.droppedPackets;
+      dump.push_back(std::move(summary));
+    });
+  }
   // try_lock: publishing is best effort and must never make the fast path wait.
   if (publishedMutex_.try_lock()) {
     published_ = counters_;
+    if (dumping) {
+      publishedFlows_ = std::move(dump);
+      flowsRequested_.store(false, std::memory_order_relaxed);
+      flowsSequence_.fetch_add(1, std::memory_order_release);
+    }
     publishedMutex_.unlock();
   }
 }

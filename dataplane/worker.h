@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "dataplane/forwarding_state.h"
 #include "dataplane/mac_table.h"
@@ -44,6 +45,28 @@ struct WorkerCounters {
   size_t flows = 0;
 };
 
+// One flow as a worker reports it to the control thread (names are resolved there).
+struct FlowSummary {
+  uint8_t ipProtocol = 0;
+  rules::IpAddress srcIp;  // initiator
+  rules::IpAddress dstIp;
+  uint16_t srcPort = 0;
+  uint16_t dstPort = 0;
+  rules::IdentityId srcIdentity = 0;
+  rules::IdentityId dstIdentity = 0;
+  uint32_t srcEndpoint = UINT32_MAX;
+  uint32_t dstEndpoint = UINT32_MAX;
+  ConnState state = ConnState::New;
+  bool classified = false;
+  dpi::Classification classification;
+  rules::Decision decision = rules::Decision::Allow;
+  bool enforced = true;
+  std::string rule;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  uint64_t dropped = 0;
+};
+
 // Shared between the control thread and the workers; owned by the control side.
 struct WorkerShared {
   std::atomic<const ForwardingState*> state{nullptr};
@@ -67,6 +90,14 @@ class Worker {
 
   // The last published counters (at most ~100 ms old).
   WorkerCounters counters() const;
+
+  // Asks for a dump of the flow table, built by the worker at its next housekeeping (the table
+  // is the worker's alone); flows() returns it once `flowsSequence()` has moved past the value
+  // read before asking.
+  void requestFlows() { flowsRequested_.store(true, std::memory_order_release); }
+  uint64_t flowsSequence() const { return flowsSequence_.load(std::memory_order_acquire); }
+  std::vector<FlowSummary> flows() const;
+  static constexpr size_t MaxFlowDump = 10000;
 
  private:
   // Tells the pipeline who is on each side of a new flow: the endpoint bound to the ingress
@@ -110,6 +141,9 @@ class Worker {
   WorkerCounters counters_;
   mutable std::mutex publishedMutex_;
   WorkerCounters published_;
+  std::atomic<bool> flowsRequested_{false};
+  std::atomic<uint64_t> flowsSequence_{0};
+  std::vector<FlowSummary> publishedFlows_;  // guarded by publishedMutex_
 };
 
 }  // namespace bulkhead::dataplane

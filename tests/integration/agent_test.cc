@@ -528,6 +528,28 @@ TEST_F(AgentTest, CliReadsEndpointsIdentitiesPolicyAndViolations) {
   EXPECT_NE(follower.log().find("drop web " + std::string(WebIp)), std::string::npos)
       << follower.log();
   follower.stop(2);
+
+  // The agent's flows: the allowed HTTP exchange classified, the blocked one denied.
+  httpServer(*api_, 8080);
+  ASSERT_EQ(httpGet(*web_, *api_, 8080), 200);
+  const auto flows = cli({"flows", "--json"});
+  ASSERT_EQ(flows.exitCode, 0) << flows.err;
+  bool sawAllowed = false;
+  bool sawDenied = false;
+  for (const auto& flow : json::parse(flows.out)) {
+    if (flow["dst"]["port"] == 8080 && flow["src"]["endpoint"] == "web") {
+      sawAllowed = flow["verdict"] == "allow" && flow["app_protocol"] == "HTTP" &&
+                   flow["rule"] == "api/ingress/0";
+    }
+    if (flow["dst"]["port"] == 9090) {
+      sawDenied = flow["verdict"] == "deny" && flow["rule"] == "default-deny" &&
+                  flow["packets_dropped"].get<int>() >= 1;
+    }
+  }
+  EXPECT_TRUE(sawAllowed) << flows.out;
+  EXPECT_TRUE(sawDenied) << flows.out;
+  EXPECT_NE(cli({"flows"}).out.find("HTTP.HTTP"), std::string::npos);
+
   const auto once = cli({"violations", "--json"});
   ASSERT_EQ(once.exitCode, 0);
   EXPECT_EQ(json::parse(once.out.substr(0, once.out.find('\n')))["kind"], "policy");
