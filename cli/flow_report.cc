@@ -15,19 +15,11 @@ std::string FlowDescriber::endpointName(uint32_t index, rules::IdentityId identi
 
 FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   FlowRecord record;
-  const auto& key = flow.key;
-  const size_t length = key.family == 4 ? 4 : 16;
-  rules::IpAddress a;
-  rules::IpAddress b;
-  a.family = b.family = key.family;
-  std::memcpy(a.bytes.data(), key.addressA, length);
-  std::memcpy(b.bytes.data(), key.addressB, length);
-  const bool aFirst = flow.initiatorIsA;
-  record.l4 = dataplane::ipProtocolName(key.ipProtocol);
-  record.srcIp = (aFirst ? a : b).toString();
-  record.dstIp = (aFirst ? b : a).toString();
-  record.srcPort = aFirst ? key.portA : key.portB;
-  record.dstPort = aFirst ? key.portB : key.portA;
+  record.l4 = dataplane::ipProtocolName(flow.key.ipProtocol);
+  record.srcIp = flow.initiatorIp().toString();
+  record.dstIp = flow.responderIp().toString();
+  record.srcPort = flow.initiatorPort();
+  record.dstPort = flow.responderPort();
   record.srcEndpoint = endpointName(flow.srcEndpoint, flow.srcIdentity);
   record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
   record.srcIdentity = flow.srcIdentity;

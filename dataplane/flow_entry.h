@@ -44,8 +44,19 @@ struct FlowEntry {
   rules::Verdict verdict;
   uint64_t lastViolationNs = 0;  // when a violation event last left for this flow (rate limit)
 
+  // The conversation as its initiator started it: source = the first packet's sender.
+  rules::IpAddress initiatorIp() const { return address(initiatorIsA ? key.addressA : key.addressB); }
+  rules::IpAddress responderIp() const { return address(initiatorIsA ? key.addressB : key.addressA); }
+  uint16_t initiatorPort() const { return initiatorIsA ? key.portA : key.portB; }
+  uint16_t responderPort() const { return initiatorIsA ? key.portB : key.portA; }
+
   uint64_t totalPackets() const { return packets[0] + packets[1]; }
   uint64_t totalBytes() const { return bytes[0] + bytes[1]; }
+
+ private:
+  rules::IpAddress address(const uint8_t* raw) const {
+    return rules::IpAddress::fromBytes(key.family, raw);
+  }
 };
 
 }  // namespace bulkhead::dataplane

@@ -121,17 +121,13 @@ PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, ui
 }
 
 void Pipeline::evaluate(FlowEntry& flow) {
-  const size_t length = flow.key.family == 4 ? 4 : 16;
-  const uint8_t* initiator = flow.initiatorIsA ? flow.key.addressA : flow.key.addressB;
-  const uint8_t* responder = flow.initiatorIsA ? flow.key.addressB : flow.key.addressA;
   rules::FlowQuery query;
   query.src = flow.srcIdentity;
   query.dst = flow.dstIdentity;
-  query.srcIp.family = query.dstIp.family = flow.key.family;
-  std::memcpy(query.srcIp.bytes.data(), initiator, length);
-  std::memcpy(query.dstIp.bytes.data(), responder, length);
+  query.srcIp = flow.initiatorIp();
+  query.dstIp = flow.responderIp();
   query.ipProtocol = flow.key.ipProtocol;
-  query.dstPort = flow.initiatorIsA ? flow.key.portB : flow.key.portA;
+  query.dstPort = flow.responderPort();
   if (flow.classified) {
     query.app = flow.classification.policyProtocol();
     query.host = flow.classification.hostName();

@@ -346,14 +346,10 @@ void Worker::reportFlow(FlowEntry& flow) {
   event->dstIdentity = flow.dstIdentity;
   event->srcEndpoint = flow.srcEndpoint;
   event->dstEndpoint = flow.dstEndpoint;
-  const size_t length = flow.key.family == 4 ? 4 : 16;
-  const uint8_t* initiator = flow.initiatorIsA ? flow.key.addressA : flow.key.addressB;
-  const uint8_t* responder = flow.initiatorIsA ? flow.key.addressB : flow.key.addressA;
-  event->srcIp.family = event->dstIp.family = flow.key.family;
-  std::memcpy(event->srcIp.bytes.data(), initiator, length);
-  std::memcpy(event->dstIp.bytes.data(), responder, length);
-  event->srcPort = flow.initiatorIsA ? flow.key.portA : flow.key.portB;
-  event->dstPort = flow.initiatorIsA ? flow.key.portB : flow.key.portA;
+  event->srcIp = flow.initiatorIp();
+  event->dstIp = flow.responderIp();
+  event->srcPort = flow.initiatorPort();
+  event->dstPort = flow.responderPort();
   event->ipProtocol = flow.key.ipProtocol;
   event->packets = flow.totalPackets();
   event->bytes = flow.totalBytes();
@@ -414,15 +410,11 @@ void Worker::housekeeping() {
         return;
       }
       FlowSummary summary;
-      const size_t length = flow.key.family == 4 ? 4 : 16;
-      summary.srcIp.family = summary.dstIp.family = flow.key.family;
-      std::memcpy(summary.srcIp.bytes.data(),
-                  flow.initiatorIsA ? flow.key.addressA : flow.key.addressB, length);
-      std::memcpy(summary.dstIp.bytes.data(),
-                  flow.initiatorIsA ? flow.key.addressB : flow.key.addressA, length);
+      summary.srcIp = flow.initiatorIp();
+      summary.dstIp = flow.responderIp();
       summary.ipProtocol = flow.key.ipProtocol;
-      summary.srcPort = flow.initiatorIsA ? flow.key.portA : flow.key.portB;
-      summary.dstPort = flow.initiatorIsA ? flow.key.portB : flow.key.portA;
+      summary.srcPort = flow.initiatorPort();
+      summary.dstPort = flow.responderPort();
       summary.srcIdentity = flow.srcIdentity;
       summary.dstIdentity = flow.dstIdentity;
       summary.srcEndpoint = flow.srcEndpoint;
