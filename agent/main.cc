@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   number("memory", config.memoryMegabytes, 64, 1u << 20);
   number("dpi-budget", config.dpiBudget, 1, 1000);
   number("max-flows", config.maxFlows, 1024, 1u << 24);
-  number("mbufs-per-port", config.mbufsPerPort, 2047, 1u << 20);
+  number("mbufs-per-port", config.mbufsPerPort, 4095, 1u << 20);
   if (vm.count("port-driver") &&
       !bulkhead::dataplane::parsePortDriver(vm["port-driver"].as<std::string>(),
                                             config.portDriver)) {

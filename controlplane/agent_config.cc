@@ -45,7 +45,8 @@ class ConfigParser {
     number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
     number(top, "dpiBudget", config.dpiBudget, 1, 1000);
     number(top, "maxFlows", config.maxFlows, 1024, 1u << 24);
-    number(top, "mbufsPerPort", config.mbufsPerPort, 2047, 1u << 20);
+    // af_xdp builds its UMEM from the port's pool and refuses fewer than 4096 frames.
+    number(top, "mbufsPerPort", config.mbufsPerPort, 4095, 1u << 20);
     if (const auto* field = YamlReader::optional(top, "portDriver")) {
       const auto value = reader_.scalar(field->value, "portDriver");
       if (value && !dataplane::parsePortDriver(*value, config.portDriver)) {

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job, offline: validate the example policy, then run the example capture of a small
-# shop (web, api, db, the world) through bulkhead's pipeline and show what is allowed and denied.
+# The main job. Part 1 (offline): validate the example policy and run the example capture of a
+# small shop through bulkhead's pipeline. Part 2 (live, root): three network namespaces (web,
+# api, db) whose veths are plugged into bulkheadd running that policy; real HTTP, a blocked
+# port, SSH on the HTTP port, then the agent's flows and violation log. Everything the demo
+# creates is removed when it ends, also on Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -12,3 +15,119 @@ echo
 echo "== bulkhead simulate: examples/shop.pcap through examples/policies"
 "$BIN/bulkhead" simulate --policy examples/policies --endpoints examples/endpoints.yaml \
   --pcap examples/shop.pcap
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo
+  echo "(the live part needs root: network namespaces and a DPDK agent; run: sudo $0)"
+  exit 0
+fi
+
+# --- live -------------------------------------------------------------------------------------
+prefix="bhdemo$$"
+work=$(mktemp -d)
+agent_pid=""
+server_pids=()
+cleanup() {
+  set +e
+  for pid in "${server_pids[@]}"; do kill "$pid" 2>/dev/null; done
+  if [ -n "$agent_pid" ]; then
+    kill -TERM "$agent_pid" 2>/dev/null
+    timeout 10 tail --pid="$agent_pid" -f /dev/null 2>/dev/null || kill -KILL "$agent_pid" 2>/dev/null
+  fi
+  for role in web api db; do
+    ip netns del "$prefix-$role" 2>/dev/null
+    ip link del "${prefix:0:10}${role:0:1}" 2>/dev/null
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+declare -A ip=([web]=10.10.0.10 [api]=10.10.0.11 [db]=10.10.0.12)
+declare -A mac=([web]=02:00:00:00:00:0a [api]=02:00:00:00:00:0b [db]=02:00:00:00:00:0c)
+endpoints=""
+for role in web api db; do
+  ns="$prefix-$role"
+  host="${prefix:0:10}${role:0:1}"
+  ip netns add "$ns"
+  ip link add "$host" type veth peer name eth0 netns "$ns"
+  ip -n "$ns" link set eth0 address "${mac[$role]}"
+  ip -n "$ns" addr add "${ip[$role]}/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  ip -n "$ns" link set lo up
+  ip link set "$host" up
+  # Checksums must be complete on the wire: the agent forwards frames, it does not finish them.
+  ethtool -K "$host" tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+  ip netns exec "$ns" ethtool -K eth0 tx off rx off tso off gso off gro off >/dev/null 2>&1 || true
+  endpoints+="  - {name: $role, interface: $host, labels: {app: $role}, ips: [${ip[$role]}], macs: [\"${mac[$role]}\"]}"$'\n'
+done
+
+cat >"$work/bulkhead.yaml" <<EOF
+policy: $PWD/examples/policies
+apiSocket: $work/api.sock
+violationLog: $work/violations.jsonl
+stateDirectory: $work/state
+hugepages: off
+memoryMegabytes: 512
+mbufsPerPort: 4095
+violationIntervalSeconds: 1
+endpoints:
+$endpoints
+EOF
+
+echo
+echo "== live: bulkheadd between namespaces web (${ip[web]}), api (${ip[api]}), db (${ip[db]})"
+"$BIN/bulkheadd" --config "$work/bulkhead.yaml" >"$work/agent.log" 2>&1 &
+agent_pid=$!
+for _ in $(seq 100); do
+  grep -q "bulkheadd ready" "$work/agent.log" && break
+  kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log"; exit 1; }
+  sleep 0.1
+done
+grep "attached endpoint\|fell back\|ready" "$work/agent.log" | sed 's/^/  agent: /'
+cli() { "$BIN/bulkhead" "$@" --socket "$work/api.sock"; }
+
+in_ns() { local role=$1; shift; ip netns exec "$prefix-$role" "$@"; }
+in_ns api /usr/bin/python3 -m http.server 8080 --bind "${ip[api]}" --directory "$work" \
+  >/dev/null 2>&1 &
+server_pids+=($!)
+in_ns api /usr/bin/python3 -m http.server 9090 --bind "${ip[api]}" --directory "$work" \
+  >/dev/null 2>&1 &
+server_pids+=($!)
+sleep 1
+
+try_http() {  # from, port, Host header
+  local from=$1 port=$2 host=$3 code
+  code=$(in_ns "$from" curl -s -o /dev/null -w "%{http_code}" --max-time 2 \
+    --resolve "$host:$port:${ip[api]}" "http://$host:$port/" || true)
+  [ "$code" = "200" ] && echo "allowed (HTTP 200)" || echo "blocked (no answer)"
+}
+echo "  web -> api:8080 HTTP Host api.shop.local : $(try_http web 8080 api.shop.local)   [shop-api: HTTP from web, hosts *.shop.local]"
+echo "  web -> api:8080 HTTP Host evil.example   : $(try_http web 8080 evil.example)   [host not allowed: cut once nDPI saw it]"
+echo "  web -> api:9090 HTTP                     : $(try_http web 9090 api.shop.local)   [no rule opens 9090]"
+echo "  db  -> api:8080 HTTP                     : $(try_http db 8080 api.shop.local)   [api takes HTTP from web only]"
+# SSH spoken on the HTTP port: it passes while nDPI classifies, then both ends get a reset.
+ssh_result=$(in_ns web timeout 5 /usr/bin/python3 -c "
+import socket
+s = socket.create_connection(('${ip[api]}', 8080), 2); s.settimeout(2)
+try:
+    s.sendall(b'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'); s.recv(100); s.sendall(b'x'); s.recv(100)
+    print('not cut')
+except (ConnectionResetError, BrokenPipeError):
+    print('cut by a TCP reset once nDPI saw SSH')
+except socket.timeout:
+    print('no answer')" 2>&1 || true)
+echo "  web -> api:8080 SSH                      : $ssh_result"
+sleep 1.2
+
+echo
+echo "== bulkhead endpoints"
+cli endpoints
+echo
+echo "== bulkhead flows"
+cli flows
+echo
+echo "== bulkhead violations (the JSON lines are in the agent's violation log)"
+cli violations
+echo
+echo "== one violation as logged"
+head -n 1 "$work/violations.jsonl"

@@ -85,7 +85,7 @@ class AgentTest : public ::testing::Test {
                          (uplink.empty() ? "" : "\nuplink: " + uplink) +
                          "\nviolationLog: " + violationLog_ +
                          "\nstateDirectory: " + lab_->dir().file("state") +
-                         "\nhugepages: off\nmemoryMegabytes: 256\nmbufsPerPort: 2047\n"
+                         "\nhugepages: off\nmemoryMegabytes: 512\nmbufsPerPort: 4095\n"
                          "violationIntervalSeconds: 1\nlogLevel: debug\nendpoints:\n" +
                          endpointYaml(*web_, "web") + endpointYaml(*api_, "api");
     if (withDb) {
@@ -200,7 +200,12 @@ TEST_F(AgentTest, AllowedHttpPassesAndReturnTrafficWorks) {
                                                           std::filesystem::perms::owner_write);
   const auto status = cli({"status", "--json"});
   ASSERT_EQ(status.exitCode, 0) << status.err;
-  EXPECT_EQ(json::parse(status.out)["endpoints"].size(), 3u);
+  const json parsedStatus = json::parse(status.out);
+  EXPECT_EQ(parsedStatus["endpoints"].size(), 3u);
+  // af_xdp is the preferred driver and works on veths: a silent fallback would hide a problem.
+  for (const auto& endpoint : parsedStatus["endpoints"]) {
+    EXPECT_EQ(endpoint["driver"], "af_xdp") << agent_->log();
+  }
   EXPECT_TRUE(counterReaches("rxPackets", 1));
 }
 
