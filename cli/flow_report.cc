@@ -1,8 +1,8 @@
 #include "cli/flow_report.h"
 
-#include <cstring>
 
 #include "dataplane/ip_protocol_name.h"
+#include "rules/protocol_names.h"
 
 namespace bulkhead::cli {
 
@@ -24,10 +24,9 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
   record.srcIdentity = flow.srcIdentity;
   record.dstIdentity = flow.dstIdentity;
-  const auto& protocol = flow.classification.protocol;
-  // nDPI's own naming: master.app, where a missing master repeats the app ("Git.Git").
-  record.appProtocol = catalog_.name(protocol.app);
-  record.masterProtocol = protocol.master != 0 ? catalog_.name(protocol.master) : record.appProtocol;
+  auto names = rules::protocolNames(flow.classification.protocol, catalog_);
+  record.masterProtocol = std::move(names.master);
+  record.appProtocol = std::move(names.app);
   record.confidence = dpi::toString(flow.classification.confidence);
   record.host = std::string(flow.classification.hostName());
   const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;

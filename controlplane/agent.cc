@@ -24,6 +24,7 @@
 #include "dataplane/violation_event.h"
 #include "rules/policy_compiler.h"
 #include "rules/policy_loader.h"
+#include "rules/protocol_names.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -601,10 +602,8 @@ nlohmann::json Agent::flows() const {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& worker : workers_) {
     for (const auto& flow : worker->flows()) {
-      const auto& protocol = flow.classification.protocol;
-      const std::string app = flow.classified ? catalog_->name(protocol.app) : "Unknown";
-      const std::string master =
-          flow.classified && protocol.master != 0 ? catalog_->name(protocol.master) : app;
+      const auto [master, app] = rules::protocolNames(
+          flow.classified ? flow.classification.protocol : rules::AppProtocol{}, *catalog_);
       const char* verdict = flow.decision == rules::Decision::Allow    ? "allow"
                             : flow.decision == rules::Decision::Deny ? "deny"
                                                                      : "pending";

@@ -12,6 +12,7 @@
 #include <system_error>
 
 #include "dataplane/ip_protocol_name.h"
+#include "rules/protocol_names.h"
 #include "dataplane/packet_meta.h"
 
 namespace bulkhead::controlplane {
@@ -102,14 +103,8 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
   const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
   const bool ip = event.srcIp.family != 0;
 
-  std::string app = "Unknown";
-  std::string master = "Unknown";
-  if (event.classified) {
-    // nDPI's naming, as `simulate` prints it: a missing master repeats the app ("Git.Git").
-    const auto& protocol = event.classification.protocol;
-    app = catalog.name(protocol.app);
-    master = protocol.master != 0 ? catalog.name(protocol.master) : app;
-  }
+  const auto [master, app] = rules::protocolNames(
+      event.classified ? event.classification.protocol : rules::AppProtocol{}, catalog);
 
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["time"] = formatTimeNs(event.timeNs);
