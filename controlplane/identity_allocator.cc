@@ -6,6 +6,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "controlplane/atomic_file.h"
+
 namespace bulkhead::controlplane {
 
 namespace fs = std::filesystem;
@@ -81,20 +83,9 @@ bool IdentityAllocator::save(std::string* error) {
   for (const auto& [labels, id] : byLabels_) {
     entries.push_back({{"id", id}, {"labels", labels}});
   }
-  std::error_code ec;
-  fs::create_directories(fs::path(stateFile_).parent_path(), ec);
-  const std::string temporary = stateFile_ + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << nlohmann::json{{"version", 1}, {"identities", entries}}.dump(2) << "\n";
-    if (!out.flush()) {
-      *error = "cannot write " + temporary;
-      return false;
-    }
-  }
-  fs::rename(temporary, stateFile_, ec);
-  if (ec) {
-    *error = "cannot replace " + stateFile_ + ": " + ec.message();
+  if (!writeFileAtomically(
+          stateFile_, nlohmann::json{{"version", 1}, {"identities", entries}}.dump(2) + "\n",
+          error)) {
     return false;
   }
   dirty_ = false;
