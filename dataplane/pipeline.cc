@@ -172,6 +172,24 @@ size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
   return removed;
 }
 
+size_t Pipeline::forget(const std::function<bool(const FlowEntry&)>& gone) {
+  std::vector<FlowEntry*> doomed;
+  flows_.forEach([&](FlowEntry& flow) {
+    if (gone(flow)) {
+      doomed.push_back(&flow);
+    }
+  });
+  for (FlowEntry* flow : doomed) {
+    if (flowEnd_) {
+      flowEnd_(*flow);
+    }
+    detector_.release(flow->dpi);
+    flows_.erase(*flow);
+  }
+  counters_.flowsExpired += doomed.size();
+  return doomed.size();
+}
+
 void Pipeline::settle(FlowEntry& flow) {
   if (!flow.classified) {
     detector_.giveUp(flow.dpi, flow.classification);

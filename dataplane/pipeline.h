@@ -75,6 +75,9 @@ class Pipeline {
   // Removes idle flows; `budget` bounds the slots visited so a call never stalls a burst. Each
   // expiring flow is settled (see finishDetection) and handed to the flow-end handler first.
   size_t expire(uint64_t nowNs, size_t budget);
+  // Removes every flow `gone(flow)` names, at once and whatever its state (an endpoint that went
+  // away takes its flows with it). Each is handed to the flow-end handler first.
+  size_t forget(const std::function<bool(const FlowEntry&)>& gone);
   // Ends detection for every flow still classifying (nDPI's guess) and settles its verdict:
   // used when a capture ends.
   void finishDetection();

@@ -396,9 +396,36 @@ void Worker::reportSpoof(const PortBinding& port, const PacketMeta& meta) {
   ++counters_.violationsQueued;
 }
 
+void Worker::forgetDetachedEndpoints() {
+  const ForwardingState* state = state_;
+  std::vector<uint32_t> bound;
+  if (state != nullptr) {
+    for (const auto& port : state->ports) {
+      if (!port.uplink) {
+        bound.push_back(port.endpointSlot);
+      }
+    }
+  }
+  // Slots are never reused, so a slot missing now is an endpoint gone for good: its flows go
+  // with it rather than lingering until they idle out.
+  const bool someGone = std::any_of(boundSlots_.begin(), boundSlots_.end(), [&](uint32_t slot) {
+    return std::find(bound.begin(), bound.end(), slot) == bound.end();
+  });
+  if (someGone) {
+    const auto detached = [&](uint32_t slot) {
+      return slot != NoEndpoint && std::find(bound.begin(), bound.end(), slot) == bound.end();
+    };
+    pipeline_.forget([&](const FlowEntry& flow) {
+      return detached(flow.srcEndpoint) || detached(flow.dstEndpoint);
+    });
+  }
+  boundSlots_ = std::move(bound);
+}
+
 void Worker::housekeeping() {
   nextHousekeepingNs_ = nowNs_ + HousekeepingNs;
   pipeline_.expire(nowNs_, ExpireBudget);
+  forgetDetachedEndpoints();
   counters_.pipeline = pipeline_.counters();
   counters_.flows = pipeline_.flows().size();
   // Built here, off the per-packet path, only when the control thread asked for it.

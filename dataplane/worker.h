@@ -121,6 +121,7 @@ class Worker {
   void reportFlow(FlowEntry& flow);
   void reportSpoof(const PortBinding& port, const PacketMeta& meta);
   void housekeeping();
+  void forgetDetachedEndpoints();
 
   unsigned id_;
   WorkerConfig config_;
@@ -129,6 +130,7 @@ class Worker {
   Pipeline pipeline_;
   MacTable macs_;
   const ForwardingState* state_ = nullptr;
+  std::vector<uint32_t> boundSlots_;  // endpoints bound at the last housekeeping
   uint64_t nowNs_ = 0;       // monotonic, per burst
   uint64_t realtimeNs_ = 0;  // for event timestamps, per burst
   uint64_t nextHousekeepingNs_ = 0;
