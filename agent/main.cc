@@ -66,7 +66,14 @@ int main(int argc, char** argv) {
       "mbufs-per-port", po::value<unsigned>(),
       "packet buffers in each port's receive pool (default 4095)")(
       "busy-poll", "poll without pausing when idle (lowest latency, one core per worker at 100%)")(
-      "log-level", po::value<std::string>(), "trace, debug, info, warn or error (default info)");
+      "log-level", po::value<std::string>(), "trace, debug, info, warn or error (default info)")(
+      "docker-network", po::value<std::string>(),
+      "protect the containers of this Docker network as the engine runs them (default: no Docker)")(
+      "docker-socket", po::value<std::string>(),
+      "the Docker engine's API socket (default /var/run/docker.sock)")(
+      "fail-open",
+      "while no agent runs (after exit or a crash) containers' veths go back on their bridge, "
+      "unfiltered (default: cut off)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, options), vm);
@@ -119,6 +126,8 @@ int main(int argc, char** argv) {
   text("state-directory", config.stateDirectory);
   text("uplink", config.uplink);
   text("log-level", config.logLevel);
+  text("docker-network", config.dockerNetwork);
+  text("docker-socket", config.dockerSocket);
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);
   number("workers", config.workers, 1, 1);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
@@ -156,6 +165,9 @@ int main(int argc, char** argv) {
   }
   if (vm.count("busy-poll")) {
     config.busyPoll = true;
+  }
+  if (vm.count("fail-open")) {
+    config.failOpen = true;
   }
   if (config.logLevel != "trace" && config.logLevel != "debug" && config.logLevel != "info" &&
       config.logLevel != "warn" && config.logLevel != "error") {

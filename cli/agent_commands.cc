@@ -101,6 +101,20 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
   out << "packets: " << counters.value("rxPackets", 0) << " received, "
       << counters.value("txPackets", 0) << " sent, " << counters.value("spoofDropped", 0)
       << " spoofed dropped; flows: " << counters.value("flows", 0) << "\n";
+  if (const auto& uplink = reply["uplink"]; uplink.is_object()) {
+    out << "uplink: " << uplink.value("interface", "") << " (port " << uplink.value("port", 0)
+        << ", " << uplink.value("driver", "") << ")"
+        << (uplink.value("bridge", "").empty() ? "" : " into bridge " + uplink.value("bridge", ""))
+        << "\n";
+  }
+  if (const auto& docker = reply["docker"]; docker.is_object()) {
+    out << "docker: network " << docker.value("network", "") << " on " << docker.value("socket", "")
+        << ", " << (docker.value("connected", false)
+                        ? "connected (API " + docker.value("apiVersion", "") + ")"
+                        : std::string("not connected (retrying)"))
+        << "\n";
+  }
+  out << "fail mode: " << (reply.value("failOpen", false) ? "open" : "closed") << "\n";
   out << "endpoints:\n";
   for (const auto& endpoint : reply["endpoints"]) {
     out << "  " << endpoint.value("name", "") << "  identity " << endpoint.value("identity", 0)
@@ -236,14 +250,14 @@ int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, st
     out << reply["endpoints"].dump() << "\n";
     return ExitOk;
   }
-  out << "NAME\tIDENTITY\tINTERFACE\tPORT\tDRIVER\tIPS\tLABELS\n";
+  out << "NAME\tIDENTITY\tSOURCE\tINTERFACE\tPORT\tDRIVER\tIPS\tLABELS\n";
   for (const auto& endpoint : reply["endpoints"]) {
     std::string ips;
     for (const auto& ip : endpoint["ips"]) {
       ips += (ips.empty() ? "" : ",") + ip.get<std::string>();
     }
     out << endpoint.value("name", "") << "\t" << endpoint.value("identity", 0) << "\t"
-        << endpoint.value("interface", "") << "\t" << endpoint.value("port", 0) << "\t"
+        << endpoint.value("source", "") << "\t" << endpoint.value("interface", "") << "\t" << endpoint.value("port", 0) << "\t"
         << endpoint.value("driver", "") << "\t" << (ips.empty() ? "-" : ips) << "\t"
         << labelText(endpoint["labels"]) << "\n";
   }

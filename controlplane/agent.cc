@@ -126,6 +126,18 @@ std::vector<std::string> ealArguments(const AgentConfig& config) {
   return arguments;
 }
 
+// Names for the uplink pair into `bridge`: the same bridge always gets the same names, so a
+// pair that a crashed agent left behind is found and replaced.
+std::pair<std::string, std::string> uplinkNames(const std::string& bridge) {
+  uint32_t hash = 2166136261u;
+  for (const unsigned char c : bridge) {
+    hash = (hash ^ c) * 16777619u;
+  }
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", hash);
+  return {std::string("bhu-") + hex, std::string("bhb-") + hex};
+}
+
 int launchWorker(void* worker) { return static_cast<dataplane::Worker*>(worker)->run(); }
 
 nlohmann::json labelsJson(const rules::Labels& labels) {
@@ -138,13 +150,15 @@ nlohmann::json labelsJson(const rules::Labels& labels) {
 
 // An endpoint as the API describes it, validated like the configuration's.
 std::string endpointFromJson(const nlohmann::json& json, dataplane::Endpoint& endpoint,
-                             std::string& interface) {
+                             std::string& interface, std::string& bridge, std::string& netns,
+                             std::string& containerInterface) {
   if (!json.is_object()) {
     return "'endpoint' must be an object";
   }
   for (const auto& [key, value] : json.items()) {
-    static const std::vector<std::string> known = {"name",   "interface", "labels", "image",
-                                                   "networks", "ips",     "macs"};
+    static const std::vector<std::string> known = {
+        "name", "interface", "labels", "image", "networks", "ips", "macs", "bridge", "netns",
+        "containerInterface"};
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       return "unknown key '" + key + "' in endpoint";
     }
@@ -157,6 +171,19 @@ std::string endpointFromJson(const nlohmann::json& json, dataplane::Endpoint& en
   }
   endpoint.name = json["name"];
   interface = json["interface"];
+  for (const auto& [key, out] : {std::pair<const char*, std::string*>{"bridge", &bridge},
+                                 {"netns", &netns},
+                                 {"containerInterface", &containerInterface}}) {
+    if (json.contains(key)) {
+      if (!json[key].is_string()) {
+        return std::string("'") + key + "' must be a string";
+      }
+      *out = json[key].get<std::string>();
+    }
+  }
+  if (!netns.empty() && !netns.starts_with('/')) {
+    return "'netns' must be an absolute path";
+  }
   if (json.contains("labels")) {
     if (!json["labels"].is_object()) {
       return "'labels' must be an object of strings";
@@ -165,6 +192,7 @@ std::string endpointFromJson(const nlohmann::json& json, dataplane::Endpoint& en
       if (!value.is_string()) {
         return "label '" + key + "' must be a string";
       }
+
       endpoint.labels[key] = value.get<std::string>();
     }
   }
@@ -263,6 +291,7 @@ void Agent::publish() {
     next->ports.push_back(std::move(binding));
   }
   next->hostIps = config_.staticEndpoints.hostIps;
+  next->hostIps.insert(next->hostIps.end(), bridgeHostIps_.begin(), bridgeHostIps_.end());
   next->index();
   shared_.state.store(next.get(), std::memory_order_release);
   // After this no worker can still be reading the previous state: it may be freed, and a port
@@ -273,7 +302,8 @@ void Agent::publish() {
   current_ = std::move(next);
 }
 
-std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& interface) {
+std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& interface,
+                          AttachOptions options) {
   for (const auto& attached : endpoints_) {
     if (attached.endpoint.name == endpoint.name) {
       return "endpoint '" + endpoint.name + "' is already attached";
@@ -283,12 +313,45 @@ std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& inter
              attached.endpoint.name + "'";
     }
   }
-  if (interface.empty() || interface == config_.uplink) {
+  if (interface.empty() || interface == config_.uplink ||
+      (!managedUplink_.interface.empty() &&
+       (interface == managedUplink_.interface || interface == managedUplink_.peer))) {
     return "interface '" + interface + "' cannot carry an endpoint";
   }
   if (endpoints_.size() + (uplink_ ? 1 : 0) >= RTE_MAX_ETHPORTS) {
     return "no port left: this DPDK build supports " + std::to_string(RTE_MAX_ETHPORTS) +
            " ports";
+  }
+  if (!links_->exists(interface)) {
+    return "no interface named '" + interface + "'";
+  }
+  if (links_->isBridge(interface)) {
+    return "'" + interface + "' is a bridge; an endpoint is the host end of a container's veth";
+  }
+  // A veth still on the runtime's bridge would reach its neighbours around the dataplane: it
+  // comes off the bridge, and the dataplane joins the bridge through the uplink instead.
+  const std::string master = links_->masterOf(interface);
+  std::string bridge = master;
+  if (bridge.empty() && !options.bridgeHint.empty() && links_->isBridge(options.bridgeHint)) {
+    bridge = options.bridgeHint;
+  }
+  if (!bridge.empty()) {
+    if (const std::string failure = ensureUplink(bridge); !failure.empty()) {
+      return failure;
+    }
+  }
+  std::string offloadError;
+  if (!disableOffloads(interface, "", &offloadError)) {
+    spdlog::warn("{}", offloadError);
+  }
+  if (!options.netns.empty() && !options.containerInterface.empty() &&
+      !disableOffloads(options.containerInterface, options.netns, &offloadError)) {
+    spdlog::warn("{} (in {})", offloadError, options.netns);
+  }
+  if (!master.empty()) {
+    if (std::string failure; !links_->setMaster(interface, "", &failure)) {
+      return failure;
+    }
   }
   endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
   endpoint.identity = identities_.allocate(endpoint.labels);
@@ -299,35 +362,296 @@ std::string Agent::attach(dataplane::Endpoint endpoint, const std::string& inter
   try {
     attached.port = ports_->attach(interface, config_.portDriver);
   } catch (const std::exception& e) {
+    if (!master.empty() && config_.failOpen) {
+      std::string ignored;
+      links_->setMaster(interface, master, &ignored);
+    }
     return e.what();
   }
   attached.slot = nextSlot_++;
   attached.interface = interface;
+  attached.bridge = bridge;
   attached.endpoint = std::move(endpoint);
-  spdlog::info("attached endpoint '{}' (identity {}) on {} as port {} via {}",
+  attached.options = std::move(options);
+  spdlog::info("attached endpoint '{}' (identity {}) on {} as port {} via {}{}",
                attached.endpoint.name, attached.endpoint.identity, interface,
-               attached.port.portId, dataplane::toString(attached.port.driver));
+               attached.port.portId, dataplane::toString(attached.port.driver),
+               master.empty() ? "" : ", taken off bridge " + master);
   if (!attached.port.fallbackReason.empty()) {
     spdlog::warn("{}: fell back to af_packet: {}", interface, attached.port.fallbackReason);
   }
   slotInfo_[attached.slot] = {attached.endpoint.name, attached.endpoint.labels};
   endpoints_.push_back(std::move(attached));
   publish();
+  saveJournal();
   return "";
 }
 
-std::string Agent::detach(const std::string& name) {
+std::string Agent::detach(const std::string& name, const std::string& why) {
   const auto found = std::find_if(endpoints_.begin(), endpoints_.end(),
                                   [&](const AttachedEndpoint& e) { return e.endpoint.name == name; });
   if (found == endpoints_.end()) {
     return "no endpoint named '" + name + "' is attached";
   }
   const dataplane::PortInfo port = found->port;
+  const std::string bridge = found->bridge;
   endpoints_.erase(found);
   publish();  // workers stop polling the port before it goes
   ports_->detach(port);
-  spdlog::info("detached endpoint '{}' from {} (port {})", name, port.interface, port.portId);
+  // Failing open, a detached veth goes back where the runtime put it; failing closed it stays
+  // cut off, as it would with the agent gone.
+  std::string restored;
+  if (config_.failOpen && !bridge.empty() && links_->exists(port.interface)) {
+    std::string failure;
+    restored = links_->setMaster(port.interface, bridge, &failure) ? ", back on " + bridge
+                                                                   : " (" + failure + ")";
+  }
+  spdlog::info("detached endpoint '{}' from {} (port {}): {}{}", name, port.interface,
+               port.portId, why, restored);
+  saveJournal();
   return "";
+}
+
+std::string Agent::ensureUplink(const std::string& bridge) {
+  if (!config_.uplink.empty()) {
+    return "";  // the operator's uplink: it is theirs to connect to the bridge
+  }
+  if (uplink_) {
+    if (managedUplink_.bridge == bridge) {
+      return "";
+    }
+    return "this agent's uplink joins bridge " + managedUplink_.bridge + "; an endpoint on bridge " +
+           bridge + " needs its own agent (one segment per agent)";
+  }
+  const auto [name, peer] = uplinkNames(bridge);
+  std::string failure;
+  if (!links_->remove(name, &failure) || !links_->createVethIntoBridge(name, peer, bridge, &failure)) {
+    return "uplink into " + bridge + ": " + failure;
+  }
+  for (const std::string& end : {name, peer}) {
+    if (!disableOffloads(end, "", &failure)) {
+      spdlog::warn("{}", failure);
+    }
+  }
+  try {
+    uplink_ = ports_->attach(name, config_.portDriver);
+  } catch (const std::exception& e) {
+    links_->remove(name, &failure);
+    return "uplink into " + bridge + ": " + e.what();
+  }
+  managedUplink_ = {name, peer, bridge};
+  bridgeHostIps_ = links_->addressesOf(bridge);
+  spdlog::info("uplink {} is port {} via {}, joined to bridge {} through {}", name,
+               uplink_->portId, dataplane::toString(uplink_->driver), bridge, peer);
+  saveJournal();
+  return "";
+}
+
+void Agent::removeManagedUplink() {
+  if (!uplink_) {
+    return;
+  }
+  ports_->detach(*uplink_);
+  uplink_.reset();
+  if (!managedUplink_.interface.empty()) {
+    std::string failure;
+    if (!links_->remove(managedUplink_.interface, &failure)) {
+      spdlog::warn("{}", failure);
+    }
+    managedUplink_ = {};
+  }
+}
+
+void Agent::saveJournal(bool running) {
+  if (journalPath_.empty()) {
+    return;
+  }
+  AttachmentJournal journal;
+  journal.running = running;
+  if (!managedUplink_.interface.empty()) {
+    journal.uplinks.push_back(managedUplink_);
+  }
+  for (const auto& attached : endpoints_) {
+    journal.endpoints.push_back({attached.endpoint.name, attached.interface, attached.bridge,
+                                 attached.options.source, attached.options.request});
+  }
+  if (std::string error; !journal.save(journalPath_, &error)) {
+    spdlog::error("state: {}", error);
+  }
+}
+
+void Agent::recoverFromJournal() {
+  journalPath_ = config_.stateDirectory + "/attachments.json";
+  std::string warning;
+  const AttachmentJournal previous = AttachmentJournal::load(journalPath_, &warning);
+  if (!warning.empty()) {
+    spdlog::warn("state: {}", warning);
+  }
+  for (const auto& uplink : previous.uplinks) {
+    std::string failure;
+    if (links_->exists(uplink.interface) && !links_->remove(uplink.interface, &failure)) {
+      spdlog::warn("stale uplink: {}", failure);
+    }
+  }
+  if (previous.running) {
+    spdlog::warn("the previous agent did not stop cleanly (crash or SIGKILL)");
+    if (config_.failOpen) {
+      size_t restored = 0;
+      for (const auto& endpoint : previous.endpoints) {
+        std::string failure;
+        if (!endpoint.bridge.empty() && links_->exists(endpoint.interface) &&
+            links_->masterOf(endpoint.interface).empty()) {
+          if (links_->setMaster(endpoint.interface, endpoint.bridge, &failure)) {
+            ++restored;
+          } else {
+            spdlog::warn("failOpen: {}", failure);
+          }
+        }
+      }
+      spdlog::warn("failOpen: {} veths put back on their bridges", restored);
+    }
+  }
+  for (const auto& endpoint : previous.endpoints) {
+    if (endpoint.source != "api" || !links_->exists(endpoint.interface)) {
+      continue;
+    }
+    dataplane::Endpoint recovered;
+    std::string interface;
+    AttachOptions options;
+    std::string failure = endpointFromJson(endpoint.request, recovered, interface,
+                                           options.bridgeHint, options.netns,
+                                           options.containerInterface);
+    if (options.bridgeHint.empty()) {
+      options.bridgeHint = endpoint.bridge;
+    }
+    options.request = endpoint.request;
+    if (failure.empty()) {
+      failure = attach(std::move(recovered), interface, std::move(options));
+    }
+    if (failure.empty()) {
+      spdlog::info("recovered endpoint '{}' on {}", endpoint.name, interface);
+    } else {
+      spdlog::warn("could not recover endpoint '{}': {}", endpoint.name, failure);
+    }
+  }
+  saveJournal();
+}
+
+void Agent::onLinksRemoved() {
+  bool overflowed = false;
+  const std::vector<std::string> removed = linkWatcher_->removedLinks(&overflowed);
+  std::vector<std::string> vanished;
+  for (const auto& attached : endpoints_) {
+    // Asked of the kernel as well: a notification may be about a link of that name that is
+    // long gone (a runtime's temporary names), and only a missing link is a vanished one.
+    const bool named = overflowed || std::find(removed.begin(), removed.end(),
+                                               attached.interface) != removed.end();
+    const bool gone = named && !links_->exists(attached.interface);
+    if (gone) {
+      vanished.push_back(attached.endpoint.name);
+    }
+  }
+  for (const auto& name : vanished) {
+    detach(name, "its interface vanished");
+  }
+}
+
+void Agent::applyDocker(const DockerUpdate& update) {
+  switch (update.kind) {
+    case DockerUpdate::Kind::Resync: {
+      std::vector<std::string> gone;
+      for (const auto& attached : endpoints_) {
+        const bool running = std::any_of(
+            update.containers.begin(), update.containers.end(),
+            [&](const DockerContainer& c) { return c.id == attached.options.containerId; });
+        if (attached.options.source == "docker" && !running) {
+          gone.push_back(attached.endpoint.name);
+        }
+      }
+      for (const auto& name : gone) {
+        detach(name, "the container no longer runs (resync)");
+      }
+      for (const auto& container : update.containers) {
+        upsertContainer(container);
+      }
+      spdlog::info("docker: resynced, {} running containers", update.containers.size());
+      return;
+    }
+    case DockerUpdate::Kind::Running:
+      upsertContainer(update.containers.front());
+      return;
+    case DockerUpdate::Kind::Gone:
+      for (const auto& attached : endpoints_) {
+        if (attached.options.source == "docker" && attached.options.containerId == update.id) {
+          const std::string name = attached.endpoint.name;
+          detach(name, "the container stopped");
+          return;
+        }
+      }
+      return;
+  }
+}
+
+void Agent::upsertContainer(const DockerContainer& container) {
+  const auto existing = std::find_if(endpoints_.begin(), endpoints_.end(), [&](const auto& e) {
+    return e.options.source == "docker" && e.options.containerId == container.id;
+  });
+  const auto network =
+      std::find_if(container.networks.begin(), container.networks.end(),
+                   [&](const DockerContainer::Network& n) { return n.name == config_.dockerNetwork; });
+  if (network == container.networks.end() || network->mac.empty()) {
+    if (existing != endpoints_.end()) {
+      const std::string name = existing->endpoint.name;
+      detach(name, "the container left network " + config_.dockerNetwork);
+    }
+    return;
+  }
+  dataplane::Endpoint endpoint;
+  endpoint.name = container.name;
+  for (const auto& [key, value] : container.labels) {
+    if (!key.starts_with(rules::reserved_labels::Prefix)) {
+      endpoint.labels[key] = value;
+    }
+  }
+  endpoint.labels[std::string(rules::reserved_labels::Name)] = container.name;
+  endpoint.labels[std::string(rules::reserved_labels::Image)] = container.image;
+  for (const auto& joined : container.networks) {
+    endpoint.labels[std::string(rules::reserved_labels::NetworkPrefix) + joined.name] = "true";
+  }
+  for (const std::string& text : {network->ip, network->ipv6}) {
+    if (const auto ip = rules::IpAddress::parse(text)) {
+      endpoint.ips.push_back(*ip);
+    }
+  }
+  dataplane::MacAddress mac;
+  if (dataplane::MacAddress::parse(network->mac, mac)) {
+    endpoint.macs.push_back(mac);
+  }
+  std::string error;
+  const auto veth = containerVethOf(container.netnsPath, network->mac, *links_, &error);
+  if (!veth) {
+    spdlog::warn("docker: container '{}': {}", container.name, error);
+    return;
+  }
+  if (existing != endpoints_.end()) {
+    if (existing->interface == veth->hostInterface &&
+        existing->endpoint.labels == endpoint.labels && existing->endpoint.ips == endpoint.ips &&
+        existing->endpoint.macs == endpoint.macs) {
+      return;  // already so: a replayed or duplicate event
+    }
+    const std::string name = existing->endpoint.name;
+    detach(name, "the container changed");
+  }
+  AttachOptions options;
+  options.source = "docker";
+  options.bridgeHint = network->bridge;
+  options.netns = container.netnsPath;
+  options.containerInterface = veth->containerInterface;
+  options.containerId = container.id;
+  if (const std::string failure = attach(std::move(endpoint), veth->hostInterface, options);
+      !failure.empty()) {
+    spdlog::error("docker: container '{}' is not protected: {}", container.name, failure);
+  }
 }
 
 bool Agent::start(std::string* error) {
@@ -366,6 +690,14 @@ bool Agent::start(std::string* error) {
   shared_.eventPool = eventPool_;
   shared_.packetPool = packetPool_;
   ports_ = std::make_unique<dataplane::PortManager>(config_.mbufsPerPort, config_.workers, 1024);
+  links_ = HostLinks::open(error);
+  if (!links_) {
+    return false;
+  }
+  linkWatcher_ = LinkWatcher::open(error);
+  if (!linkWatcher_) {
+    return false;
+  }
 
   std::string logError;
   violationLog_ = ViolationLog::open(
@@ -409,12 +741,16 @@ bool Agent::start(std::string* error) {
 
   const auto& statics = config_.staticEndpoints;
   for (size_t i = 0; i < statics.endpoints.size(); ++i) {
-    const std::string failure = attach(statics.endpoints[i], statics.interfaces[i]);
+    AttachOptions options;
+    options.source = "config";
+    const std::string failure = attach(statics.endpoints[i], statics.interfaces[i], options);
     if (!failure.empty()) {
       *error = "static endpoint '" + statics.endpoints[i].name + "': " + failure;
       return false;
     }
   }
+
+  recoverFromJournal();
 
   std::string apiError;
   api_ = ApiServer::open(config_.apiSocket, config_.apiSocketGroup, &apiError);
@@ -435,17 +771,32 @@ void Agent::stop() {
     drainViolations();
   }
   api_.reset();
+  docker_.reset();
   if (ports_) {
+    size_t restored = 0;
     for (const auto& attached : endpoints_) {
       ports_->detach(attached.port);
+      std::string failure;
+      if (config_.failOpen && !attached.bridge.empty() && links_->exists(attached.interface)) {
+        if (links_->setMaster(attached.interface, attached.bridge, &failure)) {
+          ++restored;
+        } else {
+          spdlog::warn("failOpen: {}", failure);
+        }
+      }
     }
-    endpoints_.clear();
+    if (restored > 0) {
+      spdlog::info("failOpen: {} veths put back on their bridges", restored);
+    }
     if (uplink_) {
-      ports_->detach(*uplink_);
-      uplink_.reset();
+      removeManagedUplink();
     }
+    // What the next start needs: the endpoints to recover, not the uplink (gone) nor a crash.
+    saveJournal(false);
+    endpoints_.clear();
     ports_.reset();
   }
+  linkWatcher_.reset();
   shared_.state = nullptr;
   current_.reset();
   workers_.clear();
@@ -506,7 +857,10 @@ nlohmann::json Agent::status() const {
                          {"identity", attached.endpoint.identity},
                          {"labels", labelsJson(attached.endpoint.labels)},
                          {"ips", ips},
-                         {"macs", macs}});
+                         {"macs", macs},
+                         {"source", attached.options.source},
+                         {"bridge", attached.bridge},
+                         {"containerId", attached.options.containerId}});
   }
   dataplane::WorkerCounters total;
   uint64_t dropped[static_cast<size_t>(dataplane::DropReason::Count)] = {};
@@ -541,7 +895,15 @@ nlohmann::json Agent::status() const {
   if (uplink_) {
     uplink = {{"interface", uplink_->interface},
               {"port", uplink_->portId},
-              {"driver", dataplane::toString(uplink_->driver)}};
+              {"driver", dataplane::toString(uplink_->driver)},
+              {"bridge", managedUplink_.bridge}};
+  }
+  nlohmann::json docker = nullptr;
+  if (docker_) {
+    docker = {{"socket", config_.dockerSocket},
+              {"network", config_.dockerNetwork},
+              {"connected", docker_->connected()},
+              {"apiVersion", docker_->apiVersion()}};
   }
   return {{"ok", true},
           {"version", BULKHEAD_VERSION},
@@ -551,6 +913,8 @@ nlohmann::json Agent::status() const {
           {"policySha256", policySha256_},
           {"policies", policies},
           {"uplink", uplink},
+          {"failOpen", config_.failOpen},
+          {"docker", docker},
           {"endpoints", endpoints},
           {"violationLog",
            {{"path", violationLog_ ? violationLog_->path() : ""},
@@ -663,10 +1027,13 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
   if (command == "attach") {
     dataplane::Endpoint endpoint;
     std::string interface;
-    std::string failure = endpointFromJson(request.value("endpoint", nlohmann::json()), endpoint,
-                                           interface);
+    AttachOptions options;
+    options.request = request.value("endpoint", nlohmann::json());
+    std::string failure =
+        endpointFromJson(options.request, endpoint, interface, options.bridgeHint, options.netns,
+                         options.containerInterface);
     if (failure.empty()) {
-      failure = attach(std::move(endpoint), interface);
+      failure = attach(std::move(endpoint), interface, std::move(options));
     }
     if (!failure.empty()) {
       return {{"ok", false}, {"error", failure}};
@@ -674,7 +1041,7 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
     return {{"ok", true}, {"policyGeneration", generation_}};
   }
   if (command == "detach") {
-    const std::string failure = detach(request.value("name", ""));
+    const std::string failure = detach(request.value("name", ""), "asked through the API");
     if (!failure.empty()) {
       return {{"ok", false}, {"error", failure}};
     }
@@ -718,14 +1085,31 @@ int Agent::run() {
       spdlog::warn("policy files are not watched ({}); reload with SIGHUP", watchError);
     }
   }
+  if (!config_.dockerNetwork.empty()) {
+    docker_ = std::make_unique<DockerWatcher>(config_.dockerSocket);
+    docker_->start();
+    spdlog::info("docker: following the containers of network '{}' on {}", config_.dockerNetwork,
+                 config_.dockerSocket);
+  }
   spdlog::info("bulkheadd ready: {} endpoints, {} policies, generation {}, API on {}",
                endpoints_.size(), policies_.policies.size(), generation_, config_.apiSocket);
   spdlog::info("audit: policy applied trigger=start generation={} sha256={} policies={}",
                generation_, policySha256_, policies_.policies.size());
   const auto handler = [this](const nlohmann::json& request) { return handle(request); };
   while (!stopRequested) {
-    pollfd fds[2] = {{api_->fd(), POLLIN, 0}, {watcher_ ? watcher_->fd() : -1, POLLIN, 0}};
-    ::poll(fds, 2, 50);
+    pollfd fds[4] = {{api_->fd(), POLLIN, 0},
+                     {watcher_ ? watcher_->fd() : -1, POLLIN, 0},
+                     {linkWatcher_->fd(), POLLIN, 0},
+                     {docker_ ? docker_->fd() : -1, POLLIN, 0}};
+    ::poll(fds, 4, 50);
+    if (fds[2].revents & POLLIN) {
+      onLinksRemoved();
+    }
+    if (fds[3].revents & POLLIN) {
+      for (const auto& update : docker_->take()) {
+        applyDocker(update);
+      }
+    }
     timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     const uint64_t nowMs = uint64_t(now.tv_sec) * 1000 + uint64_t(now.tv_nsec) / 1000000;

@@ -11,6 +11,10 @@
 
 #include "controlplane/agent_config.h"
 #include "controlplane/api_server.h"
+#include "controlplane/attachment_journal.h"
+#include "controlplane/docker_watcher.h"
+#include "controlplane/host_links.h"
+#include "controlplane/link_watcher.h"
 #include "controlplane/identity_allocator.h"
 #include "controlplane/policy_watcher.h"
 #include "controlplane/violation_log.h"
@@ -46,11 +50,23 @@ class Agent {
   nlohmann::json handle(const nlohmann::json& request);
 
  private:
+  // Where an endpoint came from and what attaching it changed on the host.
+  struct AttachOptions {
+    std::string source = "api";  // "config", "api" (CLI, CNI) or "docker"
+    std::string bridgeHint;      // the bridge to join when the interface is on none (any more)
+    std::string netns;           // the container's namespace and its end of the veth: offloads
+    std::string containerInterface;
+    std::string containerId;     // docker
+    nlohmann::json request;      // api: the endpoint as requested, replayed after a restart
+  };
+
   struct AttachedEndpoint {
     uint32_t slot = 0;
     dataplane::Endpoint endpoint;
     std::string interface;
     dataplane::PortInfo port;
+    std::string bridge;  // the bridge the interface was taken off; "" when it was on none
+    AttachOptions options;
   };
 
   bool start(std::string* error);
@@ -60,8 +76,20 @@ class Agent {
   // loadPolicy + publish, with an audit line naming the trigger, generation and sha256.
   nlohmann::json reloadPolicy(const std::string& trigger);
   void publish();
-  std::string attach(dataplane::Endpoint endpoint, const std::string& interface);
-  std::string detach(const std::string& name);
+  std::string attach(dataplane::Endpoint endpoint, const std::string& interface,
+                     AttachOptions options);
+  std::string detach(const std::string& name, const std::string& why);
+  // The dataplane's port into `bridge`: a veth pair the agent creates, unless an uplink was
+  // configured. One bridge per agent: the dataplane has one uplink.
+  std::string ensureUplink(const std::string& bridge);
+  void removeManagedUplink();
+  // What a previous agent left: stale uplinks removed; after a crash with failOpen, veths put
+  // back on their bridges; endpoints the API had attached attached again.
+  void recoverFromJournal();
+  void saveJournal(bool running = true);
+  void onLinksRemoved();
+  void applyDocker(const DockerUpdate& update);
+  void upsertContainer(const DockerContainer& container);
   void drainViolations();
   nlohmann::json status() const;
   nlohmann::json flows() const;
@@ -78,6 +106,12 @@ class Agent {
   std::map<uint32_t, EndpointInfo> slotInfo_;  // kept after detach: events may still be queued
   uint32_t nextSlot_ = 0;
   std::optional<dataplane::PortInfo> uplink_;
+  AttachmentJournal::Uplink managedUplink_;  // empty interface: the uplink is configured, not ours
+  std::vector<rules::IpAddress> bridgeHostIps_;
+  std::unique_ptr<HostLinks> links_;
+  std::unique_ptr<LinkWatcher> linkWatcher_;
+  std::unique_ptr<DockerWatcher> docker_;
+  std::string journalPath_;
 
   rte_mempool* packetPool_ = nullptr;
   rte_mempool* eventPool_ = nullptr;

@@ -27,7 +27,8 @@ class ConfigParser {
         document,
         {"policy", "watchPolicy", "stateDirectory", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
          "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
-         "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host"},
+         "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host", "docker",
+         "failOpen"},
         "the agent configuration");
     AgentConfig& config = out_.config;
     if (const auto* policy = YamlReader::optional(top, "policy")) {
@@ -74,12 +75,18 @@ class ConfigParser {
         reader_.error(field->value, "watchPolicy must be true or false, got " + quote(*value));
       }
     }
-    if (const auto* field = YamlReader::optional(top, "busyPoll")) {
-      const auto value = reader_.scalar(field->value, "busyPoll");
-      if (value == "true" || value == "false") {
-        config.busyPoll = value == "true";
-      } else if (value) {
-        reader_.error(field->value, "busyPoll must be true or false, got " + quote(*value));
+    boolean(top, "busyPoll", config.busyPoll);
+    boolean(top, "failOpen", config.failOpen);
+    if (const auto* field = YamlReader::optional(top, "docker")) {
+      if (reader_.expectMap(field->value, "docker")) {
+        const auto docker = reader_.fields(field->value, {"socket", "network"}, "docker");
+        text(docker, "socket", config.dockerSocket);
+        text(docker, "network", config.dockerNetwork);
+        if (YamlReader::optional(docker, "network") == nullptr) {
+          reader_.error(field->value,
+                        "docker needs 'network': the Docker network whose containers bulkhead "
+                        "protects");
+        }
       }
     }
     if (const auto* field = YamlReader::optional(top, "logLevel")) {
@@ -118,6 +125,17 @@ class ConfigParser {
       }
     }
     return out;
+  }
+
+  void boolean(const YamlReader::Fields& top, std::string_view key, bool& out) {
+    if (const auto* field = YamlReader::optional(top, key)) {
+      const auto value = reader_.scalar(field->value, key);
+      if (value == "true" || value == "false") {
+        out = value == "true";
+      } else if (value) {
+        reader_.error(field->value, std::string(key) + " must be true or false, got " + quote(*value));
+      }
+    }
   }
 
   void text(const YamlReader::Fields& top, std::string_view key, std::string& out) {

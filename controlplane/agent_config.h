@@ -32,6 +32,14 @@ struct AgentConfig {
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;
   std::string logLevel = "info";
+  // Docker: the containers on `dockerNetwork` become endpoints as the engine starts and stops
+  // them. Off while dockerNetwork is empty.
+  std::string dockerSocket = "/var/run/docker.sock";
+  std::string dockerNetwork;
+  // What becomes of the containers' veths while no agent runs: false (the default) leaves them
+  // cut off from their bridge; true puts them back on it at exit, and at the next start after a
+  // crash, so traffic flows unfiltered until the agent takes them again.
+  bool failOpen = false;
   EndpointFile staticEndpoints;  // with interfaces
 };
 

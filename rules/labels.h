@@ -12,6 +12,9 @@ using Labels = std::map<std::string, std::string, std::less<>>;
 // Reserved label keys that bulkhead sets from what a container *is*. Operators select on them like
 // on any other label. Documented in docs/policy.md.
 namespace reserved_labels {
+// Every key under this prefix is bulkhead's to set: a container's own labels never may, or a
+// container could claim another's name or a network it is not on.
+inline constexpr std::string_view Prefix = "bulkhead.io/";
 inline constexpr std::string_view Name = "bulkhead.io/name";
 inline constexpr std::string_view Image = "bulkhead.io/image";
 // One label per network the container is attached to: "bulkhead.io/network.<network>" = "true".

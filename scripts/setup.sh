@@ -11,7 +11,7 @@ PACKAGES=(
   libndpi-dev libndpi-bin
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
   libboost-program-options-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libpcap-dev
-  libssl-dev
+  libssl-dev libcurl4-openssl-dev
   googletest libgtest-dev libbenchmark-dev
   iproute2 ethtool bc
   # integration lab (tests/integration): traffic between namespaces, Debian's /usr/bin/python3

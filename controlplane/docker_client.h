@@ -1,0 +1,43 @@
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bulkhead::controlplane {
+
+// HTTP to the Docker engine's API over its Unix socket (libcurl). Blocking; the Docker watcher
+// calls it from its own thread.
+class DockerClient {
+ public:
+  struct Response {
+    long status = 0;
+    std::string body;
+  };
+
+  // `socketPath`: the engine's socket, e.g. /var/run/docker.sock. `timeoutSeconds` bounds every
+  // request but the event stream.
+  DockerClient(std::string socketPath, int timeoutSeconds);
+
+  // GET `path` ("/v1.41/containers/json"). nullopt with `error` when the engine is unreachable
+  // or the connection broke; an HTTP error status is a response, not an error.
+  std::optional<Response> get(const std::string& path, std::string* error) const;
+
+  // GET `path` and hand each newline-terminated line of the body to `onLine` as it arrives, until
+  // the engine closes the stream (false, with `error`) or `stopRequested` answers true (true).
+  // `stopRequested` is asked at least once a second.
+  bool stream(const std::string& path, const std::function<void(std::string_view)>& onLine,
+              const std::function<bool()>& stopRequested, std::string* error) const;
+
+  const std::string& socketPath() const { return socketPath_; }
+
+ private:
+  std::string socketPath_;
+  int timeoutSeconds_;
+};
+
+// `text` escaped for a URL's query string.
+std::string urlEncode(std::string_view text);
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,69 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "rules/cidr.h"
+
+struct nl_sock;
+
+namespace bulkhead::controlplane {
+
+// The host's network links as the agent rearranges them, through rtnetlink (libnl): a container's
+// veth taken off the runtime's bridge so that only the dataplane connects it, and put back when
+// the agent fails open; the uplink veth pair that joins the dataplane to that bridge. Every call
+// reports failure as false/nullopt with a sentence in `error`; none throws.
+class HostLinks {
+ public:
+  static std::unique_ptr<HostLinks> open(std::string* error);
+  ~HostLinks();
+  HostLinks(const HostLinks&) = delete;
+  HostLinks& operator=(const HostLinks&) = delete;
+
+  bool exists(const std::string& name);
+  std::string nameOf(int ifindex);  // "" when there is no such link
+  // The bridge (or other master) the link is enslaved to; "" when it has none.
+  std::string masterOf(const std::string& name);
+  bool isBridge(const std::string& name);
+  // Enslaves `name` to `bridge`, or frees it from any master when `bridge` is empty.
+  bool setMaster(const std::string& name, const std::string& bridge, std::string* error);
+  // A veth pair, both ends up; `peer` enslaved to `bridge`.
+  bool createVethIntoBridge(const std::string& name, const std::string& peer,
+                            const std::string& bridge, std::string* error);
+  bool remove(const std::string& name, std::string* error);
+  // The addresses configured on the link (a bridge's gateway addresses: the host's own).
+  std::vector<rules::IpAddress> addressesOf(const std::string& name);
+
+  struct Link {
+    std::string name;
+    std::string mac;    // lower case; "" when the link has no Ethernet address
+    int peerIndex = 0;  // IFLA_LINK: a veth's peer (in the peer's namespace); 0 when none
+  };
+  std::vector<Link> list(std::string* error);
+
+ private:
+  explicit HostLinks(nl_sock* socket) : socket_(socket) {}
+  nl_sock* socket_;
+};
+
+// A container's interface on one network and the root-namespace end of its veth.
+struct ContainerVeth {
+  std::string containerInterface;  // "eth0", inside the container's namespace
+  std::string hostInterface;       // "veth1a2b3c4", in ours
+};
+
+// Finds the interface with MAC `mac` inside the network namespace at `netnsPath` and the host end
+// of its veth (its peer ifindex, read inside the namespace). The namespace is entered by a
+// short-lived thread, so the agent's own threads never change namespace.
+std::optional<ContainerVeth> containerVethOf(const std::string& netnsPath, const std::string& mac,
+                                             HostLinks& links, std::string* error);
+
+// Turns checksum and segmentation offloads off on a link (inside `netnsPath` when not empty).
+// With them on, a veth hands af_packet/af_xdp TCP segments whose checksums the kernel meant to
+// fill in later: the dataplane would forward them broken. Best effort: false when some feature
+// could not be changed.
+bool disableOffloads(const std::string& name, const std::string& netnsPath, std::string* error);
+
+}  // namespace bulkhead::controlplane
