@@ -357,6 +357,21 @@ std::string hostVeth(const std::vector<ResultInterface>& interfaces, const NetCo
   return candidates.back();
 }
 
+// The bridge the previous plugin put the veth on, as a hint for the agent (it asks the kernel
+// first): the `bridge` key, else a host interface sysfs shows to be a bridge; "" for ptp.
+std::string bridgeOf(const std::vector<ResultInterface>& interfaces, const NetConf& conf,
+                     const Options& options) {
+  if (!conf.bridge.empty()) {
+    return conf.bridge;
+  }
+  for (const auto& entry : interfaces) {
+    if (entry.sandbox.empty() && sysfsSaysBridge(options, entry.name)) {
+      return entry.name;
+    }
+  }
+  return "";
+}
+
 // The container's addresses, without prefix length. An address without an interface index
 // (an IPAM-style result) is taken as the container's: leaving it out would make the agent's
 // anti-spoofing drop the container's own traffic.
@@ -451,7 +466,10 @@ Outcome add(const NetConf& conf, const Invocation& invocation, const Options& op
                                     {"labels", labels},
                                     {"networks", nlohmann::json::array({conf.name})},
                                     {"ips", containerIps(conf.prevResult, target.containerIndex)},
-                                    {"macs", macs}}}};
+                                    {"macs", macs},
+                                    {"bridge", bridgeOf(target.interfaces, conf, options)},
+                                    {"netns", invocation.netns},
+                                    {"containerInterface", invocation.ifname}}}};
   std::string error;
   const nlohmann::json reply =
       controlplane::callApi(conf.agentSocket, request, &error, options.apiTimeoutSeconds);

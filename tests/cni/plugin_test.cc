@@ -304,9 +304,22 @@ TEST_F(CniPlugin, AddAttachesTheHostVethAndPrintsPrevResult) {
       "labels": {"app": "web", "tier": "front", "bulkhead.io/pod-namespace": "shop"},
       "networks": ["shop"],
       "ips": ["10.88.0.5", "fd00::5"],
-      "macs": ["0a:58:0a:58:00:05"]
+      "macs": ["0a:58:0a:58:00:05"],
+      "bridge": "",
+      "netns": "/run/netns/bh-test",
+      "containerInterface": "eth0"
     }
   })"));
+}
+
+TEST_F(CniPlugin, AddTellsTheAgentWhichBridgeTheVethWasOn) {
+  FakeAgent agent(socket());
+  auto conf = config();
+  conf["bridge"] = "bh-test-br0";
+  ASSERT_EQ(run(env("ADD"), conf).exitCode, 0);
+  ASSERT_EQ(agent.requests().size(), 1u);
+  EXPECT_EQ(agent.requests()[0]["endpoint"]["bridge"], "bh-test-br0");
+  EXPECT_EQ(agent.requests()[0]["endpoint"]["interface"], "bh-veth7f3a");
 }
 
 TEST_F(CniPlugin, WithoutAPodNameTheEndpointIsTheShortContainerId) {
