@@ -17,6 +17,9 @@ PACKAGES=(
   # integration lab (tests/integration): traffic between namespaces, Debian's /usr/bin/python3
   # for http.server, busybox for container images and as a ping/wget fallback
   iputils-ping curl python3-minimal busybox-static
+  # a real CNI runtime (tests/integration/podman_cni.h): podman's CNI backend, the reference
+  # plugins; runc because crun fails on hybrid cgroups; catatonit for pods
+  podman containernetworking-plugins runc catatonit
 )
 
 missing=()
