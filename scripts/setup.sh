@@ -20,6 +20,7 @@ PACKAGES=(
   # a real CNI runtime (tests/integration/podman_cni.h): podman's CNI backend, the reference
   # plugins; runc because crun fails on hybrid cgroups; catatonit for pods
   podman containernetworking-plugins runc catatonit
+  docker.io  # tests/integration/docker_engine.h: a private dockerd (and its containerd, runc)
 )
 
 missing=()

@@ -1,0 +1,402 @@
+// bulkheadd following a real Docker engine: containers become endpoints by their labels as the
+// engine runs them, the policy holds between them with real traffic, and restarts of containers,
+// of the engine and of the agent are followed. The engine is a private dockerd
+// (tests/integration/docker_engine.h) shared by the suite; each test has its own network.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "controlplane/api_server.h"
+#include "tests/integration/docker_engine.h"
+#include "tests/integration/lab.h"
+#include "tests/support/run_command.h"
+
+namespace bulkhead {
+namespace {
+
+using nlohmann::json;
+using testing::DockerEngine;
+
+std::string binary(const std::string& name) { return std::string(BULKHEAD_BINARY_DIR) + "/" + name; }
+
+// api takes HTTP from web on 8080 and pings from web; nothing else reaches it.
+constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: api}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts: [{ports: [{protocol: ICMP}]}]
+)";
+
+// busybox httpd on 8080 and 8081 (the one the policy does not open), then sleep as PID 1.
+const std::vector<std::string> ApiCommand = {
+    "sh", "-c",
+    "mkdir -p /www && echo hello-from-api > /www/index.html && httpd -p 8080 -h /www && "
+    "httpd -p 8081 -h /www && exec sleep 3600"};
+
+class DockerAgentTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (!testing::haveRoot() || !DockerEngine::unavailableReason().empty() ||
+        !DockerEngine::imageUnavailableReason().empty()) {
+      return;
+    }
+    engine_ = new DockerEngine();
+    engine_->ensureImage();
+  }
+
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+
+  void SetUp() override {
+    if (!testing::haveRoot()) {
+      GTEST_SKIP() << "needs root: runs a Docker engine and a DPDK agent";
+    }
+    if (const auto reason = DockerEngine::unavailableReason(); !reason.empty()) {
+      GTEST_SKIP() << reason << " (scripts/setup.sh installs docker.io)";
+    }
+    if (const auto reason = DockerEngine::imageUnavailableReason(); !reason.empty()) {
+      GTEST_SKIP() << reason << " (scripts/setup.sh installs busybox-static)";
+    }
+    ASSERT_NE(engine_, nullptr);
+    if (!engine_->running()) {
+      engine_->startEngine();  // a previous test failed with the engine stopped
+    }
+    lab_ = std::make_unique<testing::Lab>();
+    static int networks = 0;
+    const std::string index = std::to_string(++networks);
+    network_ = &engine_->createNetwork("shop" + index, "10.214." + index + ".0/24", "shop" + index);
+    policyPath_ = lab_->dir().write("policy.yaml", Policy);
+    socket_ = lab_->dir().file("api.sock");
+    violationLog_ = lab_->dir().file("violations.jsonl");
+  }
+
+  void TearDown() override {
+    stopAgent();
+    if (engine_ != nullptr) {
+      for (const auto& name : containers_) {
+        try {
+          engine_->remove(name);
+        } catch (const std::exception&) {
+        }
+      }
+      if (network_ != nullptr) {
+        try {
+          engine_->removeNetwork(network_->name);
+        } catch (const std::exception&) {
+        }
+      }
+    }
+  }
+
+  std::string run(const std::string& role, const std::map<std::string, std::string>& labels,
+                  const std::vector<std::string>& extra = {},
+                  const std::vector<std::string>& command = {}) {
+    const std::string name = engine_->prefix() + "-" + role;
+    engine_->run(name, labels, network_->name, extra, command);
+    containers_.push_back(name);
+    return name;
+  }
+
+  void startAgent(const std::string& extraConfig = "") {
+    const std::string config = "policy: " + policyPath_ + "\napiSocket: " + socket_ +
+                               "\nviolationLog: " + violationLog_ +
+                               "\nstateDirectory: " + lab_->dir().file("state") +
+                               "\ndocker: {socket: " + engine_->socket() +
+                               ", network: " + network_->name + "}\n" +
+                               "hugepages: off\nmemoryMegabytes: 512\n"
+                               "violationIntervalSeconds: 1\nlogLevel: debug\n" + extraConfig;
+    const std::string path = lab_->dir().write("bulkhead.yaml", config);
+    agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path},
+                          "agent" + std::to_string(++agentStarts_) + ".log");
+    ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
+  }
+
+  void stopAgent(int signal = SIGTERM) {
+    if (agent_ == nullptr) {
+      return;
+    }
+    if (signal != SIGTERM) {
+      ::kill(agent_->pid(), signal);
+      testing::waitFor([&] { return !agent_->running(); }, 10);
+    }
+    agent_->stop(10);
+    agent_ = nullptr;
+  }
+
+  json status() {
+    std::string error;
+    const json reply = controlplane::callApi(socket_, {{"command", "status"}}, &error);
+    return reply.is_null() ? json::object() : reply;
+  }
+
+  // The endpoint the agent shows for `container`, once it is attached on the container's current
+  // host veth (a restarted container has a new one).
+  std::optional<json> endpointOf(const std::string& container) {
+    std::string veth;
+    try {
+      veth = engine_->hostVethOf(container);
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    for (const auto& endpoint : status().value("endpoints", json::array())) {
+      if (endpoint["name"] == container && endpoint["interface"] == veth) {
+        return endpoint;
+      }
+    }
+    return std::nullopt;
+  }
+
+  ::testing::AssertionResult attached(const std::string& container, int timeoutSeconds = 15) {
+    if (testing::waitFor([&] { return endpointOf(container).has_value(); }, timeoutSeconds)) {
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure()
+           << container << " was not attached within " << timeoutSeconds << " s; status: "
+           << status().dump() << "\nagent log:\n"
+           << (agent_ ? agent_->log() : "(no agent)");
+  }
+
+  bool listed(const std::string& container) {
+    for (const auto& endpoint : status().value("endpoints", json::array())) {
+      if (endpoint["name"] == container) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The page api serves, fetched from `from` (busybox wget, bounded by busybox timeout).
+  std::string fetch(const std::string& from, const std::string& to, int port) {
+    const auto result = engine_->exec(
+        from, {"timeout", "4", "wget", "-q", "-O", "-",
+               "http://" + engine_->ip(to, network_->name) + ":" + std::to_string(port) + "/"},
+        15);
+    return result.exitCode == 0 ? result.out : "";
+  }
+
+  // Whether `from` reaches api's HTTP, retried briefly: ARP and the agent's first packets.
+  bool reaches(const std::string& from, const std::string& to, int port, int timeoutSeconds = 10) {
+    return testing::waitFor(
+        [&] { return fetch(from, to, port).find("hello-from-api") != std::string::npos; },
+        timeoutSeconds);
+  }
+
+  std::vector<json> violations() {
+    std::vector<json> out;
+    std::ifstream in(violationLog_);
+    for (std::string line; std::getline(in, line);) {
+      out.push_back(json::parse(line));
+    }
+    return out;
+  }
+
+  static DockerEngine* engine_;
+  std::unique_ptr<testing::Lab> lab_;
+  const testing::DockerNetwork* network_ = nullptr;
+  std::vector<std::string> containers_;
+  testing::Process* agent_ = nullptr;
+  int agentStarts_ = 0;
+  std::string policyPath_;
+  std::string socket_;
+  std::string violationLog_;
+};
+
+DockerEngine* DockerAgentTest::engine_ = nullptr;
+
+TEST_F(DockerAgentTest, LabelledContainersGetIdentitiesAndThePolicyHoldsBetweenThem) {
+  // One container runs before the agent (found by the resync), one starts after (an event).
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  startAgent();
+  // A container may not name itself: bulkhead.io/ labels are the agent's to set.
+  const std::string web = run("web", {{"app", "web"}, {"bulkhead.io/name", api}});
+  const std::string other = run("other", {{"app", "other"}});
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(attached(other));
+
+  const json webEndpoint = *endpointOf(web);
+  EXPECT_EQ(webEndpoint["source"], "docker");
+  EXPECT_EQ(webEndpoint["bridge"], network_->bridge) << agent_->log();
+  EXPECT_EQ(webEndpoint["labels"], json({{"app", "web"},
+                                         {"bulkhead.io/name", web},
+                                         {"bulkhead.io/image", DockerEngine::kImage},
+                                         {"bulkhead.io/network." + network_->name, "true"}}));
+  EXPECT_EQ(webEndpoint["ips"], json::array({engine_->ip(web, network_->name)}));
+  EXPECT_NE(endpointOf(api)->at("identity"), webEndpoint["identity"]);
+  // The operator's view: the CLI's table and status name where endpoints come from.
+  const auto table = testing::runCommand({binary("bulkhead"), "endpoints", "--socket", socket_}, 30);
+  EXPECT_EQ(table.exitCode, 0) << table.err;
+  EXPECT_NE(table.out.find(web + "\t" + webEndpoint["identity"].dump() + "\tdocker\t"),
+            std::string::npos)
+      << table.out;
+  const auto text = testing::runCommand({binary("bulkhead"), "status", "--socket", socket_}, 30);
+  EXPECT_NE(text.out.find("docker: network " + network_->name), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("connected (API "), std::string::npos) << text.out;
+  // Off the engine's bridge: the only way between containers is through the agent.
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" +
+                                       webEndpoint["interface"].get<std::string>() + "/master"));
+
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");    // a port the policy does not open
+  EXPECT_EQ(fetch(other, api, 8080), "");  // a container the policy does not name
+  const auto ping = engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(api, network_->name)});
+  EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
+  EXPECT_TRUE(testing::waitFor(
+      [&] {
+        for (const auto& line : violations()) {
+          if (line["src"]["endpoint"] == other && line["dst"]["endpoint"] == api) {
+            return true;
+          }
+        }
+        return false;
+      },
+      5))
+      << "no violation line for other -> api";
+  // The containers still reach their gateway (the bridge) through the agent's uplink.
+  const std::string gateway = network_->subnet.substr(0, network_->subnet.rfind('.')) + ".1";
+  const auto toGateway = engine_->exec(other, {"ping", "-c", "1", "-W", "2", gateway});
+  EXPECT_EQ(toGateway.exitCode, 0) << toGateway.out << toGateway.err << agent_->log();
+}
+
+TEST_F(DockerAgentTest, ARestartedContainerWithANewAddressKeepsItsPolicy) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(reaches(web, api, 8080));
+  const json before = *endpointOf(api);
+  const std::string oldIp = engine_->ip(api, network_->name);
+
+  engine_->stop(api);
+  ASSERT_TRUE(testing::waitFor([&] { return !listed(api); }, 10)) << status().dump();
+  // Another container takes api's address, so api comes back with a new one.
+  run("squatter", {{"app", "squatter"}}, {"--ip", oldIp});
+  engine_->restart(api);
+  ASSERT_TRUE(attached(api));
+  const json after = *endpointOf(api);
+  EXPECT_NE(engine_->ip(api, network_->name), oldIp);
+  EXPECT_NE(after["interface"], before["interface"]);
+  EXPECT_EQ(after["identity"], before["identity"]);
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");
+}
+
+TEST_F(DockerAgentTest, AContainerStoppedAndRemovedLeavesNoPortVethOrFlow) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(reaches(web, api, 8080));
+  const std::string veth = endpointOf(api)->at("interface");
+  const auto flowsWith = [&](const std::string& name) {
+    std::string error;
+    const json reply = controlplane::callApi(socket_, {{"command", "flows"}}, &error);
+    int count = 0;
+    for (const auto& flow : reply.value("flows", json::array())) {
+      count += flow["src"]["endpoint"] == name || flow["dst"]["endpoint"] == name;
+    }
+    return count;
+  };
+  EXPECT_GT(flowsWith(api), 0);
+
+  engine_->stop(api);
+  engine_->remove(api);
+  EXPECT_TRUE(testing::waitFor([&] { return !listed(api); }, 10)) << status().dump();
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + veth));
+  EXPECT_TRUE(testing::waitFor([&] { return flowsWith(api) == 0; }, 5));
+  EXPECT_EQ(status()["endpoints"].size(), 1u);  // web alone; the uplink is not an endpoint
+}
+
+TEST_F(DockerAgentTest, AnEngineRestartIsFollowed) {
+  const std::string api = run("api", {{"app", "api"}}, {"--restart=always"}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}}, {"--restart=always"});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(reaches(web, api, 8080));
+
+  engine_->stopEngine();
+  // The engine stops its containers: their veths vanish and the agent lets go of them.
+  EXPECT_TRUE(testing::waitFor([&] { return status()["endpoints"].empty(); }, 20))
+      << status().dump();
+  EXPECT_FALSE(status()["docker"]["connected"].get<bool>());
+  engine_->startEngine();
+  ASSERT_TRUE(attached(api, 30));
+  ASSERT_TRUE(attached(web, 30));
+  EXPECT_TRUE(status()["docker"]["connected"].get<bool>());
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");
+  EXPECT_EQ(status()["endpoints"].size(), 2u);  // nothing twice
+}
+
+TEST_F(DockerAgentTest, ARestartedAgentRecoversEveryContainerAndFailsClosedMeanwhile) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(reaches(web, api, 8080));
+  const auto identity = endpointOf(api)->at("identity");
+
+  stopAgent();
+  // Fail closed: with the agent gone the veths stay off the bridge, nothing passes.
+  EXPECT_EQ(fetch(web, api, 8080), "");
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  EXPECT_EQ(endpointOf(api)->at("identity"), identity);
+  // Found off its bridge, the veth is still known to belong to it (from the engine), and the
+  // uplink joins that bridge again.
+  EXPECT_EQ(endpointOf(api)->at("bridge"), network_->bridge);
+  EXPECT_EQ(status()["uplink"]["bridge"], network_->bridge);
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");
+}
+
+TEST_F(DockerAgentTest, FailOpenPutsVethsBackOnTheBridgeAtExitAndAfterACrash) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent("failOpen: true\n");
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  EXPECT_EQ(fetch(web, api, 8081), "");
+  const std::string veth = endpointOf(api)->at("interface");
+  const auto onBridge = [&] {
+    std::error_code ignored;
+    return std::filesystem::read_symlink("/sys/class/net/" + veth + "/master", ignored)
+               .filename()
+               .string() == network_->bridge;
+  };
+  EXPECT_FALSE(onBridge());
+
+  stopAgent();  // SIGTERM: a clean exit puts the veths back
+  EXPECT_TRUE(onBridge());
+  EXPECT_TRUE(reaches(web, api, 8081)) << "unfiltered while no agent runs";
+
+  startAgent("failOpen: true\n");
+  ASSERT_TRUE(attached(api));
+  EXPECT_FALSE(onBridge());
+  stopAgent(SIGKILL);  // a crash: nobody puts anything back...
+  EXPECT_FALSE(onBridge());
+  startAgent("failOpen: true\n");  // ...until the next start notices
+  EXPECT_TRUE(agent_->waitForLog("did not stop cleanly", 5)) << agent_->log();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");
+}
+
+}  // namespace
+}  // namespace bulkhead
