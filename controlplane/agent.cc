@@ -648,9 +648,21 @@ void Agent::upsertContainer(const DockerContainer& container) {
   options.netns = container.netnsPath;
   options.containerInterface = veth->containerInterface;
   options.containerId = container.id;
-  if (const std::string failure = attach(std::move(endpoint), veth->hostInterface, options);
-      !failure.empty()) {
-    spdlog::error("docker: container '{}' is not protected: {}", container.name, failure);
+  const std::string failure = attach(std::move(endpoint), veth->hostInterface, options);
+  if (failure.empty()) {
+    return;
+  }
+  // The container runs whatever we say: failing closed, a container the agent cannot protect
+  // is cut off from its bridge rather than left on it unfiltered.
+  std::string cutError;
+  if (!config_.failOpen && !links_->masterOf(veth->hostInterface).empty() &&
+      links_->setMaster(veth->hostInterface, "", &cutError)) {
+    spdlog::error("docker: container '{}' cannot be protected ({}); cut off from its bridge "
+                  "(fail closed)",
+                  container.name, failure);
+  } else {
+    spdlog::error("docker: container '{}' is not protected: {}{}", container.name, failure,
+                  cutError.empty() ? "" : "; " + cutError);
   }
 }
 

@@ -268,6 +268,31 @@ TEST_F(DockerAgentTest, LabelledContainersGetIdentitiesAndThePolicyHoldsBetweenT
   EXPECT_EQ(toGateway.exitCode, 0) << toGateway.out << toGateway.err << agent_->log();
 }
 
+TEST_F(DockerAgentTest, AContainerTheAgentCannotProtectIsCutOffNotLeftOpen) {
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(web));
+  // An endpoint attached through the API already holds the name the container will have.
+  const std::string name = engine_->prefix() + "-taken";
+  const auto& holder = lab_->addHost("holder", "10.214.99.2/24");
+  std::string error;
+  const json reply = controlplane::callApi(
+      socket_,
+      {{"command", "attach"},
+       {"endpoint", {{"name", name}, {"interface", holder.hostIfname}}}},
+      &error);
+  ASSERT_EQ(reply.value("ok", false), true) << reply.dump() << error;
+
+  engine_->run(name, {{"app", "web"}}, network_->name);
+  containers_.push_back(name);
+  ASSERT_TRUE(agent_->waitForLog("cut off from its bridge", 15)) << agent_->log();
+  const std::string veth = engine_->hostVethOf(name);
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + veth + "/master"));
+  EXPECT_EQ(endpointOf(name), std::nullopt);  // the name still belongs to the API's endpoint
+  const auto ping = engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(name, network_->name)});
+  EXPECT_NE(ping.exitCode, 0) << ping.out;
+}
+
 TEST_F(DockerAgentTest, ARestartedContainerWithANewAddressKeepsItsPolicy) {
   const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
   const std::string web = run("web", {{"app", "web"}});
