@@ -420,8 +420,17 @@ std::string Agent::ensureUplink(const std::string& bridge) {
     if (managedUplink_.bridge == bridge) {
       return "";
     }
-    return "this agent's uplink joins bridge " + managedUplink_.bridge + "; an endpoint on bridge " +
-           bridge + " needs its own agent (one segment per agent)";
+    const bool inUse = std::any_of(endpoints_.begin(), endpoints_.end(), [&](const auto& e) {
+      return e.bridge == managedUplink_.bridge;
+    });
+    if (inUse) {
+      return "this agent's uplink joins bridge " + managedUplink_.bridge +
+             "; an endpoint on bridge " + bridge + " needs its own agent (one segment per agent)";
+    }
+    // No endpoint left on the old bridge (a network removed and made again): move over.
+    spdlog::info("uplink {} leaves bridge {}: no endpoint is on it any more",
+                 managedUplink_.interface, managedUplink_.bridge);
+    removeManagedUplink();
   }
   const auto [name, peer] = uplinkNames(bridge);
   std::string failure;
@@ -451,8 +460,11 @@ void Agent::removeManagedUplink() {
   if (!uplink_) {
     return;
   }
-  ports_->detach(*uplink_);
+  const dataplane::PortInfo port = *uplink_;
   uplink_.reset();
+  bridgeHostIps_.clear();
+  publish();  // workers stop using the port before it goes
+  ports_->detach(port);
   if (!managedUplink_.interface.empty()) {
     std::string failure;
     if (!links_->remove(managedUplink_.interface, &failure)) {

@@ -422,6 +422,23 @@ TEST_F(AgentTest, LongTransferSurvivesTwentyReloads) {
   EXPECT_EQ(transfer.exitCode(), 0);
 }
 
+TEST_F(AgentTest, AVethThatVanishesIsDetachedWithoutBeingAsked) {
+  startAgent();
+  EXPECT_EQ(call({{"command", "status"}})["endpoints"].size(), 3u);
+  // Nobody tells the agent: the kernel's link notification is all it gets.
+  const auto removed = testing::runCommand(
+      {testing::findOnPath("ip"), "link", "del", db_->hostIfname}, 10);
+  ASSERT_EQ(removed.exitCode, 0) << removed.err;
+  EXPECT_TRUE(testing::waitFor(
+      [&] { return call({{"command", "status"}})["endpoints"].size() == 2u; }, 5))
+      << agent_->log();
+  EXPECT_TRUE(agent_->waitForLog("detached endpoint 'db'", 1)) << agent_->log();
+  EXPECT_NE(agent_->log().find("its interface vanished"), std::string::npos);
+  // The others are untouched.
+  httpServer(*api_, 8080);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080), 200);
+}
+
 TEST_F(AgentTest, AttachingAndDetachingAnEndpointLeavesOthersFlowing) {
   startAgent(false);
   httpServer(*api_, 8443);

@@ -344,6 +344,30 @@ TEST_F(DockerAgentTest, AContainerStoppedAndRemovedLeavesNoPortVethOrFlow) {
   EXPECT_EQ(status()["endpoints"].size(), 1u);  // web alone; the uplink is not an endpoint
 }
 
+TEST_F(DockerAgentTest, ANetworkMadeAgainGetsTheUplinkOnItsNewBridge) {
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(web));
+  const std::string oldBridge = network_->bridge;
+  EXPECT_EQ(status()["uplink"]["bridge"], oldBridge);
+
+  engine_->remove(web);
+  ASSERT_TRUE(testing::waitFor([&] { return status()["endpoints"].empty(); }, 10));
+  const std::string shortName = network_->shortName;
+  engine_->removeNetwork(network_->name);
+  network_ = &engine_->createNetwork(shortName, "10.214.98.0/24", "again");
+  ASSERT_NE(network_->bridge, oldBridge);
+
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web2 = run("web2", {{"app", "web"}});
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web2));
+  EXPECT_EQ(status()["uplink"]["bridge"], network_->bridge);
+  EXPECT_TRUE(reaches(web2, api, 8080)) << agent_->log();
+  const auto toGateway = engine_->exec(web2, {"ping", "-c", "1", "-W", "2", "10.214.98.1"});
+  EXPECT_EQ(toGateway.exitCode, 0) << toGateway.out << agent_->log();
+}
+
 TEST_F(DockerAgentTest, AnEngineRestartIsFollowed) {
   const std::string api = run("api", {{"app", "api"}}, {"--restart=always"}, ApiCommand);
   const std::string web = run("web", {{"app", "web"}}, {"--restart=always"});
