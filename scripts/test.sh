@@ -9,6 +9,7 @@ if [ "${SANITIZE:-0}" = "1" ]; then
   BUILD_DIR="${BUILD_DIR:-build-asan}"
   export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}"
   export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+  export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}"
 else
   BUILD_DIR="${BUILD_DIR:-build}"
 fi

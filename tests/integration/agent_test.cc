@@ -70,8 +70,10 @@ class AgentTest : public ::testing::Test {
   void TearDown() override {
     if (agent_ != nullptr) {
       agent_->stop(10);
-      // A clean stop leaves nothing of the agent behind: its socket is gone.
+      // A clean stop leaves nothing of the agent behind: its socket is gone, and under the
+      // sanitizers no leak or error report changed the exit code.
       EXPECT_FALSE(std::filesystem::exists(socket_)) << agent_->log();
+      EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();
     }
   }
 

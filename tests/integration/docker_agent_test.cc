@@ -130,6 +130,10 @@ class DockerAgentTest : public ::testing::Test {
       testing::waitFor([&] { return !agent_->running(); }, 10);
     }
     agent_->stop(10);
+    if (signal == SIGTERM) {
+      // A clean exit, sanitizers included (a leak or an error report changes the code).
+      EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();
+    }
     agent_ = nullptr;
   }
 

@@ -60,6 +60,7 @@ class PodmanAgentTest : public ::testing::Test {
     }
     if (agent_ != nullptr) {
       agent_->stop(10);
+      EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();
     }
   }
 
@@ -146,6 +147,7 @@ TEST_F(PodmanAgentTest, ContainersStartedByPodmanAreEnforcedByLabelAndRemovedCle
 
   // A restarted agent has no ADD to wait for: it recovers what CNI had attached.
   agent_->stop(10);
+  EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();
   agent_ = nullptr;
   startAgent();
   EXPECT_TRUE(agent_->waitForLog("recovered endpoint 'web'", 5)) << agent_->log();
