@@ -2,8 +2,10 @@
 # The main job. Part 1 (offline): validate the example policy and run the example capture of a
 # small shop through bulkhead's pipeline. Part 2 (live, root): three network namespaces (web,
 # api, db) whose veths are plugged into bulkheadd running that policy; real HTTP, a blocked
-# port, SSH on the HTTP port, then the agent's flows and violation log. Everything the demo
-# creates is removed when it ends, also on Ctrl-C or failure.
+# port, SSH on the HTTP port, then the agent's flows and violation log. Part 3 (live, root,
+# scripts/demo_docker.sh): real Docker containers, found by the agent by their labels, the same
+# policy, a container restart. Everything the demo creates is removed when it ends, also on
+# Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh >/dev/null
@@ -131,3 +133,8 @@ cli violations
 echo
 echo "== one violation as logged"
 head -n 1 "$work/violations.jsonl"
+
+# The namespaces and their agent go before the Docker part starts its own.
+cleanup
+trap - EXIT INT TERM
+scripts/demo_docker.sh
