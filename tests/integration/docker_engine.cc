@@ -56,29 +56,6 @@ void warn(const std::string& message) {
   std::cerr << "docker-engine: " << message << std::endl;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    return "";
-  }
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string text;
-  for (const auto& arg : argv) {
-    text += (text.empty() ? "" : " ") + arg;
-  }
-  return text;
-}
-
 std::string tail(const std::string& text, size_t lines) {
   size_t position = text.size();
   for (size_t seen = 0; position > 0 && seen <= lines; --position) {
@@ -93,24 +70,6 @@ std::string procStat(pid_t pid) {
   return slurp("/proc/" + std::to_string(pid) + "/stat");
 }
 
-// Field 22 of /proc/PID/stat (start time since boot): PID plus start time names one process for
-// good, which is what makes a PID read back from a state file safe to judge.
-unsigned long long startTime(pid_t pid) {
-  const std::string stat = procStat(pid);
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int index = 3; index <= 22 && fields >> field; ++index) {
-    if (index == 22) {
-      return std::strtoull(field.c_str(), nullptr, 10);
-    }
-  }
-  return 0;
-}
-
 // 'R', 'S', 'Z', ...; 0 when the process does not exist.
 char processState(pid_t pid) {
   const std::string stat = procStat(pid);
@@ -123,24 +82,6 @@ char processState(pid_t pid) {
 bool liveProcess(pid_t pid) {
   const char state = processState(pid);
   return state != 0 && state != 'Z' && state != 'X';
-}
-
-bool sameProcessAlive(pid_t pid, unsigned long long start) {
-  return pid > 0 && start != 0 && startTime(pid) == start && liveProcess(pid);
-}
-
-// runCommand spawns without a PATH search: resolve bare tool names first.
-CommandResult runTool(std::vector<std::string> argv, int timeoutSeconds = kCommandTimeout) {
-  if (argv[0].find('/') == std::string::npos) {
-    const std::string path = findOnPath(argv[0]);
-    if (path.empty()) {
-      CommandResult missing;
-      missing.err = argv[0] + ": not found on PATH";
-      return missing;
-    }
-    argv[0] = path;
-  }
-  return runCommand(argv, timeoutSeconds);
 }
 
 bool linkExists(const std::string& name) {
@@ -618,7 +559,7 @@ void sweepStaleDockerEngines() {
     }
     const EngineFootprint footprint = readFootprint(entry.path());
     if (footprint.ownerStart == 0 ? liveProcess(footprint.owner)  // state not written yet
-                                  : sameProcessAlive(footprint.owner, footprint.ownerStart)) {
+                                  : processAlive(footprint.owner, footprint.ownerStart)) {
       continue;
     }
     warn("removing the leftovers of an engine of dead process " + std::to_string(footprint.owner) +
@@ -710,7 +651,7 @@ DockerEngine::~DockerEngine() {
 
 void DockerEngine::writeState() {
   std::ostringstream text;
-  text << "owner " << getpid() << " " << startTime(getpid()) << "\n";
+  text << "owner " << getpid() << " " << processStartTime(getpid()) << "\n";
   for (const auto& network : networks_) {
     text << "bridge " << network->bridge << "\n";
   }

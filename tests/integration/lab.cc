@@ -35,74 +35,14 @@ using Clock = std::chrono::steady_clock;
 constexpr int kCommandTimeout = 10;  // seconds for one `ip`/`ethtool`/`iptables` call
 // tmpfs: state of a SIGKILLed run survives the process but not a reboot (nor do namespaces).
 constexpr const char* kStateDir = "/run/bulkhead-lab";
-// Root's non-login shells (sudo, CI runners) sometimes lack the sbin directories ip lives in.
-constexpr const char* kExtraPath = "/usr/local/sbin:/usr/sbin:/sbin";
 
 void warn(const std::string& message) {
   std::cerr << "lab: " << message << std::endl;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string text;
-  for (const auto& arg : argv) {
-    text += (text.empty() ? "" : " ") + arg;
-  }
-  return text;
-}
-
-// Field 22 of /proc/PID/stat (start time in clock ticks since boot): a PID plus its start time
-// names one process for good, which is what makes signalling a recorded PID safe.
-unsigned long long startTime(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int index = 3; index <= 22 && fields >> field; ++index) {
-    if (index == 22) {
-      return std::strtoull(field.c_str(), nullptr, 10);
-    }
-  }
-  return 0;
-}
-
-// The process that had `start` as its start time still exists and is not a zombie.
-bool alive(pid_t pid, unsigned long long start) {
-  if (pid <= 0 || start == 0 || startTime(pid) != start) {
-    return false;
-  }
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
-         stat[close + 2] != 'X';
-}
-
-// runCommand spawns without a PATH search: resolve bare tool names first.
-CommandResult run(std::vector<std::string> argv, int timeoutSeconds = kCommandTimeout) {
-  if (argv[0].find('/') == std::string::npos) {
-    const std::string path = findOnPath(argv[0]);
-    if (path.empty()) {
-      CommandResult missing;
-      missing.err = argv[0] + ": not found on PATH";
-      return missing;
-    }
-    argv[0] = path;
-  }
-  return runCommand(argv, timeoutSeconds);
-}
-
 // For setup steps: a failure here means the lab is not what the test asked for.
 std::string runOrThrow(const std::vector<std::string>& argv) {
-  const CommandResult result = run(argv);
+  const CommandResult result = runTool(argv, kCommandTimeout);
   if (result.exitCode != 0) {
     throw std::runtime_error("lab: `" + joined(argv) + "` failed" +
                              (result.timedOut ? " (timed out)" : "") + ": " + result.err +
@@ -112,7 +52,7 @@ std::string runOrThrow(const std::vector<std::string>& argv) {
 }
 
 bool linkExists(const std::string& name) {
-  return run({"ip", "link", "show", "dev", name}).exitCode == 0;
+  return runTool({"ip", "link", "show", "dev", name}).exitCode == 0;
 }
 
 bool netnsExists(const std::string& name) {
@@ -121,14 +61,14 @@ bool netnsExists(const std::string& name) {
 
 // Best effort, for cleanup paths: absent objects are fine, leftovers are reported.
 void deleteLink(const std::string& name) {
-  const CommandResult result = run({"ip", "link", "del", "dev", name});
+  const CommandResult result = runTool({"ip", "link", "del", "dev", name});
   if (result.exitCode != 0 && linkExists(name)) {
     warn("cannot delete link " + name + ": " + result.err);
   }
 }
 
 void deleteNetns(const std::string& name) {
-  const CommandResult result = run({"ip", "netns", "del", name});
+  const CommandResult result = runTool({"ip", "netns", "del", name});
   if (result.exitCode != 0 && netnsExists(name)) {
     warn("cannot delete netns " + name + ": " + result.err);
   }
@@ -137,7 +77,7 @@ void deleteNetns(const std::string& name) {
 void deleteForwardRule(const std::vector<std::string>& rule) {
   std::vector<std::string> argv = {"iptables", "-w", "5", "-D"};
   argv.insert(argv.end(), rule.begin(), rule.end());
-  const CommandResult result = run(argv);
+  const CommandResult result = runTool(argv);
   if (result.exitCode != 0) {
     warn("cannot delete iptables rule " + joined(rule) + ": " + result.err);
   }
@@ -344,7 +284,7 @@ class Registry {
     std::error_code ignored;
     fs::create_directories(kStateDir, ignored);
     std::ostringstream text;
-    text << "start " << startTime(getpid()) << "\n";
+    text << "start " << processStartTime(getpid()) << "\n";
     for (const auto& [pid, start] : processes_) {
       text << "process " << pid << " " << start << "\n";
     }
@@ -424,7 +364,7 @@ class Registry {
           state.dirs.insert(line.substr(4));  // the rest of the line: TMPDIR may hold spaces
         }
       }
-      if (owner == getpid() || alive(owner, ownerStart)) {
+      if (owner == getpid() || processAlive(owner, ownerStart)) {
         claimedByLive.insert(state.bridges.begin(), state.bridges.end());
         claimedByLive.insert(state.veths.begin(), state.veths.end());
         claimedByLive.insert(state.netns.begin(), state.netns.end());
@@ -436,7 +376,7 @@ class Registry {
       warn("removing leftovers of an earlier run recorded in " + state.file.string());
       for (const auto& [pid, start] : state.processes) {
         // Still the very process a lab started (same start time): its group is ours to end.
-        if (alive(pid, start)) {
+        if (processAlive(pid, start)) {
           killpg(pid, SIGKILL);
         }
       }
@@ -586,27 +526,6 @@ void sweepStaleLabs() {
   auto& registry = Registry::instance();
   auto guard = registry.lock();
   registry.sweep();
-}
-
-std::string findOnPath(const std::string& tool) {
-  if (tool.find('/') != std::string::npos) {
-    return access(tool.c_str(), X_OK) == 0 ? tool : "";
-  }
-  const char* path = std::getenv("PATH");
-  std::istringstream dirs(std::string(path != nullptr ? path : "/usr/bin:/bin") + ":" + kExtraPath);
-  std::string dir;
-  while (std::getline(dirs, dir, ':')) {
-    if (dir.empty()) {
-      continue;
-    }
-    const std::string candidate = dir + "/" + tool;
-    struct stat info {};
-    if (stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-        access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return "";
 }
 
 std::string missingTool(std::initializer_list<std::string> tools) {
@@ -766,7 +685,7 @@ Host& Lab::addHost(const std::string& role, const std::string& ipCidr) {
   // No IPv6 on either end: no DAD, router solicitations or MLD reports in the agent's view.
   disableIpv6(made->hostIfname);
   if (!findOnPath("sysctl").empty()) {
-    run({"ip", "netns", "exec", made->netns, "sysctl", "-q", "-w",
+    runTool({"ip", "netns", "exec", made->netns, "sysctl", "-q", "-w",
          "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"});
   }
   // Offloads off on both ends: with them on, TCP through a DPDK bridge carries partial checksums.
@@ -776,10 +695,10 @@ Host& Lab::addHost(const std::string& role, const std::string& ipCidr) {
                                                "off", "gso", "off", "gro", "off"};
     std::vector<std::string> outer = {"ethtool", "-K", made->hostIfname};
     outer.insert(outer.end(), features.begin(), features.end());
-    run(outer);
+    runTool(outer);
     std::vector<std::string> inner = {"ip", "netns", "exec", made->netns, "ethtool", "-K", "eth0"};
     inner.insert(inner.end(), features.begin(), features.end());
-    run(inner);
+    runTool(inner);
     made->offloadsOff = true;
   }
 
@@ -809,7 +728,7 @@ const std::string& Lab::bridgeHosts(const std::vector<const Host*>& hosts) {
     // With Docker running, FORWARD's policy is DROP and br_netfilter sends bridged frames
     // through it: without this rule the baseline would measure Docker's firewall.
     if (!findOnPath("iptables").empty()) {
-      const CommandResult forward = run({"iptables", "-w", "5", "-S", "FORWARD"});
+      const CommandResult forward = runTool({"iptables", "-w", "5", "-S", "FORWARD"});
       if (forward.exitCode == 0 && forward.out.find("-P FORWARD DROP") != std::string::npos) {
         const std::vector<std::string> rule = {"FORWARD", "-i", name, "-o", name, "-j", "ACCEPT"};
         registry.addRule(rule);
@@ -833,7 +752,7 @@ CommandResult Lab::exec(const Host& host, const std::vector<std::string>& argv,
   }
   std::vector<std::string> full = {"ip", "netns", "exec", host.netns};
   full.insert(full.end(), argv.begin(), argv.end());
-  return run(full, timeoutSeconds);
+  return runTool(full, timeoutSeconds);
 }
 
 Process& Lab::spawn(const Host* host, const std::vector<std::string>& argv,
@@ -905,7 +824,7 @@ Process& Lab::spawn(const Host* host, const std::vector<std::string>& argv,
     throw std::runtime_error(std::string("lab: fork failed: ") + std::strerror(forkErrno));
   }
   setpgid(pid, pid);  // also from the parent, so killpg works before the child ran at all
-  registry.addProcess(pid, startTime(pid));
+  registry.addProcess(pid, processStartTime(pid));
   processes_.push_back(std::unique_ptr<Process>(new Process(pid, logPath)));
   return *processes_.back();
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/integration/host_tools.h"
 #include "tests/support/run_command.h"
 #include "tests/support/temp_dir.h"
 
@@ -20,9 +21,6 @@ namespace bulkhead::testing {
 bool haveRoot();
 // The first of `tools` not found on PATH, "" when all are there.
 std::string missingTool(std::initializer_list<std::string> tools);
-// Absolute path of `tool` on PATH (then /usr/local/sbin, /usr/sbin, /sbin, which sudo and CI
-// shells often leave out although `ip` lives there), "" when absent.
-std::string findOnPath(const std::string& tool);
 
 // Removes what labs of dead processes recorded under /run/bulkhead-lab and did not clean (a
 // SIGKILL, e.g. ctest's timeout). Runs by itself when a process creates its first Lab.

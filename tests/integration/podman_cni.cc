@@ -40,80 +40,14 @@ void warn(const std::string& message) {
   std::cerr << "podman harness: " << message << std::endl;
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-std::string trim(const std::string& text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    return "";
-  }
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-std::string joined(const std::vector<std::string>& argv) {
-  std::string text;
-  for (const auto& arg : argv) {
-    text += (text.empty() ? "" : " ") + arg;
-  }
-  return text;
-}
-
-// runCommand spawns without a PATH search: resolve bare tool names first.
-CommandResult tool(std::vector<std::string> argv, int timeoutSeconds = kToolTimeout) {
-  if (argv[0].find('/') == std::string::npos) {
-    const std::string path = findOnPath(argv[0]);
-    if (path.empty()) {
-      CommandResult missing;
-      missing.err = argv[0] + ": not found on PATH";
-      return missing;
-    }
-    argv[0] = path;
-  }
-  return runCommand(argv, timeoutSeconds);
-}
-
 std::string toolOrThrow(const std::vector<std::string>& argv) {
-  const CommandResult result = tool(argv);
+  const CommandResult result = runTool(argv, kToolTimeout);
   if (result.exitCode != 0) {
     throw std::runtime_error("podman harness: `" + joined(argv) + "` failed" +
                              (result.timedOut ? " (timed out)" : "") + ": " + result.err +
                              result.out);
   }
   return result.out;
-}
-
-// Field 22 of /proc/PID/stat: with the PID it names one process for good (see lab.cc).
-unsigned long long startTime(pid_t pid) {
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  if (close == std::string::npos) {
-    return 0;
-  }
-  std::istringstream fields(stat.substr(close + 2));
-  std::string field;
-  for (int index = 3; index <= 22 && fields >> field; ++index) {
-    if (index == 22) {
-      return std::strtoull(field.c_str(), nullptr, 10);
-    }
-  }
-  return 0;
-}
-
-// A killed test can stay a zombie for a while (reparented to an init that reaps late): that is
-// dead too.
-bool alive(pid_t pid, unsigned long long start) {
-  if (pid <= 0 || start == 0 || startTime(pid) != start) {
-    return false;
-  }
-  const std::string stat = slurp("/proc/" + std::to_string(pid) + "/stat");
-  const auto close = stat.rfind(')');
-  return close != std::string::npos && close + 2 < stat.size() && stat[close + 2] != 'Z' &&
-         stat[close + 2] != 'X';
 }
 
 // A TOML basic string.
@@ -229,7 +163,7 @@ void deleteLink(const std::string& name) {
   if (!linkExists(name)) {
     return;
   }
-  const CommandResult result = tool({"ip", "link", "del", "dev", name});
+  const CommandResult result = runTool({"ip", "link", "del", "dev", name});
   if (result.exitCode != 0 && linkExists(name)) {
     warn("cannot delete link " + name + ": " + result.err);
   }
@@ -350,7 +284,7 @@ void removeLeftovers(const Leftovers& left, const std::string& podman, bool runP
   if (!left.dir.empty()) {
     for (const auto& [id, path] : runcContainersUnder(left.dir)) {
       warn("removing container " + id + " that podman did not record");
-      const CommandResult deleted = tool({"runc", "delete", "--force", id});
+      const CommandResult deleted = runTool({"runc", "delete", "--force", id});
       if (deleted.exitCode != 0) {
         warn("`runc delete --force " + id + "` failed: " + deleted.err);
       }
@@ -374,7 +308,7 @@ void removeLeftovers(const Leftovers& left, const std::string& podman, bool runP
   for (const auto& name : netns) {
     if (fs::exists("/run/netns/" + name)) {
       warn("removing network namespace " + name);
-      tool({"ip", "netns", "del", name});
+      runTool({"ip", "netns", "del", name});
     }
   }
   for (const auto& network : left.networks) {
@@ -386,7 +320,7 @@ void removeLeftovers(const Leftovers& left, const std::string& podman, bool runP
   for (const auto& rule : left.rules) {
     std::vector<std::string> argv = {"iptables", "-w", "5", "-D"};
     argv.insert(argv.end(), rule.begin(), rule.end());
-    const CommandResult result = tool(argv);
+    const CommandResult result = runTool(argv, kToolTimeout);
     if (result.exitCode != 0) {
       warn("cannot delete iptables rule " + joined(rule) + ": " + result.err);
     }
@@ -477,7 +411,7 @@ void PodmanCni::save() const {
   }
   fs::create_directories(kStateDir, ignored);
   std::ostringstream text;
-  text << "start " << startTime(getpid()) << "\n";
+  text << "start " << processStartTime(getpid()) << "\n";
   text << "dir " << dir_.path().string() << "\n";
   for (const auto& bridge : bridges_) {
     text << "bridge " << bridge << "\n";
@@ -556,7 +490,7 @@ void sweepStalePodmanHarnesses() {
         left.createdPaths.push_back(rest);  // only paths the harness itself would name
       }
     }
-    if (alive(owner, ownerStart)) {
+    if (processAlive(owner, ownerStart)) {
       continue;
     }
     warn("removing leftovers of an earlier run recorded in " + entry.path().string());
@@ -713,7 +647,7 @@ void PodmanCni::writeNetwork(const std::string& name, const std::string& bridge,
     throw std::invalid_argument("podman harness: subnet must be private (RFC 1918): " + subnet);
   }
   const std::string cidr = ipv4Text(network) + "/" + std::to_string(length);
-  const CommandResult routed = tool({"ip", "-4", "route", "show", "exact", cidr});
+  const CommandResult routed = runTool({"ip", "-4", "route", "show", "exact", cidr});
   if (routed.exitCode == 0 && !trim(routed.out).empty()) {
     throw std::invalid_argument("podman harness: subnet " + cidr +
                                 " is already routed on this machine: " + trim(routed.out));
@@ -726,7 +660,7 @@ void PodmanCni::writeNetwork(const std::string& name, const std::string& bridge,
   // With Docker's FORWARD policy DROP (br_netfilter), bridged frames between two containers
   // are forwarded packets too.
   if (!findOnPath("iptables").empty()) {
-    const CommandResult forward = tool({"iptables", "-w", "5", "-S", "FORWARD"});
+    const CommandResult forward = runTool({"iptables", "-w", "5", "-S", "FORWARD"});
     if (forward.exitCode == 0 && forward.out.find("-P FORWARD DROP") != std::string::npos) {
       const std::vector<std::string> rule = {"FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"};
       rules_.push_back(rule);
@@ -885,7 +819,7 @@ std::string PodmanCni::hostVethOf(const std::string& name) {
     return "";
   }
   const CommandResult link =
-      tool({"ip", "-n", sandbox.substr(netnsDir.size()), "-o", "link", "show", "dev", "eth0"});
+      runTool({"ip", "-n", sandbox.substr(netnsDir.size()), "-o", "link", "show", "dev", "eth0"});
   std::smatch match;
   static const std::regex kPeer("eth0@if([0-9]+):");
   if (link.exitCode != 0 || !std::regex_search(link.out, match, kPeer)) {
