@@ -1,17 +1,13 @@
 #include "cni/plugin.h"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 
-#include <atomic>
 #include <filesystem>
 #include <map>
-#include <mutex>
 #include <nlohmann/json.hpp>
-#include <thread>
 #include <vector>
 
-#include "controlplane/api_server.h"
+#include "tests/support/fake_agent.h"
 #include "tests/support/temp_dir.h"
 
 namespace bulkhead {
@@ -19,91 +15,7 @@ namespace {
 
 using nlohmann::json;
 
-// A real ApiServer answering like bulkheadd: attach, detach and status over a table of
-// attached endpoints, or a refusal when told to refuse. Every request is recorded.
-class FakeAgent {
- public:
-  explicit FakeAgent(const std::string& path) {
-    std::string error;
-    server_ = controlplane::ApiServer::open(path, "", &error);
-    EXPECT_TRUE(server_) << error;
-    if (server_) {
-      thread_ = std::thread([this] { loop(); });
-    }
-  }
-  ~FakeAgent() {
-    stop_ = true;
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  FakeAgent(const FakeAgent&) = delete;
-  FakeAgent& operator=(const FakeAgent&) = delete;
-
-  void refuseWith(const std::string& message) {
-    std::lock_guard lock(mutex_);
-    refusal_ = message;
-  }
-  void attachByHand(const std::string& name, const std::string& interface) {
-    std::lock_guard lock(mutex_);
-    attached_[name] = interface;
-  }
-  std::vector<json> requests() const {
-    std::lock_guard lock(mutex_);
-    return requests_;
-  }
-
- private:
-  void loop() {
-    const auto handler = [this](const json& request) { return handle(request); };
-    while (!stop_) {
-      pollfd ready{server_->fd(), POLLIN, 0};
-      if (::poll(&ready, 1, 20) > 0) {
-        server_->serveReady(handler);
-      }
-    }
-  }
-
-  json handle(const json& request) {
-    std::lock_guard lock(mutex_);
-    requests_.push_back(request);
-    const std::string command = request.value("command", "");
-    if (!refusal_.empty()) {
-      return {{"ok", false}, {"error", refusal_}};
-    }
-    if (command == "attach") {
-      const std::string name = request["endpoint"]["name"];
-      if (attached_.count(name) != 0) {
-        return {{"ok", false}, {"error", "endpoint '" + name + "' is already attached"}};
-      }
-      attached_[name] = request["endpoint"]["interface"];
-      return {{"ok", true}, {"policyGeneration", 1}};
-    }
-    if (command == "detach") {
-      const std::string name = request.value("name", "");
-      if (attached_.erase(name) == 0) {
-        return {{"ok", false}, {"error", "no endpoint named '" + name + "' is attached"}};
-      }
-      return {{"ok", true}, {"policyGeneration", 1}};
-    }
-    if (command == "status") {
-      json endpoints = json::array();
-      for (const auto& [name, interface] : attached_) {
-        endpoints.push_back({{"name", name}, {"interface", interface}, {"port", 1}});
-      }
-      return {{"ok", true}, {"endpoints", endpoints}};
-    }
-    return {{"ok", false}, {"error", "unknown command '" + command + "'"}};
-  }
-
-  std::unique_ptr<controlplane::ApiServer> server_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::string refusal_;
-  std::map<std::string, std::string> attached_;
-  std::vector<json> requests_;
-};
+using testing::FakeAgent;
 
 // What the reference bridge plugin hands on: the bridge, the host veth, the container's eth0.
 // The names exist in no sysfs, so the rule has to work from the JSON alone.

@@ -5,23 +5,19 @@
 #include "tests/integration/podman_cni.h"
 
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 #include <vector>
 
-#include "controlplane/api_server.h"
+#include "tests/support/fake_agent.h"
 #include "tests/integration/lab.h"
 
 namespace bulkhead::testing {
@@ -53,88 +49,6 @@ bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
 
-// The agent's side of the local API, standing in for bulkheadd: a real ApiServer served from a
-// thread of the test, answering attach/detach like the agent and recording every request with
-// whether the interface it names existed when the request came in.
-class StandInAgent {
- public:
-  explicit StandInAgent(const std::string& path) {
-    std::string error;
-    server_ = controlplane::ApiServer::open(path, "", &error);
-    EXPECT_TRUE(server_) << error;
-    if (server_) {
-      thread_ = std::thread([this] { loop(); });
-    }
-  }
-  ~StandInAgent() {
-    stop_ = true;
-    if (thread_.joinable()) {
-      thread_.join();
-    }
-  }
-  StandInAgent(const StandInAgent&) = delete;
-  StandInAgent& operator=(const StandInAgent&) = delete;
-
-  struct Request {
-    json body;
-    bool interfaceExisted = false;
-  };
-  std::vector<Request> requests(const std::string& command) const {
-    std::lock_guard lock(mutex_);
-    std::vector<Request> matching;
-    for (const auto& request : requests_) {
-      if (request.body.value("command", "") == command) {
-        matching.push_back(request);
-      }
-    }
-    return matching;
-  }
-
- private:
-  void loop() {
-    const auto handler = [this](const json& request) { return handle(request); };
-    while (!stop_) {
-      pollfd ready{server_->fd(), POLLIN, 0};
-      if (::poll(&ready, 1, 20) > 0) {
-        server_->serveReady(handler);
-      }
-    }
-  }
-
-  json handle(const json& request) {
-    std::lock_guard lock(mutex_);
-    Request recorded{request, false};
-    const std::string command = request.value("command", "");
-    if (command == "attach") {
-      const json endpoint = request.value("endpoint", json::object());
-      const std::string name = endpoint.value("name", "");
-      const std::string interface = endpoint.value("interface", "");
-      recorded.interfaceExisted = !interface.empty() && fs::exists("/sys/class/net/" + interface);
-      requests_.push_back(recorded);
-      if (attached_.count(name) != 0) {
-        return {{"ok", false}, {"error", "endpoint '" + name + "' is already attached"}};
-      }
-      attached_.insert(name);
-      return {{"ok", true}, {"policyGeneration", 1}};
-    }
-    requests_.push_back(recorded);
-    if (command == "detach") {
-      const std::string name = request.value("name", "");
-      if (attached_.erase(name) == 0) {
-        return {{"ok", false}, {"error", "no endpoint named '" + name + "' is attached"}};
-      }
-      return {{"ok", true}, {"policyGeneration", 1}};
-    }
-    return {{"ok", false}, {"error", "unknown command '" + command + "'"}};
-  }
-
-  std::unique_ptr<controlplane::ApiServer> server_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-  mutable std::mutex mutex_;
-  std::set<std::string> attached_;
-  std::vector<Request> requests_;
-};
 
 class PodmanCniTest : public ::testing::Test {
  protected:
@@ -245,7 +159,7 @@ TEST_F(PodmanCniTest, FailClosedWithoutAgentRunFailsAndLeavesNothing) {
 }
 
 TEST_F(PodmanCniTest, AddAttachesAndRemoveDetachesAtTheAgent) {
-  StandInAgent agent(socketPath());
+  FakeAgent agent(socketPath());
   const std::string network = podman_->name("-agent");
   const std::string bridge = podman_->name("a");
   podman_->writeNetwork(network, bridge, "10.216.3.0/24", {{"tier", "web"}}, socketPath(),
