@@ -305,46 +305,15 @@ void removeShimSockets(const EngineFootprint& footprint) {
   }
 }
 
-std::string unescapeMountPath(const std::string& escaped) {
-  std::string path;
-  for (size_t i = 0; i < escaped.size(); ++i) {
-    if (escaped[i] == '\\' && i + 3 < escaped.size()) {
-      path += static_cast<char>(std::strtol(escaped.substr(i + 1, 3).c_str(), nullptr, 8));
-      i += 3;
-    } else {
-      path += escaped[i];
-    }
-  }
-  return path;
-}
-
-std::vector<std::string> mountsUnder(const std::string& dir) {
-  std::vector<std::string> mounts;
-  std::istringstream lines(slurp("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, mountPoint;
-    fields >> id >> parent >> device >> root >> mountPoint;
-    const std::string path = unescapeMountPath(mountPoint);
-    if (path == dir || path.starts_with(dir + "/")) {
-      mounts.push_back(path);
-    }
-  }
-  return mounts;
-}
-
 // dockerd's own mounts (the data root bound onto itself, overlay2 rootfs, the containers'
 // network-namespace files): a dockerd that did not shut down cleanly leaves them. Deepest first,
 // detached so a busy one cannot block the sweep.
 bool unmountUnder(const std::string& dir) {
   for (int round = 0; round < 5; ++round) {
-    std::vector<std::string> mounts = mountsUnder(dir);
+    const std::vector<std::string> mounts = mountsUnder(dir);
     if (mounts.empty()) {
       return true;
     }
-    std::sort(mounts.begin(), mounts.end(),
-              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const auto& mount : mounts) {
       umount2(mount.c_str(), MNT_DETACH);
     }

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -70,6 +71,33 @@ CommandResult runTool(std::vector<std::string> argv, int timeoutSeconds) {
     argv[0] = path;
   }
   return runCommand(argv, timeoutSeconds);
+}
+
+std::vector<std::string> mountsUnder(const std::string& dir) {
+  std::vector<std::string> mounts;
+  std::istringstream lines(slurp("/proc/self/mountinfo"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    std::string id, parent, device, root, escaped;
+    fields >> id >> parent >> device >> root >> escaped;
+    // mountinfo writes blanks, tabs, newlines and backslashes as \ooo.
+    std::string point;
+    for (size_t i = 0; i < escaped.size(); ++i) {
+      if (escaped[i] == '\\' && i + 3 < escaped.size()) {
+        point += static_cast<char>(std::strtol(escaped.substr(i + 1, 3).c_str(), nullptr, 8));
+        i += 3;
+      } else {
+        point += escaped[i];
+      }
+    }
+    if (point == dir || point.starts_with(dir + "/")) {
+      mounts.push_back(point);
+    }
+  }
+  std::sort(mounts.begin(), mounts.end(),
+            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
+  return mounts;
 }
 
 unsigned long long processStartTime(pid_t pid) {

@@ -23,6 +23,10 @@ std::string findOnPath(const std::string& tool);
 // a missing tool is a failed result saying so.
 CommandResult runTool(std::vector<std::string> argv, int timeoutSeconds = 10);
 
+// Mount points at or below `dir` (from /proc/self/mountinfo, octal escapes undone), deepest
+// first: the order in which they can be unmounted.
+std::vector<std::string> mountsUnder(const std::string& dir);
+
 // Field 22 of /proc/PID/stat (start time in clock ticks since boot), 0 when there is no such
 // process. A PID plus its start time names one process for good, which is what makes signalling
 // or judging a PID read back from a state file safe.

@@ -191,26 +191,6 @@ std::vector<std::string> cacheFilesOf(const std::string& network) {
   return files;
 }
 
-// Mount points at or below `dir` (podman's per-container /dev/shm tmpfs lives in its storage),
-// deepest first.
-std::vector<std::string> mountsUnder(const std::string& dir) {
-  std::vector<std::string> mounts;
-  std::istringstream lines(slurp("/proc/self/mountinfo"));
-  std::string line;
-  while (std::getline(lines, line)) {
-    std::istringstream fields(line);
-    std::string id, parent, device, root, point;
-    fields >> id >> parent >> device >> root >> point;
-    // mountinfo escapes blanks as octal; TempDir paths have none.
-    if (point == dir || point.starts_with(dir + "/")) {
-      mounts.push_back(point);
-    }
-  }
-  std::sort(mounts.begin(), mounts.end(),
-            [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
-  return mounts;
-}
-
 // Containers runc (state in /run/runc, podman's default for root) still holds whose root
 // filesystem is in `dir`: a podman killed between `runc create` and recording the container
 // leaves one that `podman rm` does not know, with its conmon and `runc init` waiting for a start.
