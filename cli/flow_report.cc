@@ -2,7 +2,6 @@
 
 
 #include "dataplane/ip_protocol_name.h"
-#include "rules/protocol_names.h"
 
 namespace bulkhead::cli {
 
@@ -24,9 +23,13 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
   record.srcIdentity = flow.srcIdentity;
   record.dstIdentity = flow.dstIdentity;
-  auto names = rules::protocolNames(flow.classification.protocol, catalog_);
-  record.masterProtocol = std::move(names.master);
-  record.appProtocol = std::move(names.app);
+  auto protocol = protocols_.describe(&flow.classification, flow.key.ipProtocol,
+                                      flow.initiatorIp(), flow.initiatorPort(),
+                                      flow.responderIp(), flow.responderPort());
+  record.masterProtocol = std::move(protocol.master);
+  record.appProtocol = std::move(protocol.app);
+  record.protocol = std::move(protocol.judged);
+  record.guessed = std::move(protocol.guessed);
   record.confidence = dpi::toString(flow.classification.confidence);
   record.host = std::string(flow.classification.hostName());
   const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;
@@ -56,6 +59,8 @@ nlohmann::json toJson(const FlowRecord& record) {
           {"dst_identity", record.dstIdentity},
           {"master_protocol", record.masterProtocol},
           {"app_protocol", record.appProtocol},
+          {"protocol", record.protocol},
+          {"guessed_protocol", record.guessed.empty() ? nlohmann::json() : nlohmann::json(record.guessed)},
           {"confidence", record.confidence},
           {"host", record.host},
           {"verdict", record.verdict},
@@ -80,6 +85,14 @@ std::string toText(const FlowRecord& record) {
   std::string line = record.l4 + " " + endpoint(record.srcIp, record.srcPort, record.srcEndpoint) +
                      " -> " + endpoint(record.dstIp, record.dstPort, record.dstEndpoint) + " " +
                      record.masterProtocol + "." + record.appProtocol;
+  // When the policy judged less than nDPI named (a name the port chose, a protocol nDPI decides
+  // by port), say what it judged.
+  const std::string named = record.masterProtocol == record.appProtocol
+                                ? record.appProtocol
+                                : record.masterProtocol + "." + record.appProtocol;
+  if (record.protocol != named) {
+    line += " (judged as " + record.protocol + ")";
+  }
   if (!record.host.empty()) {
     line += " host=" + record.host;
   }

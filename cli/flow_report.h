@@ -7,6 +7,7 @@
 
 #include "dataplane/endpoint.h"
 #include "dataplane/flow_entry.h"
+#include "dpi/protocol_report.h"
 #include "rules/protocol_catalog.h"
 
 namespace bulkhead::cli {
@@ -22,8 +23,10 @@ struct FlowRecord {
   std::string dstEndpoint;
   rules::IdentityId srcIdentity = 0;
   rules::IdentityId dstIdentity = 0;
-  std::string masterProtocol;
+  std::string masterProtocol;  // nDPI's names for what its dissectors found
   std::string appProtocol;
+  std::string protocol;  // the part the flow's bytes proved: what the policy judged
+  std::string guessed;   // what nDPI guesses from the port and addresses alone, "" for nothing
   std::string confidence;
   std::string host;
   std::string verdict;  // allow | deny
@@ -42,7 +45,7 @@ class FlowDescriber {
  public:
   FlowDescriber(const std::vector<dataplane::Endpoint>& endpoints,
                 const rules::ProtocolCatalog& catalog)
-      : endpoints_(endpoints), catalog_(catalog) {}
+      : endpoints_(endpoints), protocols_(catalog) {}
 
   FlowRecord describe(const dataplane::FlowEntry& flow) const;
 
@@ -50,7 +53,7 @@ class FlowDescriber {
   std::string endpointName(uint32_t index, rules::IdentityId identity) const;
 
   const std::vector<dataplane::Endpoint>& endpoints_;
-  const rules::ProtocolCatalog& catalog_;
+  dpi::ProtocolReporter protocols_;
 };
 
 nlohmann::json toJson(const FlowRecord& record);

@@ -725,7 +725,7 @@ bool Agent::start(std::string* error) {
 
   std::string logError;
   violationLog_ = ViolationLog::open(
-      config_.violationLog, [this](uint32_t slot) { return endpointForSlot(slot); }, *catalog_,
+      config_.violationLog, [this](uint32_t slot) { return endpointForSlot(slot); }, *protocols_,
       &logError);
   if (!violationLog_) {
     *error = "violation log: " + logError;
@@ -990,8 +990,9 @@ nlohmann::json Agent::flows() const {
   nlohmann::json list = nlohmann::json::array();
   for (const auto& worker : workers_) {
     for (const auto& flow : worker->flows()) {
-      const auto [master, app] = rules::protocolNames(
-          flow.classified ? flow.classification.protocol : rules::AppProtocol{}, *catalog_);
+      const dpi::ProtocolReport protocol =
+          protocols_->describe(flow.classified ? &flow.classification : nullptr, flow.ipProtocol,
+                               flow.srcIp, flow.srcPort, flow.dstIp, flow.dstPort);
       const char* verdict = flow.decision == rules::Decision::Allow    ? "allow"
                             : flow.decision == rules::Decision::Deny ? "deny"
                                                                      : "pending";
@@ -999,8 +1000,12 @@ nlohmann::json Agent::flows() const {
                       {"src", peer(flow.srcEndpoint, flow.srcIdentity, flow.srcIp, flow.srcPort)},
                       {"dst", peer(flow.dstEndpoint, flow.dstIdentity, flow.dstIp, flow.dstPort)},
                       {"state", dataplane::toString(flow.state)},
-                      {"master_protocol", master},
-                      {"app_protocol", app},
+                      {"master_protocol", protocol.master},
+                      {"app_protocol", protocol.app},
+                      {"protocol", protocol.judged},
+                      {"guessed_protocol", protocol.guessed.empty()
+                                               ? nlohmann::json()
+                                               : nlohmann::json(protocol.guessed)},
                       {"host", std::string(flow.classification.hostName())},
                       {"verdict", verdict},
                       {"enforced", flow.enforced},
@@ -1078,6 +1083,7 @@ int Agent::run() {
   spdlog::set_level(spdlog::level::from_str(config_.logLevel));
   try {
     catalog_ = std::make_unique<dpi::NdpiProtocolCatalog>();
+    protocols_ = std::make_unique<dpi::ProtocolReporter>(*catalog_);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;

@@ -23,6 +23,7 @@
 #include "dataplane/port_manager.h"
 #include "dataplane/worker.h"
 #include "dpi/protocol_catalog.h"
+#include "dpi/protocol_report.h"
 #include "rules/policy.h"
 
 struct rte_mempool;
@@ -97,6 +98,7 @@ class Agent {
 
   AgentConfig config_;
   std::unique_ptr<dpi::NdpiProtocolCatalog> catalog_;
+  std::unique_ptr<dpi::ProtocolReporter> protocols_;  // names protocols in flows and violations
   rules::PolicySet policies_;
   std::string policySha256_;
   std::unique_ptr<PolicyWatcher> watcher_;

@@ -71,40 +71,30 @@ nlohmann::ordered_json peerJson(const Peer& peer, rules::IdentityId identity,
 }
 
 // "<protocol> to <destination> port <N> is not allowed by any rule", naming the protocol the
-// policy judged: only nDPI's real inspection counts there (see dpi::Classification), so a flow
-// nDPI merely guessed is reported by its L4 protocol, as one that was never classified.
-std::string policyReason(const ViolationEvent& event, const Peer& dst,
-                         const rules::ProtocolCatalog& catalog) {
+// policy judged: only what inspection of the flow's own bytes established counts there (see
+// dpi::Classification), so a flow nDPI could not prove is reported by its L4 protocol.
+std::string policyReason(const ViolationEvent& event, const Peer& dst, const std::string& judged) {
   std::string where = dst.endpoint || event.dstIp.family == 0 ? dst.name : event.dstIp.toString();
   if (hasPorts(event.ipProtocol)) {
     where += " port " + std::to_string(event.dstPort);
   }
-  const rules::AppProtocol judged =
-      event.classified ? event.classification.policyProtocol() : rules::AppProtocol{};
-  if (judged.master == 0 && judged.app == 0) {
+  if (judged == "Unknown") {
     return "no rule allows " + dataplane::ipProtocolName(event.ipProtocol) + " to " + where;
   }
-  std::string protocol;
-  if (judged.master == 0 || judged.master == judged.app) {
-    protocol = catalog.name(judged.app);
-  } else if (judged.app == 0) {
-    protocol = catalog.name(judged.master);
-  } else {
-    protocol = catalog.name(judged.master) + "." + catalog.name(judged.app);
-  }
-  return protocol + " to " + where + " is not allowed by any rule";
+  return judged + " to " + where + " is not allowed by any rule";
 }
 
 // Built in the documented key order so that a line reads naturally in `tail -f`.
 nlohmann::ordered_json buildViolation(const ViolationEvent& event, const EndpointLookup& lookup,
-                                      const rules::ProtocolCatalog& catalog) {
+                                      const dpi::ProtocolReporter& protocols) {
   const bool spoof = event.kind == ViolationKind::Spoof;
   const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
   const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
   const bool ip = event.srcIp.family != 0;
 
-  const auto [master, app] = rules::protocolNames(
-      event.classified ? event.classification.protocol : rules::AppProtocol{}, catalog);
+  const dpi::ProtocolReport protocol =
+      protocols.describe(event.classified ? &event.classification : nullptr, event.ipProtocol,
+                         event.srcIp, event.srcPort, event.dstIp, event.dstPort);
 
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["time"] = formatTimeNs(event.timeNs);
@@ -115,14 +105,18 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
   out["dst"] = peerJson(dst, event.dstIdentity, event.dstIp, event.dstPort);
   out["l4"] = ip ? nlohmann::ordered_json(dataplane::ipProtocolName(event.ipProtocol))
                  : nlohmann::ordered_json();
-  out["master_protocol"] = master;
-  out["app_protocol"] = app;
+  out["master_protocol"] = protocol.master;
+  out["app_protocol"] = protocol.app;
+  out["protocol"] = spoof ? nlohmann::ordered_json() : nlohmann::ordered_json(protocol.judged);
+  out["guessed_protocol"] = spoof || protocol.guessed.empty()
+                                ? nlohmann::ordered_json()
+                                : nlohmann::ordered_json(protocol.guessed);
   out["host"] = boundedString(event.classification.host.data(), event.classification.host.size());
   out["rule"] = boundedString(event.rule.data(), event.rule.size());
   out["denied_by"] =
       spoof ? nlohmann::ordered_json() : nlohmann::ordered_json(rules::toString(event.deniedBy));
   out["reason"] =
-      spoof ? "source address is not the endpoint's" : policyReason(event, dst, catalog);
+      spoof ? "source address is not the endpoint's" : policyReason(event, dst, protocol.judged);
   out["packets"] = event.packets;
   out["bytes"] = event.bytes;
   out["policy_generation"] = event.policyGeneration;
@@ -168,19 +162,19 @@ std::string formatTimeNs(uint64_t timeNs) {
 }
 
 nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
-                               const rules::ProtocolCatalog& catalog) {
-  return nlohmann::json(buildViolation(event, lookup, catalog));
+                               const dpi::ProtocolReporter& protocols) {
+  return nlohmann::json(buildViolation(event, lookup, protocols));
 }
 
 std::unique_ptr<ViolationLog> ViolationLog::open(const std::string& path, EndpointLookup lookup,
-                                                 const rules::ProtocolCatalog& catalog,
+                                                 const dpi::ProtocolReporter& protocols,
                                                  std::string* error) {
   try {
     const int fd = openFile(path, error);
     if (fd < 0) {
       return nullptr;
     }
-    return std::unique_ptr<ViolationLog>(new ViolationLog(path, fd, std::move(lookup), catalog));
+    return std::unique_ptr<ViolationLog>(new ViolationLog(path, fd, std::move(lookup), protocols));
   } catch (const std::exception& e) {
     if (error != nullptr) {
       *error = "cannot open " + path + ": " + e.what();
@@ -190,8 +184,8 @@ std::unique_ptr<ViolationLog> ViolationLog::open(const std::string& path, Endpoi
 }
 
 ViolationLog::ViolationLog(std::string path, int fd, EndpointLookup lookup,
-                           const rules::ProtocolCatalog& catalog)
-    : lookup_(std::move(lookup)), catalog_(catalog), path_(std::move(path)), fd_(fd) {}
+                           const dpi::ProtocolReporter& protocols)
+    : lookup_(std::move(lookup)), protocols_(protocols), path_(std::move(path)), fd_(fd) {}
 
 ViolationLog::~ViolationLog() {
   if (fd_ >= 0) {
@@ -203,7 +197,7 @@ bool ViolationLog::write(const ViolationEvent& event) {
   std::string line;
   try {
     // Replace, not throw on, invalid UTF-8: host names come straight from the network.
-    line = buildViolation(event, lookup_, catalog_)
+    line = buildViolation(event, lookup_, protocols_)
                .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     line += '\n';
   } catch (const std::exception& e) {

@@ -9,7 +9,7 @@
 
 #include "dataplane/violation_event.h"
 #include "rules/labels.h"
-#include "rules/protocol_catalog.h"
+#include "dpi/protocol_report.h"
 
 namespace bulkhead::controlplane {
 
@@ -30,7 +30,7 @@ std::string formatTimeNs(uint64_t timeNs);
 // One violation as the log's JSON object; the schema is documented in docs/violations.md.
 nlohmann::json violationToJson(const dataplane::ViolationEvent& event,
                                const EndpointLookup& lookup,
-                               const rules::ProtocolCatalog& catalog);
+                               const dpi::ProtocolReporter& protocols);
 
 // The violation log: one JSON object per line, appended to a file operators tail, ship or
 // rotate. Every line is written with a single write(2) as soon as it is formatted, so a reader
@@ -45,7 +45,7 @@ class ViolationLog {
   // Creates the parent directories and the file (mode 0640, less the umask) as needed, and
   // appends to what is there. nullptr with *error set when the file cannot be opened.
   static std::unique_ptr<ViolationLog> open(const std::string& path, EndpointLookup lookup,
-                                            const rules::ProtocolCatalog& catalog,
+                                            const dpi::ProtocolReporter& protocols,
                                             std::string* error);
 
   ~ViolationLog();
@@ -65,12 +65,12 @@ class ViolationLog {
 
  private:
   ViolationLog(std::string path, int fd, EndpointLookup lookup,
-               const rules::ProtocolCatalog& catalog);
+               const dpi::ProtocolReporter& protocols);
 
   bool writeLine(const std::string& line);
 
   EndpointLookup lookup_;
-  const rules::ProtocolCatalog& catalog_;
+  const dpi::ProtocolReporter& protocols_;
   std::string path_;
   int fd_ = -1;
   uint64_t linesWritten_ = 0;

@@ -110,7 +110,12 @@ PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, ui
   flow->state = advance(flow->state, meta.ipProtocol == ip_protocol::TCP, fromInitiator,
                         meta.tcpFlags, flow->fins);
 
-  if (!flow->classified && !(meta.fragment && !meta.firstFragment)) {
+  // nDPI starts a flow over, guesses included, when a SYN without ACK arrives on a flow it has
+  // not classified: a retransmitted (or a client's extra) SYN would let the port's guess back in
+  // (see dpi::Detector). The flow's first SYN is all nDPI needs to see of the handshake.
+  const bool repeatedSyn = !created && meta.ipProtocol == ip_protocol::TCP &&
+                           (meta.tcpFlags & (tcp_flags::Syn | tcp_flags::Ack)) == tcp_flags::Syn;
+  if (!flow->classified && !(meta.fragment && !meta.firstFragment) && !repeatedSyn) {
     if (detector_.process(flow->dpi, frame + meta.l3Offset, meta.l3Length, nowNs / 1000000,
                           flow->classification)) {
       flow->classified = true;

@@ -17,18 +17,20 @@ inline constexpr size_t MaxHostLength = 79;  // nDPI 4.2 keeps host_server_name[
 
 // The outcome of detection for one flow, kept in the flow entry after nDPI's state is freed.
 struct Classification {
+  // nDPI's names for what its dissectors found, without its port and address guesses (see
+  // Detector): reported as nDPI spells them ("IMAPS", "HTTP.Google").
   rules::AppProtocol protocol;
+  // The part of `protocol` the flow's own bytes proved (dpi/protocol_evidence.h): all a policy
+  // matches. A client that picks a port or a server cannot pick this.
+  rules::AppProtocol inspected;
   Confidence confidence = Confidence::Unknown;
+  // nDPI named the flow but flagged its bytes as not fitting the protocol (its risk
+  // MALFORMED_PACKET): random bytes sent to TCP port 53 come out as "DNS" that way.
+  bool malformed = false;
   std::array<char, MaxHostLength + 1> host{};  // NUL-terminated; HTTP Host, TLS SNI, DNS name
 
   std::string_view hostName() const { return host.data(); }
-  // Only real inspection counts for policy: a guess from the port number or address would let a
-  // client pick the protocol a policy sees by picking the port.
-  rules::AppProtocol policyProtocol() const {
-    return confidence == Confidence::Dpi || confidence == Confidence::DpiCache
-               ? protocol
-               : rules::AppProtocol{};
-  }
+  const rules::AppProtocol& policyProtocol() const { return inspected; }
 };
 
 }  // namespace bulkhead::dpi

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "dpi/ndpi.h"
+#include "dpi/protocol_evidence.h"
 
 namespace bulkhead::dpi {
 namespace {
@@ -84,6 +85,14 @@ ndpi_flow_struct* Detector::acquire() {
   ndpi_flow_struct* flow = free_.back();
   free_.pop_back();
   std::memset(static_cast<void*>(flow), 0, flowSize_);
+  // nDPI guesses a protocol from the port and the addresses on a flow's first packet, then lets
+  // those guesses run its dissectors (the port's dissector goes first), fill the half of the
+  // answer that no dissector found ("PostgreSQL.HTTP" for HTTP sent to 5432, "DNS.Google" for a
+  // Google address) and name a flow it gave up on. A client picks its port and its server, so
+  // none of that may reach a policy. Marking the guess as made, with nothing guessed, leaves
+  // only what the dissectors read in the flow's own bytes (docs/policy.md, "What a protocol
+  // rule matches").
+  flow->protocol_id_already_guessed = 1;
   ++stats_.inUse;
   return flow;
 }
@@ -98,6 +107,10 @@ void Detector::recycle(ndpi_flow_struct* flow) {
 void Detector::finish(DpiFlowState& state, uint16_t master, uint16_t app, Classification& out) {
   out.protocol = {master, app};
   out.confidence = state.ndpi != nullptr ? fromNdpi(state.ndpi->confidence) : Confidence::Unknown;
+  out.malformed =
+      state.ndpi != nullptr && (state.ndpi->risk & (ndpi_risk{1} << NDPI_MALFORMED_PACKET)) != 0;
+  out.inspected = inspectedProtocol(out.protocol, out.confidence, out.malformed,
+                                    state.ndpi != nullptr ? state.ndpi->l4_proto : 0);
   out.host.fill('\0');
   if (state.ndpi != nullptr) {
     const char* host = state.ndpi->host_server_name;

@@ -38,7 +38,10 @@ class Detector {
   Detector& operator=(const Detector&) = delete;
 
   // Feeds the flow's next packet, from its IP header on. True when classification is final; then
-  // `out` holds it and the flow's nDPI state is released.
+  // `out` holds it and the flow's nDPI state is released. nDPI never guesses from the port or
+  // the addresses here: `out.protocol` is what its dissectors found. The caller must not feed a
+  // TCP SYN without ACK after a flow's first packet: nDPI starts the flow over on one, and
+  // guesses again.
   bool process(DpiFlowState& state, const uint8_t* l3, uint16_t length, uint64_t timeMs,
                Classification& out);
   // Ends detection with nDPI's guess (budget spent, flow expired, capture ended).

@@ -33,7 +33,18 @@ NdpiProtocolCatalog::NdpiProtocolCatalog() {
 void NdpiProtocolCatalog::load(ndpi_detection_module_struct* module) {
   const unsigned count = ndpi_get_num_supported_protocols(module);
   byId_.resize(count);
+  ports_.resize(count);
+  const ndpi_proto_defaults_t* defaults = ndpi_get_proto_defaults(module);
   for (unsigned id = 0; id < count; ++id) {
+    const auto collect = [](const u_int16_t* ports, std::vector<uint16_t>& out) {
+      for (int i = 0; i < MAX_DEFAULT_PORTS; ++i) {
+        if (ports[i] != 0 && std::find(out.begin(), out.end(), ports[i]) == out.end()) {
+          out.push_back(ports[i]);
+        }
+      }
+    };
+    collect(defaults[id].tcp_default_ports, ports_[id].tcp);
+    collect(defaults[id].udp_default_ports, ports_[id].udp);
     const char* name = ndpi_get_proto_name(module, static_cast<u_int16_t>(id));
     if (name == nullptr || *name == '\0') {
       continue;
@@ -52,6 +63,11 @@ std::optional<uint16_t> NdpiProtocolCatalog::find(std::string_view name) const {
     return std::nullopt;
   }
   return found->second;
+}
+
+const NdpiProtocolCatalog::DefaultPorts& NdpiProtocolCatalog::defaultPorts(uint16_t id) const {
+  static const DefaultPorts None;
+  return id < ports_.size() ? ports_[id] : None;
 }
 
 std::string NdpiProtocolCatalog::name(uint16_t id) const {

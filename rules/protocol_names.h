@@ -21,4 +21,19 @@ inline ProtocolNames protocolNames(const AppProtocol& protocol, const ProtocolCa
   return {std::move(master), std::move(app)};
 }
 
+// One label for people and for `protocols:` lists: "HTTP", "HTTP.Google", "Unknown". This is
+// how bulkhead names the protocol a policy judged (the inspected part of nDPI's answer).
+inline std::string protocolLabel(const AppProtocol& protocol, const ProtocolCatalog& catalog) {
+  if (protocol.app == 0 && protocol.master == 0) {
+    return "Unknown";
+  }
+  if (protocol.master == 0 || protocol.master == protocol.app) {
+    return catalog.name(protocol.app);
+  }
+  if (protocol.app == 0) {
+    return catalog.name(protocol.master);
+  }
+  return catalog.name(protocol.master) + "." + catalog.name(protocol.app);
+}
+
 }  // namespace bulkhead::rules

@@ -11,6 +11,8 @@
 
 #include "dataplane/packet_meta.h"
 #include "dpi/protocol_catalog.h"
+#include "dpi/protocol_evidence.h"
+#include "dpi/protocol_report.h"
 #include "tests/support/temp_dir.h"
 
 namespace bulkhead::controlplane {
@@ -29,6 +31,11 @@ constexpr rules::IdentityId ApiIdentity = 257;
 // Building nDPI's catalogue takes a while: once for the whole binary.
 const dpi::NdpiProtocolCatalog& catalog() {
   static const dpi::NdpiProtocolCatalog instance;
+  return instance;
+}
+
+const dpi::ProtocolReporter& reporter() {
+  static const dpi::ProtocolReporter instance(catalog());
   return instance;
 }
 
@@ -56,6 +63,15 @@ void copyText(std::array<char, N>& out, const char* text) {
   std::strncpy(out.data(), text, N - 1);
 }
 
+// What the Detector would have made of nDPI naming the flow `master`.`app` after inspection.
+void classify(ViolationEvent& event, const char* master, const char* app) {
+  event.classified = true;
+  event.classification.protocol = {master ? protocolId(master) : uint16_t{0}, protocolId(app)};
+  event.classification.confidence = dpi::Confidence::Dpi;
+  event.classification.inspected = dpi::inspectedProtocol(
+      event.classification.protocol, event.classification.confidence, false, event.ipProtocol);
+}
+
 // web -> api on 8080, denied by api's ingress after nDPI saw plain HTTP.
 ViolationEvent httpToApi() {
   ViolationEvent event;
@@ -64,9 +80,6 @@ ViolationEvent httpToApi() {
   event.policyGeneration = 7;
   event.enforced = true;
   event.deniedBy = rules::Direction::Ingress;
-  event.classified = true;
-  event.classification.protocol = {0, protocolId("HTTP")};
-  event.classification.confidence = dpi::Confidence::Dpi;
   copyText(event.classification.host, "api.shop.local");
   copyText(event.rule, "default-deny");
   event.srcIdentity = WebIdentity;
@@ -80,11 +93,12 @@ ViolationEvent httpToApi() {
   event.ipProtocol = dataplane::ip_protocol::TCP;
   event.packets = 4;
   event.bytes = 360;
+  classify(event, nullptr, "HTTP");
   return event;
 }
 
 json toJson(const ViolationEvent& event) {
-  return violationToJson(event, lookupEndpoint, catalog());
+  return violationToJson(event, lookupEndpoint, reporter());
 }
 
 std::vector<std::string> readLines(const std::string& path) {
@@ -109,6 +123,8 @@ TEST(ViolationJson, PolicyEventBetweenEndpoints) {
     "l4": "TCP",
     "master_protocol": "HTTP",
     "app_protocol": "HTTP",
+    "protocol": "HTTP",
+    "guessed_protocol": "HTTP_Proxy",
     "host": "api.shop.local",
     "rule": "default-deny",
     "denied_by": "ingress",
@@ -122,7 +138,7 @@ TEST(ViolationJson, PolicyEventBetweenEndpoints) {
 TEST(ViolationJson, WorldPeerNamesTheAddress) {
   ViolationEvent event = httpToApi();
   event.deniedBy = rules::Direction::Egress;
-  event.classification.protocol = {protocolId("TLS"), protocolId("YouTube")};
+  classify(event, "TLS", "YouTube");
   copyText(event.classification.host, "www.youtube.com");
   copyText(event.rule, "default-deny");
   event.dstEndpoint = UINT32_MAX;
@@ -163,7 +179,7 @@ TEST(ViolationJson, EndpointGoneSinceIsNamedByIdentity) {
   EXPECT_EQ(toJson(event)["dst"]["identity"], ApiIdentity);
 
   // No lookup at all (the agent has no endpoints yet): every peer is an entity.
-  const json out = violationToJson(httpToApi(), EndpointLookup(), catalog());
+  const json out = violationToJson(httpToApi(), EndpointLookup(), reporter());
   EXPECT_EQ(out["src"]["endpoint"], "world");
   EXPECT_EQ(out["dst"]["endpoint"], "world");
 }
@@ -193,7 +209,7 @@ TEST(ViolationJson, SpoofEvent) {
   event.dstPort = 53;
   event.ipProtocol = dataplane::ip_protocol::UDP;
   event.packets = 1;
-  EXPECT_EQ(violationToJson(event, lookupEndpoint, catalog()), json::parse(R"({
+  EXPECT_EQ(violationToJson(event, lookupEndpoint, reporter()), json::parse(R"({
     "time": "2023-11-14T22:13:20.000000000Z",
     "kind": "spoof",
     "action": "drop",
@@ -204,6 +220,8 @@ TEST(ViolationJson, SpoofEvent) {
     "l4": "UDP",
     "master_protocol": "Unknown",
     "app_protocol": "Unknown",
+    "protocol": null,
+    "guessed_protocol": null,
     "host": "",
     "rule": "anti-spoofing",
     "denied_by": null,
@@ -239,17 +257,38 @@ TEST(ViolationJson, UnclassifiedEvent) {
 }
 
 TEST(ViolationJson, ProtocolNdpiOnlyGuessedIsNotWhatThePolicyJudged) {
-  // The fields show nDPI's guess (as `simulate` does); the reason names what the policy saw.
+  // nDPI's names as its dissectors gave them; the reason and `protocol` name what the policy saw.
   ViolationEvent event = httpToApi();
   event.classification.confidence = dpi::Confidence::MatchByPort;
-  const json out = toJson(event);
+  event.classification.inspected = {};
+  json out = toJson(event);
   EXPECT_EQ(out["app_protocol"], "HTTP");
+  EXPECT_EQ(out["protocol"], "Unknown");
   EXPECT_EQ(out["reason"], "no rule allows TCP to api port 8080");
 
   // Inspection that found nothing is Unknown too.
   event.classification.confidence = dpi::Confidence::Dpi;
   event.classification.protocol = {};
   EXPECT_EQ(toJson(event)["reason"], "no rule allows TCP to api port 8080");
+
+  // HTTP sent to PostgreSQL's port: nDPI's reader would say "PostgreSQL.HTTP"; the port's part
+  // is reported apart, as the guess it is.
+  event = httpToApi();
+  event.dstPort = 5432;
+  out = toJson(event);
+  EXPECT_EQ(out["master_protocol"], "HTTP");
+  EXPECT_EQ(out["app_protocol"], "HTTP");
+  EXPECT_EQ(out["protocol"], "HTTP");
+  EXPECT_EQ(out["guessed_protocol"], "PostgreSQL");
+  EXPECT_EQ(out["reason"], "HTTP to api port 5432 is not allowed by any rule");
+
+  // TLS on 993: nDPI names it IMAPS by the port; the policy judged TLS.
+  event.dstPort = 993;
+  classify(event, nullptr, "IMAPS");
+  out = toJson(event);
+  EXPECT_EQ(out["app_protocol"], "IMAPS");
+  EXPECT_EQ(out["protocol"], "TLS");
+  EXPECT_EQ(out["reason"], "TLS to api port 993 is not allowed by any rule");
 }
 
 TEST(ViolationJson, PortlessProtocolsHaveNoPortInTheReason) {
@@ -301,7 +340,7 @@ TEST(ViolationLogFile, AppendsOneParseableLinePerEvent) {
   testing::TempDir dir;
   const std::string path = dir.file("var/log/bulkhead/violations.log");  // parents are created
   std::string error;
-  auto log = ViolationLog::open(path, lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open(path, lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
 
   ViolationEvent monitored = httpToApi();
@@ -327,7 +366,7 @@ TEST(ViolationLogFile, AppendsToWhatIsThere) {
   testing::TempDir dir;
   const std::string path = dir.write("violations.log", "{\"earlier\":true}\n");
   std::string error;
-  auto log = ViolationLog::open(path, lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open(path, lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
   ASSERT_TRUE(log->write(httpToApi()));
   const auto lines = readLines(path);
@@ -340,7 +379,7 @@ TEST(ViolationLogFile, ReopenContinuesInANewFileAfterRotation) {
   testing::TempDir dir;
   const std::string path = dir.file("violations.log");
   std::string error;
-  auto log = ViolationLog::open(path, lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open(path, lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
   ASSERT_TRUE(log->write(httpToApi()));
 
@@ -362,7 +401,7 @@ TEST(ViolationLogFile, ReopenFailureKeepsTheOldFile) {
   testing::TempDir dir;
   const std::string path = dir.file("logs/violations.log");
   std::string error;
-  auto log = ViolationLog::open(path, lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open(path, lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
   // The rotator moved the directory away and left a file where it was: nothing to reopen into.
   std::filesystem::rename(dir.file("logs"), dir.file("logs.old"));
@@ -377,7 +416,7 @@ TEST(ViolationLogFile, UnwritablePathFailsWithAMessage) {
   for (const std::string path : {"/proc/bulkhead-test/violations.log", "/proc/violations.log"}) {
     std::string error;
     std::unique_ptr<ViolationLog> log;
-    EXPECT_NO_THROW(log = ViolationLog::open(path, lookupEndpoint, catalog(), &error));
+    EXPECT_NO_THROW(log = ViolationLog::open(path, lookupEndpoint, reporter(), &error));
     EXPECT_EQ(log, nullptr) << path;
     EXPECT_NE(error.find("/proc/"), std::string::npos) << error;
   }
@@ -388,7 +427,7 @@ TEST(ViolationLogFile, WriteErrorsAreCountedNotThrown) {
     GTEST_SKIP() << "no /dev/full";
   }
   std::string error;
-  auto log = ViolationLog::open("/dev/full", lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open("/dev/full", lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
   EXPECT_FALSE(log->write(httpToApi()));
   EXPECT_FALSE(log->write(httpToApi()));
@@ -400,7 +439,7 @@ TEST(ViolationLogFile, InvalidUtf8FromTheNetworkIsReplaced) {
   testing::TempDir dir;
   const std::string path = dir.file("violations.log");
   std::string error;
-  auto log = ViolationLog::open(path, lookupEndpoint, catalog(), &error);
+  auto log = ViolationLog::open(path, lookupEndpoint, reporter(), &error);
   ASSERT_NE(log, nullptr) << error;
   ViolationEvent event = httpToApi();
   copyText(event.classification.host, "evil\xff\xfe.example");

@@ -517,6 +517,38 @@ TEST_F(PipelineTest, SshOnTheHttpPortIsDeniedOnceClassified) {
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), frames.size() - classifiedAt);
 }
 
+// nDPI starts an unclassified flow over on a SYN without ACK, and guesses from the port again:
+// HTTP to PostgreSQL's port would come out as "PostgreSQL.HTTP" and match a PostgreSQL rule.
+// A retransmitted SYN is ordinary; it must not bring the guess back.
+TEST_F(PipelineTest, ARepeatedSynDoesNotLetThePortNameTheProtocol) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: db}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts: [{ports: [{port: 5432, protocol: TCP}], l7: {protocols: [PostgreSQL]}}]
+)", 1));
+  TcpSession session(WebIp, 41002, ApiIp, 5432);
+  const Bytes syn = session.syn();
+  const std::vector<Bytes> frames{
+      syn, syn, session.synAck(), session.ack(),
+      session.fromClient("POST /x HTTP/1.1\r\nHost: exfil.evil.com\r\nContent-Length: 1\r\n\r\nx")};
+  PacketVerdict verdict;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    verdict = send(*pipeline, frames[i], Start + i * 1000);
+  }
+  ASSERT_NE(verdict.flow, nullptr);
+  ASSERT_TRUE(verdict.flow->classified);
+  const auto& catalog = pipeline->detector().catalog();
+  EXPECT_EQ(catalog.name(verdict.flow->classification.protocol.master), "Unknown");
+  EXPECT_EQ(catalog.name(verdict.flow->classification.protocol.app), "HTTP");
+  EXPECT_EQ(verdict.action, Action::Drop);
+  EXPECT_EQ(verdict.flow->verdict.decision, rules::Decision::Deny);
+}
+
 TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
   auto pipeline = makePipeline();
   const auto* withPort =

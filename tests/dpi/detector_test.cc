@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dpi/ndpi_guess.h"
 #include "tests/support/frames.h"
 
 namespace bulkhead {
@@ -304,23 +305,38 @@ TEST(Detector, CatalogNamesAndIds) {
   EXPECT_EQ(detector.catalog().find("Unknown"), std::optional<uint16_t>(0));
 }
 
-TEST(Classification, PolicyProtocolHidesGuesses) {
-  Classification classification;
-  classification.protocol = {7, 91};
-  classification.confidence = Confidence::MatchByPort;
-  EXPECT_EQ(classification.policyProtocol().master, 0);
-  EXPECT_EQ(classification.policyProtocol().app, 0);
-  classification.confidence = Confidence::MatchByIp;
-  EXPECT_EQ(classification.policyProtocol().master, 0);
-  EXPECT_EQ(classification.policyProtocol().app, 0);
-  classification.confidence = Confidence::Unknown;
-  EXPECT_EQ(classification.policyProtocol().app, 0);
-  classification.confidence = Confidence::DpiCache;
-  EXPECT_EQ(classification.policyProtocol().master, 7);
-  EXPECT_EQ(classification.policyProtocol().app, 91);
-  classification.confidence = Confidence::Dpi;
-  EXPECT_EQ(classification.policyProtocol().master, 7);
-  EXPECT_EQ(classification.policyProtocol().app, 91);
+// nDPI guesses from the port and fills half a label with it ("PostgreSQL.HTTP"); the Detector
+// keeps it from guessing at all, so what it reports is what the dissectors read.
+TEST(Detector, ThePortDoesNotNameWhatTheBytesAre) {
+  Detector detector;
+  const auto http = detector.catalog().find("HTTP");
+  for (uint16_t port : {5432, 3306, 6379, 22, 53}) {
+    DpiFlowState state;
+    Classification result;
+    ASSERT_GT(feed(detector, state, httpConversation(40000, port), result), 0u) << port;
+    EXPECT_EQ(result.protocol.app, *http) << port;
+    EXPECT_EQ(result.protocol.master, 0) << port << ": master "
+                                         << detector.catalog().name(result.protocol.master);
+    EXPECT_EQ(result.inspected.app, *http) << port;
+    EXPECT_EQ(result.confidence, Confidence::Dpi);
+  }
+}
+
+// What nDPI would have guessed is still there for reports, from nDPI's own guess functions.
+TEST(NdpiGuess, ThePortAndTheAddressesAlone) {
+  Detector detector;
+  const dpi::NdpiGuess guess;
+  const auto& catalog = detector.catalog();
+  const auto v4 = [](const char* text) { return *rules::IpAddress::parse(text); };
+  auto guessed = guess.guess(6, v4("10.0.0.1"), 40000, v4("10.0.0.2"), 5432);
+  EXPECT_EQ(catalog.name(guessed.app), "PostgreSQL");
+  // google_ssl.pcap's server: TLS by port, Google by address, as ndpiReader labels it.
+  guessed = guess.guess(6, v4("172.31.3.224"), 42835, v4("216.58.212.100"), 443);
+  EXPECT_EQ(catalog.name(guessed.master), "TLS");
+  EXPECT_EQ(catalog.name(guessed.app), "Google");
+  guessed = guess.guess(6, v4("10.0.0.1"), 40000, v4("10.0.0.2"), 41234);
+  EXPECT_EQ(guessed.app, 0);
+  EXPECT_EQ(guessed.master, 0);
 }
 
 TEST(Classification, HostNameStopsAtNul) {

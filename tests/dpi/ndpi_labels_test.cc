@@ -1,5 +1,8 @@
 // Runs every shared capture through the pipeline and compares each flow's protocol with the
 // label nDPI's own reader (ndpiReader, same nDPI build) gives it, from NAME.flows.tsv.
+// bulkhead keeps nDPI from guessing by port and address (dpi::Detector); ndpiReader lets it. So
+// a label may differ only where nDPI's own guess for the flow (dpi::NdpiGuess, reported as
+// `guessed_protocol`) supplies the difference: nothing nDPI says is lost, it is kept apart.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -78,6 +81,7 @@ TEST(NdpiLabels, MatchNdpiReaderOnSharedCaptures) {
   }
   size_t expectedFlows = 0;
   size_t matched = 0;
+  size_t explainedByGuess = 0;
   std::vector<std::string> mismatches;
   std::vector<fs::path> tsvs;
   for (const auto& entry : fs::directory_iterator(testing::pcapDir())) {
@@ -108,8 +112,24 @@ TEST(NdpiLabels, MatchNdpiReaderOnSharedCaptures) {
         ours.erase(same);
         continue;
       }
+      // ndpiReader's label is nDPI's guess for the flow, and every part bulkhead inspected is in
+      // it ("DNS" of "DNS.Google" when the Google part came from an address).
+      const std::string expected = row.master == row.app ? row.app : row.master + "." + row.app;
+      auto guessed = std::find_if(begin, end, [&](const auto& entry) {
+        const auto& record = entry.second;
+        const bool partOf = record.appProtocol == "Unknown" || record.appProtocol == row.app ||
+                            record.appProtocol == row.master;
+        return record.guessed == expected && partOf;
+      });
+      if (guessed != end) {
+        ++explainedByGuess;
+        ours.erase(guessed);
+        continue;
+      }
       std::string got = begin == end ? "no such flow"
-                                     : begin->second.masterProtocol + "." + begin->second.appProtocol;
+                                     : begin->second.masterProtocol + "." +
+                                           begin->second.appProtocol + " (guessed: " +
+                                           begin->second.guessed + ")";
       mismatches.push_back(row.capture + ": " + row.l4 + " " + row.srcIp + ":" + row.srcPort +
                            " <-> " + row.dstIp + ":" + row.dstPort + " expected " + row.master +
                            "." + row.app + ", got " + got);
@@ -121,11 +141,15 @@ TEST(NdpiLabels, MatchNdpiReaderOnSharedCaptures) {
   for (const auto& mismatch : mismatches) {
     std::cout << "mismatch: " << mismatch << "\n";
   }
-  const double ratio = expectedFlows ? double(matched) / double(expectedFlows) : 0.0;
-  std::cout << "nDPI labels matched: " << matched << "/" << expectedFlows << " flows ("
-            << ratio * 100.0 << "%)\n";
+  const double ratio =
+      expectedFlows ? double(matched + explainedByGuess) / double(expectedFlows) : 0.0;
+  std::cout << "nDPI labels matched: " << matched << "/" << expectedFlows << " flows as they are, "
+            << explainedByGuess << " by nDPI's port or address guess; " << ratio * 100.0
+            << "% in all\n";
   ASSERT_GT(expectedFlows, 0u);
   EXPECT_GE(ratio, 0.95);
+  // The one flow left is ip_fragmented_garbage.pcap's, whose orphan fragments are dropped.
+  EXPECT_LE(mismatches.size(), 1u);
 }
 
 }  // namespace
