@@ -13,6 +13,7 @@ inline constexpr int ExitUsage = 2;    // bad flags, unreadable or missing files
 
 // Each takes the arguments after its subcommand name.
 int policyCheckCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int protocolsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

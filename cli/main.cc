@@ -10,6 +10,7 @@ constexpr const char* Usage = R"(bulkhead - operator's CLI for the bulkhead micr
 
 Usage:
   bulkhead policy check PATH...      validate policy files or directories
+  bulkhead protocols [NAME...]        protocols a rule may name: how nDPI reaches each, which are proven
   bulkhead simulate --policy PATH --pcap FILE [--endpoints FILE] [--json] [--write-allowed OUT]
                                      run a capture through the pipeline and report each flow's verdict
   bulkhead status [--json]           the running agent: endpoints, counters, policy generation
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
   }
   if (args[0] == "endpoint") {
     return endpointCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
+  }
+  if (args[0] == "protocols") {
+    return protocolsCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);
   }
   if (args[0] == "simulate") {
     return simulateCommand({args.begin() + 1, args.end()}, std::cout, std::cerr);

@@ -41,6 +41,9 @@ int policyCheckCommand(const std::vector<std::string>& args, std::ostream& out, 
   for (const auto& error : result.errors) {
     err << rules::format(error) << "\n";
   }
+  for (const auto& warning : result.warnings) {
+    err << rules::formatWarning(warning) << "\n";
+  }
   if (result.ioFailure) {
     return ExitUsage;
   }

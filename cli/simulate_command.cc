@@ -101,6 +101,9 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
     for (const auto& error : loaded.errors) {
       err << rules::format(error) << "\n";
     }
+    for (const auto& warning : loaded.warnings) {
+      err << rules::formatWarning(warning) << "\n";
+    }
     if (!loaded.ok()) {
       return loaded.ioFailure ? ExitUsage : ExitInvalid;
     }

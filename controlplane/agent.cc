@@ -244,6 +244,9 @@ bool Agent::loadPolicy(std::vector<std::string>* errors) {
   if (!loaded.ok()) {
     return false;
   }
+  for (const auto& warning : loaded.warnings) {
+    spdlog::warn("policy: {}", rules::format(warning));
+  }
   policies_ = std::move(loaded.set);
   policySha256_ = policyDigest(policies_.sources);
   return true;

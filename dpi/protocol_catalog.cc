@@ -5,6 +5,8 @@
 #include <stdexcept>
 
 #include "dpi/ndpi.h"
+#include "dpi/protocol_evidence.h"
+#include "dpi/proven_protocols.h"
 
 namespace bulkhead::dpi {
 namespace {
@@ -68,6 +70,39 @@ std::optional<uint16_t> NdpiProtocolCatalog::find(std::string_view name) const {
 const NdpiProtocolCatalog::DefaultPorts& NdpiProtocolCatalog::defaultPorts(uint16_t id) const {
   static const DefaultPorts None;
   return id < ports_.size() ? ports_[id] : None;
+}
+
+rules::ProtocolStanding NdpiProtocolCatalog::standing(uint16_t id, uint8_t ipProtocol) const {
+  rules::ProtocolStanding standing;
+  uint16_t alias = 0;
+  const Evidence evidence = evidenceFor(id, ipProtocol, &alias);
+  for (const auto& rule : evidenceRules()) {
+    const bool covers = rule.transport == Transport::Any ||
+                        (rule.transport == Transport::Tcp && ipProtocol == IPPROTO_TCP) ||
+                        (rule.transport == Transport::Udp && ipProtocol == IPPROTO_UDP) ||
+                        ipProtocol == 0;
+    if (rule.protocol == id && rule.evidence == evidence && covers) {
+      standing.how = rule.how;
+    }
+  }
+  switch (evidence) {
+    case Evidence::Payload:
+      break;
+    case Evidence::NamedByPort:
+      standing.kind = rules::ProtocolStanding::Kind::NamedByPort;
+      standing.provenAs = name(alias);
+      break;
+    case Evidence::DecidedByPort:
+    case Evidence::DecidedByAddress:
+      standing.kind = rules::ProtocolStanding::Kind::DecidedByPort;
+      standing.namedByHost = namedByHost(id);
+      break;
+  }
+  if (const ProvenProtocol* proven = findProven(name(id))) {
+    standing.proven = true;
+    standing.provenWith = std::string(proven->server) + " and " + std::string(proven->client);
+  }
+  return standing;
 }
 
 std::string NdpiProtocolCatalog::name(uint16_t id) const {

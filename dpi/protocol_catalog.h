@@ -21,6 +21,7 @@ class NdpiProtocolCatalog final : public rules::ProtocolCatalog {
   std::optional<uint16_t> find(std::string_view name) const override;
   std::string name(uint16_t id) const override;
   std::vector<std::string> names() const override { return names_; }
+  rules::ProtocolStanding standing(uint16_t id, uint8_t ipProtocol) const override;
 
   // The ports nDPI associates with a protocol (what it would guess from; never what it
   // inspects). Empty for an unknown id.

@@ -78,6 +78,15 @@ constexpr std::array Rules = std::to_array<EvidenceRule>({
     {NDPI_PROTOCOL_ETHERNET_IP, Tcp, ByPort, 0, "TCP port 44818 and a length field"},
 });
 
+// The protocols of the evidence rules that nDPI 4.2's host_match table (ndpi_content_match.c.inc)
+// also names from a host name.
+constexpr std::array NamedByHost = std::to_array<uint16_t>({
+    NDPI_PROTOCOL_BITTORRENT, NDPI_PROTOCOL_XBOX, NDPI_PROTOCOL_ZATTOO, NDPI_PROTOCOL_SKYPE_TEAMS,
+    NDPI_PROTOCOL_TEAMVIEWER, NDPI_PROTOCOL_SPOTIFY, NDPI_PROTOCOL_TELEGRAM, NDPI_PROTOCOL_ZOOM,
+    NDPI_PROTOCOL_EAQ, NDPI_PROTOCOL_OOKLA, NDPI_PROTOCOL_HANGOUT_DUO, NDPI_PROTOCOL_APPLE_PUSH,
+    NDPI_PROTOCOL_MSTEAMS,
+});
+
 constexpr bool sortedById() {
   for (size_t i = 1; i < Rules.size(); ++i) {
     if (Rules[i - 1].protocol > Rules[i].protocol ||
@@ -192,8 +201,10 @@ const char* toString(Evidence evidence) {
   return "payload";
 }
 
-std::span<const EvidenceRule> evidenceRules() {
-  return Rules;
+std::span<const EvidenceRule> evidenceRules() { return Rules; }
+
+bool namedByHost(uint16_t protocol) {
+  return std::find(NamedByHost.begin(), NamedByHost.end(), protocol) != NamedByHost.end();
 }
 
 Evidence evidenceFor(uint16_t protocol, uint8_t ipProtocol, uint16_t* alias) {

@@ -40,6 +40,10 @@ std::span<const EvidenceRule> evidenceRules();
 // NamedByPort.
 Evidence evidenceFor(uint16_t protocol, uint8_t ipProtocol, uint16_t* alias = nullptr);
 
+// True when nDPI 4.2 also names `protocol` from a host name (its host_match table): a rule
+// naming a protocol that is decided by port still matches it as the app of TLS.<it>, HTTP.<it>.
+bool namedByHost(uint16_t protocol);
+
 // The part of nDPI's answer for a flow that inspection of the flow's own bytes established:
 // what a policy matches. `found` is the Detector's (unguessed) result.
 //  - bytes nDPI itself flags as malformed for the protocol it names: nothing;

@@ -10,6 +10,11 @@ std::string format(const Diagnostic& diagnostic) {
          std::to_string(diagnostic.where.column) + ": " + diagnostic.message;
 }
 
+std::string formatWarning(const Diagnostic& diagnostic) {
+  return diagnostic.where.file + ":" + std::to_string(diagnostic.where.line) + ":" +
+         std::to_string(diagnostic.where.column) + ": warning: " + diagnostic.message;
+}
+
 void sortByLocation(Diagnostics& diagnostics, size_t first) {
   std::stable_sort(diagnostics.begin() + static_cast<std::ptrdiff_t>(first), diagnostics.end(),
                    [](const Diagnostic& a, const Diagnostic& b) {

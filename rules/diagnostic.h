@@ -22,6 +22,8 @@ struct Diagnostic {
 using Diagnostics = std::vector<Diagnostic>;
 
 std::string format(const Diagnostic& diagnostic);
+// "file:line:col: warning: message".
+std::string formatWarning(const Diagnostic& diagnostic);
 // Orders diagnostics from `first` on by line and column, the order an operator reads a file in.
 void sortByLocation(Diagnostics& diagnostics, size_t first = 0);
 std::ostream& operator<<(std::ostream& out, const Diagnostic& diagnostic);

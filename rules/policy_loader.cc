@@ -30,8 +30,9 @@ bool validPolicyName(std::string_view name) {
 // Parses one file's documents; errors accumulate so the operator sees all of them at once.
 class DocumentParser : private YamlReader {
  public:
-  DocumentParser(std::string file, const ProtocolCatalog& catalog, Diagnostics& errors)
-      : YamlReader(std::move(file), errors), catalog_(catalog) {}
+  DocumentParser(std::string file, const ProtocolCatalog& catalog, Diagnostics& errors,
+                 Diagnostics& warnings)
+      : YamlReader(std::move(file), errors), catalog_(catalog), warnings_(warnings) {}
 
   std::optional<Policy> parseDocument(const YAML::Node& document) {
     const size_t errorsBefore = errorCount();
@@ -331,7 +332,7 @@ class DocumentParser : private YamlReader {
       }
     }
     if (const auto* l7 = optional(parts, "l7")) {
-      rule.l7 = parseL7(l7->value);
+      rule.l7 = parseL7(l7->value, transports(rule.ports));
       for (const auto& port : rule.ports) {
         if (port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) {
           error(l7->key, "l7 rules do not apply to ICMP ports");
@@ -444,7 +445,73 @@ class DocumentParser : private YamlReader {
     return ok ? std::optional(port) : std::nullopt;
   }
 
-  L7Rule parseL7(const YAML::Node& node) {
+  // The IANA transports a rule's ports cover: TCP, UDP, or both (0 stands for any).
+  static std::vector<uint8_t> transports(const std::vector<PortProtocol>& ports) {
+    std::vector<uint8_t> out;
+    for (const auto& port : ports) {
+      if (port.protocol == L4Protocol::Any) {
+        return {0};
+      }
+      out.push_back(static_cast<uint8_t>(port.protocol));
+    }
+    return out.empty() ? std::vector<uint8_t>{0} : out;
+  }
+
+  // A protocol nDPI names by port, or decides by port or address, cannot be what a rule means:
+  // the policy never judges a flow as it (docs/policy.md, "What a protocol rule matches").
+  void checkStanding(const YAML::Node& node, const std::string& name, uint16_t id,
+                     const std::vector<uint8_t>& transports) {
+    std::vector<std::pair<uint8_t, ProtocolStanding>> standings;
+    for (uint8_t transport : transports) {
+      if (transport == 0) {
+        standings.emplace_back(6, catalog_.standing(id, 6));
+        standings.emplace_back(17, catalog_.standing(id, 17));
+      } else {
+        standings.emplace_back(transport, catalog_.standing(id, transport));
+      }
+    }
+    const auto weak = [](const ProtocolStanding& standing) {
+      return standing.kind != ProtocolStanding::Kind::Inspected;
+    };
+    const size_t weakCount = static_cast<size_t>(
+        std::count_if(standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); }));
+    if (weakCount == 0) {
+      if (id != 0 && !standings.front().second.proven) {
+        warnings_.push_back({at(node), "no real " + name +
+                                           " session has been seen classified by nDPI 4.2 in "
+                                           "bulkhead's tests: check that yours are (bulkhead "
+                                           "simulate on a capture, or monitor mode) before "
+                                           "enforcing; `bulkhead protocols` lists the proven ones"});
+      }
+      return;
+    }
+    const auto& [transport, standing] =
+        *std::find_if(standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); });
+    const std::string over = transport == 6 ? "TCP" : "UDP";
+    const std::string other = transport == 6 ? "UDP" : "TCP";
+    if (standing.kind == ProtocolStanding::Kind::NamedByPort) {
+      error(node, quote(name) + " is nDPI's name for " + standing.how +
+                      ": the port picks the name, the bytes prove " + standing.provenAs +
+                      "; write " + quote(standing.provenAs) + " with that port");
+      return;
+    }
+    std::string what = "nDPI 4.2 decides " + quote(name) + " by " + standing.how;
+    if (weakCount < standings.size()) {
+      warnings_.push_back({at(node), what + " over " + over + ": this rule matches " + name +
+                                         " over " + other + " only"});
+      return;
+    }
+    if (standing.namedByHost) {
+      warnings_.push_back({at(node), what + ": this rule matches " + name +
+                                         " only where nDPI read it from a host name (TLS SNI, "
+                                         "HTTP Host, DNS query), as in TLS." + name});
+      return;
+    }
+    error(node, what + ": a client picks that, so no flow is ever judged as " + name +
+                      "; allow the port without 'l7' instead");
+  }
+
+  L7Rule parseL7(const YAML::Node& node, const std::vector<uint8_t>& overTransports) {
     L7Rule rule;
     rule.where = at(node);
     if (!expectMap(node, "l7")) {
@@ -453,13 +520,18 @@ class DocumentParser : private YamlReader {
     const Fields parts = fields(node, {"protocols", "hosts"}, "l7");
     if (const auto* protocols = optional(parts, "protocols")) {
       if (expectList(protocols->value, "protocols")) {
+        if (protocols->value.size() == 0) {
+          error(protocols->value,
+                "'protocols' is empty: list at least one protocol, or leave the key out");
+        }
         for (const auto& protocol : protocols->value) {
           const auto text = scalar(protocol, "protocols entry");
           if (!text) {
             continue;
           }
-          if (catalog_.find(*text)) {
+          if (const auto id = catalog_.find(*text)) {
             rule.protocols.push_back(*text);
+            checkStanding(protocol, catalog_.name(*id), *id, overTransports);
             continue;
           }
           std::string message = "unknown application protocol " + quote(*text);
@@ -472,6 +544,9 @@ class DocumentParser : private YamlReader {
     }
     if (const auto* hosts = optional(parts, "hosts")) {
       if (expectList(hosts->value, "hosts")) {
+        if (hosts->value.size() == 0) {
+          error(hosts->value, "'hosts' is empty: list at least one host name, or leave the key out");
+        }
         for (const auto& host : hosts->value) {
           const auto text = scalar(host, "hosts entry");
           std::string reason;
@@ -493,6 +568,7 @@ class DocumentParser : private YamlReader {
   }
 
   const ProtocolCatalog& catalog_;
+  Diagnostics& warnings_;
 };
 
 struct NameRegistry {
@@ -513,9 +589,10 @@ struct NameRegistry {
 void loadText(std::string_view text, const std::string& fileName, const ProtocolCatalog& catalog,
               NameRegistry& names, PolicyLoadResult& result) {
   const size_t firstError = result.errors.size();
+  const size_t firstWarning = result.warnings.size();
   const std::vector<YAML::Node> documents =
       parseYamlDocuments(std::string(text), fileName, result.errors);
-  DocumentParser parser(fileName, catalog, result.errors);
+  DocumentParser parser(fileName, catalog, result.errors, result.warnings);
   for (const auto& document : documents) {
     if (document.IsNull()) {
       continue;  // an empty document between '---' separators
@@ -526,6 +603,7 @@ void loadText(std::string_view text, const std::string& fileName, const Protocol
     }
   }
   sortByLocation(result.errors, firstError);
+  sortByLocation(result.warnings, firstWarning);
   result.set.sources.push_back(fileName);
 }
 

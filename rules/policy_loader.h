@@ -18,6 +18,8 @@ inline constexpr std::string_view PolicyKind = "SegmentationPolicy";
 struct PolicyLoadResult {
   PolicySet set;
   Diagnostics errors;
+  // Valid, but worth a look (a protocol no real server has been seen to be classified as, say).
+  Diagnostics warnings;
   bool ioFailure = false;  // a path could not be read at all (as opposed to invalid content)
   bool ok() const { return errors.empty(); }
 };

@@ -67,6 +67,51 @@ TEST(PolicyCheck, MissingPathIsAnIoErrorAndNoPathIsAUsageError) {
   EXPECT_NE(help.out.find("--quiet"), std::string::npos);
 }
 
+TEST(PolicyCheck, WarningsAreShownButTheFileIsValid) {
+  testing::TempDir dir;
+  const std::string path = dir.write("warn.yaml",
+                                     "apiVersion: bulkhead.io/v1\n"
+                                     "kind: SegmentationPolicy\n"
+                                     "metadata: {name: api}\n"
+                                     "spec:\n"
+                                     "  endpointSelector: {matchLabels: {app: api}}\n"
+                                     "  ingress:\n"
+                                     "    - toPorts:\n"
+                                     "        - ports: [{port: 9042, protocol: TCP}]\n"
+                                     "          l7: {protocols: [Cassandra]}\n");
+  const auto result = runCommand({testing::bulkheadBinary(), "policy", "check", path});
+  EXPECT_EQ(result.exitCode, 0) << result.err;
+  EXPECT_NE(result.err.find(path + ":9:28: warning: no real Cassandra session has been seen"),
+            std::string::npos)
+      << result.err;
+  EXPECT_NE(result.out.find("valid: 1 policy"), std::string::npos) << result.out;
+}
+
+TEST(Protocols, SaysWhatARuleNamingEachCanRelyOn) {
+  const auto result =
+      runCommand({testing::bulkheadBinary(), "protocols", "HTTP", "IMAPS", "NTP", "Redis"});
+  ASSERT_EQ(result.exitCode, 0) << result.err;
+  const auto line = [&](const std::string& name) {
+    const size_t at = result.out.find("\n" + name + " ");
+    return at == std::string::npos ? std::string()
+                                   : result.out.substr(at + 1, result.out.find('\n', at + 1) - at - 1);
+  };
+  EXPECT_NE(line("HTTP").find("inspected"), std::string::npos) << result.out;
+  EXPECT_NE(line("HTTP").find("yes"), std::string::npos) << result.out;
+  EXPECT_NE(line("IMAPS").find("named-by-port    TLS"), std::string::npos) << result.out;
+  EXPECT_NE(line("NTP").find("decided-by-port  never"), std::string::npos) << result.out;
+  EXPECT_NE(line("Redis").find("limits:"), std::string::npos) << result.out;
+
+  const auto json = runCommand({testing::bulkheadBinary(), "protocols", "--proven", "--json"});
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  EXPECT_NE(json.out.find("\"name\":\"PostgreSQL\""), std::string::npos) << json.out;
+  EXPECT_EQ(json.out.find("\"proven\":false"), std::string::npos) << json.out;
+
+  const auto unknown = runCommand({testing::bulkheadBinary(), "protocols", "NoSuch"});
+  EXPECT_EQ(unknown.exitCode, 1);
+  EXPECT_NE(unknown.err.find("unknown protocol 'NoSuch'"), std::string::npos);
+}
+
 TEST(PolicyCheck, UnknownCommandIsAUsageError) {
   const auto result = runCommand({testing::bulkheadBinary(), "polcy"});
   EXPECT_EQ(result.exitCode, 2);

@@ -50,6 +50,14 @@ std::string withHeader(std::string_view rest) {
 
 using Errors = std::vector<std::string>;
 
+std::vector<std::string> warningsOf(std::string_view text) {
+  std::vector<std::string> out;
+  for (const auto& diagnostic : load(text).warnings) {
+    out.push_back(rules::format(diagnostic));
+  }
+  return out;
+}
+
 // ---- A valid file ------------------------------------------------------------------------------
 
 constexpr std::string_view ShopPolicies = R"(# Shop policies.
@@ -408,6 +416,92 @@ TEST(PolicyLoaderTest, EmptyToPortsEntryAndEmptyL7) {
 )")),
             (Errors{"p.yaml:9:11: a toPorts entry needs 'ports' or 'l7'",
                     "p.yaml:10:15: l7 needs 'protocols' or 'hosts'"}));
+}
+
+// An empty list would silently turn the rule into a plain L4 rule: as wrong as `l7: {}`.
+TEST(PolicyLoaderTest, EmptyProtocolAndHostListsAreErrors) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 6379}]
+          l7: {protocols: []}
+        - ports: [{port: 443}]
+          l7: {hosts: []}
+        - ports: [{port: 80}]
+          l7: {protocols: [], hosts: []}
+)")),
+            (Errors{"p.yaml:10:27: 'protocols' is empty: list at least one protocol, or leave "
+                    "the key out",
+                    "p.yaml:12:23: 'hosts' is empty: list at least one host name, or leave the "
+                    "key out",
+                    "p.yaml:14:27: 'protocols' is empty: list at least one protocol, or leave "
+                    "the key out",
+                    "p.yaml:14:38: 'hosts' is empty: list at least one host name, or leave the "
+                    "key out"}));
+}
+
+// A name the port picks, or a protocol nDPI decides by port, is never what a flow is judged as:
+// a rule naming one could not mean what it says (docs/policy.md).
+TEST(PolicyLoaderTest, ProtocolsThePortDecidesAreRefusedWithTheWayOut) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 993, protocol: TCP}]
+          l7: {protocols: [IMAPS]}
+        - ports: [{port: 5353, protocol: UDP}]
+          l7: {protocols: [mdns]}
+        - ports: [{port: 123, protocol: UDP}]
+          l7: {protocols: [NTP]}
+        - ports: [{port: 5201}]
+          l7: {protocols: [TargusDataspeed]}
+)")),
+            (Errors{"p.yaml:10:28: 'IMAPS' is nDPI's name for TLS on TCP port 993: the port "
+                    "picks the name, the bytes prove TLS; write 'TLS' with that port",
+                    "p.yaml:12:28: 'MDNS' is nDPI's name for DNS sent to or from port 5353: the "
+                    "port picks the name, the bytes prove DNS; write 'DNS' with that port",
+                    "p.yaml:14:28: nDPI 4.2 decides 'NTP' by UDP port 123 and 3 bits of one "
+                    "byte: a client picks that, so no flow is ever judged as NTP; allow the port "
+                    "without 'l7' instead",
+                    "p.yaml:16:28: nDPI 4.2 decides 'TargusDataspeed' by port 5001/5201 alone, "
+                    "from the SYN on: a client picks that, so no flow is ever judged as "
+                    "TargusDataspeed; allow the port without 'l7' instead"}));
+}
+
+TEST(PolicyLoaderTest, ProtocolsThatOnlyAHostNameOrOneTransportProvesAreWarnedAbout) {
+  const std::string text = withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 443, protocol: TCP}]
+          l7: {protocols: [Zoom]}
+        - ports: [{port: 3389}]
+          l7: {protocols: [RDP]}
+        - ports: [{port: 3389, protocol: TCP}]
+          l7: {protocols: [RDP]}
+)");
+  EXPECT_EQ(errorsOf(text), Errors{});
+  const auto warnings = warningsOf(text);
+  ASSERT_EQ(warnings.size(), 3u);
+  EXPECT_EQ(warnings[0].substr(0, 40), "p.yaml:10:28: nDPI 4.2 decides 'Zoom' by");
+  EXPECT_NE(warnings[0].find("only where nDPI read it from a host name"), std::string::npos);
+  EXPECT_EQ(warnings[1],
+            "p.yaml:12:28: nDPI 4.2 decides 'RDP' by UDP port 3389 and repeated bytes over UDP: "
+            "this rule matches RDP over TCP only");
+  // Over TCP alone RDP is read from its bytes; it is only not proven against a real server.
+  EXPECT_EQ(warnings[2].substr(0, 40), "p.yaml:14:28: no real RDP session has be");
+}
+
+TEST(PolicyLoaderTest, ProtocolsProvenAgainstRealServersNeedNoWarning) {
+  EXPECT_EQ(warningsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 5432}]
+          l7: {protocols: [PostgreSQL, HTTP, TLS, DNS, Unknown]}
+)")),
+            Errors{});
 }
 
 TEST(PolicyLoaderTest, BadCidr) {
