@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
       "extra DPDK EAL arguments, space separated (repeatable)")(
       "dpi-budget", po::value<unsigned>(),
       "packets per flow nDPI may inspect before the flow counts as Unknown (default 32)")(
+      "dpi-hold-us", po::value<unsigned>(),
+      "how long undecided payload of a flow that only an enforced L7 rule could allow is held "
+      "back before it goes on, in microseconds; 0 never holds (default 2000)")(
+      "dpi-hold-packets", po::value<unsigned>(),
+      "packets a worker may hold back at once (default 256)")(
       "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 262144)")(
       "mbufs-per-port", po::value<unsigned>(),
       "packet buffers in each port's receive pool (default 4095)")(
@@ -132,6 +137,8 @@ int main(int argc, char** argv) {
   number("workers", config.workers, 1, 1);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
   number("dpi-budget", config.dpiBudget, 1, 1000);
+  number("dpi-hold-us", config.dpiHoldMicros, 0, 1000000);
+  number("dpi-hold-packets", config.dpiHoldPackets, 1, 65536);
   number("max-flows", config.maxFlows, 1024, 1u << 24);
   number("mbufs-per-port", config.mbufsPerPort, 4095, 1u << 20);
   if (vm.count("port-driver") &&

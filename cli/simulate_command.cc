@@ -65,10 +65,13 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
       "addresses no endpoint claims are the entity 'world'")(
       "json", "one JSON object per flow, then one summary object with \"summary\": true")(
       "write-allowed,w", po::value<std::string>(),
-      "write the packets the pipeline forwards (allowed, monitored, or passed while "
-      "classifying) to this pcap file")(
+      "write the packets the pipeline forwards (allowed, monitored, passed while classifying, "
+      "or let go after being held) to this pcap file")(
       "dpi-budget", po::value<unsigned>()->default_value(32),
       "packets per flow nDPI may inspect before the flow counts as Unknown")(
+      "dpi-hold-us", po::value<unsigned>()->default_value(2000),
+      "capture-time microseconds that undecided payload is held back, as the agent does; 0 "
+      "never holds")(
       "max-flows", po::value<unsigned>()->default_value(262144),
       "flow table capacity; new flows beyond it are dropped and counted");
   po::variables_map vm;
@@ -91,6 +94,11 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
   const unsigned maxFlows = vm["max-flows"].as<unsigned>();
   if (budget < 1 || budget > 1000 || maxFlows < 1 || maxFlows > (1u << 24)) {
     err << "bulkhead simulate: --dpi-budget must be 1..1000 and --max-flows 1..16777216\n";
+    return ExitUsage;
+  }
+  const unsigned holdMicros = vm["dpi-hold-us"].as<unsigned>();
+  if (holdMicros > 1000000) {
+    err << "bulkhead simulate: --dpi-hold-us must be 0..1000000\n";
     return ExitUsage;
   }
 
@@ -122,6 +130,7 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
     input.hostMacs = std::move(endpoints.hostMacs);
   }
   input.pipeline.dpi.packetBudget = static_cast<uint16_t>(budget);
+  input.pipeline.hold.timeoutNs = uint64_t{holdMicros} * 1000;
   input.pipeline.flows.capacity = maxFlows;
 
   std::string error;

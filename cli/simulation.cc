@@ -7,11 +7,13 @@
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "controlplane/identity_allocator.h"
 #include "dataplane/address_resolver.h"
 #include "dataplane/eal.h"
 #include "dataplane/pcap_reader.h"
+#include "dataplane/packet_parser.h"
 #include "dataplane/pcap_writer.h"
 #include "rules/policy_compiler.h"
 
@@ -20,7 +22,8 @@ namespace {
 
 // The largest frame one mbuf segment holds (data room is a 16-bit field, headroom included).
 constexpr unsigned MaxFrame = UINT16_MAX - RTE_PKTMBUF_HEADROOM;
-constexpr unsigned PoolSize = 63;  // one packet in flight at a time; a mempool likes 2^n - 1
+// One packet in flight, plus what the pipeline may hold back; a mempool likes 2^n - 1.
+constexpr unsigned SpareMbufs = 63;
 constexpr size_t ExpireEvery = 1024;
 
 std::string uniqueName(const char* base) {
@@ -28,10 +31,22 @@ std::string uniqueName(const char* base) {
   return std::string(base) + std::to_string(counter++);
 }
 
+// A held packet's place in the capture, for writing it out when it is let go.
+struct HeldFrame {
+  uint64_t timestampNs;
+  uint32_t wireLength;
+};
+
 }  // namespace
 
 Simulation::Simulation(SimulationInput input) : input_(std::move(input)) {
-  pool_ = dataplane::createPacketPool(uniqueName("sim_pool"), PoolSize, MaxFrame);
+  unsigned size = SpareMbufs + input_.pipeline.hold.packets;
+  size |= size >> 1;
+  size |= size >> 2;
+  size |= size >> 4;
+  size |= size >> 8;
+  size |= size >> 16;
+  pool_ = dataplane::createPacketPool(uniqueName("sim_pool"), size, MaxFrame);
 }
 
 Simulation::~Simulation() { rte_mempool_free(pool_); }
@@ -52,6 +67,24 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
   pipeline.setFlowEndHandler(
       [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
 
+  // Held packets leave in their own order, with their own timestamps.
+  std::unordered_map<rte_mbuf*, HeldFrame> held;
+  const auto writeReleased = [&](dataplane::Pipeline& from, dataplane::PcapWriter* to) {
+    auto& released = from.released();
+    for (const auto& packet : released) {
+      const auto found = held.find(packet.mbuf);
+      if (to != nullptr && found != held.end()) {
+        to->write(rte_pktmbuf_mtod(packet.mbuf, const uint8_t*), packet.mbuf->data_len,
+                  found->second.wireLength, found->second.timestampNs);
+      }
+      if (found != held.end()) {
+        held.erase(found);
+      }
+      rte_pktmbuf_free(packet.mbuf);
+    }
+    released.clear();
+  };
+
   dataplane::CapturedFrame frame;
   uint64_t nowNs = 0;
   for (;;) {
@@ -70,15 +103,24 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
       ++result.oversized;
       continue;
     }
+    // Held packets whose time ran out by this frame's timestamp go first, as they would live.
+    pipeline.releaseDue(nowNs);
+    writeReleased(pipeline, allowed);
     rte_mbuf* mbuf = rte_pktmbuf_alloc(pool_);
     if (mbuf == nullptr) {
-      throw std::runtime_error("mbuf pool exhausted");  // impossible: one mbuf in flight
+      throw std::runtime_error("mbuf pool exhausted");  // impossible: the pool covers holds
     }
     const auto length = static_cast<uint16_t>(frame.frame.size());
     if (length > 0) {
       std::memcpy(rte_pktmbuf_append(mbuf, length), frame.frame.data(), length);
     }
-    const auto verdict = pipeline.process(mbuf, nowNs, 0);
+    const auto meta = dataplane::parsePacket(frame.frame.data(), length);
+    const auto verdict = pipeline.process(mbuf, meta, nowNs, 0, 0);
+    writeReleased(pipeline, allowed);
+    if (verdict.action == dataplane::Action::Hold) {
+      held[mbuf] = {frame.timestampNs, frame.wireLength};
+      continue;
+    }
     if (verdict.action == dataplane::Action::Forward && allowed != nullptr) {
       allowed->write(rte_pktmbuf_mtod(mbuf, const uint8_t*), length, frame.wireLength,
                      frame.timestampNs);
@@ -86,10 +128,12 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
     rte_pktmbuf_free(mbuf);
     if (result.framesRead % ExpireEvery == 0) {
       pipeline.expire(nowNs, ExpireEvery);
+      writeReleased(pipeline, allowed);
     }
   }
 
   pipeline.finishDetection();
+  writeReleased(pipeline, allowed);
   pipeline.flows().forEach(
       [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
   std::stable_sort(result.flows.begin(), result.flows.end(),

@@ -749,6 +749,8 @@ bool Agent::start(std::string* error) {
   dataplane::WorkerConfig workerConfig;
   workerConfig.pipeline.flows.capacity = config_.maxFlows;
   workerConfig.pipeline.dpi.packetBudget = static_cast<uint16_t>(config_.dpiBudget);
+  workerConfig.pipeline.hold.timeoutNs = uint64_t{config_.dpiHoldMicros} * 1000;
+  workerConfig.pipeline.hold.packets = config_.dpiHoldPackets;
   workerConfig.busyPoll = config_.busyPoll;
   workerConfig.violationIntervalNs = uint64_t{config_.violationIntervalSeconds} * 1000000000ull;
   unsigned lcore = 0;
@@ -906,6 +908,9 @@ nlohmann::json Agent::status() const {
     total.flows += counters.flows;
     total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
     total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
+    total.pipeline.held += counters.pipeline.held;
+    total.pipeline.heldReleasedLate += counters.pipeline.heldReleasedLate;
+    total.pipeline.holdFull += counters.pipeline.holdFull;
     for (size_t reason = 0; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
       dropped[reason] += counters.pipeline.dropped[reason];
     }
@@ -959,6 +964,9 @@ nlohmann::json Agent::status() const {
             {"flows", total.flows},
             {"flowsCreated", total.pipeline.flowsCreated},
             {"monitoredViolations", total.pipeline.monitoredViolations},
+            {"held", total.pipeline.held},
+            {"heldReleasedLate", total.pipeline.heldReleasedLate},
+            {"holdFull", total.pipeline.holdFull},
             {"violationsQueued", total.violationsQueued},
             {"violationsLost", total.violationsLost},
             {"dropped", droppedJson}}}};

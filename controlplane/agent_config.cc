@@ -27,6 +27,7 @@ class ConfigParser {
         document,
         {"policy", "watchPolicy", "stateDirectory", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
          "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
+         "dpiHoldMicros", "dpiHoldPackets",
          "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host", "docker",
          "failOpen"},
         "the agent configuration");
@@ -45,6 +46,8 @@ class ConfigParser {
     number(top, "workers", config.workers, 1, 1);
     number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
     number(top, "dpiBudget", config.dpiBudget, 1, 1000);
+    number(top, "dpiHoldMicros", config.dpiHoldMicros, 0, 1000000);
+    number(top, "dpiHoldPackets", config.dpiHoldPackets, 1, 65536);
     number(top, "maxFlows", config.maxFlows, 1024, 1u << 24);
     // af_xdp builds its UMEM from the port's pool and refuses fewer than 4096 frames.
     number(top, "mbufsPerPort", config.mbufsPerPort, 4095, 1u << 20);

@@ -28,6 +28,10 @@ struct AgentConfig {
   unsigned memoryMegabytes = 512;  // EAL memory without hugepages
   std::vector<std::string> ealArguments;  // extra arguments for DPDK's EAL
   unsigned dpiBudget = 32;
+  // Undecided payload of a flow only an enforced L7 rule could allow is held back this long
+  // (0: never held), at most dpiHoldPackets packets per worker at once.
+  unsigned dpiHoldMicros = 2000;
+  unsigned dpiHoldPackets = 256;
   unsigned maxFlows = 262144;
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;

@@ -4,6 +4,7 @@
 
 #include "dataplane/conntrack.h"
 #include "dataplane/flow_key.h"
+#include "dataplane/hold_queue.h"
 #include "dpi/classification.h"
 #include "dpi/detector.h"
 #include "rules/identity.h"
@@ -25,6 +26,7 @@ struct FlowEntry {
   uint64_t bytes[2] = {0, 0};
   uint64_t forwardedPackets = 0;
   uint64_t droppedPackets = 0;
+  FlowHold hold;  // packets kept back while the flow is classified (see HoldQueue)
 
   // Who is talking, resolved once when the flow is created (from ports, or addresses offline).
   rules::IdentityId srcIdentity = rules::reserved_identity::World;

@@ -36,14 +36,31 @@ const char* toString(DropReason reason) {
 
 Pipeline::Pipeline(const PipelineConfig& config, const EndpointResolver& resolver,
                    const std::string& name)
-    : resolver_(resolver), flows_(config.flows, name + "_flows"), detector_(config.dpi) {}
+    : resolver_(resolver),
+      flows_(config.flows, name + "_flows"),
+      detector_(config.dpi),
+      holds_(config.hold.packets, config.hold.perFlow, config.hold.timeoutNs) {
+  released_.reserve(config.hold.packets);
+}
 
 Pipeline::~Pipeline() {
-  flows_.forEach([&](FlowEntry& flow) { detector_.release(flow.dpi); });
+  for (const auto& packet : released_) {
+    rte_pktmbuf_free(packet.mbuf);
+  }
+  flows_.forEach([&](FlowEntry& flow) {
+    detector_.release(flow.dpi);
+    holds_.drop(flow.hold);
+  });
 }
 
 PacketVerdict Pipeline::process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingressPort) {
   return process(rte_pktmbuf_mtod(mbuf, const uint8_t*), mbuf->data_len, nowNs, ingressPort);
+}
+
+PacketVerdict Pipeline::process(rte_mbuf* mbuf, const PacketMeta& meta, uint64_t nowNs,
+                                uint16_t ingressPort, uint16_t egress) {
+  return handle(meta, rte_pktmbuf_mtod(mbuf, const uint8_t*), mbuf->data_len, ingressPort,
+                {mbuf, egress, meta.payloadLength > 0, nowNs});
 }
 
 PacketVerdict Pipeline::process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
@@ -53,6 +70,12 @@ PacketVerdict Pipeline::process(const uint8_t* frame, uint32_t length, uint64_t 
 
 PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
                                 uint64_t nowNs, uint16_t ingressPort) {
+  return handle(meta, frame, length, ingressPort, {nullptr, 0, false, nowNs});
+}
+
+PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                               uint16_t ingressPort, const Packet& packet) {
+  const uint64_t nowNs = packet.nowNs;
   ++counters_.packets;
   counters_.bytes += length;
   if (meta.status == ParseStatus::NotIp) {
@@ -122,7 +145,7 @@ PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, ui
       flow->verdictValid = false;  // the protocol is known now: L7 rules can decide
     }
   }
-  return decide(*flow, created);
+  return decide(*flow, created, packet);
 }
 
 void Pipeline::evaluate(FlowEntry& flow) {
@@ -142,8 +165,9 @@ void Pipeline::evaluate(FlowEntry& flow) {
   flow.verdictValid = true;
 }
 
-PacketVerdict Pipeline::decide(FlowEntry& flow, bool created) {
+PacketVerdict Pipeline::decide(FlowEntry& flow, bool created, const Packet& packet) {
   if (policy_ == nullptr) {
+    releaseHeld(flow);
     ++counters_.forwarded;
     ++flow.forwardedPackets;
     return {Action::Forward, DropReason::None, &flow, created};
@@ -153,16 +177,57 @@ PacketVerdict Pipeline::decide(FlowEntry& flow, bool created) {
   }
   if (flow.verdict.decision == rules::Decision::Deny) {
     if (flow.verdict.enforced) {
+      const bool cut = flow.droppedPackets == 0 && (flow.forwardedPackets > 0 || flow.hold.count > 0);
+      dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
       ++flow.droppedPackets;
-      return {Action::Drop, DropReason::PolicyDenied, &flow, created};
+      return {Action::Drop, DropReason::PolicyDenied, &flow, created, cut};
     }
     ++counters_.monitoredViolations;
   }
+  if (flow.verdict.decision == rules::Decision::NeedL7 && flow.verdict.enforced &&
+      packet.mbuf != nullptr && (packet.payload || flow.hold.count > 0)) {
+    // Undecided bytes an enforced rule may yet refuse: kept back rather than passed on a guess.
+    if (holds_.hold(flow.hold, &flow, packet.mbuf, packet.egress, packet.nowNs)) {
+      ++counters_.held;
+      return {Action::Hold, DropReason::None, &flow, created};
+    }
+    if (holds_.enabled()) {
+      ++counters_.holdFull;
+    }
+  }
   // Allow, NeedL7 (packets pass while nDPI classifies, bounded by the DPI budget) or monitor.
+  releaseHeld(flow);
   ++counters_.forwarded;
   ++flow.forwardedPackets;
   return {Action::Forward, DropReason::None, &flow, created};
+}
+
+void Pipeline::releaseHeld(FlowEntry& flow) {
+  if (flow.hold.count == 0) {
+    return;
+  }
+  const uint32_t count = flow.hold.count;
+  holds_.release(flow.hold, released_);
+  counters_.forwarded += count;
+  flow.forwardedPackets += count;
+}
+
+void Pipeline::dropHeld(FlowEntry& flow) {
+  const uint32_t count = holds_.drop(flow.hold);
+  counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)] += count;
+  flow.droppedPackets += count;
+}
+
+uint32_t Pipeline::releaseDue(uint64_t nowNs) {
+  uint32_t count = 0;
+  holds_.forEachDue(nowNs, [&](void* owner) {
+    FlowEntry& flow = *static_cast<FlowEntry*>(owner);
+    count += flow.hold.count;
+    releaseHeld(flow);
+  });
+  counters_.heldReleasedLate += count;
+  return count;
 }
 
 size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
@@ -172,6 +237,7 @@ size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
       flowEnd_(flow);
     }
     detector_.release(flow.dpi);
+    dropHeld(flow);
   });
   counters_.flowsExpired += removed;
   return removed;
@@ -189,6 +255,7 @@ size_t Pipeline::forget(const std::function<bool(const FlowEntry&)>& gone) {
       flowEnd_(*flow);
     }
     detector_.release(flow->dpi);
+    dropHeld(*flow);
     flows_.erase(*flow);
   }
   counters_.flowsExpired += doomed.size();
@@ -203,6 +270,14 @@ void Pipeline::settle(FlowEntry& flow) {
   }
   if (policy_ != nullptr && (!flow.verdictValid || flow.generation != policy_->generation())) {
     evaluate(flow);
+  }
+  if (flow.hold.count > 0) {
+    if (policy_ != nullptr && flow.verdict.decision == rules::Decision::Deny &&
+        flow.verdict.enforced) {
+      dropHeld(flow);
+    } else {
+      releaseHeld(flow);
+    }
   }
 }
 

@@ -7,6 +7,7 @@
 #include "dataplane/endpoint.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/fragment_tracker.h"
+#include "dataplane/hold_queue.h"
 #include "dataplane/packet_meta.h"
 #include "dpi/detector.h"
 #include "rules/policy_snapshot.h"
@@ -15,12 +16,24 @@ struct rte_mbuf;
 
 namespace bulkhead::dataplane {
 
+// What a flow that only an L7 rule could allow may keep back while nDPI classifies it.
+struct HoldConfig {
+  uint32_t packets = 256;  // held at once, per pipeline; 0 turns holding off
+  uint32_t perFlow = 8;
+  // Longest a flow's held packets wait: past it, classification needs the other side's answer,
+  // which held packets would never let come, so they go on.
+  uint64_t timeoutNs = 2000000;
+};
+
 struct PipelineConfig {
   FlowTableConfig flows;
   dpi::DetectorConfig dpi;
+  HoldConfig hold;
 };
 
-enum class Action : uint8_t { Forward, Drop };
+// Hold: the pipeline kept the packet (only on the mbuf path); it hands it back through
+// released() or frees it with its flow.
+enum class Action : uint8_t { Forward, Drop, Hold };
 
 enum class DropReason : uint8_t {
   None,
@@ -42,6 +55,9 @@ struct PipelineCounters {
   uint64_t flowsCreated = 0;
   uint64_t flowsExpired = 0;
   uint64_t monitoredViolations = 0;  // packets a monitor-mode policy would have dropped
+  uint64_t held = 0;          // packets kept back until their flow's verdict
+  uint64_t heldReleasedLate = 0;  // of those, let go at the hold timeout, before any verdict
+  uint64_t holdFull = 0;      // packets that should have been held but the queue had no room
   uint64_t dropped[static_cast<size_t>(DropReason::Count)] = {};
 };
 
@@ -50,10 +66,14 @@ struct PacketVerdict {
   DropReason reason = DropReason::None;
   FlowEntry* flow = nullptr;  // null for non-IP and malformed frames
   bool newFlow = false;
+  // The first drop of a flow that had already passed packets: both ends should hear of it
+  // (a TCP reset), or they wait on a connection that carries nothing any more.
+  bool cut = false;
 };
 
 // Parse -> flow table/conntrack -> nDPI on the first packets -> cached policy verdict. One per
-// worker; nothing in it is shared or locked. The caller owns the mbuf throughout.
+// worker; nothing in it is shared or locked. The caller owns the mbuf, except when the mbuf
+// path answers Hold.
 class Pipeline {
  public:
   Pipeline(const PipelineConfig& config, const EndpointResolver& resolver, const std::string& name);
@@ -66,6 +86,13 @@ class Pipeline {
   void setPolicy(const rules::PolicySnapshot* snapshot) { policy_ = snapshot; }
 
   PacketVerdict process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingressPort);
+  // The path that may hold: a payload packet of a flow that only an (enforced) L7 rule could
+  // allow, on which nDPI has not decided, is kept back (Action::Hold), and so is every later
+  // packet of a flow that holds some, to keep their order. `egress` is given back with the
+  // packet when it is released. After every call (and releaseDue, expire, forget,
+  // finishDetection) the caller sends released() in order, before a packet this call forwarded.
+  PacketVerdict process(rte_mbuf* mbuf, const PacketMeta& meta, uint64_t nowNs,
+                        uint16_t ingressPort, uint16_t egress);
   PacketVerdict process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
                         uint16_t ingressPort);
   // For callers that parsed the frame already (the worker needs the headers for switching).
@@ -82,6 +109,11 @@ class Pipeline {
   // used when a capture ends.
   void finishDetection();
 
+  // Lets go of the packets of flows that have held some for longer than the hold timeout.
+  uint32_t releaseDue(uint64_t nowNs);
+  // Held packets to send now, oldest first; the caller empties it.
+  std::vector<HoldQueue::Released>& released() { return released_; }
+
   using FlowEndHandler = std::function<void(const FlowEntry&)>;
   void setFlowEndHandler(FlowEndHandler handler) { flowEnd_ = std::move(handler); }
 
@@ -90,14 +122,27 @@ class Pipeline {
   const dpi::Detector& detector() const { return detector_; }
 
  private:
+  struct Packet {
+    rte_mbuf* mbuf = nullptr;  // null: the caller keeps the frame, nothing may be held
+    uint16_t egress = 0;
+    bool payload = false;
+    uint64_t nowNs = 0;
+  };
+  PacketVerdict handle(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                       uint16_t ingressPort, const Packet& packet);
   void evaluate(FlowEntry& flow);
   void settle(FlowEntry& flow);
-  PacketVerdict decide(FlowEntry& flow, bool created);
+  PacketVerdict decide(FlowEntry& flow, bool created, const Packet& packet);
+  // The flow's held packets go with its verdict: on to their destinations, or into the bin.
+  void releaseHeld(FlowEntry& flow);
+  void dropHeld(FlowEntry& flow);
 
   const EndpointResolver& resolver_;
   FlowTable flows_;
   FragmentTracker fragments_;
   dpi::Detector detector_;
+  HoldQueue holds_;
+  std::vector<HoldQueue::Released> released_;
   const rules::PolicySnapshot* policy_ = nullptr;
   PipelineCounters counters_;
   FlowEndHandler flowEnd_;

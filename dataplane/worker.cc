@@ -102,10 +102,15 @@ int Worker::run() {
         received += count;
         counters_.rxPackets += count;
       }
+      if (pipeline_.releaseDue(nowNs_) > 0) {
+        sendReleased();
+      }
       flush();
     }
     if (nowNs_ >= nextHousekeepingNs_) {
       housekeeping();
+      sendReleased();
+      flush();
     }
     // Nothing from the old state is held past this point: the control thread may free it.
     rte_rcu_qsbr_quiescent(shared_.rcu, id_);
@@ -232,21 +237,38 @@ void Worker::handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressI
   const PortBinding& out = state_->ports[static_cast<size_t>(egress)];
   resolver_.source = &ingress;
   resolver_.destination = &out;
-  const PacketVerdict verdict = pipeline_.process(meta, frame, length, nowNs_, ingress.portId);
+  const PacketVerdict verdict = pipeline_.process(mbuf, meta, nowNs_, ingress.portId, out.portId);
   if (verdict.flow != nullptr) {
     reportFlow(*verdict.flow);
+  }
+  // What the pipeline kept back and now lets go comes first: it was sent before this packet.
+  sendReleased();
+  if (verdict.action == Action::Hold) {
+    return;  // the pipeline owns it until its flow's verdict (or the hold timeout)
   }
   if (verdict.action == Action::Drop) {
     // The first drop of a flow that was passing while nDPI classified it: tell both ends, so
     // neither hangs on a connection that can no longer carry anything.
-    if (verdict.reason == DropReason::PolicyDenied && verdict.flow != nullptr &&
-        verdict.flow->forwardedPackets > 0 && verdict.flow->droppedPackets == 1) {
+    if (verdict.reason == DropReason::PolicyDenied && verdict.cut) {
       sendResets(frame, meta, ingress.portId, out.portId);
     }
     rte_pktmbuf_free(mbuf);
     return;
   }
   send(mbuf, out.portId);
+}
+
+void Worker::sendReleased() {
+  auto& released = pipeline_.released();
+  for (const auto& packet : released) {
+    // The port may have left since the packet was held; then it goes nowhere.
+    if (state_ != nullptr && state_->binding(packet.egress) != nullptr) {
+      send(packet.mbuf, packet.egress);
+    } else {
+      rte_pktmbuf_free(packet.mbuf);
+    }
+  }
+  released.clear();
 }
 
 void Worker::flood(rte_mbuf* mbuf, int16_t ingressIndex) {

@@ -114,6 +114,7 @@ class Worker {
   bool sourceAllowed(const PortBinding& port, const PacketMeta& meta, const uint8_t* frame) const;
   int16_t destinationIndex(const PacketMeta& meta) const;
   void flood(rte_mbuf* mbuf, int16_t ingressIndex);
+  void sendReleased();
   void send(rte_mbuf* mbuf, uint16_t portId);
   void flush();
   void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,

@@ -163,6 +163,9 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
   }
   if (egress.decision == Decision::NeedL7 || ingress.decision == Decision::NeedL7) {
     verdict.decision = Decision::NeedL7;
+    // Whether a denial, once the protocol is known, could be enforced: what may be held back.
+    verdict.enforced = (egress.decision == Decision::NeedL7 && egress.enforced) ||
+                       (ingress.decision == Decision::NeedL7 && ingress.enforced);
     return verdict;
   }
   verdict.decision = Decision::Allow;

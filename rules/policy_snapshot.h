@@ -50,7 +50,8 @@ enum class Decision : uint8_t {
 
 struct Verdict {
   Decision decision = Decision::Allow;
-  // For Deny: drop (enforce) or only report (monitor). Always true for other decisions' paths.
+  // For Deny: drop (enforce) or only report (monitor). For NeedL7: whether an enforce-mode
+  // policy waits for the protocol (a denial could then drop). True for Allow.
   bool enforced = true;
   // The rule that allowed, or nullptr: for Allow, no policy selects either side
   // ("default-allow"); for Deny, nothing allowed it ("default-deny").

@@ -21,6 +21,12 @@ PACKAGES=(
   # plugins; runc because crun fails on hybrid cgroups; catatonit for pods
   podman containernetworking-plugins runc catatonit
   docker.io  # tests/integration/docker_engine.h: a private dockerd (and its containerd, runc)
+  # the protocol matrix (tests/integration/protocol_servers.h): real servers and their clients,
+  # and tcpdump to count what reaches a server
+  nginx-light openssl dnsmasq-base dnsutils openssh-server openssh-client
+  postgresql postgresql-client mariadb-server mariadb-client redis-server redis-tools
+  memcached libmemcached-tools mosquitto mosquitto-clients opensmtpd swaks
+  rabbitmq-server amqp-tools tcpdump
 )
 
 missing=()
@@ -33,7 +39,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # Server packages start their services when installed, unless policy-rc.d says no: the tests
+  # start their own, in namespaces, and nothing should be left running on the host.
+  added_policy=0
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod 755 /usr/sbin/policy-rc.d
+    added_policy=1
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" || status=$?
+  [ "$added_policy" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 SANITIZE="${SANITIZE:-0}"

@@ -18,6 +18,7 @@
 #include "rules/policy_compiler.h"
 #include "rules/policy_loader.h"
 #include "tests/support/frames.h"
+#include "tests/support/protocol_payloads.h"
 
 namespace bulkhead {
 namespace {
@@ -721,6 +722,195 @@ TEST_F(PipelineTest, ProcessesMbufs) {
   rte_pktmbuf_free(reply);
   rte_pktmbuf_free(blocked);
   rte_mempool_free(pool);
+}
+
+// ---- Holding what classification has not decided ----
+
+// Only PostgreSQL from web to api on 5432, and HTTP on 8080 (enforce), or the same in monitor.
+std::string heldPolicy(std::string_view mode) {
+  std::string yaml = R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: db}
+spec:
+  mode: MODE
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts:
+        - ports: [{port: 5432, protocol: TCP}]
+          l7: {protocols: [PostgreSQL]}
+        - ports: [{port: 8443, protocol: TCP}]
+          l7: {protocols: [TLS]}
+)";
+  yaml.replace(yaml.find("MODE"), 4, mode);
+  return yaml;
+}
+
+class HoldingTest : public PipelineTest {
+ protected:
+  void SetUp() override {
+    PipelineTest::SetUp();
+    pool_ = dataplane::createPacketPool(uniqueName("hold"), 127, 2048);
+    ASSERT_NE(pool_, nullptr);
+  }
+  void TearDown() override {
+    pipeline_.reset();
+    rte_mempool_free(pool_);
+  }
+
+  Pipeline& pipeline(std::string_view mode = "enforce", PipelineConfig config = smallConfig()) {
+    pipeline_ = makePipeline(config);
+    pipeline_->setPolicy(compile(*pipeline_, heldPolicy(mode), 1));
+    return *pipeline_;
+  }
+
+  // Sends a frame as an mbuf towards egress 7; returns the verdict. What the pipeline forwards
+  // or releases is recorded in `sent_` (the payload text of each, "" for none), in order.
+  PacketVerdict send(const Bytes& frame, uint64_t nowNs) {
+    rte_mbuf* mbuf = rte_pktmbuf_alloc(pool_);
+    EXPECT_NE(mbuf, nullptr);
+    std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size())), frame.data(),
+                frame.size());
+    const dataplane::PacketMeta meta = dataplane::parsePacket(mbuf);
+    const PacketVerdict verdict = pipeline_->process(mbuf, meta, nowNs, Port, 7);
+    drainReleased();
+    if (verdict.action == Action::Forward) {
+      sent_.push_back(payloadOf(mbuf));
+    }
+    if (verdict.action != Action::Hold) {
+      rte_pktmbuf_free(mbuf);
+    }
+    return verdict;
+  }
+
+  void drainReleased() {
+    for (const auto& packet : pipeline_->released()) {
+      EXPECT_EQ(packet.egress, 7);
+      sent_.push_back(payloadOf(packet.mbuf));
+      rte_pktmbuf_free(packet.mbuf);
+    }
+    pipeline_->released().clear();
+  }
+
+  static std::string payloadOf(rte_mbuf* mbuf) {
+    const dataplane::PacketMeta meta = dataplane::parsePacket(mbuf);
+    return std::string(rte_pktmbuf_mtod(mbuf, const char*) + meta.payloadOffset,
+                       meta.payloadLength);
+  }
+
+  unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
+
+  rte_mempool* pool_ = nullptr;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::vector<std::string> sent_;
+};
+
+// nDPI names TLS from a whole ClientHello, which a client may split over several segments
+// (a large one does not fit one): the first must not reach the server while a later one
+// decides against it.
+TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
+  pipeline();
+  TcpSession session(WebIp, 42000, ApiIp, 5432);
+  EXPECT_EQ(send(session.syn(), Start).action, Action::Forward);
+  EXPECT_EQ(send(session.synAck(), Start + 1).action, Action::Forward);
+  EXPECT_EQ(send(session.ack(), Start + 2).action, Action::Forward);
+  const std::string hello = testing::asText(testing::tlsClientHello("exfil.evil.test"));
+  EXPECT_EQ(send(session.fromClient(hello.substr(0, 60)), Start + 3).action, Action::Hold);
+  const PacketVerdict decided = send(session.fromClient(hello.substr(60)), Start + 4);
+  EXPECT_EQ(decided.action, Action::Drop);
+  EXPECT_TRUE(decided.cut) << "the first drop of a flow that passed its handshake";
+  ASSERT_NE(decided.flow, nullptr);
+  EXPECT_EQ(pipeline_->detector().catalog().name(decided.flow->classification.protocol.app),
+            "TLS");
+  EXPECT_EQ(decided.flow->classification.hostName(), "exfil.evil.test");
+  // Only the handshake ever left: no byte of the ClientHello.
+  EXPECT_EQ(sent_, (std::vector<std::string>{"", "", ""}));
+  EXPECT_EQ(decided.flow->droppedPackets, 2u);
+  EXPECT_EQ(pipeline_->counters().held, 1u);
+  EXPECT_EQ(dropped(*pipeline_, DropReason::PolicyDenied), 2u);
+  EXPECT_EQ(mbufsInUse(), 0u) << "the held segment was freed with its flow's verdict";
+}
+
+TEST_F(HoldingTest, HeldSegmentsGoFirstWhenTheVerdictAllows) {
+  pipeline();
+  TcpSession session(WebIp, 42001, ApiIp, 8443);
+  send(session.syn(), Start);
+  send(session.synAck(), Start + 1);
+  send(session.ack(), Start + 2);
+  const std::string hello = testing::asText(testing::tlsClientHello("api.shop.local"));
+  EXPECT_EQ(send(session.fromClient(hello.substr(0, 60)), Start + 3).action, Action::Hold);
+  const PacketVerdict decided = send(session.fromClient(hello.substr(60)), Start + 4);
+  EXPECT_EQ(decided.action, Action::Forward);
+  ASSERT_EQ(sent_.size(), 5u);
+  EXPECT_EQ(sent_[3], hello.substr(0, 60));
+  EXPECT_EQ(sent_[4], hello.substr(60));
+  EXPECT_EQ(decided.flow->forwardedPackets, 5u);
+}
+
+// A protocol nDPI only names from the server's answer (PostgreSQL waits for 'N' after the
+// client's SSLRequest) would never be classified if the client's bytes stayed held: they go on
+// at the hold timeout.
+TEST_F(HoldingTest, HeldBytesGoOnAtTheTimeoutSoTheServerCanAnswer) {
+  pipeline();
+  TcpSession session(WebIp, 42002, ApiIp, 5432);
+  send(session.syn(), Start);
+  send(session.synAck(), Start + 1);
+  send(session.ack(), Start + 2);
+  const std::string sslRequest("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8);
+  EXPECT_EQ(send(session.fromClient(sslRequest), Start + 1000).action, Action::Hold);
+  const uint64_t timeout = smallConfig().hold.timeoutNs;
+  EXPECT_EQ(pipeline_->releaseDue(Start + 1000 + timeout - 1), 0u);
+  EXPECT_EQ(pipeline_->releaseDue(Start + 1000 + timeout), 1u);
+  drainReleased();
+  ASSERT_EQ(sent_.size(), 4u);
+  EXPECT_EQ(sent_[3], sslRequest);
+  const PacketVerdict answer = send(session.fromServer("N"), Start + 1000 + timeout + 1);
+  EXPECT_EQ(answer.action, Action::Forward);
+  EXPECT_EQ(pipeline_->detector().catalog().name(answer.flow->classification.protocol.app),
+            "PostgreSQL");
+  EXPECT_EQ(pipeline_->counters().heldReleasedLate, 1u);
+}
+
+TEST_F(HoldingTest, NothingIsHeldInMonitorMode) {
+  pipeline("monitor");
+  TcpSession session(WebIp, 42003, ApiIp, 5432);
+  send(session.syn(), Start);
+  send(session.synAck(), Start + 1);
+  send(session.ack(), Start + 2);
+  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  EXPECT_EQ(send(session.fromClient(part), Start + 3).action, Action::Forward);
+  EXPECT_EQ(pipeline_->counters().held, 0u);
+}
+
+TEST_F(HoldingTest, AFullQueuePassesThePacketAndCountsIt) {
+  PipelineConfig config = smallConfig();
+  config.hold.packets = 1;
+  pipeline("enforce", config);
+  TcpSession first(WebIp, 42004, ApiIp, 5432);
+  TcpSession second(WebIp, 42005, ApiIp, 5432);
+  for (TcpSession* session : {&first, &second}) {
+    send(session->syn(), Start);
+    send(session->synAck(), Start + 1);
+    send(session->ack(), Start + 2);
+  }
+  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  EXPECT_EQ(send(first.fromClient(part), Start + 3).action, Action::Hold);
+  EXPECT_EQ(send(second.fromClient(part), Start + 4).action, Action::Forward);
+  EXPECT_EQ(pipeline_->counters().holdFull, 1u);
+}
+
+TEST_F(HoldingTest, AFlowThatGoesAwayTakesItsHeldPacketsWithIt) {
+  pipeline();
+  TcpSession session(WebIp, 42006, ApiIp, 5432);
+  send(session.syn(), Start);
+  send(session.synAck(), Start + 1);
+  send(session.ack(), Start + 2);
+  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  EXPECT_EQ(send(session.fromClient(part), Start + 3).action, Action::Hold);
+  EXPECT_EQ(mbufsInUse(), 1u);
+  pipeline_->forget([](const FlowEntry&) { return true; });
+  EXPECT_EQ(mbufsInUse(), 0u);
+  EXPECT_TRUE(pipeline_->released().empty());
 }
 
 TEST_F(PipelineTest, DetectionBudgetBoundsUnclassifiableFlows) {
