@@ -31,6 +31,7 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   record.protocol = std::move(protocol.judged);
   record.guessed = std::move(protocol.guessed);
   record.confidence = dpi::toString(flow.classification.confidence);
+  record.dpiPackets = flow.classification.packets;
   record.host = std::string(flow.classification.hostName());
   const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;
   record.verdict = deny ? "deny" : "allow";
@@ -62,6 +63,7 @@ nlohmann::json toJson(const FlowRecord& record) {
           {"protocol", record.protocol},
           {"guessed_protocol", record.guessed.empty() ? nlohmann::json() : nlohmann::json(record.guessed)},
           {"confidence", record.confidence},
+          {"dpi_packets", record.dpiPackets},
           {"host", record.host},
           {"verdict", record.verdict},
           {"enforced", record.enforced},

@@ -28,6 +28,7 @@ struct FlowRecord {
   std::string protocol;  // the part the flow's bytes proved: what the policy judged
   std::string guessed;   // what nDPI guesses from the port and addresses alone, "" for nothing
   std::string confidence;
+  uint16_t dpiPackets = 0;  // packets nDPI had seen when it decided
   std::string host;
   std::string verdict;  // allow | deny
   bool enforced = true;

@@ -1021,6 +1021,7 @@ nlohmann::json Agent::flows() const {
                       {"verdict", verdict},
                       {"enforced", flow.enforced},
                       {"rule", flow.rule},
+                      {"dpi_packets", flow.classification.packets},
                       {"packets", flow.packets},
                       {"bytes", flow.bytes},
                       {"packets_dropped", flow.dropped}});

@@ -119,6 +119,7 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
       spoof ? "source address is not the endpoint's" : policyReason(event, dst, protocol.judged);
   out["packets"] = event.packets;
   out["bytes"] = event.bytes;
+  out["forwarded_packets"] = event.forwardedPackets;
   out["policy_generation"] = event.policyGeneration;
   return out;
 }

@@ -145,6 +145,13 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
       flow->verdictValid = false;  // the protocol is known now: L7 rules can decide
     }
   }
+  if (!flow->classified && flow->state == ConnState::Closed) {
+    // Nothing more will come to classify: the flow is judged on what it showed, now rather
+    // than when it expires, so that a denial is reported while it is news.
+    detector_.giveUp(flow->dpi, flow->classification);
+    flow->classified = true;
+    flow->verdictValid = false;
+  }
   return decide(*flow, created, packet);
 }
 

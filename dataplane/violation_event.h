@@ -39,6 +39,7 @@ struct ViolationEvent {
   uint8_t ipProtocol = 0;
   uint64_t packets = 0;  // of the flow so far, both directions
   uint64_t bytes = 0;
+  uint64_t forwardedPackets = 0;  // of those, passed on (before the verdict, or while allowed)
 };
 
 }  // namespace bulkhead::dataplane

@@ -64,7 +64,9 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
     : id_(id),
       config_(config),
       shared_(shared),
-      pipeline_(config.pipeline, resolver_, "worker" + std::to_string(id)) {}
+      pipeline_(config.pipeline, resolver_, "worker" + std::to_string(id)) {
+  pipeline_.setFlowEndHandler([this](const FlowEntry& flow) { reportEnded(flow); });
+}
 
 WorkerCounters Worker::counters() const {
   std::lock_guard<std::mutex> lock(publishedMutex_);
@@ -350,6 +352,18 @@ void Worker::reportFlow(FlowEntry& flow) {
     return;
   }
   flow.lastViolationNs = nowNs_;
+  queueViolation(flow);
+}
+
+void Worker::reportEnded(const FlowEntry& flow) {
+  // A flow judged only as it ended (nDPI never named it while it ran) was never reported.
+  if (flow.verdictValid && flow.verdict.decision == rules::Decision::Deny &&
+      flow.lastViolationNs == 0) {
+    queueViolation(flow);
+  }
+}
+
+void Worker::queueViolation(const FlowEntry& flow) {
   void* slot = nullptr;
   if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
     ++counters_.violationsLost;
@@ -375,6 +389,7 @@ void Worker::reportFlow(FlowEntry& flow) {
   event->ipProtocol = flow.key.ipProtocol;
   event->packets = flow.totalPackets();
   event->bytes = flow.totalBytes();
+  event->forwardedPackets = flow.forwardedPackets;
   if (rte_ring_enqueue(shared_.violations, event) != 0) {
     rte_mempool_put(shared_.eventPool, event);
     ++counters_.violationsLost;

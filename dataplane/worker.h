@@ -120,6 +120,8 @@ class Worker {
   void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,
                   uint16_t egressPort);
   void reportFlow(FlowEntry& flow);
+  void reportEnded(const FlowEntry& flow);
+  void queueViolation(const FlowEntry& flow);
   void reportSpoof(const PortBinding& port, const PacketMeta& meta);
   void housekeeping();
   void forgetDetachedEndpoints();

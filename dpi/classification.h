@@ -24,6 +24,7 @@ struct Classification {
   // matches. A client that picks a port or a server cannot pick this.
   rules::AppProtocol inspected;
   Confidence confidence = Confidence::Unknown;
+  uint16_t packets = 0;  // of the flow nDPI had seen when it decided (or gave up)
   // nDPI named the flow but flagged its bytes as not fitting the protocol (its risk
   // MALFORMED_PACKET): random bytes sent to TCP port 53 come out as "DNS" that way.
   bool malformed = false;

@@ -106,6 +106,7 @@ void Detector::recycle(ndpi_flow_struct* flow) {
 
 void Detector::finish(DpiFlowState& state, uint16_t master, uint16_t app, Classification& out) {
   out.protocol = {master, app};
+  out.packets = state.packets;
   out.confidence = state.ndpi != nullptr ? fromNdpi(state.ndpi->confidence) : Confidence::Unknown;
   out.malformed =
       state.ndpi != nullptr && (state.ndpi->risk & (ndpi_risk{1} << NDPI_MALFORMED_PACKET)) != 0;

@@ -101,6 +101,7 @@ rules::ProtocolStanding NdpiProtocolCatalog::standing(uint16_t id, uint8_t ipPro
   if (const ProvenProtocol* proven = findProven(name(id))) {
     standing.proven = true;
     standing.provenWith = std::string(proven->server) + " and " + std::string(proven->client);
+    standing.limits = proven->limits;
   }
   return standing;
 }

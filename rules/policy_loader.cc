@@ -476,6 +476,11 @@ class DocumentParser : private YamlReader {
     const size_t weakCount = static_cast<size_t>(
         std::count_if(standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); }));
     if (weakCount == 0) {
+      if (!standings.front().second.limits.empty()) {
+        warnings_.push_back({at(node), name + " sessions that nDPI 4.2 cannot classify pass while "
+                                              "it tries and are then denied: " +
+                                              standings.front().second.limits});
+      }
       if (id != 0 && !standings.front().second.proven) {
         warnings_.push_back({at(node), "no real " + name +
                                            " session has been seen classified by nDPI 4.2 in "

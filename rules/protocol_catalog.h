@@ -24,6 +24,7 @@ struct ProtocolStanding {
   // test matrix (docs/policy.md lists them and their limits).
   bool proven = false;
   std::string provenWith;
+  std::string limits;  // real sessions nDPI 4.2 leaves Unknown, "" when none are known
 };
 
 // Application protocols policies may name. rules/ only needs names and ids; the dpi module

@@ -93,6 +93,7 @@ ViolationEvent httpToApi() {
   event.ipProtocol = dataplane::ip_protocol::TCP;
   event.packets = 4;
   event.bytes = 360;
+  event.forwardedPackets = 3;
   classify(event, nullptr, "HTTP");
   return event;
 }
@@ -131,6 +132,7 @@ TEST(ViolationJson, PolicyEventBetweenEndpoints) {
     "reason": "HTTP to api port 8080 is not allowed by any rule",
     "packets": 4,
     "bytes": 360,
+    "forwarded_packets": 3,
     "policy_generation": 7
   })"));
 }
@@ -228,6 +230,7 @@ TEST(ViolationJson, SpoofEvent) {
     "reason": "source address is not the endpoint's",
     "packets": 1,
     "bytes": 0,
+    "forwarded_packets": 0,
     "policy_generation": 3
   })"));
 }

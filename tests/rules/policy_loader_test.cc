@@ -493,15 +493,25 @@ TEST(PolicyLoaderTest, ProtocolsThatOnlyAHostNameOrOneTransportProvesAreWarnedAb
   EXPECT_EQ(warnings[2].substr(0, 40), "p.yaml:14:28: no real RDP session has be");
 }
 
-TEST(PolicyLoaderTest, ProtocolsProvenAgainstRealServersNeedNoWarning) {
+TEST(PolicyLoaderTest, ProtocolsProvenAgainstRealServersNeedNoWarningButTheirLimitsDo) {
   EXPECT_EQ(warningsOf(withHeader(R"(spec:
   endpointSelector: {}
   ingress:
     - toPorts:
-        - ports: [{port: 5432}]
-          l7: {protocols: [PostgreSQL, HTTP, TLS, DNS, Unknown]}
+        - ports: [{port: 443}]
+          l7: {protocols: [HTTP, TLS, DNS, SSH, Unknown]}
 )")),
             Errors{});
+  const auto warnings = warningsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts:
+        - ports: [{port: 6379}]
+          l7: {protocols: [Redis]}
+)"));
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_EQ(warnings[0].substr(0, 70),
+            "p.yaml:10:28: Redis sessions that nDPI 4.2 cannot classify pass while ");
 }
 
 TEST(PolicyLoaderTest, BadCidr) {
