@@ -279,9 +279,15 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     return ExitOk;
   }
   for (const auto& flow : reply["flows"]) {
+    const std::string master = flow.value("master_protocol", "");
+    const std::string app = flow.value("app_protocol", "");
+    const std::string judged = flow.value("protocol", "");
     out << flow.value("l4", "") << " " << peerText(flow["src"]) << " -> " << peerText(flow["dst"])
-        << " " << flow.value("master_protocol", "") << "." << flow.value("app_protocol", "")
-        << " " << flow.value("state", "") << " " << flow.value("verdict", "") << " "
+        << " " << master << "." << app;
+    if (!judged.empty() && judged != (master == app ? app : master + "." + app)) {
+      out << " (judged as " << judged << ")";
+    }
+    out << " " << flow.value("state", "") << " " << flow.value("verdict", "") << " "
         << flow.value("rule", "") << " packets=" << flow.value("packets", 0) << "\n";
   }
   return ExitOk;

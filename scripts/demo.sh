@@ -8,6 +8,10 @@
 # Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The live parts need root: a user with sudo gets the whole demo through it.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && [ -z "${BULKHEAD_NO_SUDO:-}" ]; then
+  exec sudo --preserve-env=BUILD_DIR "$0" "$@"
+fi
 scripts/setup.sh >/dev/null
 BIN="${BUILD_DIR:-build}"
 
@@ -20,7 +24,7 @@ echo "== bulkhead simulate: examples/shop.pcap through examples/policies"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo
-  echo "(the live part needs root: network namespaces and a DPDK agent; run: sudo $0)"
+  echo "(the live part needs root: network namespaces and a DPDK agent; run $0 as root)"
   exit 0
 fi
 

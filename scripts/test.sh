@@ -4,6 +4,11 @@
 #   SANITIZE=1  run the suite under AddressSanitizer + UBSan instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Most integration tests need root (they skip, saying why, without it): a user with sudo runs the
+# whole suite through it. BULKHEAD_NO_SUDO=1 runs as you are.
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && [ -z "${BULKHEAD_NO_SUDO:-}" ]; then
+  exec sudo --preserve-env=BUILD_DIR,SANITIZE,JOBS,CI "$0" "$@"
+fi
 scripts/setup.sh
 if [ "${SANITIZE:-0}" = "1" ]; then
   BUILD_DIR="${BUILD_DIR:-build-asan}"
