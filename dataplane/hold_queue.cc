@@ -53,10 +53,11 @@ bool HoldQueue::hold(FlowHold& flow, void* owner, rte_mbuf* mbuf, uint16_t egres
   return true;
 }
 
-void HoldQueue::release(FlowHold& flow, std::vector<Released>& out) {
+template <typename Take>
+void HoldQueue::takeAll(FlowHold& flow, Take&& take) {
   for (uint32_t index = flow.head; index != FlowHold::None;) {
     Slot& slot = slots_[index];
-    out.push_back({slot.mbuf, slot.egress});
+    take(slot);
     const uint32_t next = slot.next;
     slot = {};
     free_.push_back(index);
@@ -66,18 +67,13 @@ void HoldQueue::release(FlowHold& flow, std::vector<Released>& out) {
   flow = {};
 }
 
+void HoldQueue::release(FlowHold& flow, std::vector<Released>& out) {
+  takeAll(flow, [&](const Slot& slot) { out.push_back({slot.mbuf, slot.egress}); });
+}
+
 uint32_t HoldQueue::drop(FlowHold& flow) {
   const uint32_t count = flow.count;
-  for (uint32_t index = flow.head; index != FlowHold::None;) {
-    Slot& slot = slots_[index];
-    rte_pktmbuf_free(slot.mbuf);
-    const uint32_t next = slot.next;
-    slot = {};
-    free_.push_back(index);
-    --used_;
-    index = next;
-  }
-  flow = {};
+  takeAll(flow, [](const Slot& slot) { rte_pktmbuf_free(slot.mbuf); });
   return count;
 }
 

@@ -67,6 +67,10 @@ class HoldQueue {
     uint64_t dueNs = 0;
   };
 
+  // Hands each of the flow's slots, oldest first, to `take`, then frees them.
+  template <typename Take>
+  void takeAll(FlowHold& flow, Take&& take);
+
   uint32_t capacity_;
   uint32_t perFlow_;
   uint64_t timeoutNs_;

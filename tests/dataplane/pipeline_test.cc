@@ -829,6 +829,17 @@ class HoldingTest : public PipelineTest {
 
   unsigned mbufsInUse() const { return rte_mempool_in_use_count(pool_); }
 
+  // SYN, SYN-ACK, ACK: all forwarded, the flow still classifying.
+  void handshake(TcpSession& session) {
+    EXPECT_EQ(send(session.syn(), Start).action, Action::Forward);
+    EXPECT_EQ(send(session.synAck(), Start + 1).action, Action::Forward);
+    EXPECT_EQ(send(session.ack(), Start + 2).action, Action::Forward);
+  }
+
+  static std::string helloStart(const char* name) {
+    return testing::asText(testing::tlsClientHello(name)).substr(0, 60);
+  }
+
   rte_mempool* pool_ = nullptr;
   std::unique_ptr<Pipeline> pipeline_;
   std::vector<std::string> sent_;
@@ -840,9 +851,7 @@ class HoldingTest : public PipelineTest {
 TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
   pipeline();
   TcpSession session(WebIp, 42000, ApiIp, 5432);
-  EXPECT_EQ(send(session.syn(), Start).action, Action::Forward);
-  EXPECT_EQ(send(session.synAck(), Start + 1).action, Action::Forward);
-  EXPECT_EQ(send(session.ack(), Start + 2).action, Action::Forward);
+  handshake(session);
   const std::string hello = testing::asText(testing::tlsClientHello("exfil.evil.test"));
   EXPECT_EQ(send(session.fromClient(hello.substr(0, 60)), Start + 3).action, Action::Hold);
   const PacketVerdict decided = send(session.fromClient(hello.substr(60)), Start + 4);
@@ -863,9 +872,7 @@ TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
 TEST_F(HoldingTest, HeldSegmentsGoFirstWhenTheVerdictAllows) {
   pipeline();
   TcpSession session(WebIp, 42001, ApiIp, 8443);
-  send(session.syn(), Start);
-  send(session.synAck(), Start + 1);
-  send(session.ack(), Start + 2);
+  handshake(session);
   const std::string hello = testing::asText(testing::tlsClientHello("api.shop.local"));
   EXPECT_EQ(send(session.fromClient(hello.substr(0, 60)), Start + 3).action, Action::Hold);
   const PacketVerdict decided = send(session.fromClient(hello.substr(60)), Start + 4);
@@ -882,9 +889,7 @@ TEST_F(HoldingTest, HeldSegmentsGoFirstWhenTheVerdictAllows) {
 TEST_F(HoldingTest, HeldBytesGoOnAtTheTimeoutSoTheServerCanAnswer) {
   pipeline();
   TcpSession session(WebIp, 42002, ApiIp, 5432);
-  send(session.syn(), Start);
-  send(session.synAck(), Start + 1);
-  send(session.ack(), Start + 2);
+  handshake(session);
   const std::string sslRequest("\x00\x00\x00\x08\x04\xd2\x16\x2f", 8);
   EXPECT_EQ(send(session.fromClient(sslRequest), Start + 1000).action, Action::Hold);
   const uint64_t timeout = smallConfig().hold.timeoutNs;
@@ -903,10 +908,8 @@ TEST_F(HoldingTest, HeldBytesGoOnAtTheTimeoutSoTheServerCanAnswer) {
 TEST_F(HoldingTest, NothingIsHeldInMonitorMode) {
   pipeline("monitor");
   TcpSession session(WebIp, 42003, ApiIp, 5432);
-  send(session.syn(), Start);
-  send(session.synAck(), Start + 1);
-  send(session.ack(), Start + 2);
-  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  handshake(session);
+  const std::string part = helloStart("a.test");
   EXPECT_EQ(send(session.fromClient(part), Start + 3).action, Action::Forward);
   EXPECT_EQ(pipeline_->counters().held, 0u);
 }
@@ -917,12 +920,9 @@ TEST_F(HoldingTest, AFullQueuePassesThePacketAndCountsIt) {
   pipeline("enforce", config);
   TcpSession first(WebIp, 42004, ApiIp, 5432);
   TcpSession second(WebIp, 42005, ApiIp, 5432);
-  for (TcpSession* session : {&first, &second}) {
-    send(session->syn(), Start);
-    send(session->synAck(), Start + 1);
-    send(session->ack(), Start + 2);
-  }
-  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  handshake(first);
+  handshake(second);
+  const std::string part = helloStart("a.test");
   EXPECT_EQ(send(first.fromClient(part), Start + 3).action, Action::Hold);
   EXPECT_EQ(send(second.fromClient(part), Start + 4).action, Action::Forward);
   EXPECT_EQ(pipeline_->counters().holdFull, 1u);
@@ -931,10 +931,8 @@ TEST_F(HoldingTest, AFullQueuePassesThePacketAndCountsIt) {
 TEST_F(HoldingTest, AFlowThatGoesAwayTakesItsHeldPacketsWithIt) {
   pipeline();
   TcpSession session(WebIp, 42006, ApiIp, 5432);
-  send(session.syn(), Start);
-  send(session.synAck(), Start + 1);
-  send(session.ack(), Start + 2);
-  const std::string part = testing::asText(testing::tlsClientHello("a.test")).substr(0, 60);
+  handshake(session);
+  const std::string part = helloStart("a.test");
   EXPECT_EQ(send(session.fromClient(part), Start + 3).action, Action::Hold);
   EXPECT_EQ(mbufsInUse(), 1u);
   pipeline_->forget([](const FlowEntry&) { return true; });

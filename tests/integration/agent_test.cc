@@ -13,6 +13,7 @@
 
 #include "controlplane/api_server.h"
 #include "tests/integration/lab.h"
+#include "tests/integration/live_agent.h"
 #include "tests/support/run_command.h"
 
 namespace bulkhead {
@@ -151,30 +152,11 @@ class AgentTest : public ::testing::Test {
         5);
   }
 
-  std::vector<json> violations() {
-    std::vector<json> out;
-    std::ifstream in(violationLog_);
-    for (std::string line; std::getline(in, line);) {
-      out.push_back(json::parse(line));
-    }
-    return out;
-  }
+  std::vector<json> violations() { return testing::readViolations(violationLog_); }
 
   // Waits for a violation line matching `predicate` (the agent writes within ~50 ms).
   std::optional<json> violation(const std::function<bool(const json&)>& predicate) {
-    std::optional<json> found;
-    testing::waitFor(
-        [&] {
-          for (const auto& line : violations()) {
-            if (predicate(line)) {
-              found = line;
-              return true;
-            }
-          }
-          return false;
-        },
-        5);
-    return found;
+    return testing::awaitViolation(violationLog_, predicate);
   }
 
   std::unique_ptr<Lab> lab_;

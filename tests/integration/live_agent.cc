@@ -69,9 +69,9 @@ std::vector<nlohmann::json> LiveAgent::flows() const {
   return {parsed.begin(), parsed.end()};
 }
 
-std::vector<nlohmann::json> LiveAgent::violations() const {
+std::vector<nlohmann::json> readViolations(const std::string& path) {
   std::vector<nlohmann::json> out;
-  std::ifstream in(violationLog_);
+  std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
     auto parsed = nlohmann::json::parse(line, nullptr, false);
     if (!parsed.is_discarded()) {
@@ -81,12 +81,13 @@ std::vector<nlohmann::json> LiveAgent::violations() const {
   return out;
 }
 
-std::optional<nlohmann::json> LiveAgent::violation(
-    const std::function<bool(const nlohmann::json&)>& predicate, int timeoutSeconds) const {
+std::optional<nlohmann::json> awaitViolation(
+    const std::string& path, const std::function<bool(const nlohmann::json&)>& predicate,
+    int timeoutSeconds) {
   std::optional<nlohmann::json> found;
   waitFor(
       [&] {
-        for (const auto& line : violations()) {
+        for (const auto& line : readViolations(path)) {
           if (predicate(line)) {
             found = line;
             return true;
@@ -96,6 +97,13 @@ std::optional<nlohmann::json> LiveAgent::violation(
       },
       timeoutSeconds);
   return found;
+}
+
+std::vector<nlohmann::json> LiveAgent::violations() const { return readViolations(violationLog_); }
+
+std::optional<nlohmann::json> LiveAgent::violation(
+    const std::function<bool(const nlohmann::json&)>& predicate, int timeoutSeconds) const {
+  return awaitViolation(violationLog_, predicate, timeoutSeconds);
 }
 
 }  // namespace bulkhead::testing

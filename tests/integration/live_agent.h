@@ -11,6 +11,13 @@
 
 namespace bulkhead::testing {
 
+// Every line of a violation log (docs/violations.md) so far; lines that are not JSON are left out.
+std::vector<nlohmann::json> readViolations(const std::string& path);
+// The first line `predicate` accepts, waiting up to `timeoutSeconds` for the agent to write it.
+std::optional<nlohmann::json> awaitViolation(
+    const std::string& path, const std::function<bool(const nlohmann::json&)>& predicate,
+    int timeoutSeconds = 5);
+
 // A real bulkheadd that a test starts inside a Lab: lab hosts as configuration endpoints, a
 // policy file the test writes, and the ways a test reads what the agent did (the CLI, the
 // violation log). Stopping it checks the clean exit that sanitizer builds depend on.
