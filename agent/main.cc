@@ -1,12 +1,13 @@
-#include <boost/program_options.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <boost/program_options.hpp>
 
 #include <iostream>
 #include <sstream>
 
 #include "controlplane/agent.h"
 #include "controlplane/agent_config.h"
+#include "controlplane/wire_names.h"
 #include "rules/policy_loader.h"
 
 namespace {
@@ -72,13 +73,27 @@ int main(int argc, char** argv) {
       "packet buffers in each port's receive pool (default 4095)")(
       "busy-poll", "poll without pausing when idle (lowest latency, one core per worker at 100%)")(
       "log-level", po::value<std::string>(), "trace, debug, info, warn or error (default info)")(
-      "docker-network", po::value<std::string>(),
-      "protect the containers of this Docker network as the engine runs them (default: no Docker)")(
+      "docker", "protect the containers of every Docker network as the engine runs them")(
+      "docker-network", po::value<std::vector<std::string>>(),
+      "protect this Docker network only (repeatable; implies --docker)")(
       "docker-socket", po::value<std::string>(),
-      "the Docker engine's API socket (default /var/run/docker.sock)")(
+      "the Docker engine's API socket (default /var/run/docker.sock; implies --docker)")(
+      "runtime-socket", po::value<std::string>(),
+      "a Docker-compatible API (podman system service) asked for CNI containers' labels")(
+      "protect-bridge", po::value<std::vector<std::string>>(),
+      "quarantine this bridge from the start, before its first endpoint (repeatable)")(
+      "instance", po::value<std::string>(),
+      "names the agent's trunk, programs and tables: 1-8 lower-case letters or digits "
+      "(default bh0)")(
       "fail-open",
-      "while no agent runs (after exit or a crash) containers' veths go back on their bridge, "
-      "unfiltered (default: cut off)");
+      "while no agent runs (after a clean stop) containers talk unfiltered on their bridges "
+      "(default: cut off)")(
+      "release",
+      "remove what an agent of this instance left in the kernel (trunk, filters, pins, "
+      "quarantine), so that containers talk unfiltered; then exit")(
+      "if-fail-open",
+      "with --release: only if failOpen is set (for a service manager's ExecStopPost, which "
+      "runs after a crash too)");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, options), vm);
@@ -131,8 +146,27 @@ int main(int argc, char** argv) {
   text("state-directory", config.stateDirectory);
   text("uplink", config.uplink);
   text("log-level", config.logLevel);
-  text("docker-network", config.dockerNetwork);
   text("docker-socket", config.dockerSocket);
+  text("runtime-socket", config.runtimeSocket);
+  if (vm.count("docker") || vm.count("docker-socket") || vm.count("docker-network")) {
+    config.docker = true;
+  }
+  if (vm.count("docker-network")) {
+    config.dockerNetworks = vm["docker-network"].as<std::vector<std::string>>();
+  }
+  if (vm.count("protect-bridge")) {
+    for (const auto& bridge : vm["protect-bridge"].as<std::vector<std::string>>()) {
+      config.protectBridges.push_back(bridge);
+    }
+  }
+  if (vm.count("instance")) {
+    config.instance = vm["instance"].as<std::string>();
+    if (const auto problem = bulkhead::controlplane::validateInstanceName(config.instance);
+        !problem.empty()) {
+      std::cerr << "bulkheadd: --" << problem << "\n";
+      return 2;
+    }
+  }
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);
   number("workers", config.workers, 1, 1);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
@@ -141,9 +175,8 @@ int main(int argc, char** argv) {
   number("dpi-hold-packets", config.dpiHoldPackets, 1, 65536);
   number("max-flows", config.maxFlows, 1024, 1u << 24);
   number("mbufs-per-port", config.mbufsPerPort, 4095, 1u << 20);
-  if (vm.count("port-driver") &&
-      !bulkhead::dataplane::parsePortDriver(vm["port-driver"].as<std::string>(),
-                                            config.portDriver)) {
+  if (vm.count("port-driver") && !bulkhead::dataplane::parsePortDriver(
+                                     vm["port-driver"].as<std::string>(), config.portDriver)) {
     std::cerr << "bulkheadd: --port-driver must be auto, af_xdp or af_packet\n";
     return 2;
   }
@@ -195,9 +228,16 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::cout << "configuration valid: " << policy.set.policies.size() << " policies, "
-              << config.staticEndpoints.endpoints.size() << " static endpoints, "
-              << config.workers << " worker(s)\n";
+              << config.staticEndpoints.endpoints.size() << " static endpoints, " << config.workers
+              << " worker(s)\n";
     return 0;
+  }
+  if (vm.count("release")) {
+    if (vm.count("if-fail-open") && !config.failOpen) {
+      std::cout << "bulkheadd: failOpen is off: whatever an agent left stays (fail closed)\n";
+      return 0;
+    }
+    return bulkhead::controlplane::Agent::release(config);
   }
   bulkhead::controlplane::Agent agent(std::move(config));
   return agent.run();

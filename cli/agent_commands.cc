@@ -8,9 +8,9 @@
 #include <iostream>
 #include <thread>
 
+#include "api/client.h"
 #include "cli/commands.h"
 #include "cli/policy_summary.h"
-#include "controlplane/api_server.h"
 #include "dpi/protocol_catalog.h"
 #include "rules/policy_loader.h"
 
@@ -53,7 +53,7 @@ Parsed parse(const std::vector<std::string>& args, po::options_description& opti
 nlohmann::json call(const po::variables_map& vm, const nlohmann::json& request, std::ostream& err,
                     const std::string& name) {
   std::string error;
-  auto reply = controlplane::callApi(vm["socket"].as<std::string>(), request, &error);
+  auto reply = api::callApi(vm["socket"].as<std::string>(), request, &error);
   if (reply.is_null()) {
     err << "bulkhead " << name << ": " << error << "\n";
   }
@@ -94,32 +94,54 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
     out << reply.dump() << "\n";
     return ExitOk;
   }
-  out << "bulkheadd " << reply.value("version", "?") << " (pid " << reply.value("pid", 0)
-      << "), " << reply.value("workers", 0) << " worker(s), policy generation "
+  out << "bulkheadd " << reply.value("version", "?") << " (pid " << reply.value("pid", 0) << "), "
+      << reply.value("workers", 0) << " worker(s), policy generation "
       << reply.value("policyGeneration", 0) << "\n";
   const auto& counters = reply["counters"];
   out << "packets: " << counters.value("rxPackets", 0) << " received, "
       << counters.value("txPackets", 0) << " sent, " << counters.value("spoofDropped", 0)
       << " spoofed dropped; flows: " << counters.value("flows", 0) << "\n";
-  if (const auto& uplink = reply["uplink"]; uplink.is_object()) {
-    out << "uplink: " << uplink.value("interface", "") << " (port " << uplink.value("port", 0)
-        << ", " << uplink.value("driver", "") << ")"
-        << (uplink.value("bridge", "").empty() ? "" : " into bridge " + uplink.value("bridge", ""))
+  if (const auto& wire = reply["wire"]; wire.is_object()) {
+    out << "wire: trunk " << wire["trunk"].value("kernelEnd", "") << " / "
+        << wire["trunk"].value("port", "") << " (" << wire.value("trunkDriver", "") << "), "
+        << wire.value("tagsInUse", 0) << " tags in use, quarantine table bridge "
+        << wire.value("quarantine", "") << "\n";
+  }
+  for (const auto& segment : reply.value("segments", nlohmann::json::array())) {
+    const std::string bridge = segment.value("bridge", "");
+    const std::string uplink = segment.value("uplink", "");
+    out << "segment " << segment.value("id", 0) << ": "
+        << (bridge.empty() ? std::string("no bridge") : "bridge " + bridge)
+        << (uplink.empty() ? std::string(", no uplink")
+                           : ", uplink " + uplink + " (tag " +
+                                 std::to_string(segment.value("uplinkTag", 0)) + ")")
         << "\n";
   }
   if (const auto& docker = reply["docker"]; docker.is_object()) {
-    out << "docker: network " << docker.value("network", "") << " on " << docker.value("socket", "")
-        << ", " << (docker.value("connected", false)
-                        ? "connected (API " + docker.value("apiVersion", "") + ")"
-                        : std::string("not connected (retrying)"))
+    const auto& networks = docker["networks"];
+    std::string scope = "every network";
+    if (networks.is_array()) {
+      scope = "networks";
+      for (const auto& network : networks) {
+        scope += " " + network.get<std::string>();
+      }
+    }
+    out << "docker: " << scope << " of " << docker.value("socket", "") << ", "
+        << (docker.value("connected", false)
+                ? "connected (API " + docker.value("apiVersion", "") + ")"
+                : std::string("not connected (retrying)"))
         << "\n";
   }
   out << "fail mode: " << (reply.value("failOpen", false) ? "open" : "closed") << "\n";
   out << "endpoints:\n";
   for (const auto& endpoint : reply["endpoints"]) {
-    out << "  " << endpoint.value("name", "") << "  identity " << endpoint.value("identity", 0)
-        << "  " << endpoint.value("interface", "") << " (port " << endpoint.value("port", 0)
-        << ", " << endpoint.value("driver", "") << ")\n";
+    out << "  " << endpoint.value("name", "") << "  identity " << endpoint.value("identity", 0);
+    for (const auto& attachment : endpoint.value("attachments", nlohmann::json::array())) {
+      const std::string bridge = attachment.value("bridge", "");
+      out << "  " << attachment.value("interface", "") << " (tag " << attachment.value("tag", 0)
+          << (bridge.empty() ? std::string("") : ", bridge " + bridge) << ")";
+    }
+    out << "\n";
   }
   return ExitOk;
 }
@@ -134,23 +156,25 @@ int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::
   if (reply.is_null()) {
     return ExitUsage;
   }
-  return finish(reply, parsed.vm, out, err, "policy reload",
-                "policy reloaded (generation " +
-                    std::to_string(reply.value("policyGeneration", 0)) + ")");
+  return finish(
+      reply, parsed.vm, out, err, "policy reload",
+      "policy reloaded (generation " + std::to_string(reply.value("policyGeneration", 0)) + ")");
 }
 
 int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   if (args.empty() || (args[0] != "attach" && args[0] != "detach")) {
     err << "usage: bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... "
-           "[--mac M]...\n       bulkhead endpoint detach NAME\n";
+           "[--mac M]...\n       bulkhead endpoint detach NAME [--interface IF]\n";
     return ExitUsage;
   }
   const std::string verb = args[0];
   po::options_description options("bulkhead endpoint " + verb + " NAME [options]");
+  options.add_options()("interface,i", po::value<std::string>(),
+                        verb == "attach" ? "the endpoint's host-side interface (required)"
+                                         : "only this interface of the endpoint (default: all)");
   if (verb == "attach") {
-    options.add_options()("interface,i", po::value<std::string>(),
-                          "the endpoint's host-side interface (required)")(
-        "label,l", po::value<std::vector<std::string>>(), "label KEY=VALUE (repeatable)")(
+    options.add_options()("label,l", po::value<std::vector<std::string>>(),
+                          "label KEY=VALUE (repeatable)")(
         "ip", po::value<std::vector<std::string>>(), "an address the endpoint owns (repeatable)")(
         "mac", po::value<std::vector<std::string>>(), "a MAC the endpoint owns (repeatable)");
   }
@@ -170,6 +194,9 @@ int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std
   nlohmann::json request;
   if (verb == "detach") {
     request = {{"command", "detach"}, {"name", vm["name"].as<std::string>()}};
+    if (vm.count("interface")) {
+      request["interface"] = vm["interface"].as<std::string>();
+    }
   } else {
     if (!vm.count("interface")) {
       err << "bulkhead endpoint attach: --interface is required\n";
@@ -250,16 +277,21 @@ int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, st
     out << reply["endpoints"].dump() << "\n";
     return ExitOk;
   }
-  out << "NAME\tIDENTITY\tSOURCE\tINTERFACE\tPORT\tDRIVER\tIPS\tLABELS\n";
+  out << "NAME\tIDENTITY\tSOURCE\tINTERFACES\tTAGS\tIPS\tLABELS\n";
   for (const auto& endpoint : reply["endpoints"]) {
     std::string ips;
     for (const auto& ip : endpoint["ips"]) {
       ips += (ips.empty() ? "" : ",") + ip.get<std::string>();
     }
+    std::string interfaces;
+    std::string tags;
+    for (const auto& attachment : endpoint.value("attachments", nlohmann::json::array())) {
+      interfaces += (interfaces.empty() ? "" : ",") + attachment.value("interface", "");
+      tags += (tags.empty() ? "" : ",") + std::to_string(attachment.value("tag", 0));
+    }
     out << endpoint.value("name", "") << "\t" << endpoint.value("identity", 0) << "\t"
-        << endpoint.value("source", "") << "\t" << endpoint.value("interface", "") << "\t" << endpoint.value("port", 0) << "\t"
-        << endpoint.value("driver", "") << "\t" << (ips.empty() ? "-" : ips) << "\t"
-        << labelText(endpoint["labels"]) << "\n";
+        << endpoint.value("source", "") << "\t" << interfaces << "\t" << tags << "\t"
+        << (ips.empty() ? "-" : ips) << "\t" << labelText(endpoint["labels"]) << "\n";
   }
   return ExitOk;
 }
@@ -349,8 +381,7 @@ int policyShowCommand(const std::vector<std::string>& args, std::ostream& out, s
   return ExitOk;
 }
 
-int violationsCommand(const std::vector<std::string>& args, std::ostream& out,
-                      std::ostream& err) {
+int violationsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description options(
       "bulkhead violations [--follow] [--json] [--socket PATH]\n"
       "Prints the agent's violation log; --follow keeps printing new lines (Ctrl-C ends)");

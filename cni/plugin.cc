@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "controlplane/api_server.h"
+#include "api/client.h"
 
 namespace bulkhead::cni {
 namespace {
@@ -469,10 +469,11 @@ Outcome add(const NetConf& conf, const Invocation& invocation, const Options& op
                                     {"macs", macs},
                                     {"bridge", bridgeOf(target.interfaces, conf, options)},
                                     {"netns", invocation.netns},
-                                    {"containerInterface", invocation.ifname}}}};
+                                    {"containerInterface", invocation.ifname},
+                                    {"containerId", invocation.containerId}}}};
   std::string error;
   const nlohmann::json reply =
-      controlplane::callApi(conf.agentSocket, request, &error, options.apiTimeoutSeconds);
+      api::callApi(conf.agentSocket, request, &error, options.apiTimeoutSeconds);
   Outcome outcome;
   if (reply.is_null() || !agentOk(reply)) {
     const bool unreachable = reply.is_null();
@@ -494,8 +495,10 @@ Outcome add(const NetConf& conf, const Invocation& invocation, const Options& op
 Outcome del(const NetConf& conf, const Invocation& invocation, const Options& options) {
   const std::string name = endpointName(invocation);
   std::string error;
-  const nlohmann::json reply = controlplane::callApi(
-      conf.agentSocket, {{"command", "detach"}, {"name", name}}, &error, options.apiTimeoutSeconds);
+  // One network's DEL takes away that network's interface; the endpoint goes with its last.
+  const nlohmann::json reply = api::callApi(
+      conf.agentSocket, {{"command", "detach"}, {"name", name}, {"interface", invocation.ifname}},
+      &error, options.apiTimeoutSeconds);
   Outcome outcome;
   if (reply.is_null()) {
     // No agent, no endpoint: whatever it held went with it, and a restarted agent starts empty.
@@ -506,9 +509,11 @@ Outcome del(const NetConf& conf, const Invocation& invocation, const Options& op
   if (agentOk(reply)) {
     return outcome;
   }
-  // The agent's wording for an unknown name (Agent::detach): DEL must be idempotent.
+  // The agent's wording for an unknown name or interface (Agent::detach): DEL must be
+  // idempotent.
   const std::string reason = agentError(reply);
-  if (reason.starts_with("no endpoint named ")) {
+  if (reason.starts_with("no endpoint named ") ||
+      reason.find("has no interface") != std::string::npos) {
     return outcome;
   }
   const std::string problem = "the bulkhead agent could not detach '" + name + "': " + reason;
@@ -522,8 +527,8 @@ Outcome del(const NetConf& conf, const Invocation& invocation, const Options& op
 Outcome check(const NetConf& conf, const Invocation& invocation, const Options& options) {
   const Target target = targetOf(conf, invocation, options);
   std::string error;
-  const nlohmann::json reply = controlplane::callApi(conf.agentSocket, {{"command", "status"}},
-                                                     &error, options.apiTimeoutSeconds);
+  const nlohmann::json reply =
+      api::callApi(conf.agentSocket, {{"command", "status"}}, &error, options.apiTimeoutSeconds);
   Outcome outcome;
   if (reply.is_null()) {
     const std::string problem = "the bulkhead agent is not reachable: " + error;
@@ -543,14 +548,17 @@ Outcome check(const NetConf& conf, const Invocation& invocation, const Options& 
     if (!endpoint.is_object() || endpoint.value("name", "") != target.name) {
       continue;
     }
-    const std::string interface = endpoint.value("interface", "");
-    if (interface != target.hostVeth) {
-      fail(ErrorCode::Failed,
-           "endpoint '" + target.name + "' is attached on '" + interface + "', not on '" +
-               target.hostVeth + "'",
-           "another container's endpoint has this name, or the agent was given it by hand");
+    std::string interfaces;
+    for (const auto& attachment : endpoint.value("attachments", nlohmann::json::array())) {
+      if (attachment.is_object() && attachment.value("interface", "") == target.hostVeth) {
+        return outcome;
+      }
+      interfaces += (interfaces.empty() ? "'" : ", '") + attachment.value("interface", "") + "'";
     }
-    return outcome;
+    fail(ErrorCode::Failed,
+         "endpoint '" + target.name + "' is attached on " + interfaces + ", not on '" +
+             target.hostVeth + "'",
+         "another container's endpoint has this name, or the agent was given it by hand");
   }
   fail(ErrorCode::Failed, "endpoint '" + target.name + "' is not attached to the bulkhead agent",
        "expected on " + target.hostVeth +

@@ -1,41 +1,41 @@
 #pragma once
 
-#include <atomic>
-#include <cstdint>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "api/endpoint_request.h"
+#include "api/server.h"
 #include "controlplane/agent_config.h"
-#include "controlplane/api_server.h"
-#include "controlplane/attachment_journal.h"
+#include "controlplane/agent_journal.h"
+#include "controlplane/docker_client.h"
+#include "controlplane/docker_reconciler.h"
 #include "controlplane/docker_watcher.h"
+#include "controlplane/endpoint_registry.h"
+#include "controlplane/fast_path.h"
 #include "controlplane/host_links.h"
 #include "controlplane/link_watcher.h"
-#include "controlplane/identity_allocator.h"
+#include "controlplane/policy_manager.h"
 #include "controlplane/policy_watcher.h"
+#include "controlplane/runtime_labels.h"
 #include "controlplane/violation_log.h"
-#include "dataplane/endpoint.h"
-#include "dataplane/forwarding_state.h"
-#include "dataplane/port_manager.h"
-#include "dataplane/worker.h"
+#include "controlplane/wire.h"
 #include "dpi/protocol_catalog.h"
 #include "dpi/protocol_report.h"
-#include "rules/policy.h"
-
-struct rte_mempool;
-struct rte_ring;
-struct rte_rcu_qsbr;
 
 namespace bulkhead::controlplane {
 
-// bulkheadd's control thread. It owns DPDK's resources, the ports and the workers, the policy
-// and the endpoints, and is the only writer of the forwarding state: every change (endpoint
-// attached or detached, policy reloaded) builds a new state, publishes it, waits for the RCU
-// grace period and only then frees the old one or detaches a port.
+// bulkheadd's control thread: the loop and the order things start and stop in. What it drives
+// has a file each -- the fast path (DPDK), the wire (BPF and nftables), the endpoint registry,
+// the policy, the Docker reconciler -- and the Agent is what ties them together:
+//  - an endpoint (configuration, API/CNI, Docker) becomes attachments in the registry and plugs
+//    on the wire (agent_endpoints.cc);
+//  - every change marks the forwarding state dirty; it is published once per loop turn, and
+//    the policy compiled again only when the set of identities changed (flush());
+//  - the API's requests are answered in agent_api.cc.
+// A start that fails half-way undoes what it did (stop()).
 class Agent {
  public:
   explicit Agent(AgentConfig config);
@@ -47,86 +47,91 @@ class Agent {
   // the violation log. Returns the process exit code.
   int run();
 
+  // `bulkheadd --release`: removes everything an agent of this instance left in the kernel (its
+  // journal names it) so the containers talk unfiltered. Refuses while that agent still runs.
+  static int release(const AgentConfig& config);
+
   // What the API and signals do; the control thread calls them.
   nlohmann::json handle(const nlohmann::json& request);
 
  private:
-  // Where an endpoint came from and what attaching it changed on the host.
-  struct AttachOptions {
-    std::string source = "api";  // "config", "api" (CLI, CNI) or "docker"
-    std::string bridgeHint;      // the bridge to join when the interface is on none (any more)
-    std::string netns;           // the container's namespace and its end of the veth: offloads
-    std::string containerInterface;
-    std::string containerId;     // docker
-    nlohmann::json request;      // api: the endpoint as requested, replayed after a restart
-  };
-
-  struct AttachedEndpoint {
-    uint32_t slot = 0;
-    dataplane::Endpoint endpoint;
+  // One interface to attach, wherever the request came from.
+  struct AttachSpec {
+    std::string name;
+    rules::Labels labels;
+    std::string source;  // "config", "api" (CLI, CNI) or "docker"
+    std::string containerId;
     std::string interface;
-    dataplane::PortInfo port;
-    std::string bridge;  // the bridge the interface was taken off; "" when it was on none
-    AttachOptions options;
+    std::string bridge;  // where the interface is, when the kernel cannot tell (any more)
+    std::vector<dataplane::MacAddress> macs;
+    std::vector<rules::IpAddress> ips;
+    std::string netns;
+    std::string containerInterface;
+    nlohmann::json request;   // API endpoints: replayed after a restart
+    bool askRuntime = false;  // a new endpoint waits, cut off, for the runtime's labels
   };
 
+  // agent.cc: lifecycle and loop.
   bool start(std::string* error);
   void stop();
-  // Validates the policy files; on success they become the policy in force (new generation).
-  bool loadPolicy(std::vector<std::string>* errors);
-  // loadPolicy + publish, with an audit line naming the trigger, generation and sha256.
+  void serve();
+  // Publishes the forwarding state if anything changed since the last time.
+  void flush();
+  void saveJournal(bool running);
   nlohmann::json reloadPolicy(const std::string& trigger);
-  void publish();
-  std::string attach(dataplane::Endpoint endpoint, const std::string& interface,
-                     AttachOptions options);
-  std::string detach(const std::string& name, const std::string& why);
-  // The dataplane's port into `bridge`: a veth pair the agent creates, unless an uplink was
-  // configured. One bridge per agent: the dataplane has one uplink.
-  std::string ensureUplink(const std::string& bridge);
-  void removeManagedUplink();
-  // What a previous agent left: stale uplinks removed; after a crash with failOpen, veths put
-  // back on their bridges; endpoints the API had attached attached again.
-  void recoverFromJournal();
-  void saveJournal(bool running = true);
-  void onLinksRemoved();
-  void applyDocker(const DockerUpdate& update);
-  void upsertContainer(const DockerContainer& container);
   void drainViolations();
-  nlohmann::json status() const;
-  nlohmann::json flows() const;
-  std::optional<EndpointInfo> endpointForSlot(uint32_t slot) const;
+
+  // agent_endpoints.cc: endpoints, bridges and the links under them.
+  std::string attach(const AttachSpec& spec);
+  std::string detach(const std::string& name, const std::string& why);
+  std::string detachInterface(const std::string& name, const std::string& interface,
+                              const std::string& why);
+  bool protectBridge(const std::string& bridge, std::string* error);
+  void unprotectBridge(const std::string& bridge, const std::string& why);
+  // Whether veths on `bridge` stay quarantined while no endpoint holds them.
+  bool holdsBridge(const std::string& bridge) const;
+  // Looks at every link: veths on bridges nobody protects are let through the quarantine,
+  // protected ones are not; endpoints whose interface is gone are detached.
+  void reconcileLinks();
+  void applyDocker(const DockerUpdate& update);
+  void applyDockerNetworks(const std::vector<DockerNetwork>& networks);
+  void upsertContainer(const DesiredEndpoint& desired);
+  std::string attachRequest(const api::EndpointRequest& request, const nlohmann::json& raw);
+  void applyRuntimeLabels(const RuntimeContainer& answer);
+  void recover(const AgentJournal& previous);
+
+  // agent_api.cc: the API's answers.
+  nlohmann::json status();
+  nlohmann::json endpointsJson() const;
+  nlohmann::json flowsJson() const;
+  nlohmann::json identitiesJson() const;
 
   AgentConfig config_;
+  WireNames names_;
   std::unique_ptr<dpi::NdpiProtocolCatalog> catalog_;
   std::unique_ptr<dpi::ProtocolReporter> protocols_;  // names protocols in flows and violations
-  rules::PolicySet policies_;
-  std::string policySha256_;
+  std::unique_ptr<PolicyManager> policy_;
   std::unique_ptr<PolicyWatcher> watcher_;
-  uint64_t generation_ = 0;
-  IdentityAllocator identities_;
-  std::vector<AttachedEndpoint> endpoints_;
-  std::map<uint32_t, EndpointInfo> slotInfo_;  // kept after detach: events may still be queued
-  uint32_t nextSlot_ = 0;
-  std::optional<dataplane::PortInfo> uplink_;
-  AttachmentJournal::Uplink managedUplink_;  // empty interface: the uplink is configured, not ours
-  std::vector<rules::IpAddress> bridgeHostIps_;
+  std::unique_ptr<EndpointRegistry> registry_;
   std::unique_ptr<HostLinks> links_;
   std::unique_ptr<LinkWatcher> linkWatcher_;
-  std::unique_ptr<DockerWatcher> docker_;
-  std::string journalPath_;
-
-  rte_mempool* packetPool_ = nullptr;
-  rte_mempool* eventPool_ = nullptr;
-  rte_ring* violations_ = nullptr;
-  rte_rcu_qsbr* rcu_ = nullptr;
-  std::unique_ptr<dataplane::PortManager> ports_;
-  dataplane::WorkerShared shared_;
-  std::vector<std::unique_ptr<dataplane::Worker>> workers_;
-  std::unique_ptr<dataplane::ForwardingState> current_;
+  std::unique_ptr<Wire> wire_;
+  std::unique_ptr<FastPath> fastPath_;
   std::unique_ptr<ViolationLog> violationLog_;
-  std::unique_ptr<ApiServer> api_;
-  bool workersRunning_ = false;
-  bool ealCleanedUp_ = false;
+  std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<DockerWatcher> docker_;
+  std::unique_ptr<RuntimeLabels> runtime_;  // labels of CNI containers
+  DockerScope dockerScope_;
+  std::set<std::string> protected_;          // bridges with an uplink and the quarantine
+  std::set<std::string> dockerUnprotected_;  // the engine's bridges out of scope
+  std::string journalPath_;
+  bool dirty_ = true;              // the forwarding state must be published again
+  bool identitiesChanged_ = true;  // and the policy compiled again for it
+  bool journalDirty_ = false;
+  bool linksDirty_ = false;  // reconcileLinks() at the end of this turn
+  uint64_t publishes_ = 0;
+  bool failedStart_ = false;
+  bool tookOverQuarantine_ = false;  // an earlier agent's table was there at start
 };
 
 }  // namespace bulkhead::controlplane

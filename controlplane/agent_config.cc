@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "controlplane/wire_names.h"
 #include "rules/yaml_reader.h"
 
 namespace bulkhead::controlplane {
@@ -23,14 +24,35 @@ class ConfigParser {
     if (document.IsNull() || !reader_.expectMap(document, "the agent configuration")) {
       return;
     }
-    const auto top = reader_.fields(
-        document,
-        {"policy", "watchPolicy", "stateDirectory", "apiSocket", "apiSocketGroup", "violationLog", "violationIntervalSeconds",
-         "workers", "portDriver", "uplink", "hugepages", "memoryMegabytes", "eal", "dpiBudget",
-         "dpiHoldMicros", "dpiHoldPackets",
-         "maxFlows", "mbufsPerPort", "busyPoll", "logLevel", "endpoints", "host", "docker",
-         "failOpen"},
-        "the agent configuration");
+    const auto top = reader_.fields(document,
+                                    {"policy",
+                                     "watchPolicy",
+                                     "stateDirectory",
+                                     "apiSocket",
+                                     "apiSocketGroup",
+                                     "violationLog",
+                                     "violationIntervalSeconds",
+                                     "workers",
+                                     "portDriver",
+                                     "uplink",
+                                     "hugepages",
+                                     "memoryMegabytes",
+                                     "eal",
+                                     "dpiBudget",
+                                     "dpiHoldMicros",
+                                     "dpiHoldPackets",
+                                     "maxFlows",
+                                     "mbufsPerPort",
+                                     "busyPoll",
+                                     "logLevel",
+                                     "endpoints",
+                                     "host",
+                                     "docker",
+                                     "failOpen",
+                                     "instance",
+                                     "runtimeSocket",
+                                     "protectBridges"},
+                                    "the agent configuration");
     AgentConfig& config = out_.config;
     if (const auto* policy = YamlReader::optional(top, "policy")) {
       config.policyPaths = stringOrList(policy->value, "policy");
@@ -54,8 +76,8 @@ class ConfigParser {
     if (const auto* field = YamlReader::optional(top, "portDriver")) {
       const auto value = reader_.scalar(field->value, "portDriver");
       if (value && !dataplane::parsePortDriver(*value, config.portDriver)) {
-        reader_.error(field->value, "portDriver must be auto, af_xdp or af_packet, got " +
-                                        quote(*value));
+        reader_.error(field->value,
+                      "portDriver must be auto, af_xdp or af_packet, got " + quote(*value));
       }
     }
     if (const auto* field = YamlReader::optional(top, "hugepages")) {
@@ -80,15 +102,40 @@ class ConfigParser {
     }
     boolean(top, "busyPoll", config.busyPoll);
     boolean(top, "failOpen", config.failOpen);
+    if (const auto* field = YamlReader::optional(top, "instance")) {
+      if (const auto value = reader_.scalar(field->value, "instance")) {
+        if (const std::string problem = validateInstanceName(*value); !problem.empty()) {
+          reader_.error(field->value, problem);
+        } else {
+          config.instance = *value;
+        }
+      }
+    }
+    text(top, "runtimeSocket", config.runtimeSocket);
+    if (const auto* field = YamlReader::optional(top, "protectBridges")) {
+      config.protectBridges = stringOrList(field->value, "protectBridges");
+    }
     if (const auto* field = YamlReader::optional(top, "docker")) {
-      if (reader_.expectMap(field->value, "docker")) {
-        const auto docker = reader_.fields(field->value, {"socket", "network"}, "docker");
-        text(docker, "socket", config.dockerSocket);
-        text(docker, "network", config.dockerNetwork);
-        if (YamlReader::optional(docker, "network") == nullptr) {
-          reader_.error(field->value,
-                        "docker needs 'network': the Docker network whose containers bulkhead "
-                        "protects");
+      // `docker: {}` (or `docker:` with nothing) follows the default socket's every network.
+      if (field->value.IsNull() || reader_.expectMap(field->value, "docker")) {
+        config.docker = true;
+        if (!field->value.IsNull()) {
+          const auto docker =
+              reader_.fields(field->value, {"socket", "networks", "network"}, "docker");
+          text(docker, "socket", config.dockerSocket);
+          if (const auto* networks = YamlReader::optional(docker, "networks")) {
+            config.dockerNetworks = stringOrList(networks->value, "docker.networks");
+            if (config.dockerNetworks.empty()) {
+              reader_.error(networks->value,
+                            "docker.networks is empty: leave it out to follow every network");
+            }
+          }
+          // The one-network form of earlier versions: `network: N` is `networks: [N]`.
+          if (const auto* network = YamlReader::optional(docker, "network")) {
+            if (const auto value = reader_.scalar(network->value, "docker.network")) {
+              config.dockerNetworks.push_back(*value);
+            }
+          }
         }
       }
     }
@@ -107,8 +154,8 @@ class ConfigParser {
     }
     const auto* endpoints = YamlReader::optional(top, "endpoints");
     const auto* host = YamlReader::optional(top, "host");
-    parseEndpoints(reader_, endpoints ? &endpoints->value : nullptr,
-                   host ? &host->value : nullptr, true, config.staticEndpoints);
+    parseEndpoints(reader_, endpoints ? &endpoints->value : nullptr, host ? &host->value : nullptr,
+                   true, config.staticEndpoints);
     out_.errors.insert(out_.errors.end(), config.staticEndpoints.errors.begin(),
                        config.staticEndpoints.errors.end());
     config.staticEndpoints.errors.clear();
@@ -136,7 +183,8 @@ class ConfigParser {
       if (value == "true" || value == "false") {
         out = value == "true";
       } else if (value) {
-        reader_.error(field->value, std::string(key) + " must be true or false, got " + quote(*value));
+        reader_.error(field->value,
+                      std::string(key) + " must be true or false, got " + quote(*value));
       }
     }
   }
@@ -161,8 +209,7 @@ class ConfigParser {
     }
     unsigned parsed = 0;
     const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), parsed);
-    if (ec != std::errc() || end != value->data() + value->size() || parsed < min ||
-        parsed > max) {
+    if (ec != std::errc() || end != value->data() + value->size() || parsed < min || parsed > max) {
       reader_.error(field->value, std::string(key) + " must be a whole number from " +
                                       std::to_string(min) + " to " + std::to_string(max) +
                                       ", got " + quote(*value));

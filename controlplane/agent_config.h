@@ -25,7 +25,7 @@ struct AgentConfig {
   dataplane::PortDriver portDriver = dataplane::PortDriver::Auto;
   std::string uplink;  // kernel interface toward the host bridge or NIC; empty: none
   Hugepages hugepages = Hugepages::Auto;
-  unsigned memoryMegabytes = 512;  // EAL memory without hugepages
+  unsigned memoryMegabytes = 512;         // EAL memory without hugepages
   std::vector<std::string> ealArguments;  // extra arguments for DPDK's EAL
   unsigned dpiBudget = 32;
   // Undecided payload of a flow only an enforced L7 rule could allow is held back this long
@@ -36,13 +36,23 @@ struct AgentConfig {
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;
   std::string logLevel = "info";
-  // Docker: the containers on `dockerNetwork` become endpoints as the engine starts and stops
-  // them. Off while dockerNetwork is empty.
+  // Names everything the agent makes in the kernel (docs/agent.md, "Instances"): two agents
+  // with different instances never touch each other's trunk, programs or tables.
+  std::string instance = "bh0";
+  // Docker: the containers of every bridge network (or of `dockerNetworks` only) become
+  // endpoints as the engine starts and stops them, networks created later included.
+  bool docker = false;
   std::string dockerSocket = "/var/run/docker.sock";
-  std::string dockerNetwork;
-  // What becomes of the containers' veths while no agent runs: false (the default) leaves them
-  // cut off from their bridge; true puts them back on it at exit, and at the next start after a
-  // crash, so traffic flows unfiltered until the agent takes them again.
+  std::vector<std::string> dockerNetworks;  // empty: every network
+  // A Docker-compatible API (podman's `podman system service`) the agent asks for the labels
+  // of a CNI container by its container id; empty: CNI endpoints have the labels CNI sent.
+  std::string runtimeSocket;
+  // Bridges quarantined from the agent's start, before any endpoint on them is attached: a CNI
+  // network's bridge, so that even its first container has no moment unfiltered.
+  std::vector<std::string> protectBridges;
+  // What becomes of the containers while no agent runs: false (the default) keeps the
+  // quarantine, so they stay cut off from everything; true removes it at a clean stop (and a
+  // start that fails), so they talk unfiltered on their bridges until an agent runs again.
   bool failOpen = false;
   EndpointFile staticEndpoints;  // with interfaces
 };

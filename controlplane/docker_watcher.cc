@@ -46,8 +46,8 @@ std::string negotiateApiVersion(const json& version, std::string* error) {
     chosen = oldest;
   }
   if (versionNumber(chosen) < versionNumber(MinimumApiVersion)) {
-    *error = "the engine speaks API " + engine + "; bulkhead needs " + MinimumApiVersion +
-             " or newer";
+    *error =
+        "the engine speaks API " + engine + "; bulkhead needs " + MinimumApiVersion + " or newer";
     return "";
   }
   return chosen;
@@ -57,13 +57,33 @@ std::string bridgeOfNetwork(const json& network) {
   if (stringAt(network, "Driver") != "bridge") {
     return "";
   }
-  if (const auto options = network.find("Options"); options != network.end() && options->is_object()) {
-    if (const std::string name = stringAt(*options, "com.docker.network.bridge.name"); !name.empty()) {
+  if (const auto options = network.find("Options");
+      options != network.end() && options->is_object()) {
+    if (const std::string name = stringAt(*options, "com.docker.network.bridge.name");
+        !name.empty()) {
       return name;
     }
   }
   const std::string id = stringAt(network, "Id");
   return id.size() >= 12 ? "br-" + id.substr(0, 12) : "";
+}
+
+std::vector<DockerNetwork> parseNetworks(const json& list) {
+  std::vector<DockerNetwork> out;
+  if (!list.is_array()) {
+    return out;
+  }
+  for (const auto& network : list) {
+    if (!network.is_object()) {
+      continue;
+    }
+    DockerNetwork entry{stringAt(network, "Id"), stringAt(network, "Name"),
+                        bridgeOfNetwork(network)};
+    if (!entry.id.empty() && !entry.name.empty()) {
+      out.push_back(std::move(entry));
+    }
+  }
+  return out;
 }
 
 std::optional<DockerContainer> parseInspect(const json& inspect,
@@ -129,7 +149,9 @@ DockerWatcher::~DockerWatcher() {
   ::close(eventFd_);
 }
 
-void DockerWatcher::start() { thread_ = std::thread([this] { run(); }); }
+void DockerWatcher::start() {
+  thread_ = std::thread([this] { run(); });
+}
 
 std::vector<DockerUpdate> DockerWatcher::take() {
   uint64_t ignored;
@@ -206,6 +228,11 @@ bool DockerWatcher::connectAndResync(std::string* error) {
   apiVersion_ = chosen;
   prefix_ = "/v" + chosen;
   bridges_.clear();
+  DockerUpdate resync;
+  resync.kind = DockerUpdate::Kind::Resync;
+  if (!listNetworks(&resync.networks, error)) {
+    return false;
+  }
 
   const auto list = client_.get(prefix_ + "/containers/json", error);
   if (!list) {
@@ -216,8 +243,6 @@ bool DockerWatcher::connectAndResync(std::string* error) {
     *error = "/containers/json answered HTTP " + std::to_string(list->status);
     return false;
   }
-  DockerUpdate resync;
-  resync.kind = DockerUpdate::Kind::Resync;
   for (const auto& summary : containers) {
     bool exists = true;
     if (auto container = inspect(stringAt(summary, "Id"), &exists)) {
@@ -228,6 +253,23 @@ bool DockerWatcher::connectAndResync(std::string* error) {
     }
   }
   push(std::move(resync));
+  return true;
+}
+
+bool DockerWatcher::listNetworks(std::vector<DockerNetwork>* networks, std::string* error) {
+  const auto answer = client_.get(prefix_ + "/networks", error);
+  if (!answer) {
+    return false;
+  }
+  const json list = json::parse(answer->body, nullptr, false);
+  if (answer->status != 200 || !list.is_array()) {
+    *error = "/networks answered HTTP " + std::to_string(answer->status);
+    return false;
+  }
+  *networks = parseNetworks(list);
+  for (const auto& network : *networks) {
+    bridges_[network.id] = network.bridge;
+  }
   return true;
 }
 
@@ -285,6 +327,17 @@ void DockerWatcher::onEvent(const json& event) {
   const std::string type = stringAt(event, "Type");
   const std::string action = stringAt(event, "Action");
   const json& actor = event.value("Actor", json::object());
+  if (type == "network" && (action == "create" || action == "destroy")) {
+    DockerUpdate update;
+    update.kind = DockerUpdate::Kind::Networks;
+    std::string error;
+    if (listNetworks(&update.networks, &error)) {
+      push(std::move(update));
+    } else {
+      spdlog::warn("docker: network {}: {}", action, error);
+    }
+    return;
+  }
   std::string id;
   if (type == "container") {
     id = stringAt(actor, "ID");

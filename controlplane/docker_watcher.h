@@ -32,16 +32,26 @@ struct DockerContainer {
   std::vector<Network> networks;
 };
 
+// A network of the engine. Only bridge networks have a bridge, and only they can be protected.
+struct DockerNetwork {
+  std::string id;
+  std::string name;
+  std::string bridge;  // "" unless the driver is "bridge"
+};
+
 // What the watcher tells the agent, in the engine's order.
 struct DockerUpdate {
   enum class Kind {
-    Resync,   // `containers` is every running container: the agent reconciles to exactly that
-    Running,  // `containers[0]` runs (started, or its networks changed)
-    Gone,     // the container `id` stopped or was removed
+    Resync,    // `containers` is every running container and `networks` every network: the
+               // agent reconciles to exactly that
+    Running,   // `containers[0]` runs (started, or its networks changed)
+    Gone,      // the container `id` stopped or was removed
+    Networks,  // a network was created or removed: `networks` is every network now
   };
   Kind kind = Kind::Running;
   std::vector<DockerContainer> containers;
   std::string id;
+  std::vector<DockerNetwork> networks;
 };
 
 // The highest engine API version the agent was written against; an engine that speaks a newer
@@ -57,6 +67,8 @@ std::optional<DockerContainer> parseInspect(const nlohmann::json& inspect,
                                             const std::map<std::string, std::string>& bridges);
 // GET /networks/<id> parsed: the bridge's name for a bridge network, else "".
 std::string bridgeOfNetwork(const nlohmann::json& network);
+// GET /networks parsed; entries without an id or a name are left out.
+std::vector<DockerNetwork> parseNetworks(const nlohmann::json& list);
 
 // Follows one Docker engine: a full resync when it connects, then its event stream; when the
 // engine goes away (or restarts) it reconnects with back-off and resyncs, so nothing that happened
@@ -78,6 +90,7 @@ class DockerWatcher {
  private:
   void run();
   bool connectAndResync(std::string* error);
+  bool listNetworks(std::vector<DockerNetwork>* networks, std::string* error);
   bool followEvents(std::string* error);
   void onEvent(const nlohmann::json& event);
   std::optional<DockerContainer> inspect(const std::string& id, bool* exists);
@@ -86,7 +99,7 @@ class DockerWatcher {
 
   DockerClient client_;
   std::string apiVersion_;
-  std::string prefix_;  // "/v1.41"
+  std::string prefix_;                          // "/v1.41"
   std::map<std::string, std::string> bridges_;  // network ID -> bridge name
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <thread>
 
@@ -125,9 +126,13 @@ std::unique_ptr<HostLinks> HostLinks::open(std::string* error) {
   return std::unique_ptr<HostLinks>(new HostLinks(socket));
 }
 
-HostLinks::~HostLinks() { nl_socket_free(socket_); }
+HostLinks::~HostLinks() {
+  nl_socket_free(socket_);
+}
 
-bool HostLinks::exists(const std::string& name) { return kernelLink(socket_, name) != nullptr; }
+bool HostLinks::exists(const std::string& name) {
+  return kernelLink(socket_, name) != nullptr;
+}
 
 std::string HostLinks::nameOf(int ifindex) {
   rtnl_link* link = nullptr;
@@ -137,6 +142,11 @@ std::string HostLinks::nameOf(int ifindex) {
   LinkPtr owned(link);
   const char* name = rtnl_link_get_name(link);
   return name != nullptr ? name : "";
+}
+
+int HostLinks::ifindexOf(const std::string& name) {
+  const LinkPtr link = kernelLink(socket_, name);
+  return link ? rtnl_link_get_ifindex(link.get()) : 0;
 }
 
 std::string HostLinks::masterOf(const std::string& name) {
@@ -153,8 +163,7 @@ bool HostLinks::isBridge(const std::string& name) {
   return type != nullptr && std::strcmp(type, "bridge") == 0;
 }
 
-bool HostLinks::setMaster(const std::string& name, const std::string& bridge,
-                          std::string* error) {
+bool HostLinks::setMaster(const std::string& name, const std::string& bridge, std::string* error) {
   const LinkPtr link = kernelLink(socket_, name);
   if (!link) {
     *error = "no interface named '" + name + "'";
@@ -169,10 +178,9 @@ bool HostLinks::setMaster(const std::string& name, const std::string& bridge,
     }
     master = rtnl_link_get_ifindex(bridgeLink.get());
   }
-  const int result = master == 0
-                         ? rtnl_link_release_ifindex(socket_, rtnl_link_get_ifindex(link.get()))
-                         : rtnl_link_enslave_ifindex(socket_, master,
-                                                     rtnl_link_get_ifindex(link.get()));
+  const int result =
+      master == 0 ? rtnl_link_release_ifindex(socket_, rtnl_link_get_ifindex(link.get()))
+                  : rtnl_link_enslave_ifindex(socket_, master, rtnl_link_get_ifindex(link.get()));
   if (result < 0) {
     return fail(error,
                 master == 0 ? "cannot take " + name + " off its bridge"
@@ -182,13 +190,13 @@ bool HostLinks::setMaster(const std::string& name, const std::string& bridge,
   return true;
 }
 
-bool HostLinks::createVethIntoBridge(const std::string& name, const std::string& peer,
-                                     const std::string& bridge, std::string* error) {
+bool HostLinks::createVethPair(const std::string& name, const std::string& peer,
+                               const std::string& bridge, std::string* error) {
   if (const int result = rtnl_link_veth_add(socket_, name.c_str(), peer.c_str(), getpid());
       result < 0) {
     return fail(error, "cannot create veth pair " + name + "/" + peer, result);
   }
-  if (!setMaster(peer, bridge, error)) {
+  if (!bridge.empty() && !setMaster(peer, bridge, error)) {
     std::string ignored;
     remove(name, &ignored);
     return false;
@@ -197,8 +205,8 @@ bool HostLinks::createVethIntoBridge(const std::string& name, const std::string&
     const LinkPtr link = kernelLink(socket_, end);
     LinkPtr change(rtnl_link_alloc());
     rtnl_link_set_flags(change.get(), IFF_UP);
-    const int result = link ? rtnl_link_change(socket_, link.get(), change.get(), 0)
-                            : -NLE_OBJ_NOTFOUND;
+    const int result =
+        link ? rtnl_link_change(socket_, link.get(), change.get(), 0) : -NLE_OBJ_NOTFOUND;
     if (result < 0) {
       std::string ignored;
       remove(name, &ignored);
@@ -258,8 +266,10 @@ std::vector<HostLinks::Link> HostLinks::list(std::string* error) {
   for (nl_object* object = nl_cache_get_first(cache); object != nullptr;
        object = nl_cache_get_next(object)) {
     auto* link = reinterpret_cast<rtnl_link*>(object);
+    const char* type = rtnl_link_get_type(link);
     out.push_back({rtnl_link_get_name(link), lower(macString(rtnl_link_get_addr(link))),
-                   rtnl_link_get_link(link)});
+                   rtnl_link_get_link(link), rtnl_link_get_ifindex(link),
+                   rtnl_link_get_master(link), type != nullptr ? type : ""});
   }
   nl_cache_free(cache);
   return out;
@@ -303,12 +313,37 @@ std::optional<ContainerVeth> containerVethOf(const std::string& netnsPath, const
   return veth;
 }
 
-bool disableOffloads(const std::string& name, const std::string& netnsPath, std::string* error) {
-  if (netnsPath.empty()) {
-    return disableOffloadsHere(name, error);
+bool setTrunkOffloads(const std::string& name, std::string* error) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::string("socket: ") + std::strerror(errno);
+    return false;
   }
-  return inNamespace(netnsPath, error,
-                     [&](std::string* failure) { return disableOffloadsHere(name, failure); });
+  ethtool_value flags = {ETHTOOL_GFLAGS, 0};
+  ifreq request = {};
+  std::strncpy(request.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  request.ifr_data = reinterpret_cast<char*>(&flags);
+  bool ok = ::ioctl(fd, SIOCETHTOOL, &request) == 0;
+  if (ok) {
+    flags.cmd = ETHTOOL_SFLAGS;
+    flags.data &= ~static_cast<uint32_t>(ETH_FLAG_TXVLAN);
+    ok = ::ioctl(fd, SIOCETHTOOL, &request) == 0;
+  }
+  const int flagsErrno = errno;
+  ::close(fd);
+  if (!ok) {
+    *error = "cannot turn VLAN insertion off on " + name + ": " + std::strerror(flagsErrno);
+    return false;
+  }
+  return disableOffloadsHere(name, error);
+}
+
+void disableIpv6(const std::string& name) {
+  std::ofstream("/proc/sys/net/ipv6/conf/" + name + "/disable_ipv6") << "1\n";
+}
+
+bool disableOffloads(const std::string& name, std::string* error) {
+  return disableOffloadsHere(name, error);
 }
 
 }  // namespace bulkhead::controlplane

@@ -11,10 +11,10 @@ struct nl_sock;
 
 namespace bulkhead::controlplane {
 
-// The host's network links as the agent rearranges them, through rtnetlink (libnl): a container's
-// veth taken off the runtime's bridge so that only the dataplane connects it, and put back when
-// the agent fails open; the uplink veth pair that joins the dataplane to that bridge. Every call
-// reports failure as false/nullopt with a sentence in `error`; none throws.
+// The host's network links as the agent sees and makes them, through rtnetlink (libnl): the
+// trunk's veth pair and the uplink pairs into the bridges it protects, the bridges' ports, a
+// container's veth. Every call reports failure as false/nullopt with a sentence in `error`; none
+// throws.
 class HostLinks {
  public:
   static std::unique_ptr<HostLinks> open(std::string* error);
@@ -23,15 +23,16 @@ class HostLinks {
   HostLinks& operator=(const HostLinks&) = delete;
 
   bool exists(const std::string& name);
-  std::string nameOf(int ifindex);  // "" when there is no such link
+  std::string nameOf(int ifindex);         // "" when there is no such link
+  int ifindexOf(const std::string& name);  // 0 when there is no such link
   // The bridge (or other master) the link is enslaved to; "" when it has none.
   std::string masterOf(const std::string& name);
   bool isBridge(const std::string& name);
   // Enslaves `name` to `bridge`, or frees it from any master when `bridge` is empty.
   bool setMaster(const std::string& name, const std::string& bridge, std::string* error);
-  // A veth pair, both ends up; `peer` enslaved to `bridge`.
-  bool createVethIntoBridge(const std::string& name, const std::string& peer,
-                            const std::string& bridge, std::string* error);
+  // A veth pair, both ends up; `peer` enslaved to `bridge` unless it is empty.
+  bool createVethPair(const std::string& name, const std::string& peer, const std::string& bridge,
+                      std::string* error);
   bool remove(const std::string& name, std::string* error);
   // The addresses configured on the link (a bridge's gateway addresses: the host's own).
   std::vector<rules::IpAddress> addressesOf(const std::string& name);
@@ -40,6 +41,9 @@ class HostLinks {
     std::string name;
     std::string mac;    // lower case; "" when the link has no Ethernet address
     int peerIndex = 0;  // IFLA_LINK: a veth's peer (in the peer's namespace); 0 when none
+    int ifindex = 0;
+    int masterIndex = 0;  // the bridge (or other master) it is enslaved to; 0 when none
+    std::string kind;     // "veth", "bridge", ...; "" for a device without a link kind
   };
   std::vector<Link> list(std::string* error);
 
@@ -60,10 +64,19 @@ struct ContainerVeth {
 std::optional<ContainerVeth> containerVethOf(const std::string& netnsPath, const std::string& mac,
                                              HostLinks& links, std::string* error);
 
-// Turns checksum and segmentation offloads off on a link (inside `netnsPath` when not empty).
-// With them on, a veth hands af_packet/af_xdp TCP segments whose checksums the kernel meant to
-// fill in later: the dataplane would forward them broken. Best effort: false when some feature
-// could not be changed.
-bool disableOffloads(const std::string& name, const std::string& netnsPath, std::string* error);
+// Turns checksum and segmentation offloads off on a link of the agent's own (the trunk's DPDK
+// end, the uplink pairs): what the fast path receives is then complete. Best effort: false when
+// some feature could not be changed.
+bool disableOffloads(const std::string& name, std::string* error);
+
+// For the trunk's kernel end: no VLAN insertion offload (the tag must be in the frame, where the
+// DPDK end's af_xdp sees it) and no checksum or segmentation offload (so that the kernel
+// completes checksums and segments a container's large sends as they enter the trunk, and the
+// containers' own veths can keep their offloads).
+bool setTrunkOffloads(const std::string& name, std::string* error);
+
+// The link carries no IPv6 of the host's own (no router solicitations, no DAD): it is one end
+// of a wire. Best effort.
+void disableIpv6(const std::string& name);
 
 }  // namespace bulkhead::controlplane

@@ -8,20 +8,26 @@
 namespace bulkhead::controlplane {
 namespace {
 
-void collect(nl_object* object, void* removed) {
+void collectRemoved(nl_object* object, void* changes) {
   auto* link = reinterpret_cast<rtnl_link*>(object);
+  auto* out = static_cast<LinkChanges*>(changes);
   // A bridge announces a port leaving it as an AF_BRIDGE RTM_DELLINK: the link itself stays.
   if (rtnl_link_get_family(link) == AF_BRIDGE) {
+    out->changed = true;
     return;
   }
   if (const char* name = rtnl_link_get_name(link)) {
-    static_cast<std::vector<std::string>*>(removed)->push_back(name);
+    out->removed.push_back(name);
+    out->removedIndexes.push_back(rtnl_link_get_ifindex(link));
   }
 }
 
-int onMessage(nl_msg* message, void* removed) {
-  if (nlmsg_hdr(message)->nlmsg_type == RTM_DELLINK) {
-    nl_msg_parse(message, collect, removed);
+int onMessage(nl_msg* message, void* changes) {
+  const auto type = nlmsg_hdr(message)->nlmsg_type;
+  if (type == RTM_DELLINK) {
+    nl_msg_parse(message, collectRemoved, changes);
+  } else if (type == RTM_NEWLINK) {
+    static_cast<LinkChanges*>(changes)->changed = true;
   }
   return NL_OK;
 }
@@ -48,29 +54,32 @@ std::unique_ptr<LinkWatcher> LinkWatcher::open(std::string* error) {
     return nullptr;
   }
   auto watcher = std::unique_ptr<LinkWatcher>(new LinkWatcher(socket));
-  nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, onMessage, &watcher->removed_);
+  nl_socket_modify_cb(socket, NL_CB_VALID, NL_CB_CUSTOM, onMessage, &watcher->pending_);
   return watcher;
 }
 
-LinkWatcher::~LinkWatcher() { nl_socket_free(socket_); }
+LinkWatcher::~LinkWatcher() {
+  nl_socket_free(socket_);
+}
 
-int LinkWatcher::fd() const { return nl_socket_get_fd(socket_); }
+int LinkWatcher::fd() const {
+  return nl_socket_get_fd(socket_);
+}
 
-std::vector<std::string> LinkWatcher::removedLinks(bool* overflowed) {
-  *overflowed = false;
+LinkChanges LinkWatcher::take() {
   // Bounded: a flood of notifications is picked up again at the next poll.
   for (int batch = 0; batch < 1024; ++batch) {
     const int result = nl_recvmsgs_default(socket_);
     if (result == -NLE_NOMEM) {
-      *overflowed = true;  // ENOBUFS: the kernel dropped notifications
+      pending_.overflowed = true;  // ENOBUFS: the kernel dropped notifications
       continue;
     }
     if (result < 0) {
       break;  // -NLE_AGAIN: nothing more waiting
     }
   }
-  std::vector<std::string> out;
-  out.swap(removed_);
+  LinkChanges out = std::move(pending_);
+  pending_ = {};
   return out;
 }
 

@@ -1,27 +1,35 @@
 #include "dataplane/forwarding_state.h"
 
+#include <algorithm>
+
 namespace bulkhead::dataplane {
 
 void ForwardingState::index() {
-  indexByPort.fill(NoPortIndex);
+  byTag.fill(NoAttachment);
   endpointByMac.clear();
   endpointByIp.clear();
-  uplink = NoPortIndex;
-  for (size_t i = 0; i < ports.size(); ++i) {
+  uint16_t highest = 0;
+  for (const auto& attachment : attachments) {
+    highest = std::max(highest, attachment.segment);
+  }
+  segments.assign(attachments.empty() ? 0 : size_t{highest} + 1, Segment{});
+  for (size_t i = 0; i < attachments.size(); ++i) {
     const auto index = static_cast<int16_t>(i);
-    const PortBinding& port = ports[i];
-    if (port.portId < RTE_MAX_ETHPORTS) {
-      indexByPort[port.portId] = index;
+    const Attachment& attachment = attachments[i];
+    if (attachment.tag < MaxTags) {
+      byTag[attachment.tag] = index;
     }
-    if (port.uplink) {
-      uplink = index;
+    Segment& segment = segments[attachment.segment];
+    if (attachment.uplink) {
+      segment.uplink = index;
       continue;
     }
-    for (const auto& mac : port.macs) {
-      endpointByMac[macKey(mac)] = index;
+    segment.members.push_back(index);
+    for (const auto& mac : attachment.macs) {
+      endpointByMac[segmentMacKey(attachment.segment, mac)] = index;
     }
-    for (const auto& ip : port.ips) {
-      endpointByIp[ip] = index;
+    for (const auto& ip : attachment.ips) {
+      endpointByIp[{attachment.segment, ip}] = index;
     }
   }
 }

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <rte_build_config.h>
-
 #include <array>
 #include <cstdint>
 #include <memory>
@@ -14,19 +12,32 @@
 
 namespace bulkhead::dataplane {
 
-inline constexpr int16_t NoPortIndex = -1;
+// 802.1Q VLAN ids on the trunk. 0 and 4095 are reserved by 802.1Q.
+inline constexpr uint16_t MaxTags = 4096;
+inline constexpr int16_t NoAttachment = -1;
 
-// What a port is bound to. An endpoint port carries exactly one endpoint's traffic: its identity
-// is the identity of every packet entering it, and only its own MACs and IPs may appear as
-// source addresses there. The uplink carries the world.
-struct PortBinding {
-  uint16_t portId = 0;
-  MacAddress ownMac;  // the interface's own address: frames from it are the host's, not the wire's
+// What a tag on the trunk is bound to. An endpoint attachment carries one endpoint's veth on one
+// segment: its identity is the identity of every frame tagged with it, and only its own MACs and
+// IPs may appear as source addresses there. An uplink carries the segment's bridge: the host,
+// and the world behind it.
+struct Attachment {
+  uint16_t tag = 0;
+  uint16_t segment = 0;
   bool uplink = false;
+  // Nothing passes to or from it (an endpoint whose labels, and so whose policy, are not known
+  // yet): it is on the wire, cut off.
+  bool blocked = false;
   uint32_t endpointSlot = UINT32_MAX;
   rules::IdentityId identity = rules::reserved_identity::World;
   std::vector<MacAddress> macs;       // empty: any source MAC accepted
   std::vector<rules::IpAddress> ips;  // empty: any source IP accepted
+};
+
+// One L2 domain: the attachments of one bridge (or of no bridge), and its uplink. Frames are only
+// ever switched within a segment; another segment is reached through the uplink and the host.
+struct Segment {
+  int16_t uplink = NoAttachment;  // index into ForwardingState::attachments
+  std::vector<int16_t> members;   // endpoint attachments, for flooding
 };
 
 struct IpHash {
@@ -47,27 +58,48 @@ inline uint64_t macKey(const MacAddress& mac) {
   return key;
 }
 
-// Everything workers read that the control thread changes: the policy and the port bindings.
-// Immutable once published; replaced as a whole and freed after an RCU grace period, so a
-// worker sees either the old state or the new one for a whole burst, never half of each.
+// A MAC within a segment: the segment id above the 48 bits of the address.
+inline uint64_t segmentMacKey(uint16_t segment, const MacAddress& mac) {
+  return (uint64_t{segment} << 48) | macKey(mac);
+}
+
+struct SegmentIp {
+  uint16_t segment = 0;
+  rules::IpAddress ip;
+  bool operator==(const SegmentIp&) const = default;
+};
+
+struct SegmentIpHash {
+  size_t operator()(const SegmentIp& key) const {
+    return IpHash{}(key.ip) ^ (size_t{key.segment} << 40);
+  }
+};
+
+// Everything workers read that the control thread changes: the policy, the trunk and what each
+// of its tags is bound to. Immutable once published; replaced as a whole and freed after an RCU
+// grace period, so a worker sees either the old state or the new one for a whole burst, never
+// half of each.
 struct ForwardingState {
   uint64_t version = 0;
   rules::PolicySnapshotPtr policy;
-  std::vector<PortBinding> ports;
-  std::array<int16_t, RTE_MAX_ETHPORTS> indexByPort;
-  std::unordered_map<uint64_t, int16_t> endpointByMac;  // endpoint MAC -> index in ports
-  std::unordered_map<rules::IpAddress, int16_t, IpHash> endpointByIp;
-  int16_t uplink = NoPortIndex;
-  std::vector<rules::IpAddress> hostIps;  // the host's own addresses, beyond the uplink
+  bool hasTrunk = false;
+  uint16_t trunkPort = 0;  // the DPDK port every tagged frame comes from and goes back to
+  MacAddress trunkMac;     // the trunk interface's own address: its frames are the host's
+  std::vector<Attachment> attachments;
+  std::vector<Segment> segments;  // by segment id
+  std::array<int16_t, MaxTags> byTag;
+  std::unordered_map<uint64_t, int16_t> endpointByMac;  // segmentMacKey -> attachment
+  std::unordered_map<SegmentIp, int16_t, SegmentIpHash> endpointByIp;
+  std::vector<rules::IpAddress> hostIps;  // the host's own addresses, beyond the uplinks
 
-  ForwardingState() { indexByPort.fill(NoPortIndex); }
+  ForwardingState() { byTag.fill(NoAttachment); }
 
-  // Fills the lookup tables from `ports`; call once before publishing.
+  // Fills the lookup tables from `attachments`; call once before publishing.
   void index();
 
-  const PortBinding* binding(uint16_t portId) const {
-    const int16_t index = portId < RTE_MAX_ETHPORTS ? indexByPort[portId] : NoPortIndex;
-    return index == NoPortIndex ? nullptr : &ports[static_cast<size_t>(index)];
+  const Attachment* attachment(uint16_t tag) const {
+    const int16_t index = tag < MaxTags ? byTag[tag] : NoAttachment;
+    return index == NoAttachment ? nullptr : &attachments[static_cast<size_t>(index)];
   }
 };
 

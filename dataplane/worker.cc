@@ -40,6 +40,13 @@ bool contains(const std::vector<T>& list, const T& value) {
   return std::find(list.begin(), list.end(), value) != list.end();
 }
 
+// Rewrites the frame's 802.1Q tag: the tag is the attachment the frame goes to.
+void retag(rte_mbuf* mbuf, uint16_t tag) {
+  uint8_t* frame = rte_pktmbuf_mtod(mbuf, uint8_t*);
+  frame[14] = static_cast<uint8_t>((tag >> 8) & 0x0F);
+  frame[15] = static_cast<uint8_t>(tag);
+}
+
 void copyName(std::array<char, 96>& out, std::string_view name) {
   out.fill('\0');
   std::memcpy(out.data(), name.data(), std::min(name.size(), out.size() - 1));
@@ -47,15 +54,14 @@ void copyName(std::array<char, 96>& out, std::string_view name) {
 
 }  // namespace
 
-ResolvedFlow Worker::PortResolver::resolve(const PacketMeta& meta, uint16_t) const {
-  const auto peer = [&](const PortBinding* port, const rules::IpAddress& ip) -> ResolvedPeer {
-    if (port == nullptr || port->uplink) {
+ResolvedFlow Worker::AttachmentResolver::resolve(const PacketMeta& meta, uint16_t) const {
+  const auto peer = [&](const Attachment* attachment, const rules::IpAddress& ip) -> ResolvedPeer {
+    if (attachment == nullptr || attachment->uplink) {
       // Beyond the uplink: the host itself if it is one of the host's addresses, else the world.
       const bool host = state != nullptr && contains(state->hostIps, ip);
-      return {host ? rules::reserved_identity::Host : rules::reserved_identity::World,
-              UINT32_MAX};
+      return {host ? rules::reserved_identity::Host : rules::reserved_identity::World, UINT32_MAX};
     }
-    return {port->identity, port->endpointSlot};
+    return {attachment->identity, attachment->endpointSlot};
   };
   return {peer(source, meta.srcIp), peer(destination, meta.dstIp)};
 }
@@ -87,23 +93,18 @@ int Worker::run() {
     state_ = shared_.state.load(std::memory_order_acquire);
     nowNs_ = clockNs(CLOCK_MONOTONIC);
     realtimeNs_ = clockNs(CLOCK_REALTIME);
-    uint32_t received = 0;
-    if (state_ != nullptr) {
+    uint16_t received = 0;
+    if (state_ != nullptr && state_->hasTrunk) {
       pipeline_.setPolicy(state_->policy.get());
       resolver_.state = state_;
-      for (size_t index = 0; index < state_->ports.size(); ++index) {
-        const PortBinding& port = state_->ports[index];
-        const uint16_t count =
-            rte_eth_rx_burst(port.portId, static_cast<uint16_t>(id_), burst, RxBurst);
-        for (uint16_t i = 0; i < count; ++i) {
-          if (i + 1 < count) {
-            rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
-          }
-          handle(burst[i], port, static_cast<int16_t>(index));
+      received = rte_eth_rx_burst(state_->trunkPort, static_cast<uint16_t>(id_), burst, RxBurst);
+      for (uint16_t i = 0; i < received; ++i) {
+        if (i + 1 < received) {
+          rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
         }
-        received += count;
-        counters_.rxPackets += count;
+        handle(burst[i]);
       }
+      counters_.rxPackets += received;
       if (pipeline_.releaseDue(nowNs_) > 0) {
         sendReleased();
       }
@@ -128,20 +129,21 @@ int Worker::run() {
   return 0;
 }
 
-bool Worker::sourceAllowed(const PortBinding& port, const PacketMeta& meta,
+bool Worker::sourceAllowed(const Attachment& attachment, const PacketMeta& meta,
                            const uint8_t* frame) const {
-  if (!port.macs.empty() && !contains(port.macs, meta.srcMac)) {
+  if (!attachment.macs.empty() && !contains(attachment.macs, meta.srcMac)) {
     return false;
   }
-  if (port.ips.empty()) {
+  if (attachment.ips.empty()) {
     return true;
   }
   if (meta.status == ParseStatus::Ok) {
     // IPv6 link-local and unspecified sources (neighbour discovery, DAD) are the interface's own.
-    const bool v6LinkLocal = meta.srcIp.family == 6 &&
-                             ((meta.srcIp.bytes[0] == 0xFE && (meta.srcIp.bytes[1] & 0xC0) == 0x80) ||
-                              meta.srcIp == rules::IpAddress{6, {}});
-    return v6LinkLocal || contains(port.ips, meta.srcIp);
+    const bool v6LinkLocal =
+        meta.srcIp.family == 6 &&
+        ((meta.srcIp.bytes[0] == 0xFE && (meta.srcIp.bytes[1] & 0xC0) == 0x80) ||
+         meta.srcIp == rules::IpAddress{6, {}});
+    return v6LinkLocal || contains(attachment.ips, meta.srcIp);
   }
   if (meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp) {
     // ARP spoofing is the classic way to steal another endpoint's traffic: the sender addresses
@@ -153,50 +155,61 @@ bool Worker::sourceAllowed(const PortBinding& port, const PacketMeta& meta,
     const rules::IpAddress senderIp = rules::IpAddress::fromBytes(4, arp + 14);
     const uint8_t unspecified[4] = {0, 0, 0, 0};  // ARP probe (RFC 5227) before an address is used
     const bool gratuitousProbe = senderIp == rules::IpAddress::fromBytes(4, unspecified);
-    return (port.macs.empty() || contains(port.macs, senderMac)) &&
-           (gratuitousProbe || contains(port.ips, senderIp));
+    return (attachment.macs.empty() || contains(attachment.macs, senderMac)) &&
+           (gratuitousProbe || contains(attachment.ips, senderIp));
   }
   return true;
 }
 
-int16_t Worker::destinationIndex(const PacketMeta& meta) const {
+int16_t Worker::destinationIndex(const PacketMeta& meta, const Attachment& ingress) const {
+  const Segment& segment = state_->segments[ingress.segment];
   if (meta.dstMac.isMulticast()) {
-    return NoPortIndex;
+    // IP broadcast and multicast only leave through the uplink (the world), never sideways.
+    return segment.uplink;
   }
-  if (const auto found = state_->endpointByMac.find(macKey(meta.dstMac));
+  if (const auto found = state_->endpointByMac.find(segmentMacKey(ingress.segment, meta.dstMac));
       found != state_->endpointByMac.end()) {
     return found->second;
   }
-  const int32_t learned = macs_.lookup(meta.dstMac, nowNs_);
-  if (learned >= 0) {
-    if (const PortBinding* port = state_->binding(static_cast<uint16_t>(learned))) {
-      return state_->indexByPort[port->portId];
+  if (meta.status == ParseStatus::Ok) {
+    if (const auto found = state_->endpointByIp.find({ingress.segment, meta.dstIp});
+        found != state_->endpointByIp.end()) {
+      return found->second;
     }
   }
-  return NoPortIndex;
+  // Not an endpoint of the segment: the bridge, and whatever is behind it.
+  return segment.uplink;
 }
 
-void Worker::handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressIndex) {
+void Worker::handle(rte_mbuf* mbuf) {
   const uint8_t* frame = rte_pktmbuf_mtod(mbuf, const uint8_t*);
   const uint32_t length = mbuf->data_len;
-  const PacketMeta meta = parsePacket(frame, length);
-  const bool arp = meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp &&
-                   length >= meta.l3Offset + 28u;
-
-  if (meta.srcMac == ingress.ownMac) {
+  PacketMeta meta = parsePacket(frame, length);
+  if (meta.srcMac == state_->trunkMac) {
     // af_packet also sees what the host itself sends on the interface: not traffic of the wire.
     ++counters_.hostFrames;
     rte_pktmbuf_free(mbuf);
     return;
   }
+  const int16_t ingressIndex = state_->byTag[meta.vlan & (MaxTags - 1)];
+  if (length < 18 || frame[12] != 0x81 || frame[13] != 0x00 || ingressIndex == NoAttachment) {
+    ++counters_.untagged;
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  const Attachment& ingress = state_->attachments[static_cast<size_t>(ingressIndex)];
+  if (ingress.blocked) {
+    ++counters_.blockedDropped;
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
+  const bool arp = meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp &&
+                   length >= meta.l3Offset + 28u;
   if (!ingress.uplink && !sourceAllowed(ingress, meta, frame)) {
     ++counters_.spoofDropped;
     reportSpoof(ingress, meta);
     rte_pktmbuf_free(mbuf);
     return;
-  }
-  if (ingress.uplink) {
-    macs_.learn(meta.srcMac, ingress.portId, nowNs_);
   }
 
   const bool l2Control = meta.status == ParseStatus::NotIp || isNeighbourDiscovery(meta);
@@ -206,40 +219,51 @@ void Worker::handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressI
       return;
     }
     // ARP and neighbour discovery are what make the segment work at all: switched like a
-    // learning bridge, without flows or policy.
-    const int16_t target = destinationIndex(meta);
-    if (target == NoPortIndex) {
-      flood(mbuf, ingressIndex);
-    } else if (target != ingressIndex) {
-      send(mbuf, state_->ports[static_cast<size_t>(target)].portId);
+    // learning bridge within the segment, without flows or policy.
+    const auto known =
+        meta.dstMac.isMulticast()
+            ? state_->endpointByMac.end()
+            : state_->endpointByMac.find(segmentMacKey(ingress.segment, meta.dstMac));
+    if (known != state_->endpointByMac.end()) {
+      if (state_->attachments[static_cast<size_t>(known->second)].blocked) {
+        ++counters_.blockedDropped;
+        rte_pktmbuf_free(mbuf);
+      } else if (known->second != ingressIndex) {
+        send(mbuf, state_->attachments[static_cast<size_t>(known->second)].tag);
+      } else {
+        rte_pktmbuf_free(mbuf);
+      }
+    } else if (!meta.dstMac.isMulticast() && !ingress.uplink &&
+               state_->segments[ingress.segment].uplink != NoAttachment) {
+      // Unicast to a MAC no endpoint has: it lives behind the bridge.
+      send(mbuf,
+           state_->attachments[static_cast<size_t>(state_->segments[ingress.segment].uplink)].tag);
     } else {
-      rte_pktmbuf_free(mbuf);
+      flood(mbuf, ingress);
     }
     return;
   }
 
-  // IP: exactly one egress port, the one the destination's identity says. Unicast to an unknown
-  // MAC goes to the endpoint owning the destination IP, else out the uplink; broadcast and
-  // multicast only leave through the uplink (the world), never sideways into other endpoints.
-  int16_t egress = destinationIndex(meta);
-  if (egress == NoPortIndex && !meta.dstMac.isMulticast() && meta.status == ParseStatus::Ok) {
-    if (const auto found = state_->endpointByIp.find(meta.dstIp);
-        found != state_->endpointByIp.end()) {
-      egress = found->second;
-    }
-  }
-  if (egress == NoPortIndex) {
-    egress = state_->uplink;
-  }
-  if (egress == NoPortIndex || egress == ingressIndex) {
+  // IP: exactly one egress attachment, the one the destination's identity says.
+  const int16_t egress = destinationIndex(meta, ingress);
+  if (egress == NoAttachment || egress == ingressIndex) {
     ++counters_.noRoute;
     rte_pktmbuf_free(mbuf);
     return;
   }
-  const PortBinding& out = state_->ports[static_cast<size_t>(egress)];
+  const Attachment& out = state_->attachments[static_cast<size_t>(egress)];
+  if (out.blocked) {
+    ++counters_.blockedDropped;
+    rte_pktmbuf_free(mbuf);
+    return;
+  }
   resolver_.source = &ingress;
   resolver_.destination = &out;
-  const PacketVerdict verdict = pipeline_.process(mbuf, meta, nowNs_, ingress.portId, out.portId);
+  // The tags name attachments, not the conversation: the flow is keyed by its segment, so that
+  // both directions (two different tags) meet in one entry.
+  const uint16_t ingressTag = ingress.tag;
+  meta.vlan = ingress.segment;
+  const PacketVerdict verdict = pipeline_.process(mbuf, meta, nowNs_, ingressTag, out.tag);
   if (verdict.flow != nullptr) {
     reportFlow(*verdict.flow);
   }
@@ -252,19 +276,19 @@ void Worker::handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressI
     // The first drop of a flow that was passing while nDPI classified it: tell both ends, so
     // neither hangs on a connection that can no longer carry anything.
     if (verdict.reason == DropReason::PolicyDenied && verdict.cut) {
-      sendResets(frame, meta, ingress.portId, out.portId);
+      sendResets(frame, meta, ingressTag, out.tag);
     }
     rte_pktmbuf_free(mbuf);
     return;
   }
-  send(mbuf, out.portId);
+  send(mbuf, out.tag);
 }
 
 void Worker::sendReleased() {
   auto& released = pipeline_.released();
   for (const auto& packet : released) {
-    // The port may have left since the packet was held; then it goes nowhere.
-    if (state_ != nullptr && state_->binding(packet.egress) != nullptr) {
+    // The attachment may have left since the packet was held; then it goes nowhere.
+    if (state_ != nullptr && state_->attachment(packet.egress) != nullptr) {
       send(packet.mbuf, packet.egress);
     } else {
       rte_pktmbuf_free(packet.mbuf);
@@ -273,58 +297,61 @@ void Worker::sendReleased() {
   released.clear();
 }
 
-void Worker::flood(rte_mbuf* mbuf, int16_t ingressIndex) {
-  const size_t ports = state_->ports.size();
-  const uint16_t targets = static_cast<uint16_t>(ports - (ingressIndex == NoPortIndex ? 0 : 1));
-  if (targets == 0) {
+void Worker::flood(rte_mbuf* mbuf, const Attachment& ingress) {
+  const Segment& segment = state_->segments[ingress.segment];
+  uint16_t targets[MaxTags];
+  size_t count = 0;
+  for (const int16_t member : segment.members) {
+    const Attachment& attachment = state_->attachments[static_cast<size_t>(member)];
+    if (attachment.tag != ingress.tag && !attachment.blocked) {
+      targets[count++] = attachment.tag;
+    }
+  }
+  if (segment.uplink != NoAttachment && !ingress.uplink) {
+    targets[count++] = state_->attachments[static_cast<size_t>(segment.uplink)].tag;
+  }
+  if (count == 0) {
     rte_pktmbuf_free(mbuf);
     return;
   }
-  // One mbuf, one reference per port it is sent to: each port's transmit releases one.
-  rte_mbuf_refcnt_update(mbuf, static_cast<int16_t>(targets - 1));
-  for (size_t index = 0; index < ports; ++index) {
-    if (static_cast<int16_t>(index) != ingressIndex) {
-      send(mbuf, state_->ports[index].portId);
+  // Each copy carries a different tag, so each needs its own buffer; the original goes last.
+  for (size_t i = 0; i + 1 < count; ++i) {
+    rte_mbuf* copy = rte_pktmbuf_copy(mbuf, shared_.packetPool, 0, UINT32_MAX);
+    if (copy == nullptr) {
+      ++counters_.floodCopiesLost;
+      continue;
     }
+    send(copy, targets[i]);
   }
+  send(mbuf, targets[count - 1]);
   ++counters_.flooded;
 }
 
-void Worker::send(rte_mbuf* mbuf, uint16_t portId) {
-  auto& queue = tx_[portId];
-  queue[txCount_[portId]++] = mbuf;
-  if (txCount_[portId] == TxBurst) {
-    const uint16_t sent =
-        rte_eth_tx_burst(portId, static_cast<uint16_t>(id_), queue.data(), TxBurst);
-    counters_.txPackets += sent;
-    for (uint16_t i = sent; i < TxBurst; ++i) {
-      rte_pktmbuf_free(queue[i]);
-      ++counters_.txDropped;
-    }
-    txCount_[portId] = 0;
+void Worker::send(rte_mbuf* mbuf, uint16_t tag) {
+  retag(mbuf, tag);
+  tx_[txCount_++] = mbuf;
+  if (txCount_ == TxBurst) {
+    flush();
   }
 }
 
 void Worker::flush() {
-  for (uint16_t portId = 0; portId < RTE_MAX_ETHPORTS; ++portId) {
-    const uint16_t count = txCount_[portId];
-    if (count == 0) {
-      continue;
-    }
-    const uint16_t sent =
-        rte_eth_tx_burst(portId, static_cast<uint16_t>(id_), tx_[portId].data(), count);
-    counters_.txPackets += sent;
-    for (uint16_t i = sent; i < count; ++i) {
-      rte_pktmbuf_free(tx_[portId][i]);
-      ++counters_.txDropped;
-    }
-    txCount_[portId] = 0;
+  if (txCount_ == 0) {
+    return;
   }
+  const uint16_t sent =
+      rte_eth_tx_burst(state_->trunkPort, static_cast<uint16_t>(id_), tx_.data(), txCount_);
+  counters_.txPackets += sent;
+  for (uint16_t i = sent; i < txCount_; ++i) {
+    rte_pktmbuf_free(tx_[i]);
+    ++counters_.txDropped;
+  }
+  txCount_ = 0;
 }
 
-void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,
-                        uint16_t egressPort) {
-  const auto emit = [&](bool toSender, uint16_t portId) {
+void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressTag,
+                        uint16_t egressTag) {
+  const auto emit = [&](bool toSender, uint16_t tag) {
     rte_mbuf* reset = rte_pktmbuf_alloc(shared_.packetPool);
     if (reset == nullptr) {
       return;
@@ -337,11 +364,11 @@ void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t i
       return;
     }
     rte_pktmbuf_trim(reset, static_cast<uint16_t>(MaxResetFrame - length));
-    send(reset, portId);
+    send(reset, tag);  // the frame's own tag says where it goes
     ++counters_.resetsSent;
   };
-  emit(true, ingressPort);
-  emit(false, egressPort);
+  emit(true, ingressTag);
+  emit(false, egressTag);
 }
 
 void Worker::reportFlow(FlowEntry& flow) {
@@ -398,8 +425,8 @@ void Worker::queueViolation(const FlowEntry& flow) {
   ++counters_.violationsQueued;
 }
 
-void Worker::reportSpoof(const PortBinding& port, const PacketMeta& meta) {
-  uint64_t& last = lastSpoofReportNs_[port.portId];
+void Worker::reportSpoof(const Attachment& attachment, const PacketMeta& meta) {
+  uint64_t& last = lastSpoofReportNs_[attachment.tag & (MaxTags - 1)];
   if (last != 0 && nowNs_ - last < config_.violationIntervalNs) {
     return;
   }
@@ -415,8 +442,8 @@ void Worker::reportSpoof(const PortBinding& port, const PacketMeta& meta) {
   event->policyGeneration = state_->policy ? state_->policy->generation() : 0;
   event->enforced = true;
   copyName(event->rule, "anti-spoofing");
-  event->srcIdentity = port.identity;
-  event->srcEndpoint = port.endpointSlot;
+  event->srcIdentity = attachment.identity;
+  event->srcEndpoint = attachment.endpointSlot;
   event->dstIdentity = rules::reserved_identity::World;
   event->srcIp = meta.srcIp;
   event->dstIp = meta.dstIp;
@@ -437,9 +464,9 @@ void Worker::forgetDetachedEndpoints() {
   const ForwardingState* state = state_;
   std::vector<uint32_t> bound;
   if (state != nullptr) {
-    for (const auto& port : state->ports) {
-      if (!port.uplink) {
-        bound.push_back(port.endpointSlot);
+    for (const auto& attachment : state->attachments) {
+      if (!attachment.uplink) {
+        bound.push_back(attachment.endpointSlot);
       }
     }
   }

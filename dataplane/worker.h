@@ -1,7 +1,5 @@
 #pragma once
 
-#include <rte_build_config.h>
-
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -10,7 +8,6 @@
 #include <vector>
 
 #include "dataplane/forwarding_state.h"
-#include "dataplane/mac_table.h"
 #include "dataplane/pipeline.h"
 
 struct rte_mbuf;
@@ -36,9 +33,12 @@ struct WorkerCounters {
   uint64_t txPackets = 0;
   uint64_t txDropped = 0;  // the port's tx ring was full
   uint64_t flooded = 0;
+  uint64_t floodCopiesLost = 0;  // no buffer for one more copy of a flooded frame
   uint64_t spoofDropped = 0;
-  uint64_t hostFrames = 0;  // sent by the host on a port's interface itself: not forwarded
-  uint64_t noRoute = 0;  // unicast to an unknown destination with no uplink to send it to
+  uint64_t hostFrames = 0;      // sent by the host on the trunk's interface itself: not forwarded
+  uint64_t untagged = 0;        // on the trunk without a tag, or with a tag nothing is bound to
+  uint64_t blockedDropped = 0;  // to or from an attachment that is cut off (labels pending)
+  uint64_t noRoute = 0;         // unicast to an unknown destination with no uplink to send it to
   uint64_t resetsSent = 0;
   uint64_t violationsQueued = 0;
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
@@ -72,15 +72,17 @@ struct WorkerShared {
   std::atomic<const ForwardingState*> state{nullptr};
   std::atomic<bool> stop{false};
   rte_rcu_qsbr* rcu = nullptr;
-  rte_ring* violations = nullptr;     // ViolationEvent* from `eventPool`, to the control thread
+  rte_ring* violations = nullptr;  // ViolationEvent* from `eventPool`, to the control thread
   rte_mempool* eventPool = nullptr;
   rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
 };
 
-// One fast-path thread: polls rx queue `id` of every port in the current forwarding state,
-// switches frames (endpoint MACs are bound to their ports, others are learned), checks the
-// source addresses of endpoint ports, runs IP traffic through its own pipeline and transmits in
-// bursts. No locks, no allocation, no logging per packet; violations leave through a ring.
+// One fast-path thread: polls rx queue `id` of the trunk, takes each frame's identity from its
+// tag (the attachment it entered on), checks the source addresses of endpoint attachments,
+// switches it within its segment (endpoint MACs and IPs are bound to their attachments; the rest
+// is behind the segment's uplink), runs IP traffic through its own pipeline, rewrites the tag to
+// the egress attachment's and sends it back into the trunk in bursts. No locks, no allocation,
+// no logging per packet; violations leave through a ring.
 class Worker {
  public:
   Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared);
@@ -101,47 +103,48 @@ class Worker {
 
  private:
   // Tells the pipeline who is on each side of a new flow: the endpoint bound to the ingress
-  // port, and the one bound to the port the frame is switched to.
-  class PortResolver final : public EndpointResolver {
+  // attachment, and the one bound to the attachment the frame is switched to.
+  class AttachmentResolver final : public EndpointResolver {
    public:
-    ResolvedFlow resolve(const PacketMeta& meta, uint16_t ingressPort) const override;
-    const PortBinding* source = nullptr;
-    const PortBinding* destination = nullptr;
+    ResolvedFlow resolve(const PacketMeta& meta, uint16_t ingressTag) const override;
+    const Attachment* source = nullptr;
+    const Attachment* destination = nullptr;
     const ForwardingState* state = nullptr;
   };
 
-  void handle(rte_mbuf* mbuf, const PortBinding& ingress, int16_t ingressIndex);
-  bool sourceAllowed(const PortBinding& port, const PacketMeta& meta, const uint8_t* frame) const;
-  int16_t destinationIndex(const PacketMeta& meta) const;
-  void flood(rte_mbuf* mbuf, int16_t ingressIndex);
+  void handle(rte_mbuf* mbuf);
+  bool sourceAllowed(const Attachment& attachment, const PacketMeta& meta,
+                     const uint8_t* frame) const;
+  // Within the ingress segment: the attachment the frame goes to, NoAttachment when none does.
+  int16_t destinationIndex(const PacketMeta& meta, const Attachment& ingress) const;
+  void flood(rte_mbuf* mbuf, const Attachment& ingress);
   void sendReleased();
-  void send(rte_mbuf* mbuf, uint16_t portId);
+  void send(rte_mbuf* mbuf, uint16_t tag);
   void flush();
-  void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressPort,
-                  uint16_t egressPort);
+  void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressTag,
+                  uint16_t egressTag);
   void reportFlow(FlowEntry& flow);
   void reportEnded(const FlowEntry& flow);
   void queueViolation(const FlowEntry& flow);
-  void reportSpoof(const PortBinding& port, const PacketMeta& meta);
+  void reportSpoof(const Attachment& attachment, const PacketMeta& meta);
   void housekeeping();
   void forgetDetachedEndpoints();
 
   unsigned id_;
   WorkerConfig config_;
   WorkerShared& shared_;
-  PortResolver resolver_;
+  AttachmentResolver resolver_;
   Pipeline pipeline_;
-  MacTable macs_;
   const ForwardingState* state_ = nullptr;
   std::vector<uint32_t> boundSlots_;  // endpoints bound at the last housekeeping
-  uint64_t nowNs_ = 0;       // monotonic, per burst
-  uint64_t realtimeNs_ = 0;  // for event timestamps, per burst
+  uint64_t nowNs_ = 0;                // monotonic, per burst
+  uint64_t realtimeNs_ = 0;           // for event timestamps, per burst
   uint64_t nextHousekeepingNs_ = 0;
-  std::array<uint64_t, RTE_MAX_ETHPORTS> lastSpoofReportNs_{};
+  std::array<uint64_t, MaxTags> lastSpoofReportNs_{};  // by attachment tag
 
   static constexpr uint16_t TxBurst = 32;
-  std::array<std::array<rte_mbuf*, TxBurst>, RTE_MAX_ETHPORTS> tx_{};
-  std::array<uint16_t, RTE_MAX_ETHPORTS> txCount_{};
+  std::array<rte_mbuf*, TxBurst> tx_{};  // into the trunk
+  uint16_t txCount_ = 0;
 
   WorkerCounters counters_;
   mutable std::mutex publishedMutex_;

@@ -12,6 +12,9 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
   libboost-program-options-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libpcap-dev
   libssl-dev libcurl4-openssl-dev
+  # the wire: the patch panel's BPF (clang -target bpf, libbpf, bpftool's skeleton) and the
+  # bridges' quarantine (libnftables; nft for inspecting and cleaning up)
+  clang libbpf-dev bpftool libnftables-dev nftables
   googletest libgtest-dev libbenchmark-dev
   iproute2 ethtool bc
   # integration lab (tests/integration): traffic between namespaces, Debian's /usr/bin/python3

@@ -219,7 +219,8 @@ TEST_F(CniPlugin, AddAttachesTheHostVethAndPrintsPrevResult) {
       "macs": ["0a:58:0a:58:00:05"],
       "bridge": "",
       "netns": "/run/netns/bh-test",
-      "containerInterface": "eth0"
+      "containerInterface": "eth0",
+      "containerId": "3f2a9c1d7e4b5a6c8d9e0f1a2b3c4d5e"
     }
   })"));
 }
@@ -270,7 +271,9 @@ TEST_F(CniPlugin, DelDetachesAndIsIdempotent) {
   }
   const auto requests = agent.requests();
   ASSERT_EQ(requests.size(), 3u);
-  EXPECT_EQ(requests[1], json::parse(R"({"command": "detach", "name": "web-1"})"));
+  // The interface this network gave the container: a container on two networks keeps the other.
+  EXPECT_EQ(requests[1],
+            json::parse(R"({"command": "detach", "name": "web-1", "interface": "eth0"})"));
   EXPECT_EQ(requests[2], requests[1]);
 
   agent.refuseWith("the agent is shutting down");

@@ -9,10 +9,11 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "controlplane/api_server.h"
+#include "api/client.h"
 #include "tests/integration/docker_engine.h"
 #include "tests/integration/lab.h"
 #include "tests/support/run_command.h"
+#include "wire/quarantine.h"
 
 namespace bulkhead {
 namespace {
@@ -20,7 +21,9 @@ namespace {
 using nlohmann::json;
 using testing::DockerEngine;
 
-std::string binary(const std::string& name) { return std::string(BULKHEAD_BINARY_DIR) + "/" + name; }
+std::string binary(const std::string& name) {
+  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
+}
 
 // api takes HTTP from web on 8080 and pings from web; nothing else reaches it.
 constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
@@ -108,13 +111,13 @@ class DockerAgentTest : public ::testing::Test {
   }
 
   void startAgent(const std::string& extraConfig = "") {
-    const std::string config = "policy: " + policyPath_ + "\napiSocket: " + socket_ +
-                               "\nviolationLog: " + violationLog_ +
-                               "\nstateDirectory: " + lab_->dir().file("state") +
-                               "\ndocker: {socket: " + engine_->socket() +
-                               ", network: " + network_->name + "}\n" +
-                               "hugepages: off\nmemoryMegabytes: 512\n"
-                               "violationIntervalSeconds: 1\nlogLevel: debug\n" + extraConfig;
+    const std::string config =
+        "policy: " + policyPath_ + "\napiSocket: " + socket_ + "\nviolationLog: " + violationLog_ +
+        "\ninstance: " + lab_->agentInstance() + "\nstateDirectory: " + lab_->dir().file("state") +
+        "\ndocker: {socket: " + engine_->socket() + ", network: " + network_->name + "}\n" +
+        "hugepages: off\nmemoryMegabytes: 512\n"
+        "violationIntervalSeconds: 1\nlogLevel: debug\n" +
+        extraConfig;
     const std::string path = lab_->dir().write("bulkhead.yaml", config);
     agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path},
                           "agent" + std::to_string(++agentStarts_) + ".log");
@@ -139,7 +142,7 @@ class DockerAgentTest : public ::testing::Test {
 
   json status() {
     std::string error;
-    const json reply = controlplane::callApi(socket_, {{"command", "status"}}, &error);
+    const json reply = api::callApi(socket_, {{"command", "status"}}, &error);
     return reply.is_null() ? json::object() : reply;
   }
 
@@ -165,8 +168,8 @@ class DockerAgentTest : public ::testing::Test {
       return ::testing::AssertionSuccess();
     }
     return ::testing::AssertionFailure()
-           << container << " was not attached within " << timeoutSeconds << " s; status: "
-           << status().dump() << "\nagent log:\n"
+           << container << " was not attached within " << timeoutSeconds
+           << " s; status: " << status().dump() << "\nagent log:\n"
            << (agent_ ? agent_->log() : "(no agent)");
   }
 
@@ -179,11 +182,22 @@ class DockerAgentTest : public ::testing::Test {
     return false;
   }
 
+  // Whether the agent reaches `bridge` through an uplink of its own.
+  bool hasUplink(const std::string& bridge) {
+    for (const auto& segment : status().value("segments", json::array())) {
+      if (segment["bridge"] == bridge && !segment.value("uplink", "").empty()) {
+        return true;
+      }
+    }
+    return false;
+  }
+
   // The page api serves, fetched from `from` (busybox wget, bounded by busybox timeout).
   std::string fetch(const std::string& from, const std::string& to, int port) {
     const auto result = engine_->exec(
-        from, {"timeout", "4", "wget", "-q", "-O", "-",
-               "http://" + engine_->ip(to, network_->name) + ":" + std::to_string(port) + "/"},
+        from,
+        {"timeout", "4", "wget", "-q", "-O", "-",
+         "http://" + engine_->ip(to, network_->name) + ":" + std::to_string(port) + "/"},
         15);
     return result.exitCode == 0 ? result.out : "";
   }
@@ -238,22 +252,30 @@ TEST_F(DockerAgentTest, LabelledContainersGetIdentitiesAndThePolicyHoldsBetweenT
   EXPECT_EQ(webEndpoint["ips"], json::array({engine_->ip(web, network_->name)}));
   EXPECT_NE(endpointOf(api)->at("identity"), webEndpoint["identity"]);
   // The operator's view: the CLI's table and status name where endpoints come from.
-  const auto table = testing::runCommand({binary("bulkhead"), "endpoints", "--socket", socket_}, 30);
+  const auto table =
+      testing::runCommand({binary("bulkhead"), "endpoints", "--socket", socket_}, 30);
   EXPECT_EQ(table.exitCode, 0) << table.err;
   EXPECT_NE(table.out.find(web + "\t" + webEndpoint["identity"].dump() + "\tdocker\t"),
             std::string::npos)
       << table.out;
   const auto text = testing::runCommand({binary("bulkhead"), "status", "--socket", socket_}, 30);
-  EXPECT_NE(text.out.find("docker: network " + network_->name), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("docker: networks " + network_->name), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("connected (API "), std::string::npos) << text.out;
-  // Off the engine's bridge: the only way between containers is through the agent.
-  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" +
-                                       webEndpoint["interface"].get<std::string>() + "/master"));
+  // Still on the engine's bridge, as Docker put it: the patch panel takes its frames before the
+  // bridge sees them, and the quarantine keeps the bridge from reaching it around the agent.
+  std::error_code ignored;
+  EXPECT_EQ(
+      std::filesystem::read_symlink(
+          "/sys/class/net/" + webEndpoint["interface"].get<std::string>() + "/master", ignored)
+          .filename()
+          .string(),
+      network_->bridge);
 
   EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
   EXPECT_EQ(fetch(web, api, 8081), "");    // a port the policy does not open
   EXPECT_EQ(fetch(other, api, 8080), "");  // a container the policy does not name
-  const auto ping = engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(api, network_->name)});
+  const auto ping =
+      engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(api, network_->name)});
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err;
   EXPECT_TRUE(testing::waitFor(
       [&] {
@@ -280,20 +302,18 @@ TEST_F(DockerAgentTest, AContainerTheAgentCannotProtectIsCutOffNotLeftOpen) {
   const std::string name = engine_->prefix() + "-taken";
   const auto& holder = lab_->addHost("holder", "10.214.99.2/24");
   std::string error;
-  const json reply = controlplane::callApi(
+  const json reply = api::callApi(
       socket_,
-      {{"command", "attach"},
-       {"endpoint", {{"name", name}, {"interface", holder.hostIfname}}}},
+      {{"command", "attach"}, {"endpoint", {{"name", name}, {"interface", holder.hostIfname}}}},
       &error);
   ASSERT_EQ(reply.value("ok", false), true) << reply.dump() << error;
 
   engine_->run(name, {{"app", "web"}}, network_->name);
   containers_.push_back(name);
-  ASSERT_TRUE(agent_->waitForLog("cut off from its bridge", 15)) << agent_->log();
-  const std::string veth = engine_->hostVethOf(name);
-  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + veth + "/master"));
+  ASSERT_TRUE(agent_->waitForLog("it stays cut off", 15)) << agent_->log();
   EXPECT_EQ(endpointOf(name), std::nullopt);  // the name still belongs to the API's endpoint
-  const auto ping = engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(name, network_->name)});
+  const auto ping =
+      engine_->exec(web, {"ping", "-c", "1", "-W", "2", engine_->ip(name, network_->name)});
   EXPECT_NE(ping.exitCode, 0) << ping.out;
 }
 
@@ -331,7 +351,7 @@ TEST_F(DockerAgentTest, AContainerStoppedAndRemovedLeavesNoPortVethOrFlow) {
   const std::string veth = endpointOf(api)->at("interface");
   const auto flowsWith = [&](const std::string& name) {
     std::string error;
-    const json reply = controlplane::callApi(socket_, {{"command", "flows"}}, &error);
+    const json reply = api::callApi(socket_, {{"command", "flows"}}, &error);
     int count = 0;
     for (const auto& flow : reply.value("flows", json::array())) {
       count += flow["src"]["endpoint"] == name || flow["dst"]["endpoint"] == name;
@@ -353,7 +373,7 @@ TEST_F(DockerAgentTest, ANetworkMadeAgainGetsTheUplinkOnItsNewBridge) {
   startAgent();
   ASSERT_TRUE(attached(web));
   const std::string oldBridge = network_->bridge;
-  EXPECT_EQ(status()["uplink"]["bridge"], oldBridge);
+  EXPECT_TRUE(hasUplink(oldBridge)) << status().dump();
 
   engine_->remove(web);
   ASSERT_TRUE(testing::waitFor([&] { return status()["endpoints"].empty(); }, 10));
@@ -366,7 +386,8 @@ TEST_F(DockerAgentTest, ANetworkMadeAgainGetsTheUplinkOnItsNewBridge) {
   const std::string web2 = run("web2", {{"app", "web"}});
   ASSERT_TRUE(attached(api));
   ASSERT_TRUE(attached(web2));
-  EXPECT_EQ(status()["uplink"]["bridge"], network_->bridge);
+  EXPECT_TRUE(hasUplink(network_->bridge)) << status().dump();
+  EXPECT_FALSE(hasUplink(oldBridge)) << status().dump();
   EXPECT_TRUE(reaches(web2, api, 8080)) << agent_->log();
   const auto toGateway = engine_->exec(web2, {"ping", "-c", "1", "-W", "2", "10.214.98.1"});
   EXPECT_EQ(toGateway.exitCode, 0) << toGateway.out << agent_->log();
@@ -394,7 +415,7 @@ TEST_F(DockerAgentTest, AnEngineRestartIsFollowed) {
   EXPECT_EQ(status()["endpoints"].size(), 2u);  // nothing twice
 }
 
-TEST_F(DockerAgentTest, ARestartedAgentRecoversEveryContainerAndFailsClosedMeanwhile) {
+TEST_F(DockerAgentTest, AKilledAgentFailsClosedAndARestartRecoversEveryContainer) {
   const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
   const std::string web = run("web", {{"app", "web"}});
   startAgent();
@@ -403,52 +424,81 @@ TEST_F(DockerAgentTest, ARestartedAgentRecoversEveryContainerAndFailsClosedMeanw
   ASSERT_TRUE(reaches(web, api, 8080));
   const auto identity = endpointOf(api)->at("identity");
 
-  stopAgent();
-  // Fail closed: with the agent gone the veths stay off the bridge, nothing passes.
+  stopAgent(SIGKILL);
+  // Fail closed: the patch panel still takes the containers' frames into a trunk nobody reads,
+  // and the quarantine keeps the bridge shut. Nothing passes, allowed or not.
   EXPECT_EQ(fetch(web, api, 8080), "");
+  EXPECT_TRUE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
   startAgent();
+  EXPECT_TRUE(agent_->waitForLog("did not stop cleanly", 5)) << agent_->log();
   ASSERT_TRUE(attached(api));
   ASSERT_TRUE(attached(web));
   EXPECT_EQ(endpointOf(api)->at("identity"), identity);
-  // Found off its bridge, the veth is still known to belong to it (from the engine), and the
-  // uplink joins that bridge again.
   EXPECT_EQ(endpointOf(api)->at("bridge"), network_->bridge);
-  EXPECT_EQ(status()["uplink"]["bridge"], network_->bridge);
+  EXPECT_TRUE(hasUplink(network_->bridge));
   EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
   EXPECT_EQ(fetch(web, api, 8081), "");
 }
 
-TEST_F(DockerAgentTest, FailOpenPutsVethsBackOnTheBridgeAtExitAndAfterACrash) {
+TEST_F(DockerAgentTest, ACleanStopLeavesNothingInTheKernel) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  const std::string instance = lab_->agentInstance();
+  const std::string veth = endpointOf(api)->at("interface");
+  ASSERT_TRUE(std::filesystem::exists("/sys/fs/bpf/bulkhead/" + instance));
+
+  stopAgent();
+  EXPECT_FALSE(std::filesystem::exists("/sys/fs/bpf/bulkhead/" + instance));
+  EXPECT_FALSE(wire::Quarantine::exists("bulkhead_" + instance));
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + instance + "-tk"));
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + instance + "-u1"));
+  const auto filters = testing::runCommand({"tc", "filter", "show", "dev", veth, "ingress"}, 10);
+  EXPECT_EQ(filters.out.find("bh_from_port"), std::string::npos) << filters.out;
+  // Out of the path altogether: the containers talk on their bridge as Docker made it.
+  EXPECT_TRUE(reaches(web, api, 8081)) << "unfiltered once no agent runs";
+}
+
+TEST_F(DockerAgentTest, FailOpenReleasesWhatACrashedAgentLeft) {
   const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
   const std::string web = run("web", {{"app", "web"}});
   startAgent("failOpen: true\n");
   ASSERT_TRUE(attached(api));
   ASSERT_TRUE(attached(web));
   EXPECT_EQ(fetch(web, api, 8081), "");
-  const std::string veth = endpointOf(api)->at("interface");
-  const auto onBridge = [&] {
-    std::error_code ignored;
-    return std::filesystem::read_symlink("/sys/class/net/" + veth + "/master", ignored)
-               .filename()
-               .string() == network_->bridge;
-  };
-  EXPECT_FALSE(onBridge());
-
-  stopAgent();  // SIGTERM: a clean exit puts the veths back
-  EXPECT_TRUE(onBridge());
+  const std::string config = lab_->dir().file("bulkhead.yaml");
+  stopAgent(SIGKILL);  // a crash: nobody removes anything...
+  EXPECT_EQ(fetch(web, api, 8081), "");
+  // ...until the service manager's ExecStopPost runs `bulkheadd --release --if-fail-open`.
+  const auto released = testing::runCommand(
+      {binary("bulkheadd"), "--config", config, "--release", "--if-fail-open"}, 30);
+  EXPECT_EQ(released.exitCode, 0) << released.out << released.err;
   EXPECT_TRUE(reaches(web, api, 8081)) << "unfiltered while no agent runs";
-
+  EXPECT_FALSE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
   startAgent("failOpen: true\n");
-  ASSERT_TRUE(attached(api));
-  EXPECT_FALSE(onBridge());
-  stopAgent(SIGKILL);  // a crash: nobody puts anything back...
-  EXPECT_FALSE(onBridge());
-  startAgent("failOpen: true\n");  // ...until the next start notices
-  EXPECT_TRUE(agent_->waitForLog("did not stop cleanly", 5)) << agent_->log();
   ASSERT_TRUE(attached(api));
   ASSERT_TRUE(attached(web));
   EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
   EXPECT_EQ(fetch(web, api, 8081), "");
+}
+
+TEST_F(DockerAgentTest, WithoutFailOpenTheServiceManagersReleaseKeepsItClosed) {
+  const std::string api = run("api", {{"app", "api"}}, {}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  stopAgent(SIGKILL);
+  const auto kept =
+      testing::runCommand({binary("bulkheadd"), "--config", lab_->dir().file("bulkhead.yaml"),
+                           "--release", "--if-fail-open"},
+                          30);
+  EXPECT_EQ(kept.exitCode, 0) << kept.err;
+  EXPECT_NE(kept.out.find("fail closed"), std::string::npos) << kept.out;
+  EXPECT_EQ(fetch(web, api, 8080), "");
+  EXPECT_TRUE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
 }
 
 }  // namespace

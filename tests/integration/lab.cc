@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -72,6 +73,33 @@ void deleteNetns(const std::string& name) {
   if (result.exitCode != 0 && netnsExists(name)) {
     warn("cannot delete netns " + name + ": " + result.err);
   }
+}
+
+// What an agent of `instance` puts in the kernel (controlplane/wire_names.h): links named
+// <instance>-*, its nftables table and its BPF pins. Tc filters go with the links they are on.
+void deleteWire(const std::string& instance) {
+  if (instance.empty() || instance.size() > 8 ||
+      !std::all_of(instance.begin(), instance.end(),
+                   [](char c) { return std::islower(c) || std::isdigit(c); })) {
+    return;
+  }
+  const CommandResult links = runTool({"ip", "-o", "link", "show"});
+  std::istringstream lines(links.out);
+  for (std::string line; std::getline(lines, line);) {
+    // "12: bh1a2b0-tk@bh1a2b0-td: <...": the name sits between ": " and '@' or ':'.
+    const size_t start = line.find(": ");
+    if (start == std::string::npos) {
+      continue;
+    }
+    const size_t end = line.find_first_of("@:", start + 2);
+    const std::string name = line.substr(start + 2, end - start - 2);
+    if (name.starts_with(instance + "-")) {
+      deleteLink(name);
+    }
+  }
+  runTool({"nft", "delete", "table", "bridge", "bulkhead_" + instance});
+  std::error_code ignored;
+  fs::remove_all("/sys/fs/bpf/bulkhead/" + instance, ignored);
 }
 
 void deleteForwardRule(const std::vector<std::string>& rule) {
@@ -176,6 +204,8 @@ class Registry {
   void removeVeth(const std::string& name) { remove(veths_, name); }
   void addNetns(const std::string& name) { add(netns_, name); }
   void removeNetns(const std::string& name) { remove(netns_, name); }
+  void addWire(const std::string& instance) { add(wires_, instance); }
+  void removeWire(const std::string& instance) { remove(wires_, instance); }
   void addDir(const std::string& path) { add(dirs_, path); }
   void removeDir(const std::string& path) { remove(dirs_, path); }
 
@@ -218,8 +248,9 @@ class Registry {
       killpg(pid, SIGKILL);
     }
     processes_.clear();
-    cleanupNames(rules_, bridges_, veths_, netns_);
+    cleanupNames(rules_, bridges_, veths_, netns_, wires_);
     removeDirs(dirs_);
+    wires_.clear();
     rules_.clear();
     bridges_.clear();
     veths_.clear();
@@ -230,7 +261,10 @@ class Registry {
 
   static void cleanupNames(const std::vector<std::vector<std::string>>& rules,
                            const std::set<std::string>& bridges, const std::set<std::string>& veths,
-                           const std::set<std::string>& netns) {
+                           const std::set<std::string>& netns, const std::set<std::string>& wires) {
+    for (const auto& instance : wires) {
+      deleteWire(instance);
+    }
     for (const auto& rule : rules) {
       deleteForwardRule(rule);
     }
@@ -276,7 +310,7 @@ class Registry {
   void save() {
     const std::string path = statePath();
     if (processes_.empty() && rules_.empty() && bridges_.empty() && veths_.empty() &&
-        netns_.empty() && dirs_.empty()) {
+        netns_.empty() && dirs_.empty() && wires_.empty()) {
       std::error_code ignored;
       fs::remove(path, ignored);
       return;
@@ -303,6 +337,9 @@ class Registry {
     for (const auto& dir : dirs_) {
       text << "dir " << dir << "\n";
     }
+    for (const auto& instance : wires_) {
+      text << "wire " << instance << "\n";
+    }
     const std::string temporary = path + ".new";
     std::ofstream(temporary) << text.str();
     fs::rename(temporary, path, ignored);
@@ -320,7 +357,7 @@ class Registry {
       fs::path file;
       std::vector<std::pair<pid_t, unsigned long long>> processes;
       std::vector<std::vector<std::string>> rules;
-      std::set<std::string> bridges, veths, netns, dirs;
+      std::set<std::string> bridges, veths, netns, dirs, wires;
     };
     std::vector<Stale> stale;
     std::set<std::string> claimedByLive;
@@ -334,7 +371,7 @@ class Registry {
         continue;
       }
       std::istringstream lines(slurp(entry.path().string()));
-      Stale state{entry.path(), {}, {}, {}, {}, {}, {}};
+      Stale state{entry.path(), {}, {}, {}, {}, {}, {}, {}};
       unsigned long long ownerStart = 0;
       std::string line;
       while (std::getline(lines, line)) {
@@ -360,6 +397,8 @@ class Registry {
           state.veths.insert(name);
         } else if (kind == "netns" && words >> name) {
           state.netns.insert(name);
+        } else if (kind == "wire" && words >> name) {
+          state.wires.insert(name);
         } else if (kind == "dir" && line.size() > 4) {
           state.dirs.insert(line.substr(4));  // the rest of the line: TMPDIR may hold spaces
         }
@@ -368,6 +407,7 @@ class Registry {
         claimedByLive.insert(state.bridges.begin(), state.bridges.end());
         claimedByLive.insert(state.veths.begin(), state.veths.end());
         claimedByLive.insert(state.netns.begin(), state.netns.end());
+        claimedByLive.insert(state.wires.begin(), state.wires.end());
       } else {
         stale.push_back(std::move(state));
       }
@@ -380,12 +420,12 @@ class Registry {
           killpg(pid, SIGKILL);
         }
       }
-      for (auto* names : {&state.bridges, &state.veths, &state.netns}) {
+      for (auto* names : {&state.bridges, &state.veths, &state.netns, &state.wires}) {
         for (const auto& name : claimedByLive) {
           names->erase(name);
         }
       }
-      cleanupNames(state.rules, state.bridges, state.veths, state.netns);
+      cleanupNames(state.rules, state.bridges, state.veths, state.netns, state.wires);
       removeDirs(state.dirs);
       fs::remove(state.file, error);
     }
@@ -513,7 +553,8 @@ class Registry {
   std::set<std::string> bridges_;
   std::set<std::string> veths_;
   std::set<std::string> netns_;
-  std::set<std::string> dirs_;  // the labs' scratch directories (logs), gone with the lab
+  std::set<std::string> dirs_;   // the labs' scratch directories (logs), gone with the lab
+  std::set<std::string> wires_;  // agent instances whose kernel objects go with the lab
 };
 
 }  // namespace
@@ -686,7 +727,7 @@ Host& Lab::addHost(const std::string& role, const std::string& ipCidr) {
   disableIpv6(made->hostIfname);
   if (!findOnPath("sysctl").empty()) {
     runTool({"ip", "netns", "exec", made->netns, "sysctl", "-q", "-w",
-         "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"});
+             "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"});
   }
   // Offloads off on both ends: with them on, TCP through a DPDK bridge carries partial checksums.
   // Unsupported features make ethtool exit non-zero; the rest still applies, so that is ignored.
@@ -829,12 +870,28 @@ Process& Lab::spawn(const Host* host, const std::vector<std::string>& argv,
   return *processes_.back();
 }
 
+const std::string& Lab::agentInstance() {
+  if (!wireRegistered_) {
+    auto& registry = Registry::instance();
+    auto guard = registry.lock();
+    registry.addWire(prefix_);
+    wireRegistered_ = true;
+  }
+  return prefix_;
+}
+
 void Lab::cleanup() noexcept {
   try {
     auto& registry = Registry::instance();
     auto guard = registry.lock();
     for (auto& process : processes_) {
       process->stopLocked(5);
+    }
+    if (wireRegistered_) {
+      // A clean agent stop removed it all already; this is for the agent that crashed or hung.
+      deleteWire(prefix_);
+      registry.removeWire(prefix_);
+      wireRegistered_ = false;
     }
     if (!forwardRule_.empty()) {
       deleteForwardRule(forwardRule_);

@@ -116,7 +116,12 @@ class Lab {
   Process& spawn(const Host* host, const std::vector<std::string>& argv,
                  const std::string& logFile);
 
-  // Processes (by PID), iptables rule, bridge, veths, namespaces. Idempotent, never throws.
+  // The instance name for a bulkhead agent the test starts (its `instance` setting): the lab's
+  // prefix, so that whatever that agent leaves in the kernel -- links <prefix>-*, the nftables
+  // table, the BPF pins -- goes with the lab, even after a crash.
+  const std::string& agentInstance();
+  // Processes (by PID), the agent's kernel objects, iptables rule, bridge, veths, namespaces.
+  // Idempotent, never throws.
   void cleanup() noexcept;
 
   // Scratch directory for logs and configs, removed with the lab.
@@ -130,6 +135,7 @@ class Lab {
   std::vector<std::unique_ptr<Process>> processes_;
   std::string bridge_;
   std::vector<std::string> forwardRule_;  // iptables rule spec, empty when none was inserted
+  bool wireRegistered_ = false;
 };
 
 }  // namespace bulkhead::testing

@@ -17,7 +17,7 @@ bool LiveAgent::start(const std::string& policyYaml, const std::vector<Endpoint>
   socket_ = lab_.dir().file("api.sock");
   violationLog_ = lab_.dir().file("violations.jsonl");
   std::string config = "policy: " + policyPath_ + "\napiSocket: " + socket_ +
-                       "\nviolationLog: " + violationLog_ +
+                       "\nviolationLog: " + violationLog_ + "\ninstance: " + lab_.agentInstance() +
                        "\nstateDirectory: " + lab_.dir().file("state") +
                        "\nhugepages: off\nmemoryMegabytes: 512\nmbufsPerPort: 4095\n"
                        "violationIntervalSeconds: 1\nlogLevel: debug\n" +
@@ -99,7 +99,9 @@ std::optional<nlohmann::json> awaitViolation(
   return found;
 }
 
-std::vector<nlohmann::json> LiveAgent::violations() const { return readViolations(violationLog_); }
+std::vector<nlohmann::json> LiveAgent::violations() const {
+  return readViolations(violationLog_);
+}
 
 std::optional<nlohmann::json> LiveAgent::violation(
     const std::function<bool(const nlohmann::json&)>& predicate, int timeoutSeconds) const {

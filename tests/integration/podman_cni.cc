@@ -778,6 +778,15 @@ std::string PodmanCni::ip(const std::string& name) {
   return first;
 }
 
+std::string PodmanCni::ip(const std::string& name, const std::string& network) {
+  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9_.-]*");
+  if (!std::regex_match(network, kName)) {
+    return "";
+  }
+  return inspect(
+      name, "{{with index .NetworkSettings.Networks \"" + network + "\"}}{{.IPAddress}}{{end}}");
+}
+
 std::string PodmanCni::mac(const std::string& name) {
   std::istringstream words(
       inspect(name, "{{range .NetworkSettings.Networks}}{{.MacAddress}} {{end}}"));

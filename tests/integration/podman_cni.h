@@ -98,12 +98,20 @@ class PodmanCni {
                   const std::vector<std::string>& extraArgs = {},
                   const std::vector<std::string>& command = {});
 
+  // The argv of a podman command with the private configuration, for a long-running one the
+  // caller starts itself (`system service`).
+  std::vector<std::string> command(const std::vector<std::string>& args) const {
+    return podmanArgv(args);
+  }
+
   // `podman exec NAME ARGV...`, killed after `timeoutSeconds`.
   CommandResult exec(const std::string& name, const std::vector<std::string>& argv,
                      int timeoutSeconds = 30);
 
   // From `podman inspect` (the container's only network): IPv4 address, MAC, "" when unknown.
   std::string ip(const std::string& name);
+  // The container's IPv4 address on `network`, "" when it is not on it.
+  std::string ip(const std::string& name, const std::string& network);
   std::string mac(const std::string& name);
   // "running", "created", "exited", ...; "" when podman has no such container.
   std::string state(const std::string& name);

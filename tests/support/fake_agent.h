@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "controlplane/api_server.h"
+#include "api/server.h"
 
 namespace bulkhead::testing {
 
@@ -31,7 +31,7 @@ class FakeAgent {
 
   explicit FakeAgent(const std::string& path) {
     std::string error;
-    server_ = controlplane::ApiServer::open(path, "", &error);
+    server_ = api::ApiServer::open(path, "", &error);
     EXPECT_TRUE(server_) << error;
     if (server_) {
       thread_ = std::thread([this] { loop(); });
@@ -116,14 +116,16 @@ class FakeAgent {
     if (command == "status") {
       nlohmann::json endpoints = nlohmann::json::array();
       for (const auto& [name, attachedInterface] : attached_) {
-        endpoints.push_back({{"name", name}, {"interface", attachedInterface}, {"port", 1}});
+        endpoints.push_back({{"name", name},
+                             {"interface", attachedInterface},
+                             {"attachments", {{{"interface", attachedInterface}, {"tag", 1}}}}});
       }
       return {{"ok", true}, {"endpoints", endpoints}};
     }
     return {{"ok", false}, {"error", "unknown command '" + command + "'"}};
   }
 
-  std::unique_ptr<controlplane::ApiServer> server_;
+  std::unique_ptr<api::ApiServer> server_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
   mutable std::mutex mutex_;

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace bulkhead::controlplane {
+namespace bulkhead::api {
 
 // The agent's local API: a Unix stream socket, one JSON request line per connection answered by
 // one JSON line. Access is the socket file's: 0600 (root), or 0660 for a named group. Served
@@ -32,9 +32,4 @@ class ApiServer {
   std::string path_;
 };
 
-// The client side, for the CLI and tests: sends one request, returns the reply, or sets `error`
-// (agent not running, access denied, timeout) and returns null.
-nlohmann::json callApi(const std::string& path, const nlohmann::json& request, std::string* error,
-                       int timeoutSeconds = 10);
-
-}  // namespace bulkhead::controlplane
+}  // namespace bulkhead::api

@@ -1,4 +1,7 @@
-#include "controlplane/api_server.h"
+#include "api/server.h"
+
+#include "api/client.h"
+#include "api/line_socket.h"
 
 #include <fcntl.h>
 #include <grp.h>
@@ -11,58 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
-namespace bulkhead::controlplane {
-namespace {
-
-constexpr size_t MaxRequest = 1 << 20;
-
-bool fillAddress(const std::string& path, sockaddr_un& address, std::string* error) {
-  std::memset(&address, 0, sizeof(address));
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path)) {
-    *error = "socket path too long: " + path;
-    return false;
-  }
-  std::memcpy(address.sun_path, path.c_str(), path.size());
-  return true;
-}
-
-void setTimeouts(int fd, int seconds) {
-  timeval timeout{seconds, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
-}
-
-bool writeAll(int fd, const std::string& text) {
-  size_t done = 0;
-  while (done < text.size()) {
-    const ssize_t written = ::send(fd, text.data() + done, text.size() - done, MSG_NOSIGNAL);
-    if (written <= 0) {
-      return false;
-    }
-    done += static_cast<size_t>(written);
-  }
-  return true;
-}
-
-// One line, bounded in size and time.
-bool readLine(int fd, std::string& line) {
-  char buffer[4096];
-  while (line.size() < MaxRequest) {
-    const ssize_t received = ::recv(fd, buffer, sizeof(buffer), 0);
-    if (received <= 0) {
-      return !line.empty();
-    }
-    line.append(buffer, static_cast<size_t>(received));
-    if (const size_t end = line.find('\n'); end != std::string::npos) {
-      line.resize(end);
-      return true;
-    }
-  }
-  return false;
-}
-
-}  // namespace
+namespace bulkhead::api {
 
 std::unique_ptr<ApiServer> ApiServer::open(const std::string& path, const std::string& group,
                                            std::string* error) {
@@ -149,43 +101,4 @@ void ApiServer::serve(int client, const Handler& handler) {
   writeAll(client, reply.dump() + "\n");
 }
 
-nlohmann::json callApi(const std::string& path, const nlohmann::json& request, std::string* error,
-                       int timeoutSeconds) {
-  sockaddr_un address;
-  if (!fillAddress(path, address, error)) {
-    return nullptr;
-  }
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    *error = std::string("socket: ") + std::strerror(errno);
-    return nullptr;
-  }
-  setTimeouts(fd, timeoutSeconds);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    const int code = errno;
-    ::close(fd);
-    if (code == ENOENT || code == ECONNREFUSED) {
-      *error = "the agent is not running (nothing listens on " + path + ")";
-    } else if (code == EACCES || code == EPERM) {
-      *error = "access to " + path + " denied (run as root or as a member of the API group)";
-    } else {
-      *error = "cannot connect to " + path + ": " + std::strerror(code);
-    }
-    return nullptr;
-  }
-  std::string line;
-  if (!writeAll(fd, request.dump() + "\n") || !readLine(fd, line)) {
-    ::close(fd);
-    *error = "no answer from the agent on " + path;
-    return nullptr;
-  }
-  ::close(fd);
-  auto reply = nlohmann::json::parse(line, nullptr, false);
-  if (reply.is_discarded()) {
-    *error = "the agent's answer is not JSON";
-    return nullptr;
-  }
-  return reply;
-}
-
-}  // namespace bulkhead::controlplane
+}  // namespace bulkhead::api

@@ -1,0 +1,304 @@
+// The Agent's local API (docs/cli.md): one JSON request, one JSON answer, on the control thread.
+#include <unistd.h>
+
+#include "controlplane/agent.h"
+#include "dataplane/ip_protocol_name.h"
+#include "dataplane/port_manager.h"
+
+namespace bulkhead::controlplane {
+namespace {
+
+nlohmann::json labelsJson(const rules::Labels& labels) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [key, value] : labels) {
+    out[key] = value;
+  }
+  return out;
+}
+
+template <typename List>
+nlohmann::json texts(const List& list) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& item : list) {
+    out.push_back(item.toString());
+  }
+  return out;
+}
+
+nlohmann::json panelJson(const wire::PatchPanelCounters& c) {
+  return {{"portToTrunk", c.portToTrunk},         {"portUnknown", c.portUnknown},
+          {"portTagged", c.portTagged},           {"noTrunk", c.noTrunk},
+          {"trunkToPort", c.trunkToPort},         {"trunkUntagged", c.trunkUntagged},
+          {"trunkUnknownTag", c.trunkUnknownTag}, {"pushFailed", c.pushFailed}};
+}
+
+}  // namespace
+
+nlohmann::json Agent::endpointsJson() const {
+  nlohmann::json endpoints = nlohmann::json::array();
+  for (const auto& endpoint : registry_->endpoints()) {
+    nlohmann::json attachments = nlohmann::json::array();
+    nlohmann::json ips = nlohmann::json::array();
+    nlohmann::json macs = nlohmann::json::array();
+    for (const auto& attachment : endpoint.attachments) {
+      const auto* segment = registry_->segmentById(attachment.segment);
+      attachments.push_back({{"interface", attachment.interface},
+                             {"tag", attachment.tag},
+                             {"segment", attachment.segment},
+                             {"bridge", segment != nullptr ? segment->bridge : ""},
+                             {"containerInterface", attachment.containerInterface},
+                             {"ips", texts(attachment.ips)},
+                             {"macs", texts(attachment.macs)}});
+      for (const auto& ip : attachment.ips) {
+        ips.push_back(ip.toString());
+      }
+      for (const auto& mac : attachment.macs) {
+        macs.push_back(mac.toString());
+      }
+    }
+    const auto& first = endpoint.attachments.front();
+    const auto* segment = registry_->segmentById(first.segment);
+    endpoints.push_back({{"name", endpoint.name},
+                         {"identity", endpoint.identity},
+                         {"labels", labelsJson(endpoint.labels)},
+                         {"source", endpoint.source},
+                         {"containerId", endpoint.containerId},
+                         {"labelsPending", endpoint.labelsPending},
+                         // The first attachment's, for one-interface endpoints and older clients.
+                         {"interface", first.interface},
+                         {"tag", first.tag},
+                         {"bridge", segment != nullptr ? segment->bridge : ""},
+                         {"ips", ips},
+                         {"macs", macs},
+                         {"attachments", attachments}});
+  }
+  return endpoints;
+}
+
+nlohmann::json Agent::status() {
+  dataplane::WorkerCounters total;
+  uint64_t dropped[static_cast<size_t>(dataplane::DropReason::Count)] = {};
+  for (const auto& counters : fastPath_->counters()) {
+    total.rxPackets += counters.rxPackets;
+    total.txPackets += counters.txPackets;
+    total.txDropped += counters.txDropped;
+    total.flooded += counters.flooded;
+    total.floodCopiesLost += counters.floodCopiesLost;
+    total.spoofDropped += counters.spoofDropped;
+    total.hostFrames += counters.hostFrames;
+    total.untagged += counters.untagged;
+    total.blockedDropped += counters.blockedDropped;
+    total.noRoute += counters.noRoute;
+    total.resetsSent += counters.resetsSent;
+    total.violationsQueued += counters.violationsQueued;
+    total.violationsLost += counters.violationsLost;
+    total.flows += counters.flows;
+    total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
+    total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
+    total.pipeline.held += counters.pipeline.held;
+    total.pipeline.heldReleasedLate += counters.pipeline.heldReleasedLate;
+    total.pipeline.holdFull += counters.pipeline.holdFull;
+    for (size_t reason = 0; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
+      dropped[reason] += counters.pipeline.dropped[reason];
+    }
+  }
+  nlohmann::json droppedJson = nlohmann::json::object();
+  for (size_t reason = 1; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
+    droppedJson[dataplane::toString(static_cast<dataplane::DropReason>(reason))] = dropped[reason];
+  }
+  nlohmann::json policies = nlohmann::json::array();
+  for (const auto& policy : policy_->policies().policies) {
+    policies.push_back(policy.name);
+  }
+  nlohmann::json segments = nlohmann::json::array();
+  for (const auto& segment : registry_->segments()) {
+    segments.push_back({{"id", segment.id},
+                        {"bridge", segment.bridge},
+                        {"uplink", segment.uplinkInterface},
+                        {"uplinkPeer", segment.uplinkPeer},
+                        {"uplinkTag", segment.uplinkTag},
+                        {"hostIps", texts(segment.hostIps)}});
+  }
+  const auto* trunk = fastPath_->trunk();
+  nlohmann::json wire = wire_->objects();
+  wire["trunkDriver"] = trunk != nullptr ? dataplane::toString(trunk->driver) : "";
+  wire["tagsInUse"] = registry_->tags().used();
+  wire["protectedBridges"] = protected_;
+  wire["counters"] = panelJson(wire_->counters());
+  nlohmann::json uplink = nullptr;
+  if (!config_.uplink.empty()) {
+    uplink = {{"interface", config_.uplink}};
+  }
+  nlohmann::json docker = nullptr;
+  if (docker_) {
+    docker = {{"socket", config_.dockerSocket},
+              {"networks", dockerScope_.networks.empty() ? nlohmann::json("all")
+                                                         : nlohmann::json(dockerScope_.networks)},
+              {"connected", docker_->connected()},
+              {"apiVersion", docker_->apiVersion()}};
+  }
+  return {{"ok", true},
+          {"version", BULKHEAD_VERSION},
+          {"pid", getpid()},
+          {"instance", config_.instance},
+          {"workers", fastPath_->workerCount()},
+          {"policyGeneration", policy_->generation()},
+          {"policySha256", policy_->sha256()},
+          {"policies", policies},
+          {"publishes", publishes_},
+          {"compilesSaved", policy_->compilesSaved()},
+          {"uplink", uplink},
+          {"failOpen", config_.failOpen},
+          {"docker", docker},
+          {"wire", wire},
+          {"segments", segments},
+          {"endpoints", endpointsJson()},
+          {"violationLog",
+           {{"path", violationLog_->path()},
+            {"lines", violationLog_->linesWritten()},
+            {"writeErrors", violationLog_->writeErrors()}}},
+          {"counters",
+           {{"rxPackets", total.rxPackets},
+            {"txPackets", total.txPackets},
+            {"txDropped", total.txDropped},
+            {"flooded", total.flooded},
+            {"floodCopiesLost", total.floodCopiesLost},
+            {"spoofDropped", total.spoofDropped},
+            {"hostFrames", total.hostFrames},
+            {"untagged", total.untagged},
+            {"blockedDropped", total.blockedDropped},
+            {"noRoute", total.noRoute},
+            {"resetsSent", total.resetsSent},
+            {"flows", total.flows},
+            {"flowsCreated", total.pipeline.flowsCreated},
+            {"monitoredViolations", total.pipeline.monitoredViolations},
+            {"held", total.pipeline.held},
+            {"heldReleasedLate", total.pipeline.heldReleasedLate},
+            {"holdFull", total.pipeline.holdFull},
+            {"violationsQueued", total.violationsQueued},
+            {"violationsLost", total.violationsLost},
+            {"dropped", droppedJson}}}};
+}
+
+nlohmann::json Agent::flowsJson() const {
+  const auto peer = [&](uint32_t slot, rules::IdentityId identity, const rules::IpAddress& ip,
+                        uint16_t port) {
+    std::string name = identity == rules::reserved_identity::Host ? "host" : "world";
+    if (slot != UINT32_MAX) {
+      if (const auto info = registry_->infoForSlot(slot)) {
+        name = info->name;
+      }
+    }
+    return nlohmann::json{
+        {"endpoint", name}, {"identity", identity}, {"ip", ip.toString()}, {"port", port}};
+  };
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& flow : fastPath_->flows()) {
+    const dpi::ProtocolReport protocol =
+        protocols_->describe(flow.classified ? &flow.classification : nullptr, flow.ipProtocol,
+                             flow.srcIp, flow.srcPort, flow.dstIp, flow.dstPort);
+    const char* verdict = flow.decision == rules::Decision::Allow  ? "allow"
+                          : flow.decision == rules::Decision::Deny ? "deny"
+                                                                   : "pending";
+    list.push_back(
+        {{"l4", dataplane::ipProtocolName(flow.ipProtocol)},
+         {"src", peer(flow.srcEndpoint, flow.srcIdentity, flow.srcIp, flow.srcPort)},
+         {"dst", peer(flow.dstEndpoint, flow.dstIdentity, flow.dstIp, flow.dstPort)},
+         {"state", dataplane::toString(flow.state)},
+         {"master_protocol", protocol.master},
+         {"app_protocol", protocol.app},
+         {"protocol", protocol.judged},
+         {"guessed_protocol",
+          protocol.guessed.empty() ? nlohmann::json() : nlohmann::json(protocol.guessed)},
+         {"host", std::string(flow.classification.hostName())},
+         {"verdict", verdict},
+         {"enforced", flow.enforced},
+         {"rule", flow.rule},
+         {"dpi_packets", flow.classification.packets},
+         {"packets", flow.packets},
+         {"bytes", flow.bytes},
+         {"packets_dropped", flow.dropped}});
+  }
+  return {{"ok", true}, {"flows", list}};
+}
+
+nlohmann::json Agent::identitiesJson() const {
+  nlohmann::json identities = nlohmann::json::array();
+  for (const auto& identity : registry_->identities().identities()) {
+    nlohmann::json endpoints = nlohmann::json::array();
+    for (const auto& endpoint : registry_->endpoints()) {
+      if (endpoint.identity == identity.id) {
+        endpoints.push_back(endpoint.name);
+      }
+    }
+    identities.push_back(
+        {{"id", identity.id}, {"labels", labelsJson(identity.labels)}, {"endpoints", endpoints}});
+  }
+  return {{"ok", true}, {"identities", identities}};
+}
+
+nlohmann::json Agent::handle(const nlohmann::json& request) {
+  if (!request.is_object()) {
+    return {{"ok", false}, {"error", "a request is a JSON object"}};
+  }
+  const auto commandField = request.find("command");
+  if (commandField == request.end() || !commandField->is_string()) {
+    return {{"ok", false}, {"error", "a request needs a 'command' string"}};
+  }
+  const std::string command = commandField->get<std::string>();
+  if (command == "ping") {
+    return {{"ok", true}};
+  }
+  if (command == "status") {
+    return status();
+  }
+  if (command == "reload") {
+    return reloadPolicy("api");
+  }
+  if (command == "flows") {
+    return flowsJson();
+  }
+  if (command == "identities") {
+    return identitiesJson();
+  }
+  if (command == "policy") {
+    return {{"ok", true},
+            {"policyGeneration", policy_->generation()},
+            {"policySha256", policy_->sha256()},
+            {"paths", policy_->paths()},
+            {"files", policy_->policies().sources}};
+  }
+  if (command == "attach") {
+    const nlohmann::json raw = request.value("endpoint", nlohmann::json());
+    api::EndpointRequest endpoint;
+    std::string failure = api::parseEndpointRequest(raw, endpoint);
+    if (failure.empty()) {
+      failure = attachRequest(endpoint, api::toJson(endpoint));
+    }
+    if (!failure.empty()) {
+      return {{"ok", false}, {"error", failure}};
+    }
+    // Enforced before the answer: a CNI ADD that returns has its container behind the wire.
+    flush();
+    return {{"ok", true}, {"policyGeneration", policy_->generation()}};
+  }
+  if (command == "detach") {
+    const auto text = [&](const char* key) {
+      const auto found = request.find(key);
+      return found != request.end() && found->is_string() ? found->get<std::string>() : "";
+    };
+    const std::string name = text("name");
+    const std::string interface = text("interface");
+    const std::string failure = interface.empty()
+                                    ? detach(name, "asked through the API")
+                                    : detachInterface(name, interface, "asked through the API");
+    if (!failure.empty()) {
+      return {{"ok", false}, {"error", failure}};
+    }
+    flush();
+    return {{"ok", true}, {"policyGeneration", policy_->generation()}};
+  }
+  return {{"ok", false}, {"error", "unknown command '" + command.substr(0, 64) + "'"}};
+}
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controlplane/agent_config.h"
+#include "dataplane/forwarding_state.h"
+#include "dataplane/port_manager.h"
+#include "dataplane/violation_event.h"
+#include "dataplane/worker.h"
+
+struct rte_mempool;
+struct rte_ring;
+struct rte_rcu_qsbr;
+
+namespace bulkhead::controlplane {
+
+// The agent's DPDK side: the EAL, the pools, the trunk's port, the workers, the RCU that lets
+// the control thread replace the forwarding state under them, and the ring violations leave the
+// workers by. The control thread owns it and is the only one to call it.
+class FastPath {
+ public:
+  FastPath() = default;
+  ~FastPath();  // stop()
+  FastPath(const FastPath&) = delete;
+  FastPath& operator=(const FastPath&) = delete;
+
+  // EAL (arguments from the configuration), pools and rings, the trunk port on `trunkPort`
+  // (af_xdp, falling back to af_packet), then the workers, running with no state yet. On failure
+  // everything made so far is undone (stop()) and `error` says what failed.
+  bool start(const AgentConfig& config, const std::string& trunkPort, std::string* error);
+  // Workers stopped, ring drained into `drain`, port closed, memory freed, EAL cleaned up.
+  void stop(const std::function<void(const dataplane::ViolationEvent&)>& drain = {});
+
+  // Publishes `state` (filled in with the trunk's port) and waits for the RCU grace period:
+  // when it returns, no worker reads the previous state any more.
+  void publish(std::unique_ptr<dataplane::ForwardingState> state);
+  const dataplane::ForwardingState* current() const { return current_.get(); }
+
+  // Hands every violation the workers queued to `write`; never blocks the workers.
+  void drainViolations(const std::function<void(const dataplane::ViolationEvent&)>& write);
+
+  std::vector<dataplane::WorkerCounters> counters() const;
+  // Every worker's flow table, dumped at its next housekeeping (about 100 ms); what arrived
+  // within a second.
+  std::vector<dataplane::FlowSummary> flows() const;
+  const dataplane::PortInfo* trunk() const { return trunk_ ? &*trunk_ : nullptr; }
+  size_t workerCount() const { return workers_.size(); }
+
+ private:
+  rte_mempool* packetPool_ = nullptr;
+  rte_mempool* eventPool_ = nullptr;
+  rte_ring* violations_ = nullptr;
+  rte_rcu_qsbr* rcu_ = nullptr;
+  std::unique_ptr<dataplane::PortManager> ports_;
+  std::optional<dataplane::PortInfo> trunk_;
+  dataplane::WorkerShared shared_;
+  std::vector<std::unique_ptr<dataplane::Worker>> workers_;
+  std::unique_ptr<dataplane::ForwardingState> current_;
+  bool workersRunning_ = false;
+  bool ealCleanedUp_ = false;
+};
+
+}  // namespace bulkhead::controlplane

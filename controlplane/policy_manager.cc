@@ -1,0 +1,44 @@
+#include "controlplane/policy_manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "controlplane/policy_watcher.h"
+#include "rules/policy_compiler.h"
+#include "rules/policy_loader.h"
+
+namespace bulkhead::controlplane {
+
+bool PolicyManager::load(std::vector<std::string>* errors) {
+  if (paths_.empty()) {
+    errors->push_back("no policy configured (set 'policy' in the configuration or --policy)");
+    return false;
+  }
+  auto loaded = rules::loadPolicies(paths_, catalog_);
+  for (const auto& error : loaded.errors) {
+    errors->push_back(rules::format(error));
+  }
+  if (!loaded.ok()) {
+    return false;
+  }
+  for (const auto& warning : loaded.warnings) {
+    spdlog::warn("policy: {}", rules::format(warning));
+  }
+  policies_ = std::move(loaded.set);
+  sha256_ = policyDigest(policies_.sources);
+  stale_ = true;
+  return true;
+}
+
+rules::PolicySnapshotPtr PolicyManager::snapshot(const rules::IdentityList& identities,
+                                                 bool identitiesChanged) {
+  if (!stale_ && !identitiesChanged && snapshot_) {
+    ++compilesSaved_;
+    return snapshot_;
+  }
+  ++generation_;
+  snapshot_ = rules::compilePolicy(policies_, identities, catalog_, generation_);
+  stale_ = false;
+  return snapshot_;
+}
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "rules/identity.h"
+#include "rules/policy.h"
+#include "rules/policy_snapshot.h"
+#include "rules/protocol_catalog.h"
+
+namespace bulkhead::controlplane {
+
+// The policy in force: the files it came from, their digest, and the snapshot compiled from it
+// for the identities that exist. A load that fails validation changes nothing; a snapshot is
+// compiled again only when the policy or the set of identities changed since the last one.
+// Owned by the control thread.
+class PolicyManager {
+ public:
+  PolicyManager(std::vector<std::string> paths, const rules::ProtocolCatalog& catalog)
+      : paths_(std::move(paths)), catalog_(catalog) {}
+
+  // Validates the files; on success they are the policy in force and the next snapshot() is
+  // compiled from them. Errors are `file:line:col: message` lines; warnings are logged.
+  bool load(std::vector<std::string>* errors);
+
+  // The snapshot for `identities`; `identitiesChanged` says the list differs from the last call.
+  rules::PolicySnapshotPtr snapshot(const rules::IdentityList& identities, bool identitiesChanged);
+
+  const rules::PolicySet& policies() const { return policies_; }
+  const std::vector<std::string>& paths() const { return paths_; }
+  const std::string& sha256() const { return sha256_; }
+  // Counts compilations: what the API and the audit log call the policy generation.
+  uint64_t generation() const { return generation_; }
+  // Compilations skipped because nothing the snapshot depends on changed.
+  uint64_t compilesSaved() const { return compilesSaved_; }
+
+ private:
+  std::vector<std::string> paths_;
+  const rules::ProtocolCatalog& catalog_;
+  rules::PolicySet policies_;
+  std::string sha256_;
+  rules::PolicySnapshotPtr snapshot_;
+  bool stale_ = true;
+  uint64_t generation_ = 0;
+  uint64_t compilesSaved_ = 0;
+};
+
+}  // namespace bulkhead::controlplane

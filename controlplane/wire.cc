@@ -1,0 +1,198 @@
+#include "controlplane/wire.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace bulkhead::controlplane {
+
+std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
+                                 const std::vector<std::string>& previouslyPlugged,
+                                 const std::vector<int>& released, std::string* error) {
+  std::unique_ptr<Wire> wire(new Wire(names, links));
+  // The quarantine first: from here on no bridge carries a container's frames on its own.
+  wire->quarantine_ = wire::Quarantine::open(names.quarantineTable(), {}, released, error);
+  if (!wire->quarantine_) {
+    return nullptr;
+  }
+  wire->released_.insert(released.begin(), released.end());
+  // What an earlier agent left goes; the quarantine holds the containers' bridges shut meanwhile.
+  for (const auto& interface : previouslyPlugged) {
+    const int ifindex = links.ifindexOf(interface);
+    std::string ignored;
+    if (ifindex > 0 && !wire::PatchPanel::removeFilter(ifindex, &ignored)) {
+      spdlog::warn("wire: {}", ignored);
+    }
+  }
+  wire::PatchPanel::removePins(names.pinDirectory());
+  wire->panel_ = wire::PatchPanel::load(names.pinDirectory(), error);
+  if (!wire->panel_) {
+    return nullptr;
+  }
+  const std::string kernelEnd = names.trunkKernelEnd();
+  const std::string port = names.trunkPort();
+  std::string failure;
+  if (!links.remove(kernelEnd, &failure) || !links.createVethPair(kernelEnd, port, "", &failure)) {
+    *error = "trunk: " + failure;
+    wire->panel_->removeAll();
+    return nullptr;
+  }
+  for (const auto& end : {kernelEnd, port}) {
+    disableIpv6(end);
+  }
+  if (!setTrunkOffloads(kernelEnd, &failure)) {
+    *error = "trunk: " + failure;
+    links.remove(kernelEnd, &failure);
+    wire->panel_->removeAll();
+    return nullptr;
+  }
+  if (!disableOffloads(port, &failure)) {
+    spdlog::warn("trunk: {}", failure);
+  }
+  if (!wire->panel_->setTrunk(links.ifindexOf(kernelEnd), &failure)) {
+    *error = "trunk: " + failure;
+    links.remove(kernelEnd, &failure);
+    wire->panel_->removeAll();
+    return nullptr;
+  }
+  return wire;
+}
+
+Wire::~Wire() = default;
+
+bool Wire::plug(const std::string& interface, uint16_t tag, int* ifindex, std::string* error) {
+  *ifindex = links_.ifindexOf(interface);
+  if (*ifindex <= 0) {
+    *error = "no interface named '" + interface + "'";
+    return false;
+  }
+  if (!panel_->plug(*ifindex, tag, error)) {
+    return false;
+  }
+  // Whatever the bridge would send it is dropped: the patch panel alone reaches it now.
+  unrelease(*ifindex);
+  plugged_.push_back({*ifindex, interface});
+  return true;
+}
+
+void Wire::unplug(int ifindex, uint16_t tag) {
+  std::string failure;
+  if (!panel_->unplug(ifindex, tag, &failure)) {
+    spdlog::warn("wire: {}", failure);
+  }
+  plugged_.erase(std::remove_if(plugged_.begin(), plugged_.end(),
+                                [&](const auto& entry) { return entry.first == ifindex; }),
+                 plugged_.end());
+}
+
+bool Wire::connectBridge(const std::string& bridge, uint16_t segment, uint16_t tag,
+                         std::string* uplink, std::string* peer, int* ifindex, std::string* error) {
+  *uplink = names_.uplink(segment);
+  *peer = names_.uplinkPeer(segment);
+  std::string failure;
+  if (!links_.remove(*uplink, &failure) ||
+      !links_.createVethPair(*uplink, *peer, bridge, &failure)) {
+    *error = "uplink into " + bridge + ": " + failure;
+    return false;
+  }
+  for (const auto& end : {*uplink, *peer}) {
+    disableIpv6(end);
+    if (!disableOffloads(end, &failure)) {
+      spdlog::warn("uplink: {}", failure);
+    }
+  }
+  if (!quarantine_->addUplink(links_.ifindexOf(*peer), &failure) ||
+      !plug(*uplink, tag, ifindex, &failure)) {
+    links_.remove(*uplink, error);
+    *error = "uplink into " + bridge + ": " + failure;
+    return false;
+  }
+  uplinks_.push_back(*uplink);
+  return true;
+}
+
+void Wire::disconnectBridge(uint16_t segment, int ifindex, uint16_t tag) {
+  unplug(ifindex, tag);
+  quarantine_->removeUplink(links_.ifindexOf(names_.uplinkPeer(segment)));
+  std::string failure;
+  const std::string uplink = names_.uplink(segment);
+  if (!links_.remove(uplink, &failure)) {
+    spdlog::warn("uplink: {}", failure);
+  }
+  uplinks_.erase(std::remove(uplinks_.begin(), uplinks_.end(), uplink), uplinks_.end());
+}
+
+bool Wire::release(int ifindex, std::string* error) {
+  if (!quarantine_->release(ifindex, error)) {
+    return false;
+  }
+  released_.insert(ifindex);
+  return true;
+}
+
+void Wire::unrelease(int ifindex) {
+  if (released_.erase(ifindex) != 0) {
+    quarantine_->unrelease(ifindex);
+  }
+}
+
+std::vector<std::string> Wire::plugged() const {
+  std::vector<std::string> names;
+  for (const auto& [ifindex, name] : plugged_) {
+    names.push_back(name);
+  }
+  return names;
+}
+
+nlohmann::json Wire::objects() const {
+  return {{"trunk", {{"kernelEnd", names_.trunkKernelEnd()}, {"port", names_.trunkPort()}}},
+          {"uplinks", uplinks_},
+          {"plugged", plugged()},
+          {"pins", panel_ ? panel_->pinDirectory() : ""},
+          {"quarantine", quarantine_ ? quarantine_->table() : ""},
+          {"released", released_}};
+}
+
+void Wire::shutdown(bool keepQuarantine) {
+  if (panel_) {
+    panel_->removeAll();
+    panel_.reset();
+  }
+  std::string failure;
+  for (const auto& uplink : uplinks_) {
+    if (!links_.remove(uplink, &failure)) {
+      spdlog::warn("uplink: {}", failure);
+    }
+  }
+  uplinks_.clear();
+  plugged_.clear();
+  if (!links_.remove(names_.trunkKernelEnd(), &failure)) {
+    spdlog::warn("trunk: {}", failure);
+  }
+  if (quarantine_ && !keepQuarantine && !quarantine_->remove(&failure)) {
+    spdlog::warn("quarantine: {}", failure);
+  }
+  quarantine_.reset();
+}
+
+void Wire::releaseAll(const WireNames& names, HostLinks& links,
+                      const std::vector<std::string>& plugged,
+                      const std::vector<std::string>& uplinks) {
+  std::string failure;
+  for (const auto& interface : plugged) {
+    const int ifindex = links.ifindexOf(interface);
+    if (ifindex > 0 && !wire::PatchPanel::removeFilter(ifindex, &failure)) {
+      spdlog::warn("wire: {}", failure);
+    }
+  }
+  wire::PatchPanel::removePins(names.pinDirectory());
+  for (const auto& uplink : uplinks) {
+    links.remove(uplink, &failure);
+  }
+  links.remove(names.trunkKernelEnd(), &failure);
+  if (!wire::Quarantine::removeTable(names.quarantineTable(), &failure)) {
+    spdlog::warn("quarantine: {}", failure);
+  }
+}
+
+}  // namespace bulkhead::controlplane

@@ -1,0 +1,31 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace bulkhead::controlplane {
+
+// The names everything an agent puts in the kernel is known by, from its instance name: the
+// trunk's veth pair, the uplink pairs into bridges, the BPF pins, the nftables table. Two agents
+// of different instances never touch each other's objects, and a later agent of the same
+// instance finds what an earlier one left.
+struct WireNames {
+  std::string instance;
+
+  std::string trunkKernelEnd() const { return instance + "-tk"; }
+  std::string trunkPort() const { return instance + "-td"; }  // the fast path's (DPDK's) end
+  std::string uplink(uint16_t segment) const { return instance + "-u" + std::to_string(segment); }
+  std::string uplinkPeer(uint16_t segment) const {
+    return instance + "-b" + std::to_string(segment);
+  }
+  std::string pinDirectory() const { return "/sys/fs/bpf/bulkhead/" + instance; }
+  std::string quarantineTable() const { return "bulkhead_" + instance; }
+  // The trunk's ends and the uplink pairs: interfaces no endpoint may claim.
+  bool owns(const std::string& interface) const { return interface.starts_with(instance + "-"); }
+};
+
+// An instance name: lower-case letters and digits, 1..8 of them (interface names stay within
+// 15 characters). "" when valid, else why not.
+std::string validateInstanceName(const std::string& instance);
+
+}  // namespace bulkhead::controlplane

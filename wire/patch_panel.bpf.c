@@ -1,0 +1,112 @@
+// The patch panel: two tc (clsact, direct-action) programs that put every attached interface
+// on the trunk and take frames off it again. Nothing else touches the frames: identity,
+// policy and switching are the fast path's, on the other end of the trunk.
+//
+//   from a port (ingress of a container's host veth, or of a bridge's uplink): the frame gets
+//   the port's 802.1Q tag and goes to the trunk's kernel end; its DPDK end hands it to the
+//   fast path. A port the map does not know drops everything.
+//   from the trunk (ingress of its kernel end: frames the fast path sent): the tag names the
+//   port; it is removed and the frame leaves through that port. An unknown tag drops.
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "wire/patch_panel_maps.h"
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, BH_MAX_PORTS);
+  __type(key, __u32);    // ifindex
+  __type(value, __u16);  // tag
+} bh_port_tag SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, BH_TAGS);
+  __type(key, __u32);    // tag
+  __type(value, __u32);  // ifindex, 0 for none
+} bh_tag_port SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct bh_config);
+} bh_config SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, BH_COUNTERS);
+  __type(key, __u32);
+  __type(value, __u64);
+} bh_counters SEC(".maps");
+
+static __always_inline int count(__u32 counter, int verdict) {
+  __u64 *value = bpf_map_lookup_elem(&bh_counters, &counter);
+  if (value) {
+    *value += 1;
+  }
+  return verdict;
+}
+
+SEC("tc")
+int bh_from_port(struct __sk_buff *skb) {
+  __u32 ifindex = skb->ifindex;
+  __u16 *tag = bpf_map_lookup_elem(&bh_port_tag, &ifindex);
+  if (!tag) {
+    return count(BH_PORT_UNKNOWN, TC_ACT_SHOT);
+  }
+  if (skb->vlan_present) {
+    return count(BH_PORT_TAGGED, TC_ACT_SHOT);
+  }
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (data + ETH_HLEN > end) {
+    return count(BH_PORT_TAGGED, TC_ACT_SHOT);
+  }
+  __u16 proto = ((struct ethhdr *)data)->h_proto;
+  if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
+    return count(BH_PORT_TAGGED, TC_ACT_SHOT);
+  }
+  __u32 zero = 0;
+  struct bh_config *config = bpf_map_lookup_elem(&bh_config, &zero);
+  if (!config || !config->trunk_ifindex) {
+    return count(BH_NO_TRUNK, TC_ACT_SHOT);
+  }
+  if (bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), *tag)) {
+    return count(BH_PUSH_FAILED, TC_ACT_SHOT);
+  }
+  count(BH_PORT_TO_TRUNK, 0);
+  return bpf_redirect(config->trunk_ifindex, 0);
+}
+
+SEC("tc")
+int bh_from_trunk(struct __sk_buff *skb) {
+  __u32 tag;
+  if (skb->vlan_present) {
+    tag = skb->vlan_tci & 0x0fff;
+  } else {
+    void *data = (void *)(long)skb->data;
+    void *end = (void *)(long)skb->data_end;
+    if (data + ETH_HLEN + 4 > end) {
+      return count(BH_TRUNK_UNTAGGED, TC_ACT_SHOT);
+    }
+    if (((struct ethhdr *)data)->h_proto != bpf_htons(ETH_P_8021Q)) {
+      return count(BH_TRUNK_UNTAGGED, TC_ACT_SHOT);
+    }
+    tag = bpf_ntohs(*(__u16 *)(data + ETH_HLEN)) & 0x0fff;
+  }
+  __u32 *ifindex = bpf_map_lookup_elem(&bh_tag_port, &tag);
+  if (!ifindex || !*ifindex) {
+    return count(BH_TRUNK_UNKNOWN_TAG, TC_ACT_SHOT);
+  }
+  if (bpf_skb_vlan_pop(skb)) {
+    return count(BH_PUSH_FAILED, TC_ACT_SHOT);
+  }
+  count(BH_TRUNK_TO_PORT, 0);
+  return bpf_redirect(*ifindex, 0);
+}
+
+char LICENSE[] SEC("license") = "GPL";

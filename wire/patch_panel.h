@@ -1,0 +1,72 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+struct patch_panel;
+
+namespace bulkhead::wire {
+
+struct PatchPanelCounters {
+  uint64_t portToTrunk = 0;
+  uint64_t portUnknown = 0;  // frames of an interface with the program but no tag: dropped
+  uint64_t portTagged = 0;   // frames that already carried a VLAN tag: dropped
+  uint64_t noTrunk = 0;
+  uint64_t trunkToPort = 0;
+  uint64_t trunkUntagged = 0;
+  uint64_t trunkUnknownTag = 0;
+  uint64_t pushFailed = 0;
+};
+
+// The kernel half of the wire (wire/patch_panel.bpf.c): on every plugged interface a tc program
+// that gives its frames the interface's 802.1Q tag and sends them into the trunk, and on the
+// trunk's kernel end one that takes the tag off and sends each frame out of the interface the
+// tag names. Plugging or unplugging an interface is two map writes and one tc filter: no DPDK
+// port, no UMEM, no policy recompile.
+//
+// The programs and maps are pinned under `pinDirectory` (on bpffs, mounted if it is not) so
+// that a later agent finds what a crashed one left. Every call reports failure as false with a
+// sentence in `error`; none throws. The control thread owns it.
+class PatchPanel {
+ public:
+  static std::unique_ptr<PatchPanel> load(const std::string& pinDirectory, std::string* error);
+  // Closes the agent's handles only: whatever is attached stays attached (that is how a crash
+  // fails closed); removeAll() is the clean way out.
+  ~PatchPanel();
+  PatchPanel(const PatchPanel&) = delete;
+  PatchPanel& operator=(const PatchPanel&) = delete;
+
+  // Frames of plugged interfaces go to `ifindex` (the trunk's kernel end), and frames arriving
+  // there go back out by their tag.
+  bool setTrunk(int ifindex, std::string* error);
+  // The interface's frames get `tag`; frames with `tag` leave through it. Replaces any filter of
+  // ours already on it (one a crashed agent left) in one step.
+  bool plug(int ifindex, uint16_t tag, std::string* error);
+  // Takes the filter off and forgets the tag. An interface that is already gone is fine.
+  bool unplug(int ifindex, uint16_t tag, std::string* error);
+  // The trunk's filter, the plugged interfaces' filters (of those still there), the pins.
+  void removeAll();
+
+  PatchPanelCounters counters() const;
+  const std::string& pinDirectory() const { return pinDirectory_; }
+
+  // Our filter on an interface (a crashed agent's, say), if there is one.
+  static bool removeFilter(int ifindex, std::string* error);
+  // What a previous agent pinned under the directory: unpinned (the programs go once no filter
+  // holds them).
+  static void removePins(const std::string& pinDirectory);
+
+ private:
+  PatchPanel(patch_panel* skeleton, std::string pinDirectory)
+      : skeleton_(skeleton), pinDirectory_(std::move(pinDirectory)) {}
+
+  patch_panel* skeleton_;
+  std::string pinDirectory_;
+  int trunkIfindex_ = 0;
+};
+
+// Makes sure bpffs is mounted at /sys/fs/bpf (mounting it when it is not); false with the reason.
+bool ensureBpffs(std::string* error);
+
+}  // namespace bulkhead::wire

@@ -1,0 +1,27 @@
+// What the patch panel's BPF programs (patch_panel.bpf.c) and the agent (patch_panel.cc) share:
+// map sizes, the counters, the configuration record. C, so that both compilers read it.
+#pragma once
+
+#include <linux/types.h>
+
+// 802.1Q VLAN ids: a frame's tag on the trunk names the attachment it entered on (or is bound
+// for). 0 and 4095 are reserved by 802.1Q and never given out.
+#define BH_TAGS 4096
+#define BH_MAX_PORTS 8192  // interfaces that may carry a tag at once
+
+// Why a frame went where it went; per CPU, summed by the agent.
+enum bh_counter {
+  BH_PORT_TO_TRUNK = 0,  // tagged and sent into the trunk
+  BH_PORT_UNKNOWN,       // from an interface with no tag (not plugged in): dropped
+  BH_PORT_TAGGED,        // already carried a VLAN tag: dropped
+  BH_NO_TRUNK,           // no trunk set: dropped
+  BH_TRUNK_TO_PORT,      // from the trunk, untagged and sent to its interface
+  BH_TRUNK_UNTAGGED,     // from the trunk without a tag: dropped
+  BH_TRUNK_UNKNOWN_TAG,  // a tag no interface carries: dropped
+  BH_PUSH_FAILED,        // the kernel could not add or remove the tag: dropped
+  BH_COUNTERS
+};
+
+struct bh_config {
+  __u32 trunk_ifindex;  // the trunk's kernel end: where tagged frames go
+};
