@@ -35,18 +35,18 @@ void installSignalHandlers() {
   }
 }
 
-uint64_t monotonicMs() {
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  return uint64_t(now.tv_sec) * 1000 + uint64_t(now.tv_nsec) / 1000000;
-}
-
 // A process of that pid runs (ours to ask about: kill with signal 0).
 bool processRuns(int pid) {
   return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
 }
 
 }  // namespace
+
+uint64_t Agent::monotonicMs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return uint64_t(now.tv_sec) * 1000 + uint64_t(now.tv_nsec) / 1000000;
+}
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)), names_{config_.instance} {
   dockerScope_.networks = config_.dockerNetworks;
@@ -183,7 +183,7 @@ bool Agent::start(std::string* error) {
     if (link.kind != "veth" || link.masterIndex == 0 || names_.owns(link.name)) {
       continue;
     }
-    if (!holdsBridge(links_->nameOf(link.masterIndex))) {
+    if (!holdsBridge(links_->nameOf(link.masterIndex), monotonicMs())) {
       released.push_back(link.ifindex);
     }
   }
@@ -352,7 +352,7 @@ void Agent::serve() {
         applyDocker(update);
       }
     }
-    if (linksDirty_) {
+    if (linksDirty_ || (nextLinksCheckMs_ != 0 && monotonicMs() >= nextLinksCheckMs_)) {
       reconcileLinks();
     }
     if (watcher_ && watcher_->poll(monotonicMs())) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -71,6 +72,8 @@ class Agent {
     bool askRuntime = false;  // a new endpoint waits, cut off, for the runtime's labels
   };
 
+  static uint64_t monotonicMs();
+
   // agent.cc: lifecycle and loop.
   bool start(std::string* error);
   void stop();
@@ -88,8 +91,8 @@ class Agent {
                               const std::string& why);
   bool protectBridge(const std::string& bridge, std::string* error);
   void unprotectBridge(const std::string& bridge, const std::string& why);
-  // Whether veths on `bridge` stay quarantined while no endpoint holds them.
-  bool holdsBridge(const std::string& bridge) const;
+  // Whether veths on `bridge` stay quarantined while no endpoint holds them (at `nowMs`).
+  bool holdsBridge(const std::string& bridge, uint64_t nowMs);
   // Looks at every link: veths on bridges nobody protects are let through the quarantine,
   // protected ones are not; endpoints whose interface is gone are detached.
   void reconcileLinks();
@@ -124,6 +127,12 @@ class Agent {
   DockerScope dockerScope_;
   std::set<std::string> protected_;          // bridges with an uplink and the quarantine
   std::set<std::string> dockerUnprotected_;  // the engine's bridges out of scope
+  std::set<std::string> dockerBridges_;      // every bridge the engine reported
+  // Bridges neither protected nor the engine's, by when the agent first saw a veth on them:
+  // while Docker is followed they are held a moment, in case the engine's word on a network it
+  // just created is still on its way.
+  std::map<std::string, uint64_t> unknownBridgeSinceMs_;
+  uint64_t nextLinksCheckMs_ = 0;  // reconcileLinks() again then (0: no need)
   std::string journalPath_;
   bool dirty_ = true;              // the forwarding state must be published again
   bool identitiesChanged_ = true;  // and the policy compiled again for it

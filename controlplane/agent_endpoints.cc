@@ -11,6 +11,9 @@
 namespace bulkhead::controlplane {
 namespace {
 
+// How long a veth on a bridge nobody has claimed stays held while Docker is followed.
+constexpr uint64_t UnknownBridgeHoldMs = 2000;
+
 // The names Docker gives bridges it makes: docker0 and br-<12 hex digits of the network id>.
 bool looksLikeDockerBridge(const std::string& bridge) {
   if (bridge == "docker0") {
@@ -235,17 +238,32 @@ void Agent::unprotectBridge(const std::string& bridge, const std::string& why) {
   spdlog::info("bridge {} is no longer protected: {}", bridge, why);
 }
 
-bool Agent::holdsBridge(const std::string& bridge) const {
+bool Agent::holdsBridge(const std::string& bridge, uint64_t nowMs) {
   if (protected_.count(bridge) != 0) {
     return true;
   }
-  // Docker's own bridges stay held until the engine says the network is not one to follow:
-  // a network created a moment ago gets its first container before the agent hears of it.
-  return config_.docker && looksLikeDockerBridge(bridge) && dockerUnprotected_.count(bridge) == 0;
+  if (!config_.docker || dockerBridges_.count(bridge) != 0) {
+    return false;  // the engine's, and out of scope (or no engine followed): left alone
+  }
+  // A bridge the engine has not told of: a network created a moment ago may have its first
+  // container before the agent hears of the network. Docker's own names are held until the
+  // engine says; any other bridge for a moment.
+  if (looksLikeDockerBridge(bridge)) {
+    return true;
+  }
+  const uint64_t since = unknownBridgeSinceMs_.emplace(bridge, nowMs).first->second;
+  if (nowMs < since + UnknownBridgeHoldMs) {
+    const uint64_t due = since + UnknownBridgeHoldMs;
+    nextLinksCheckMs_ = nextLinksCheckMs_ == 0 ? due : std::min(nextLinksCheckMs_, due);
+    return true;
+  }
+  return false;
 }
 
 void Agent::reconcileLinks() {
   linksDirty_ = false;
+  nextLinksCheckMs_ = 0;
+  const uint64_t nowMs = monotonicMs();
   std::string error;
   const auto links = links_->list(&error);
   if (!error.empty()) {
@@ -304,7 +322,7 @@ void Agent::reconcileLinks() {
     if (registry_->findInterface(link.name).first != nullptr) {
       continue;  // plugged: the patch panel carries it
     }
-    const bool held = holdsBridge(master->second->name);
+    const bool held = holdsBridge(master->second->name, nowMs);
     if (held && wire_->isReleased(link.ifindex)) {
       wire_->unrelease(link.ifindex);
       spdlog::info("{} on protected bridge {}: quarantined", link.name, master->second->name);
@@ -328,6 +346,13 @@ void Agent::applyDockerNetworks(const std::vector<DockerNetwork>& networks) {
   const auto wanted = protectedBridges(networks, dockerScope_);
   const auto unwanted = unprotectedBridges(networks, dockerScope_);
   dockerUnprotected_ = std::set<std::string>(unwanted.begin(), unwanted.end());
+  dockerBridges_.clear();
+  for (const auto& network : networks) {
+    if (!network.bridge.empty()) {
+      dockerBridges_.insert(network.bridge);
+      unknownBridgeSinceMs_.erase(network.bridge);
+    }
+  }
   // Networks removed from the engine: their bridges are gone or going.
   for (const auto& bridge : std::set<std::string>(protected_)) {
     const bool stillWanted = std::find(wanted.begin(), wanted.end(), bridge) != wanted.end();
