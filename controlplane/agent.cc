@@ -88,6 +88,20 @@ void Agent::flush() {
   state->hostIps = config_.staticEndpoints.hostIps;
   registry_->fill(*state);
   fastPath_->publish(std::move(state));
+  if (!attachEventsNs_.empty()) {
+    timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    const uint64_t nowNs = uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
+    for (const uint64_t eventNs : attachEventsNs_) {
+      if (eventNs != 0 && nowNs > eventNs) {
+        attachLatenciesMs_.push_back(double(nowNs - eventNs) / 1e6);
+      }
+    }
+    attachEventsNs_.clear();
+    while (attachLatenciesMs_.size() > 8192) {
+      attachLatenciesMs_.pop_front();
+    }
+  }
   if (identitiesChanged_) {
     if (std::string error; !registry_->identities().save(&error)) {
       spdlog::error("identities: {} (numbering may change at the next start)", error);

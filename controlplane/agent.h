@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -98,7 +99,8 @@ class Agent {
   void reconcileLinks();
   void applyDocker(const DockerUpdate& update);
   void applyDockerNetworks(const std::vector<DockerNetwork>& networks);
-  void upsertContainer(const DesiredEndpoint& desired);
+  // True when it attached (or re-attached) something.
+  bool upsertContainer(const DesiredEndpoint& desired);
   std::string attachRequest(const api::EndpointRequest& request, const nlohmann::json& raw);
   void applyRuntimeLabels(const RuntimeContainer& answer);
   void recover(const AgentJournal& previous);
@@ -133,6 +135,11 @@ class Agent {
   // just created is still on its way.
   std::map<std::string, uint64_t> unknownBridgeSinceMs_;
   uint64_t nextLinksCheckMs_ = 0;  // reconcileLinks() again then (0: no need)
+  // From the engine's start event to the state that enforces the container being published:
+  // the events of containers attached this turn, and the last latencies measured (ms).
+  std::vector<uint64_t> attachEventsNs_;
+  std::deque<double> attachLatenciesMs_;
+  double lastResyncMs_ = -1;
   std::string journalPath_;
   bool dirty_ = true;              // the forwarding state must be published again
   bool identitiesChanged_ = true;  // and the policy compiled again for it

@@ -1,6 +1,8 @@
 // The Agent's local API (docs/cli.md): one JSON request, one JSON answer, on the control thread.
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "controlplane/agent.h"
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/port_manager.h"
@@ -30,6 +32,19 @@ nlohmann::json panelJson(const wire::PatchPanelCounters& c) {
           {"portTagged", c.portTagged},           {"noTrunk", c.noTrunk},
           {"trunkToPort", c.trunkToPort},         {"trunkUntagged", c.trunkUntagged},
           {"trunkUnknownTag", c.trunkUnknownTag}, {"pushFailed", c.pushFailed}};
+}
+
+// Count, median, 99th percentile and maximum of the last latencies.
+nlohmann::json latencyJson(const std::deque<double>& latencies) {
+  if (latencies.empty()) {
+    return {{"count", 0}};
+  }
+  std::vector<double> sorted(latencies.begin(), latencies.end());
+  std::sort(sorted.begin(), sorted.end());
+  const auto at = [&](double quantile) {
+    return sorted[std::min(sorted.size() - 1, size_t(quantile * double(sorted.size())))];
+  };
+  return {{"count", sorted.size()}, {"p50", at(0.5)}, {"p99", at(0.99)}, {"max", sorted.back()}};
 }
 
 }  // namespace
@@ -131,11 +146,14 @@ nlohmann::json Agent::status() {
   }
   nlohmann::json docker = nullptr;
   if (docker_) {
-    docker = {{"socket", config_.dockerSocket},
-              {"networks", dockerScope_.networks.empty() ? nlohmann::json("all")
-                                                         : nlohmann::json(dockerScope_.networks)},
-              {"connected", docker_->connected()},
-              {"apiVersion", docker_->apiVersion()}};
+    docker = {
+        {"socket", config_.dockerSocket},
+        {"networks", dockerScope_.networks.empty() ? nlohmann::json("all")
+                                                   : nlohmann::json(dockerScope_.networks)},
+        {"connected", docker_->connected()},
+        {"apiVersion", docker_->apiVersion()},
+        {"attachLatencyMs", latencyJson(attachLatenciesMs_)},
+        {"lastResyncMs", lastResyncMs_ < 0 ? nlohmann::json() : nlohmann::json(lastResyncMs_)}};
   }
   return {{"ok", true},
           {"version", BULKHEAD_VERSION},

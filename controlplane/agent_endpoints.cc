@@ -391,8 +391,13 @@ void Agent::applyDocker(const DockerUpdate& update) {
       for (const auto& endpoint : desired) {
         upsertContainer(endpoint);
       }
-      spdlog::info("docker: resynced, {} running containers, {} of them endpoints",
-                   update.containers.size(), desired.size());
+      flush();
+      const uint64_t nowNs = monotonicMs() * 1000000ull;
+      lastResyncMs_ = nowNs > update.sinceNs ? double(nowNs - update.sinceNs) / 1e6 : 0;
+      spdlog::info(
+          "docker: resynced, {} running containers, {} of them endpoints, enforced {:.0f} "
+          "ms after the engine was first asked",
+          update.containers.size(), desired.size(), lastResyncMs_);
       return;
     }
     case DockerUpdate::Kind::Networks:
@@ -401,7 +406,9 @@ void Agent::applyDocker(const DockerUpdate& update) {
     case DockerUpdate::Kind::Running: {
       const auto desired = desiredEndpoint(update.containers.front(), dockerScope_);
       if (desired) {
-        upsertContainer(*desired);
+        if (upsertContainer(*desired)) {
+          attachEventsNs_.push_back(update.sinceNs);
+        }
       } else if (const auto* existing = registry_->findByContainer(update.containers.front().id);
                  existing != nullptr && existing->source == "docker") {
         detach(existing->name, "the container left the protected networks");
@@ -417,7 +424,7 @@ void Agent::applyDocker(const DockerUpdate& update) {
   }
 }
 
-void Agent::upsertContainer(const DesiredEndpoint& desired) {
+bool Agent::upsertContainer(const DesiredEndpoint& desired) {
   std::vector<AttachSpec> specs;
   for (const auto& network : desired.attachments) {
     std::string error;
@@ -456,18 +463,22 @@ void Agent::upsertContainer(const DesiredEndpoint& desired) {
              attachment.ips == specs[i].ips;
     }
     if (same) {
-      return;  // already so: a replayed or duplicate event
+      return false;  // already so: a replayed or duplicate event
     }
     const std::string name = existing->name;
     detach(name, "the container changed");
   }
+  bool attached = false;
   for (const auto& spec : specs) {
     if (const std::string failure = attach(spec); !failure.empty()) {
       // Failing closed: its veth stays in the quarantine, cut off rather than unfiltered.
       spdlog::error("docker: container '{}' on {} is not attached ({}); it stays cut off",
                     desired.name, spec.interface, failure);
+    } else {
+      attached = true;
     }
   }
+  return attached;
 }
 
 std::string Agent::attachRequest(const api::EndpointRequest& request, const nlohmann::json& raw) {

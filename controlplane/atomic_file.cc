@@ -5,8 +5,7 @@
 
 namespace bulkhead::controlplane {
 
-bool writeFileAtomically(const std::string& path, const std::string& content,
-                         std::string* error) {
+bool writeFileAtomically(const std::string& path, const std::string& content, std::string* error) {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(fs::path(path).parent_path(), ec);

@@ -230,6 +230,9 @@ bool DockerWatcher::connectAndResync(std::string* error) {
   bridges_.clear();
   DockerUpdate resync;
   resync.kind = DockerUpdate::Kind::Resync;
+  timespec began;
+  clock_gettime(CLOCK_MONOTONIC, &began);
+  resync.sinceNs = uint64_t(began.tv_sec) * 1000000000ull + uint64_t(began.tv_nsec);
   if (!listNetworks(&resync.networks, error)) {
     return false;
   }
@@ -356,7 +359,12 @@ void DockerWatcher::onEvent(const json& event) {
   }
   bool exists = true;
   if (auto container = inspect(id, &exists)) {
-    push({DockerUpdate::Kind::Running, {std::move(*container)}, id});
+    DockerUpdate update{DockerUpdate::Kind::Running, {std::move(*container)}, id, {}, 0};
+    if (const auto time = event.find("timeNano");
+        time != event.end() && time->is_number_unsigned()) {
+      update.sinceNs = time->get<uint64_t>();
+    }
+    push(std::move(update));
   } else if (!exists) {
     push({DockerUpdate::Kind::Gone, {}, id});
   }

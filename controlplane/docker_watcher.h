@@ -52,6 +52,9 @@ struct DockerUpdate {
   std::vector<DockerContainer> containers;
   std::string id;
   std::vector<DockerNetwork> networks;
+  // Running: when the engine says the container started (its event's timeNano, CLOCK_REALTIME
+  // ns); 0 when unknown. Resync: when the watcher began asking (CLOCK_MONOTONIC ns).
+  uint64_t sinceNs = 0;
 };
 
 // The highest engine API version the agent was written against; an engine that speaks a newer

@@ -39,7 +39,9 @@ class EndpointParser {
   static const YamlReader::Field* optional(const Fields& f, std::string_view key) {
     return YamlReader::optional(f, key);
   }
-  bool expectList(const YAML::Node& n, std::string_view what) { return reader_.expectList(n, what); }
+  bool expectList(const YAML::Node& n, std::string_view what) {
+    return reader_.expectList(n, what);
+  }
   bool expectMap(const YAML::Node& n, std::string_view what) { return reader_.expectMap(n, what); }
   Fields fields(const YAML::Node& n, std::initializer_list<std::string_view> allowed,
                 std::string_view context) {

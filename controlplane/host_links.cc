@@ -134,6 +134,18 @@ bool HostLinks::exists(const std::string& name) {
   return kernelLink(socket_, name) != nullptr;
 }
 
+bool HostLinks::peerInOtherNamespace(const std::string& name) {
+  const LinkPtr link = kernelLink(socket_, name);
+  if (link == nullptr) {
+    return false;
+  }
+  const char* type = rtnl_link_get_type(link.get());
+  int32_t netnsid = -1;
+  // IFLA_LINK_NETNSID is only sent when the peer is in another namespace.
+  return type != nullptr && std::string_view(type) == "veth" &&
+         rtnl_link_get_link_netnsid(link.get(), &netnsid) == 0 && netnsid >= 0;
+}
+
 std::string HostLinks::nameOf(int ifindex) {
   rtnl_link* link = nullptr;
   if (rtnl_link_get_kernel(socket_, ifindex, nullptr, &link) < 0) {
@@ -267,9 +279,11 @@ std::vector<HostLinks::Link> HostLinks::list(std::string* error) {
        object = nl_cache_get_next(object)) {
     auto* link = reinterpret_cast<rtnl_link*>(object);
     const char* type = rtnl_link_get_type(link);
+    int32_t netnsid = -1;
     out.push_back({rtnl_link_get_name(link), lower(macString(rtnl_link_get_addr(link))),
                    rtnl_link_get_link(link), rtnl_link_get_ifindex(link),
-                   rtnl_link_get_master(link), type != nullptr ? type : ""});
+                   rtnl_link_get_master(link), type != nullptr ? type : "",
+                   rtnl_link_get_link_netnsid(link, &netnsid) == 0 && netnsid >= 0});
   }
   nl_cache_free(cache);
   return out;

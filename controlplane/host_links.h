@@ -42,10 +42,13 @@ class HostLinks {
     std::string mac;    // lower case; "" when the link has no Ethernet address
     int peerIndex = 0;  // IFLA_LINK: a veth's peer (in the peer's namespace); 0 when none
     int ifindex = 0;
-    int masterIndex = 0;  // the bridge (or other master) it is enslaved to; 0 when none
-    std::string kind;     // "veth", "bridge", ...; "" for a device without a link kind
+    int masterIndex = 0;         // the bridge (or other master) it is enslaved to; 0 when none
+    std::string kind;            // "veth", "bridge", ...; "" for a device without a link kind
+    bool peerElsewhere = false;  // its peer (a veth's other end) is in another namespace
   };
   std::vector<Link> list(std::string* error);
+  // A veth whose other end is in another network namespace (a container's veth).
+  bool peerInOtherNamespace(const std::string& name);
 
  private:
   explicit HostLinks(nl_sock* socket) : socket_(socket) {}

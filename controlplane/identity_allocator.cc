@@ -24,8 +24,7 @@ IdentityAllocator::IdentityAllocator(std::string stateFile, std::string* warning
   const auto state = nlohmann::json::parse(text.str(), nullptr, false);
   std::map<rules::Labels, rules::IdentityId> loaded;
   rules::IdentityId next = rules::reserved_identity::FirstEndpoint;
-  bool valid = state.is_object() && state.contains("identities") &&
-               state["identities"].is_array();
+  bool valid = state.is_object() && state.contains("identities") && state["identities"].is_array();
   if (valid) {
     for (const auto& entry : state["identities"]) {
       if (!entry.is_object() || !entry.contains("id") || !entry["id"].is_number_unsigned() ||
@@ -41,7 +40,8 @@ IdentityAllocator::IdentityAllocator(std::string stateFile, std::string* warning
           labels[key] = value.get<std::string>();
         }
       }
-      if (!valid || id < rules::reserved_identity::FirstEndpoint || !loaded.emplace(labels, id).second) {
+      if (!valid || id < rules::reserved_identity::FirstEndpoint ||
+          !loaded.emplace(labels, id).second) {
         valid = false;
         break;
       }
@@ -83,9 +83,9 @@ bool IdentityAllocator::save(std::string* error) {
   for (const auto& [labels, id] : byLabels_) {
     entries.push_back({{"id", id}, {"labels", labels}});
   }
-  if (!writeFileAtomically(
-          stateFile_, nlohmann::json{{"version", 1}, {"identities", entries}}.dump(2) + "\n",
-          error)) {
+  if (!writeFileAtomically(stateFile_,
+                           nlohmann::json{{"version", 1}, {"identities", entries}}.dump(2) + "\n",
+                           error)) {
     return false;
   }
   dirty_ = false;

@@ -22,8 +22,8 @@ std::unique_ptr<PolicyWatcher> PolicyWatcher::open(const std::vector<std::string
     *error = std::string("inotify: ") + std::strerror(errno);
     return nullptr;
   }
-  constexpr uint32_t Events = IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE |
-                              IN_DELETE | IN_ATTRIB;
+  constexpr uint32_t Events =
+      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB;
   std::vector<std::string> files;
   bool anyName = false;
   for (const auto& path : paths) {
@@ -49,7 +49,9 @@ std::unique_ptr<PolicyWatcher> PolicyWatcher::open(const std::vector<std::string
   return std::unique_ptr<PolicyWatcher>(new PolicyWatcher(fd, std::move(files), settleMs));
 }
 
-PolicyWatcher::~PolicyWatcher() { ::close(fd_); }
+PolicyWatcher::~PolicyWatcher() {
+  ::close(fd_);
+}
 
 bool PolicyWatcher::poll(uint64_t nowMs) {
   alignas(inotify_event) char buffer[4096];

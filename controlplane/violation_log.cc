@@ -12,8 +12,8 @@
 #include <system_error>
 
 #include "dataplane/ip_protocol_name.h"
-#include "rules/protocol_names.h"
 #include "dataplane/packet_meta.h"
+#include "rules/protocol_names.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -156,9 +156,8 @@ std::string formatTimeNs(uint64_t timeNs) {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%09luZ",
-                utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                utc.tm_sec, fraction);
+  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%09luZ", utc.tm_year + 1900,
+                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
   return buffer;
 }
 

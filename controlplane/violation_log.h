@@ -8,8 +8,8 @@
 #include <string>
 
 #include "dataplane/violation_event.h"
-#include "rules/labels.h"
 #include "dpi/protocol_report.h"
+#include "rules/labels.h"
 
 namespace bulkhead::controlplane {
 
@@ -28,8 +28,7 @@ using EndpointLookup = std::function<std::optional<EndpointInfo>(uint32_t slot)>
 std::string formatTimeNs(uint64_t timeNs);
 
 // One violation as the log's JSON object; the schema is documented in docs/violations.md.
-nlohmann::json violationToJson(const dataplane::ViolationEvent& event,
-                               const EndpointLookup& lookup,
+nlohmann::json violationToJson(const dataplane::ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols);
 
 // The violation log: one JSON object per line, appended to a file operators tail, ship or

@@ -66,7 +66,7 @@ bool Wire::plug(const std::string& interface, uint16_t tag, int* ifindex, std::s
     *error = "no interface named '" + interface + "'";
     return false;
   }
-  if (!panel_->plug(*ifindex, tag, error)) {
+  if (!panel_->plug(*ifindex, tag, links_.peerInOtherNamespace(interface), error)) {
     return false;
   }
   // Whatever the bridge would send it is dropped: the patch panel alone reaches it now.

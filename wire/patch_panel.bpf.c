@@ -25,8 +25,8 @@ struct {
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
   __uint(max_entries, BH_TAGS);
-  __type(key, __u32);    // tag
-  __type(value, __u32);  // ifindex, 0 for none
+  __type(key, __u32);  // tag
+  __type(value, struct bh_port);
 } bh_tag_port SEC(".maps");
 
 struct {
@@ -98,15 +98,18 @@ int bh_from_trunk(struct __sk_buff *skb) {
     }
     tag = bpf_ntohs(*(__u16 *)(data + ETH_HLEN)) & 0x0fff;
   }
-  __u32 *ifindex = bpf_map_lookup_elem(&bh_tag_port, &tag);
-  if (!ifindex || !*ifindex) {
+  struct bh_port *port = bpf_map_lookup_elem(&bh_tag_port, &tag);
+  if (!port || !port->ifindex) {
     return count(BH_TRUNK_UNKNOWN_TAG, TC_ACT_SHOT);
   }
   if (bpf_skb_vlan_pop(skb)) {
     return count(BH_PUSH_FAILED, TC_ACT_SHOT);
   }
   count(BH_TRUNK_TO_PORT, 0);
-  return bpf_redirect(*ifindex, 0);
+  if (port->flags & BH_PORT_PEER) {
+    return bpf_redirect_peer(port->ifindex, 0);
+  }
+  return bpf_redirect(port->ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "GPL";

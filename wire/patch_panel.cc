@@ -145,16 +145,17 @@ bool PatchPanel::setTrunk(int ifindex, std::string* error) {
   return true;
 }
 
-bool PatchPanel::plug(int ifindex, uint16_t tag, std::string* error) {
+bool PatchPanel::plug(int ifindex, uint16_t tag, bool peer, std::string* error) {
   if (tag == 0 || tag >= BH_TAGS - 1) {
     *error = "tag " + std::to_string(tag) + " is not a VLAN id that can be given out";
     return false;
   }
   const uint32_t key = static_cast<uint32_t>(ifindex);
   const uint32_t tagKey = tag;
+  const bh_port port = {key, peer ? BH_PORT_PEER : 0u};
   // The way back first: by the time the port's first frame is tagged, its answers can return.
   if (const int updated = bpf_map__update_elem(skeleton_->maps.bh_tag_port, &tagKey, sizeof(tagKey),
-                                               &key, sizeof(key), BPF_ANY);
+                                               &port, sizeof(port), BPF_ANY);
       updated != 0) {
     *error = failure("tag " + std::to_string(tag), updated);
     return false;
@@ -174,11 +175,11 @@ bool PatchPanel::unplug(int ifindex, uint16_t tag, std::string* error) {
   const uint32_t key = static_cast<uint32_t>(ifindex);
   bpf_map__delete_elem(skeleton_->maps.bh_port_tag, &key, sizeof(key), 0);
   const uint32_t tagKey = tag;
-  uint32_t current = 0;
+  bh_port current = {};
   if (bpf_map__lookup_elem(skeleton_->maps.bh_tag_port, &tagKey, sizeof(tagKey), &current,
                            sizeof(current), 0) == 0 &&
-      current == key) {
-    const uint32_t none = 0;
+      current.ifindex == key) {
+    const bh_port none = {};
     bpf_map__update_elem(skeleton_->maps.bh_tag_port, &tagKey, sizeof(tagKey), &none, sizeof(none),
                          BPF_ANY);
   }

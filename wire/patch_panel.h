@@ -40,9 +40,10 @@ class PatchPanel {
   // Frames of plugged interfaces go to `ifindex` (the trunk's kernel end), and frames arriving
   // there go back out by their tag.
   bool setTrunk(int ifindex, std::string* error);
-  // The interface's frames get `tag`; frames with `tag` leave through it. Replaces any filter of
-  // ours already on it (one a crashed agent left) in one step.
-  bool plug(int ifindex, uint16_t tag, std::string* error);
+  // The interface's frames get `tag`; frames with `tag` leave through it -- handed straight to
+  // its peer when `peer` (a veth whose other end is in another namespace). Replaces any filter
+  // of ours already on it (one a crashed agent left) in one step.
+  bool plug(int ifindex, uint16_t tag, bool peer, std::string* error);
   // Takes the filter off and forgets the tag. An interface that is already gone is fine.
   bool unplug(int ifindex, uint16_t tag, std::string* error);
   // The trunk's filter, the plugged interfaces' filters (of those still there), the pins.

@@ -22,6 +22,16 @@ enum bh_counter {
   BH_COUNTERS
 };
 
+// Where frames with a tag leave the trunk: the interface, and how.
+struct bh_port {
+  __u32 ifindex;  // 0 for none
+  __u32 flags;
+};
+// The interface is a veth whose other end is in another namespace (a container's): the frame is
+// handed straight to that end's ingress (bpf_redirect_peer), skipping the veth's transmit and the
+// backlog queue a second time. Without it (the agent's uplinks, a NIC) it is transmitted.
+#define BH_PORT_PEER 1u
+
 struct bh_config {
   __u32 trunk_ifindex;  // the trunk's kernel end: where tagged frames go
 };

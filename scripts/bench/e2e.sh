@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End to end: iperf3 between two network namespaces (client 10.214.0.1, server 10.214.0.2)
 # through a Linux bridge, dpdk-testpmd (io forwarding) and bulkheadd, all in one run, each path on
-# fresh namespaces and veth pairs with offloads off on both ends. testpmd and bulkheadd use the
-# same ports (af_packet vdevs on the two root-namespace veth ends); af_xdp is tried for both too.
+# fresh namespaces and veth pairs with offloads off on both ends. testpmd forwards between af_packet
+# (or af_xdp) vdevs on the two root-namespace veth ends; bulkheadd has one port, its trunk, and its
+# patch panel puts both veth ends on it (docs/architecture.md, "The wire"). A last bulkheadd path
+# leaves the namespaces' offloads on: the trunk's kernel end segments and checksums for them.
 # Prints TCP Gbit/s and 64-byte UDP packets/s received per path, then the ratios
 # bulkheadd/bridge and bulkheadd/testpmd. Needs root. Traffic never leaves the namespaces: the
 # addresses exist only inside them, the root-namespace ends and the bridge have none.
@@ -56,10 +58,16 @@ stop_pid() {
   pids=("${kept[@]+"${kept[@]}"}")
 }
 
-# Removes one path's lab: its processes, bridge, iptables rule, veths and namespaces.
+# Removes one path's lab: its processes, what an agent that did not stop cleanly left in the
+# kernel, bridge, iptables rule, veths and namespaces.
 teardown() {
   local pid name
   for pid in "${pids[@]+"${pids[@]}"}"; do stop_pid "$pid" 10; done
+  if [ -d "$work/state" ]; then
+    timeout 30 build/bulkheadd --instance "$TAG" --state-directory "$work/state" --release \
+      >/dev/null 2>&1 || echo "bench: bulkheadd --release failed" >&2
+    rm -rf "$work/state"
+  fi
   if [ ${#rule[@]} -gt 0 ]; then
     timeout 10 iptables -D "${rule[@]}" || echo "bench: could not remove iptables rule: ${rule[*]}" >&2
     rule=()
@@ -139,8 +147,9 @@ offloads_off() {  # $1: device, $2: its namespace (none: the root namespace)
 
 # Fresh namespaces and veth pairs for path number $1: sets CLIENT_DEV and SERVER_DEV, the
 # root-namespace ends (up, unaddressed, IPv6 off); the namespace ends are eth0 with the addresses.
+# Offloads go off on both ends unless $2 is "offloads-on".
 make_lab() {
-  local n=$1 side ns dev ip mac
+  local n=$1 keep=${2:-} side ns dev ip mac
   for side in client server; do
     if [ "$side" = client ]; then
       ns=$CLIENT_NS dev="${TAG}c$n" ip=$CLIENT_IP mac=$CLIENT_MAC
@@ -156,8 +165,10 @@ make_lab() {
     must ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
     must sysctl -qw "net.ipv6.conf.$dev.disable_ipv6=1"
     must ip -n "$ns" addr add "$ip/24" dev eth0
-    offloads_off eth0 "$ns" || { echo "bench: ethtool -K eth0 in $ns failed" >&2; exit 1; }
-    offloads_off "$dev" || { echo "bench: ethtool -K $dev failed" >&2; exit 1; }
+    if [ "$keep" != offloads-on ]; then
+      offloads_off eth0 "$ns" || { echo "bench: ethtool -K eth0 in $ns failed" >&2; exit 1; }
+      offloads_off "$dev" || { echo "bench: ethtool -K $dev failed" >&2; exit 1; }
+    fi
     must ip -n "$ns" link set lo up
     must ip -n "$ns" link set eth0 up
     must ip link set "$dev" up
@@ -280,9 +291,9 @@ path_testpmd() {  # $1: af_packet | af_xdp, $2: path number
 }
 
 # --- (c) bulkheadd ------------------------------------------------------------------------------
-path_bulkheadd() {  # $1: af_packet | auto, $2: path number
-  local driver=$1 n=$2 label="bulkheadd-$1"
-  make_lab "$n"
+path_bulkheadd() {  # $1: af_packet | auto, $2: path number, $3: offloads-on (optional)
+  local driver=$1 n=$2 label="bulkheadd-$1${3:+-$3}"
+  make_lab "$n" "${3:-}"
   cat >"$work/policy.yaml" <<YAML
 apiVersion: bulkhead.io/v1
 kind: SegmentationPolicy
@@ -298,6 +309,8 @@ policy: $work/policy.yaml
 apiSocket: $work/$label.sock
 violationLog: $work/$label.violations.jsonl
 portDriver: $driver
+instance: $TAG
+stateDirectory: $work/state
 hugepages: off
 memoryMegabytes: 512
 eal: ["--file-prefix=$TAG-$label"]
@@ -324,11 +337,12 @@ try:
     s = json.load(open(sys.argv[1]))
 except Exception:
     print("  (no status from the agent)"); sys.exit()
-drivers = ", ".join("%s=%s" % (e["interface"], e["driver"]) for e in s["endpoints"])
+drivers = "trunk %s=%s, tags %s" % (s["wire"]["trunk"]["port"], s["wire"]["trunkDriver"],
+                                   ", ".join("%s=%s" % (e["interface"], e["tag"]) for e in s["endpoints"]))
 c = s["counters"]
 drops = {k: v for k, v in c["dropped"].items() if v}
 violations = sum(1 for _ in open(sys.argv[2])) if os.path.exists(sys.argv[2]) else 0
-print("  agent: ports %s; rx %d tx %d txDropped %d; pipeline drops %s; flows created %d; "
+print("  agent: %s; rx %d tx %d txDropped %d; pipeline drops %s; flows created %d; "
       "violation lines %d" % (drivers, c["rxPackets"], c["txPackets"], c["txDropped"],
                               drops or "none", c["flowsCreated"], violations))
 PY
@@ -349,6 +363,8 @@ echo "(b') dpdk-testpmd io forwarding, af_xdp"
 path_testpmd af_xdp 4 || echo "  testpmd af_xdp path failed"
 echo "(c') bulkheadd, portDriver auto (af_xdp)"
 path_bulkheadd auto 5 || echo "  bulkheadd auto path failed"
+echo "(c'') bulkheadd, portDriver auto (af_xdp), the namespaces' offloads on"
+path_bulkheadd auto 6 offloads-on || echo "  bulkheadd auto offloads-on path failed"
 
 echo
 /usr/bin/python3 - "$work/results" <<'PY'
@@ -358,7 +374,8 @@ for line in open(sys.argv[1]):
     f = line.split()
     num = lambda x: None if x == "-" else float(x)
     rows[f[0]] = {"tcp": num(f[1]), "udp": num(f[3]), "loss": f[4]}
-order = ["bridge", "testpmd-af_packet", "bulkheadd-af_packet", "testpmd-af_xdp", "bulkheadd-auto"]
+order = ["bridge", "testpmd-af_packet", "bulkheadd-af_packet", "testpmd-af_xdp", "bulkheadd-auto",
+         "bulkheadd-auto-offloads-on"]
 print("%-22s %12s %18s %8s" % ("path", "TCP Gbit/s", "UDP 64B packets/s", "UDP loss"))
 for name in order:
     r = rows.get(name)
@@ -371,7 +388,8 @@ for name in order:
 def ratio(a, b, key):
     x, y = rows.get(a, {}).get(key), rows.get(b, {}).get(key)
     return "n/a" if not x or not y else "%.2f" % (x / y)
-for agent, testpmd in (("bulkheadd-af_packet", "testpmd-af_packet"), ("bulkheadd-auto", "testpmd-af_xdp")):
+for agent, testpmd in (("bulkheadd-af_packet", "testpmd-af_packet"), ("bulkheadd-auto", "testpmd-af_xdp"),
+                       ("bulkheadd-auto-offloads-on", "testpmd-af_xdp")):
     for base in ("bridge", testpmd):
         print("ratio %s/%s: TCP %s, UDP packets/s %s" % (agent, base, ratio(agent, base, "tcp"), ratio(agent, base, "udp")))
 # The af_packet comparison is the benchmark; af_xdp is a bonus where it works.
