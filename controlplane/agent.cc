@@ -88,19 +88,23 @@ void Agent::flush() {
   state->hostIps = config_.staticEndpoints.hostIps;
   registry_->fill(*state);
   fastPath_->publish(std::move(state));
-  if (!attachEventsNs_.empty()) {
+  if (!attachEvents_.empty()) {
     timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     const uint64_t nowNs = uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
-    for (const uint64_t eventNs : attachEventsNs_) {
-      if (eventNs != 0 && nowNs > eventNs) {
-        attachLatenciesMs_.push_back(double(nowNs - eventNs) / 1e6);
+    const auto record = [&](std::deque<double>& into, uint64_t sinceNs) {
+      if (sinceNs != 0 && nowNs > sinceNs) {
+        into.push_back(double(nowNs - sinceNs) / 1e6);
       }
+      while (into.size() > 8192) {
+        into.pop_front();
+      }
+    };
+    for (const auto& pending : attachEvents_) {
+      record(attachLatenciesMs_, pending.eventNs);
+      record(agentLatenciesMs_, pending.pushedNs);
     }
-    attachEventsNs_.clear();
-    while (attachLatenciesMs_.size() > 8192) {
-      attachLatenciesMs_.pop_front();
-    }
+    attachEvents_.clear();
   }
   if (identitiesChanged_) {
     if (std::string error; !registry_->identities().save(&error)) {
@@ -201,7 +205,7 @@ bool Agent::start(std::string* error) {
       released.push_back(link.ifindex);
     }
   }
-  wire_ = Wire::open(names_, *links_, previous.plugged, released, error);
+  wire_ = Wire::open(names_, *links_, previous.plugged, previous.uplinks, released, error);
   if (!wire_) {
     return false;
   }
@@ -366,10 +370,21 @@ void Agent::serve() {
         applyDocker(update);
       }
     }
-    if (linksDirty_ || (nextLinksCheckMs_ != 0 && monotonicMs() >= nextLinksCheckMs_)) {
+    if (fds[0].revents & POLLIN) {
+      api_->serveReady(handler);
+    }
+    // The endpoints this turn brought are enforced before anything slower runs: everything
+    // they changed reaches the workers at once, one state and one grace period.
+    flush();
+    // A look at every link is a netlink dump that waits for the kernel's lock while a runtime
+    // makes veths: at most every 100 ms. The quarantine holds new veths meanwhile.
+    const uint64_t now = monotonicMs();
+    if ((linksDirty_ && now >= lastLinksCheckMs_ + 100) ||
+        (nextLinksCheckMs_ != 0 && now >= nextLinksCheckMs_)) {
+      lastLinksCheckMs_ = now;
       reconcileLinks();
     }
-    if (watcher_ && watcher_->poll(monotonicMs())) {
+    if (watcher_ && watcher_->poll(now)) {
       reloadPolicy("file-change");
     }
     if (reloadRequested.exchange(false)) {
@@ -379,11 +394,8 @@ void Agent::serve() {
         spdlog::error("violation log: {}", reopenError);
       }
     }
-    if (fds[0].revents & POLLIN) {
-      api_->serveReady(handler);
-    }
-    // Everything this turn changed reaches the workers at once: one state, one grace period.
     flush();
+    fastPath_->reclaim();
     drainViolations();
   }
 }

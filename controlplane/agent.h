@@ -135,10 +135,17 @@ class Agent {
   // just created is still on its way.
   std::map<std::string, uint64_t> unknownBridgeSinceMs_;
   uint64_t nextLinksCheckMs_ = 0;  // reconcileLinks() again then (0: no need)
+  uint64_t lastLinksCheckMs_ = 0;
   // From the engine's start event to the state that enforces the container being published:
   // the events of containers attached this turn, and the last latencies measured (ms).
-  std::vector<uint64_t> attachEventsNs_;
+  // The agent's own part starts when the watcher hands the update over.
+  struct PendingAttach {
+    uint64_t eventNs = 0;
+    uint64_t pushedNs = 0;
+  };
+  std::vector<PendingAttach> attachEvents_;
   std::deque<double> attachLatenciesMs_;
+  std::deque<double> agentLatenciesMs_;
   double lastResyncMs_ = -1;
   std::string journalPath_;
   bool dirty_ = true;              // the forwarding state must be published again

@@ -153,6 +153,7 @@ nlohmann::json Agent::status() {
         {"connected", docker_->connected()},
         {"apiVersion", docker_->apiVersion()},
         {"attachLatencyMs", latencyJson(attachLatenciesMs_)},
+        {"agentAttachLatencyMs", latencyJson(agentLatenciesMs_)},
         {"lastResyncMs", lastResyncMs_ < 0 ? nlohmann::json() : nlohmann::json(lastResyncMs_)}};
   }
   return {{"ok", true},

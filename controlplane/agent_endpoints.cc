@@ -58,19 +58,25 @@ std::string Agent::attach(const AttachSpec& spec) {
       (spec.containerId.empty() || endpoint->containerId != spec.containerId)) {
     return "endpoint '" + spec.name + "' is already attached";
   }
-  if (!links_->exists(spec.interface)) {
+  // One look at the interface and one at its bridge: every round trip to the kernel waits for
+  // its lock while a runtime is making veths.
+  const auto link = links_->find(spec.interface);
+  if (!link) {
     return "no interface named '" + spec.interface + "'";
   }
-  if (links_->isBridge(spec.interface)) {
+  if (link->kind == "bridge") {
     return "'" + spec.interface +
            "' is a bridge; an endpoint is the host end of a container's veth";
   }
-  const std::string bridge = links_->masterOf(spec.interface);
-  if (!bridge.empty() && !links_->isBridge(bridge)) {
-    return "interface '" + spec.interface + "' is enslaved to '" + bridge +
-           "', which is not a bridge";
-  }
-  if (!bridge.empty()) {
+  std::string bridge;
+  if (link->masterIndex != 0) {
+    const auto master = links_->find(link->masterIndex);
+    if (!master || master->kind != "bridge") {
+      return "interface '" + spec.interface + "' is enslaved to '" +
+             (master ? master->name : std::to_string(link->masterIndex)) +
+             "', which is not a bridge";
+    }
+    bridge = master->name;
     if (std::string failure; !protectBridge(bridge, &failure)) {
       return "bridge " + bridge + ": " + failure;
     }
@@ -81,8 +87,8 @@ std::string Agent::attach(const AttachSpec& spec) {
     return "no tag left on the trunk: it carries at most " +
            std::to_string(dataplane::MaxTags - 2) + " attachments";
   }
-  int ifindex = 0;
-  if (std::string failure; !wire_->plug(spec.interface, *tag, &ifindex, &failure)) {
+  const int ifindex = link->ifindex;
+  if (std::string failure; !wire_->plug(*link, *tag, &failure)) {
     registry_->tags().release(*tag);
     return failure;
   }
@@ -407,7 +413,7 @@ void Agent::applyDocker(const DockerUpdate& update) {
       const auto desired = desiredEndpoint(update.containers.front(), dockerScope_);
       if (desired) {
         if (upsertContainer(*desired)) {
-          attachEventsNs_.push_back(update.sinceNs);
+          attachEvents_.push_back({update.sinceNs, update.pushedNs});
         }
       } else if (const auto* existing = registry_->findByContainer(update.containers.front().id);
                  existing != nullptr && existing->source == "docker") {

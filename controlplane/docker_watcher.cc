@@ -164,6 +164,9 @@ std::vector<DockerUpdate> DockerWatcher::take() {
 }
 
 void DockerWatcher::push(DockerUpdate update) {
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  update.pushedNs = uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     updates_.push_back(std::move(update));
@@ -246,9 +249,11 @@ bool DockerWatcher::connectAndResync(std::string* error) {
     *error = "/containers/json answered HTTP " + std::to_string(list->status);
     return false;
   }
+  running_.clear();
   for (const auto& summary : containers) {
     bool exists = true;
     if (auto container = inspect(stringAt(summary, "Id"), &exists)) {
+      running_.insert(container->id);
       resync.containers.push_back(std::move(*container));
     } else if (exists) {
       *error = "cannot inspect container " + stringAt(summary, "Id");
@@ -351,11 +356,21 @@ void DockerWatcher::onEvent(const json& event) {
     return;
   }
   if (type == "container" && (action == "die" || action == "destroy")) {
-    push({DockerUpdate::Kind::Gone, {}, id});
+    if (running_.erase(id) != 0 || action == "die") {
+      push({DockerUpdate::Kind::Gone, {}, id});
+    }
     return;
   }
   if (type == "container" && action != "start" && action != "unpause") {
     return;
+  }
+  // A container joins its networks before it starts: those connects need no look, its start
+  // event follows. Only a running container's connect or disconnect changes an endpoint.
+  if (type == "network" && running_.count(id) == 0) {
+    return;
+  }
+  if (type == "container") {
+    running_.insert(id);
   }
   bool exists = true;
   if (auto container = inspect(id, &exists)) {

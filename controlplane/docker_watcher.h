@@ -7,6 +7,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -55,6 +56,8 @@ struct DockerUpdate {
   // Running: when the engine says the container started (its event's timeNano, CLOCK_REALTIME
   // ns); 0 when unknown. Resync: when the watcher began asking (CLOCK_MONOTONIC ns).
   uint64_t sinceNs = 0;
+  // When the watcher handed it over (CLOCK_REALTIME ns): the rest is the agent's.
+  uint64_t pushedNs = 0;
 };
 
 // The highest engine API version the agent was written against; an engine that speaks a newer
@@ -104,6 +107,7 @@ class DockerWatcher {
   std::string apiVersion_;
   std::string prefix_;                          // "/v1.41"
   std::map<std::string, std::string> bridges_;  // network ID -> bridge name
+  std::set<std::string> running_;               // container IDs the engine runs, as far as we heard
   std::atomic<bool> stop_{false};
   std::atomic<bool> connected_{false};
   std::string lastError_;  // logged once, not at every retry

@@ -202,6 +202,7 @@ void FastPath::stop(const std::function<void(const dataplane::ViolationEvent&)>&
   }
   ports_.reset();
   shared_.state = nullptr;
+  retired_.clear();  // the workers have stopped
   current_.reset();
   workers_.clear();
   rte_ring_free(violations_);
@@ -225,11 +226,22 @@ void FastPath::publish(std::unique_ptr<dataplane::ForwardingState> state) {
     state->trunkMac = trunk_->mac;
   }
   shared_.state.store(state.get(), std::memory_order_release);
-  // After this no worker can still be reading the previous state: it may be freed.
-  if (rcu_ != nullptr && workersRunning_) {
-    rte_rcu_qsbr_synchronize(rcu_, RTE_QSBR_THRID_INVALID);
+  if (current_) {
+    if (rcu_ != nullptr && workersRunning_) {
+      retired_.emplace_back(rte_rcu_qsbr_start(rcu_), std::move(current_));
+    } else {
+      current_.reset();  // no worker runs: nobody can be reading it
+    }
   }
   current_ = std::move(state);
+  reclaim();
+}
+
+void FastPath::reclaim() {
+  while (!retired_.empty() &&
+         (!workersRunning_ || rte_rcu_qsbr_check(rcu_, retired_.front().first, false) == 1)) {
+    retired_.pop_front();
+  }
 }
 
 void FastPath::drainViolations(const std::function<void(const dataplane::ViolationEvent&)>& write) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -35,9 +36,13 @@ class FastPath {
   // Workers stopped, ring drained into `drain`, port closed, memory freed, EAL cleaned up.
   void stop(const std::function<void(const dataplane::ViolationEvent&)>& drain = {});
 
-  // Publishes `state` (filled in with the trunk's port) and waits for the RCU grace period:
-  // when it returns, no worker reads the previous state any more.
+  // Publishes `state` (filled in with the trunk's port): every burst a worker starts from now on
+  // reads it. The previous state is freed once the RCU grace period says no worker reads it any
+  // more -- not waited for here: a worker the scheduler has not run for a while must not hold up
+  // an attach.
   void publish(std::unique_ptr<dataplane::ForwardingState> state);
+  // Frees the states no worker can still be reading; publish() and the control loop call it.
+  void reclaim();
   const dataplane::ForwardingState* current() const { return current_.get(); }
 
   // Hands every violation the workers queued to `write`; never blocks the workers.
@@ -60,6 +65,8 @@ class FastPath {
   dataplane::WorkerShared shared_;
   std::vector<std::unique_ptr<dataplane::Worker>> workers_;
   std::unique_ptr<dataplane::ForwardingState> current_;
+  // Replaced states and the RCU token after which no worker reads them.
+  std::deque<std::pair<uint64_t, std::unique_ptr<dataplane::ForwardingState>>> retired_;
   bool workersRunning_ = false;
   bool ealCleanedUp_ = false;
 };

@@ -130,20 +130,40 @@ HostLinks::~HostLinks() {
   nl_socket_free(socket_);
 }
 
-bool HostLinks::exists(const std::string& name) {
-  return kernelLink(socket_, name) != nullptr;
-}
+namespace {
 
-bool HostLinks::peerInOtherNamespace(const std::string& name) {
-  const LinkPtr link = kernelLink(socket_, name);
-  if (link == nullptr) {
-    return false;
-  }
-  const char* type = rtnl_link_get_type(link.get());
+HostLinks::Link describe(rtnl_link* link) {
+  const char* type = rtnl_link_get_type(link);
+  const char* name = rtnl_link_get_name(link);
   int32_t netnsid = -1;
   // IFLA_LINK_NETNSID is only sent when the peer is in another namespace.
-  return type != nullptr && std::string_view(type) == "veth" &&
-         rtnl_link_get_link_netnsid(link.get(), &netnsid) == 0 && netnsid >= 0;
+  return {name != nullptr ? name : "",
+          lower(macString(rtnl_link_get_addr(link))),
+          rtnl_link_get_link(link),
+          rtnl_link_get_ifindex(link),
+          rtnl_link_get_master(link),
+          type != nullptr ? type : "",
+          rtnl_link_get_link_netnsid(link, &netnsid) == 0 && netnsid >= 0};
+}
+
+}  // namespace
+
+std::optional<HostLinks::Link> HostLinks::find(const std::string& name) {
+  const LinkPtr link = kernelLink(socket_, name);
+  return link ? std::optional<Link>(describe(link.get())) : std::nullopt;
+}
+
+std::optional<HostLinks::Link> HostLinks::find(int ifindex) {
+  rtnl_link* link = nullptr;
+  if (ifindex <= 0 || rtnl_link_get_kernel(socket_, ifindex, nullptr, &link) < 0) {
+    return std::nullopt;
+  }
+  LinkPtr owned(link);
+  return describe(link);
+}
+
+bool HostLinks::exists(const std::string& name) {
+  return kernelLink(socket_, name) != nullptr;
 }
 
 std::string HostLinks::nameOf(int ifindex) {
@@ -277,13 +297,7 @@ std::vector<HostLinks::Link> HostLinks::list(std::string* error) {
   }
   for (nl_object* object = nl_cache_get_first(cache); object != nullptr;
        object = nl_cache_get_next(object)) {
-    auto* link = reinterpret_cast<rtnl_link*>(object);
-    const char* type = rtnl_link_get_type(link);
-    int32_t netnsid = -1;
-    out.push_back({rtnl_link_get_name(link), lower(macString(rtnl_link_get_addr(link))),
-                   rtnl_link_get_link(link), rtnl_link_get_ifindex(link),
-                   rtnl_link_get_master(link), type != nullptr ? type : "",
-                   rtnl_link_get_link_netnsid(link, &netnsid) == 0 && netnsid >= 0});
+    out.push_back(describe(reinterpret_cast<rtnl_link*>(object)));
   }
   nl_cache_free(cache);
   return out;

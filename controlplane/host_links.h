@@ -47,8 +47,9 @@ class HostLinks {
     bool peerElsewhere = false;  // its peer (a veth's other end) is in another namespace
   };
   std::vector<Link> list(std::string* error);
-  // A veth whose other end is in another network namespace (a container's veth).
-  bool peerInOtherNamespace(const std::string& name);
+  // One link, in one request; nullopt when there is none.
+  std::optional<Link> find(const std::string& name);
+  std::optional<Link> find(int ifindex);
 
  private:
   explicit HostLinks(nl_sock* socket) : socket_(socket) {}

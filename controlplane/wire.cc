@@ -8,14 +8,31 @@ namespace bulkhead::controlplane {
 
 std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
                                  const std::vector<std::string>& previouslyPlugged,
+                                 const std::vector<std::string>& previousUplinks,
                                  const std::vector<int>& released, std::string* error) {
+  // Before anything is made: a host whose bpffs cannot be mounted gets nothing half-done.
+  bool mounted = false;
+  if (!wire::ensureBpffs(&mounted, error)) {
+    return nullptr;
+  }
+  if (mounted) {
+    spdlog::info("wire: bpffs was not mounted; mounted it at /sys/fs/bpf");
+  }
   std::unique_ptr<Wire> wire(new Wire(names, links));
+  const bool tookOver = wire::Quarantine::exists(names.quarantineTable());
   // The quarantine first: from here on no bridge carries a container's frames on its own.
   wire->quarantine_ = wire::Quarantine::open(names.quarantineTable(), {}, released, error);
   if (!wire->quarantine_) {
     return nullptr;
   }
   wire->released_.insert(released.begin(), released.end());
+  // A failure from here on undoes what this call made. A quarantine taken over from a crashed
+  // agent stays: its containers were cut off before and remain so.
+  const auto fail = [&](const std::string& why) -> std::unique_ptr<Wire> {
+    *error = why;
+    wire->shutdown(tookOver);
+    return nullptr;
+  };
   // What an earlier agent left goes; the quarantine holds the containers' bridges shut meanwhile.
   for (const auto& interface : previouslyPlugged) {
     const int ifindex = links.ifindexOf(interface);
@@ -24,36 +41,33 @@ std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
       spdlog::warn("wire: {}", ignored);
     }
   }
+  std::string failure;
+  for (const auto& uplink : previousUplinks) {
+    if (names.owns(uplink) && !links.remove(uplink, &failure)) {
+      spdlog::warn("wire: {}", failure);
+    }
+  }
   wire::PatchPanel::removePins(names.pinDirectory());
-  wire->panel_ = wire::PatchPanel::load(names.pinDirectory(), error);
+  wire->panel_ = wire::PatchPanel::load(names.pinDirectory(), &failure);
   if (!wire->panel_) {
-    return nullptr;
+    return fail(failure);
   }
   const std::string kernelEnd = names.trunkKernelEnd();
   const std::string port = names.trunkPort();
-  std::string failure;
   if (!links.remove(kernelEnd, &failure) || !links.createVethPair(kernelEnd, port, "", &failure)) {
-    *error = "trunk: " + failure;
-    wire->panel_->removeAll();
-    return nullptr;
+    return fail("trunk: " + failure);
   }
   for (const auto& end : {kernelEnd, port}) {
     disableIpv6(end);
   }
   if (!setTrunkOffloads(kernelEnd, &failure)) {
-    *error = "trunk: " + failure;
-    links.remove(kernelEnd, &failure);
-    wire->panel_->removeAll();
-    return nullptr;
+    return fail("trunk: " + failure);
   }
   if (!disableOffloads(port, &failure)) {
     spdlog::warn("trunk: {}", failure);
   }
   if (!wire->panel_->setTrunk(links.ifindexOf(kernelEnd), &failure)) {
-    *error = "trunk: " + failure;
-    links.remove(kernelEnd, &failure);
-    wire->panel_->removeAll();
-    return nullptr;
+    return fail("trunk: " + failure);
   }
   return wire;
 }
@@ -61,17 +75,24 @@ std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
 Wire::~Wire() = default;
 
 bool Wire::plug(const std::string& interface, uint16_t tag, int* ifindex, std::string* error) {
-  *ifindex = links_.ifindexOf(interface);
-  if (*ifindex <= 0) {
+  const auto link = links_.find(interface);
+  if (!link) {
     *error = "no interface named '" + interface + "'";
     return false;
   }
-  if (!panel_->plug(*ifindex, tag, links_.peerInOtherNamespace(interface), error)) {
+  *ifindex = link->ifindex;
+  return plug(*link, tag, error);
+}
+
+bool Wire::plug(const HostLinks::Link& link, uint16_t tag, std::string* error) {
+  // A container's veth: its frames are handed straight to the container's end.
+  const bool peer = link.kind == "veth" && link.peerElsewhere;
+  if (!panel_->plug(link.ifindex, tag, peer, error)) {
     return false;
   }
   // Whatever the bridge would send it is dropped: the patch panel alone reaches it now.
-  unrelease(*ifindex);
-  plugged_.push_back({*ifindex, interface});
+  unrelease(link.ifindex);
+  plugged_.push_back({link.ifindex, link.name});
   return true;
 }
 

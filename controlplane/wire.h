@@ -22,11 +22,14 @@ class Wire {
  public:
   // Sets it all up. What an earlier agent of the same instance left is taken over: the filters
   // it put on `previouslyPlugged` interfaces are removed (their bridges stay closed: the
-  // quarantine is replaced in one step, never absent), its trunk and uplink pairs are made anew,
-  // its pins replaced. `released` (ifindexes) are the veths on bridges the agent does not
-  // protect: the quarantine lets them through from its first instant.
+  // quarantine is replaced in one step, never absent), its trunk made anew, its
+  // `previousUplinks` removed, its pins replaced. `released` (ifindexes) are the veths on
+  // bridges the agent does not protect: the quarantine lets them through from its first
+  // instant. A failure undoes what the call made, but leaves a quarantine it took over (the
+  // containers stay cut off).
   static std::unique_ptr<Wire> open(const WireNames& names, HostLinks& links,
                                     const std::vector<std::string>& previouslyPlugged,
+                                    const std::vector<std::string>& previousUplinks,
                                     const std::vector<int>& released, std::string* error);
   ~Wire();
   Wire(const Wire&) = delete;
@@ -36,6 +39,8 @@ class Wire {
 
   // `interface`'s frames go into the trunk with `tag`; frames tagged so come out of it.
   bool plug(const std::string& interface, uint16_t tag, int* ifindex, std::string* error);
+  // The same for a link already looked up (the attach path asks the kernel once).
+  bool plug(const HostLinks::Link& link, uint16_t tag, std::string* error);
   void unplug(int ifindex, uint16_t tag);
 
   // The fast path's way into `bridge`: a veth pair (ours plugged with `tag`, the other end on the

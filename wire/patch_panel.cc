@@ -68,7 +68,8 @@ int quietLibbpf(libbpf_print_level level, const char*, va_list) {
 
 }  // namespace
 
-bool ensureBpffs(std::string* error) {
+bool ensureBpffs(bool* mounted, std::string* error) {
+  *mounted = false;
   struct statfs info = {};
   if (statfs(BpffsPath, &info) == 0 && info.f_type == BPF_FS_MAGIC) {
     return true;
@@ -81,12 +82,14 @@ bool ensureBpffs(std::string* error) {
              BpffsPath + ")";
     return false;
   }
+  *mounted = true;
   return true;
 }
 
 std::unique_ptr<PatchPanel> PatchPanel::load(const std::string& pinDirectory, std::string* error) {
   libbpf_set_print(quietLibbpf);
-  if (!ensureBpffs(error)) {
+  bool mounted = false;
+  if (!ensureBpffs(&mounted, error)) {
     return nullptr;
   }
   patch_panel* skeleton = patch_panel__open_and_load();

@@ -67,7 +67,8 @@ class PatchPanel {
   int trunkIfindex_ = 0;
 };
 
-// Makes sure bpffs is mounted at /sys/fs/bpf (mounting it when it is not); false with the reason.
-bool ensureBpffs(std::string* error);
+// Makes sure bpffs is mounted at /sys/fs/bpf, mounting it when it is not (`mounted` says so);
+// false with the reason.
+bool ensureBpffs(bool* mounted, std::string* error);
 
 }  // namespace bulkhead::wire

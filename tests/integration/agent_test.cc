@@ -16,6 +16,7 @@
 #include "tests/integration/lab.h"
 #include "tests/integration/live_agent.h"
 #include "tests/support/run_command.h"
+#include "wire/quarantine.h"
 
 namespace bulkhead {
 namespace {
@@ -89,7 +90,7 @@ class AgentTest : public ::testing::Test {
            ", labels: {app: " + app + "}, ips: [" + host.ip + "], macs: [\"" + host.mac + "\"]}\n";
   }
 
-  void startAgent(bool withDb = true, const std::string& uplink = "") {
+  std::string writeConfig(bool withDb = true, const std::string& uplink = "") {
     std::string config =
         "policy: " + policyPath_ + "\napiSocket: " + socket_ +
         (uplink.empty() ? "" : "\nuplink: " + uplink) + "\nviolationLog: " + violationLog_ +
@@ -100,7 +101,11 @@ class AgentTest : public ::testing::Test {
     if (withDb) {
       config += endpointYaml(*db_, "db");
     }
-    const std::string path = lab_->dir().write("bulkhead.yaml", config);
+    return lab_->dir().write("bulkhead.yaml", config);
+  }
+
+  void startAgent(bool withDb = true, const std::string& uplink = "") {
+    const std::string path = writeConfig(withDb, uplink);
     agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path}, "agent.log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
@@ -600,6 +605,43 @@ TEST_F(AgentTest, CliSaysWhenTheAgentIsNotRunning) {
   const auto result = cli({"status"});
   EXPECT_EQ(result.exitCode, 2);
   EXPECT_NE(result.err.find("the agent is not running"), std::string::npos) << result.err;
+}
+
+// bpffs is where the patch panel's maps and programs are pinned. The agent runs in a mount
+// namespace of its own where /sys/fs/bpf is not mounted: it mounts it there and works.
+TEST_F(AgentTest, AMissingBpffsIsMountedAndOneThatCannotBeIsReported) {
+  if (const auto tool = testing::missingTool({"unshare", "sh"}); !tool.empty()) {
+    GTEST_SKIP() << "needs '" << tool << "' (util-linux)";
+  }
+  const std::string config = writeConfig();
+  const auto inMountNamespace = [&](const std::string& before, const std::string& log) {
+    return &lab_->spawn(
+        nullptr,
+        {testing::findOnPath("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c",
+         "umount /sys/fs/bpf 2>/dev/null; " + before + "exec " + binary("bulkheadd") +
+             " --config " + config},
+        log);
+  };
+  agent_ = inMountNamespace("", "agent-mounts.log");
+  ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
+  EXPECT_NE(agent_->log().find("bpffs was not mounted; mounted it"), std::string::npos)
+      << agent_->log();
+  httpServer(*api_, 8080);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080), 200) << agent_->log();
+  agent_->stop(10);
+  EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();
+
+  // A read-only /sys/fs: nothing can be mounted; the agent says why and leaves nothing behind.
+  auto* refused =
+      inMountNamespace("mount -t tmpfs -o ro,size=1m tmpfs /sys/fs && ", "agent-refused.log");
+  EXPECT_TRUE(testing::waitFor([&] { return !refused->running(); }, 30)) << refused->log();
+  refused->stop(5);
+  EXPECT_EQ(refused->exitCode(), std::optional<int>(1)) << refused->log();
+  EXPECT_NE(refused->log().find("bpffs is not mounted at /sys/fs/bpf and mounting it failed"),
+            std::string::npos)
+      << refused->log();
+  EXPECT_FALSE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
+  EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + lab_->agentInstance() + "-tk"));
 }
 
 TEST_F(AgentTest, InvalidPolicyAtStartIsRefused) {

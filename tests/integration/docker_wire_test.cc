@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -323,6 +324,50 @@ TEST_F(DockerWireTest, TheHostReachesAContainerOnlyThroughTheFastPath) {
                                       })
                   .has_value())
       << agent_->log();
+}
+
+TEST_F(DockerWireTest, AKilledAgentCutsEveryoneOffUnderTrafficAndARestartRecoversThemAll) {
+  const auto& net = network("wk", "10.215.11.0/24");
+  startAgent();
+  const std::string api = engine_->prefix() + "-api";
+  engine_->run(api, {{"app", "api"}}, net.name, {}, ApiCommand);
+  const std::string apiIp = engine_->ip(api, net.name);
+  const int apiPid = std::stoi(engine_->docker({"inspect", "--format", "{{.State.Pid}}", api}).out);
+  const std::string webIp = "10.215.11.100";
+  auto& atApi = receiver(*lab_, apiPid, "eth0", webIp, "at-api.log");
+  ASSERT_TRUE(atApi.waitForLog("listening on", 10)) << atApi.log();
+  // web pings api ten times a second, allowed, for the whole test.
+  const std::string web = engine_->prefix() + "-web";
+  engine_->run(web, {{"app", "web"}}, net.name, {"--ip", webIp},
+               {"sh", "-c", "while true; do ping -c 1 -W 1 " + apiIp + "; sleep 0.1; done"});
+  ASSERT_TRUE(testing::waitFor([&] { return packetsSeen(atApi) > 5; }, 15)) << agent_->log();
+  const json before = status();
+
+  ::kill(agent_->pid(), SIGKILL);
+  agent_->stop(10);
+  agent_ = nullptr;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // what was in flight lands
+  const size_t atKill = packetsSeen(atApi);
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  // Down for 3 s under 10 pings a second: not one reached api.
+  EXPECT_EQ(packetsSeen(atApi), atKill) << atApi.log();
+  EXPECT_EQ(fetch(web, apiIp, 8080), "");
+
+  startAgent();
+  EXPECT_TRUE(agent_->waitForLog("did not stop cleanly", 5)) << agent_->log();
+  ASSERT_TRUE(testing::waitFor([&] { return endpointCount() == 2; }, 15)) << agent_->log();
+  EXPECT_TRUE(testing::waitFor([&] { return packetsSeen(atApi) > atKill; }, 10)) << agent_->log();
+  EXPECT_TRUE(reaches(web, apiIp, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, apiIp, 8081), "");
+  // The same identities as before the crash.
+  std::map<std::string, int> identities;
+  for (const auto& endpoint : before["endpoints"]) {
+    identities[endpoint["name"]] = endpoint["identity"];
+  }
+  for (const auto& endpoint : status()["endpoints"]) {
+    EXPECT_EQ(identities[endpoint["name"]], endpoint["identity"].get<int>()) << endpoint.dump();
+  }
+  atApi.stop(5);
 }
 
 }  // namespace

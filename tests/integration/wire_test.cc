@@ -180,7 +180,7 @@ std::vector<uint8_t> taggedArpRequest(uint16_t tag, const std::string& senderIp,
 
 TEST_F(WireTest, ThePatchPanelTagsAPortsFramesIntoTheTrunkAndSendsTaggedFramesBack) {
   std::string error;
-  auto wire = controlplane::Wire::open(names_, *links_, {}, {}, &error);
+  auto wire = controlplane::Wire::open(names_, *links_, {}, {}, {}, &error);
   ASSERT_TRUE(wire) << error;
   EXPECT_TRUE(fs::exists(names_.pinDirectory()));
   int aIndex = 0;
@@ -224,7 +224,7 @@ TEST_F(WireTest, ThePatchPanelTagsAPortsFramesIntoTheTrunkAndSendsTaggedFramesBa
 
 TEST_F(WireTest, ABridgesUplinkIsPluggedAndLetThroughTheQuarantine) {
   std::string error;
-  auto wire = controlplane::Wire::open(names_, *links_, {}, {}, &error);
+  auto wire = controlplane::Wire::open(names_, *links_, {}, {}, {}, &error);
   ASSERT_TRUE(wire) << error;
   std::string uplink;
   std::string peer;
