@@ -120,16 +120,12 @@ PortInfo PortManager::attach(const std::string& interface, PortDriver preference
   std::ofstream("/proc/sys/net/ipv6/conf/" + interface + "/disable_ipv6") << "1";
   std::string reasons;
   PortInfo port;
-  const bool tryXdp = preference != PortDriver::AfPacket && xdpUsed_.count(interface) == 0;
-  if (tryXdp) {
+  if (preference != PortDriver::AfPacket) {
     std::string error;
     if (tryAttach(interface, PortDriver::AfXdp, port, error)) {
-      xdpUsed_.insert(interface);
       return port;
     }
     reasons += error;
-  } else if (preference != PortDriver::AfPacket) {
-    reasons += "af_xdp: already bound once in this process";
   }
   if (preference != PortDriver::AfXdp) {
     std::string error;

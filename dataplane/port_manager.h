@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 
 #include "dataplane/packet_meta.h"
@@ -26,13 +25,12 @@ struct PortInfo {
   std::string fallbackReason;  // why the preferred driver was not used, if it was not
 };
 
-// Attaches kernel interfaces as DPDK ports at run time (vdev hot-plug) and detaches them. The
-// interface stops being an IP interface of the host (IPv6 is disabled on it): from then on it
-// is one end of a wire, and the host's own chatter on it would only look like spoofing. Only
-// the control thread calls it; workers must have stopped using a port (RCU grace period) before
-// detach(). af_xdp is preferred where it works; af_packet is the fallback, which is also used
-// for an interface af_xdp already bound once in this process (the kernel refuses a second xsk
-// socket on it).
+// Attaches a kernel interface (the trunk's DPDK end) as a DPDK port (a vdev) and detaches it.
+// The interface stops being an IP interface of the host (IPv6 is disabled on it): from then on
+// it is one end of a wire, and the host's own chatter on it would only look like spoofing. Only
+// the control thread calls it; workers must have stopped polling a port before detach().
+// af_xdp is preferred where it works; af_packet is the fallback. An interface is attached once
+// per process: the kernel refuses af_xdp a second xsk socket on it.
 class PortManager {
  public:
   // Each port gets its own receive pool of `mbufsPerPort`: af_xdp registers the pool it receives
@@ -51,7 +49,6 @@ class PortManager {
   uint16_t queues_;
   uint16_t ringSize_;
   unsigned sequence_ = 0;
-  std::set<std::string> xdpUsed_;
 };
 
 }  // namespace bulkhead::dataplane
