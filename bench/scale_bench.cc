@@ -23,22 +23,14 @@
 #include "api/client.h"
 #include "tests/integration/docker_engine.h"
 #include "tests/integration/lab.h"
+#include "tests/integration/web_api_policy.h"
+#include "tests/support/binaries.h"
 
 namespace {
 
 using bulkhead::testing::DockerEngine;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
-
-constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: api}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
-)";
 
 unsigned fromEnv(const char* name, unsigned fallback) {
   const char* value = std::getenv(name);
@@ -69,18 +61,19 @@ class Run {
   Run(DockerEngine& engine, bulkhead::testing::Lab& lab) : engine_(engine), lab_(lab) {
     socket_ = lab_.dir().file("api.sock");
     config_ = lab_.dir().write(
-        "bulkhead.yaml", "policy: " + lab_.dir().write("policy.yaml", Policy) + "\napiSocket: " +
-                             socket_ + "\nviolationLog: " + lab_.dir().file("violations.jsonl") +
-                             "\ninstance: " + lab_.agentInstance() + "\nstateDirectory: " +
-                             lab_.dir().file("state") + "\ndocker: {socket: " + engine_.socket() +
-                             "}\nhugepages: off\nmemoryMegabytes: 1024\nlogLevel: warn\n");
+        "bulkhead.yaml",
+        "policy: " + lab_.dir().write("policy.yaml", bulkhead::testing::webToApiPolicy()) +
+            "\napiSocket: " + socket_ + "\nviolationLog: " + lab_.dir().file("violations.jsonl") +
+            "\ninstance: " + lab_.agentInstance() + "\nstateDirectory: " +
+            lab_.dir().file("state") + "\ndocker: {socket: " + engine_.socket() +
+            "}\nhugepages: off\nmemoryMegabytes: 1024\nlogLevel: warn\n");
   }
 
   void startAgent() {
-    agent_ = &lab_.spawn(nullptr,
-                         {std::string(BULKHEAD_BINARY_DIR) + "/bulkheadd", "--config", config_,
-                          "--log-level", "info"},
-                         "agent" + std::to_string(++starts_) + ".log");
+    agent_ = &lab_.spawn(
+        nullptr,
+        {bulkhead::testing::builtBinary("bulkheadd"), "--config", config_, "--log-level", "info"},
+        "agent" + std::to_string(++starts_) + ".log");
     if (!agent_->waitForLog("bulkheadd ready", 60)) {
       throw std::runtime_error("bulkheadd did not start:\n" + agent_->log());
     }

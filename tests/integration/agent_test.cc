@@ -15,6 +15,7 @@
 #include "api/client.h"
 #include "tests/integration/lab.h"
 #include "tests/integration/live_agent.h"
+#include "tests/support/binaries.h"
 #include "tests/support/run_command.h"
 #include "wire/quarantine.h"
 
@@ -29,9 +30,7 @@ constexpr const char* WebIp = "10.213.0.11";
 constexpr const char* ApiIp = "10.213.0.12";
 constexpr const char* DbIp = "10.213.0.13";
 
-std::string binary(const std::string& name) {
-  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
-}
+using testing::builtBinary;
 
 // api takes HTTP from web on 8080 (L7) and TCP from web on 8443 (L4 only); db takes TCP 5432
 // from api. `extra` is appended to api's ingress rules.
@@ -106,7 +105,7 @@ class AgentTest : public ::testing::Test {
 
   void startAgent(bool withDb = true, const std::string& uplink = "") {
     const std::string path = writeConfig(withDb, uplink);
-    agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path}, "agent.log");
+    agent_ = &lab_->spawn(nullptr, {builtBinary("bulkheadd"), "--config", path}, "agent.log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
 
@@ -118,7 +117,7 @@ class AgentTest : public ::testing::Test {
   }
 
   testing::CommandResult cli(std::vector<std::string> args) {
-    args.insert(args.begin(), binary("bulkhead"));
+    args.insert(args.begin(), builtBinary("bulkhead"));
     args.push_back("--socket");
     args.push_back(socket_);
     return testing::runCommand(args, 30);
@@ -565,8 +564,9 @@ TEST_F(AgentTest, CliReadsEndpointsIdentitiesPolicyAndViolations) {
             json::parse(cli({"status", "--json"}).out)["policySha256"]);
 
   // violations --follow prints lines as the agent writes them.
-  auto& follower = lab_->spawn(
-      nullptr, {binary("bulkhead"), "violations", "--follow", "--socket", socket_}, "follow.log");
+  auto& follower =
+      lab_->spawn(nullptr, {builtBinary("bulkhead"), "violations", "--follow", "--socket", socket_},
+                  "follow.log");
   httpServer(*api_, 9090);
   EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
   EXPECT_TRUE(follower.waitForLog(std::string("-> api ") + ApiIp + ":9090 TCP", 10))
@@ -618,7 +618,7 @@ TEST_F(AgentTest, AMissingBpffsIsMountedAndOneThatCannotBeIsReported) {
     return &lab_->spawn(
         nullptr,
         {testing::findOnPath("unshare"), "--mount", "--propagation", "private", "/bin/sh", "-c",
-         "umount /sys/fs/bpf 2>/dev/null; " + before + "exec " + binary("bulkheadd") +
+         "umount /sys/fs/bpf 2>/dev/null; " + before + "exec " + builtBinary("bulkheadd") +
              " --config " + config},
         log);
   };
@@ -649,7 +649,7 @@ TEST_F(AgentTest, InvalidPolicyAtStartIsRefused) {
   const std::string config =
       lab_->dir().write("bad.yaml", "policy: " + policyPath_ + "\napiSocket: " + socket_ +
                                         "\nviolationLog: " + violationLog_ + "\nhugepages: off\n");
-  const auto result = testing::runCommand({binary("bulkheadd"), "--config", config}, 30);
+  const auto result = testing::runCommand({builtBinary("bulkheadd"), "--config", config}, 30);
   EXPECT_EQ(result.exitCode, 1);
   EXPECT_NE(result.err.find("unsupported apiVersion"), std::string::npos) << result.err;
   EXPECT_FALSE(std::filesystem::exists(socket_));

@@ -11,7 +11,10 @@
 
 #include "api/client.h"
 #include "tests/integration/docker_engine.h"
+#include "tests/integration/docker_suite.h"
 #include "tests/integration/lab.h"
+#include "tests/integration/web_api_policy.h"
+#include "tests/support/binaries.h"
 #include "tests/support/run_command.h"
 #include "wire/quarantine.h"
 
@@ -21,58 +24,22 @@ namespace {
 using nlohmann::json;
 using testing::DockerEngine;
 
-std::string binary(const std::string& name) {
-  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
-}
+using testing::builtBinary;
 
 // api takes HTTP from web on 8080 and pings from web; nothing else reaches it.
-constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: api}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{protocol: ICMP}]}]
-)";
+const std::string Policy = testing::webToApiPolicy(
+    "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
+    "      toPorts: [{ports: [{protocol: ICMP}]}]\n");
 
 // busybox httpd on 8080 and 8081 (the one the policy does not open), then sleep as PID 1.
-const std::vector<std::string> ApiCommand = {
-    "sh", "-c",
-    "mkdir -p /www && echo hello-from-api > /www/index.html && httpd -p 8080 -h /www && "
-    "httpd -p 8081 -h /www && exec sleep 3600"};
+const std::vector<std::string> ApiCommand = testing::apiServerCommand({8080, 8081});
 
-class DockerAgentTest : public ::testing::Test {
+class DockerAgentTest : public testing::DockerSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::haveRoot() || !DockerEngine::unavailableReason().empty() ||
-        !DockerEngine::imageUnavailableReason().empty()) {
-      return;
-    }
-    engine_ = new DockerEngine();
-    engine_->ensureImage();
-  }
-
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
-
   void SetUp() override {
-    if (!testing::haveRoot()) {
-      GTEST_SKIP() << "needs root: runs a Docker engine and a DPDK agent";
-    }
-    if (const auto reason = DockerEngine::unavailableReason(); !reason.empty()) {
-      GTEST_SKIP() << reason << " (scripts/setup.sh installs docker.io)";
-    }
-    if (const auto reason = DockerEngine::imageUnavailableReason(); !reason.empty()) {
-      GTEST_SKIP() << reason << " (scripts/setup.sh installs busybox-static)";
-    }
-    ASSERT_NE(engine_, nullptr);
-    if (!engine_->running()) {
-      engine_->startEngine();  // a previous test failed with the engine stopped
+    DockerSuite::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
     }
     lab_ = std::make_unique<testing::Lab>();
     static int networks = 0;
@@ -119,7 +86,7 @@ class DockerAgentTest : public ::testing::Test {
         "violationIntervalSeconds: 1\nlogLevel: debug\n" +
         extraConfig;
     const std::string path = lab_->dir().write("bulkhead.yaml", config);
-    agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path},
+    agent_ = &lab_->spawn(nullptr, {builtBinary("bulkheadd"), "--config", path},
                           "agent" + std::to_string(++agentStarts_) + ".log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
@@ -218,7 +185,6 @@ class DockerAgentTest : public ::testing::Test {
     return out;
   }
 
-  static DockerEngine* engine_;
   std::unique_ptr<testing::Lab> lab_;
   const testing::DockerNetwork* network_ = nullptr;
   std::vector<std::string> containers_;
@@ -228,8 +194,6 @@ class DockerAgentTest : public ::testing::Test {
   std::string socket_;
   std::string violationLog_;
 };
-
-DockerEngine* DockerAgentTest::engine_ = nullptr;
 
 TEST_F(DockerAgentTest, LabelledContainersGetIdentitiesAndThePolicyHoldsBetweenThem) {
   // One container runs before the agent (found by the resync), one starts after (an event).
@@ -253,12 +217,13 @@ TEST_F(DockerAgentTest, LabelledContainersGetIdentitiesAndThePolicyHoldsBetweenT
   EXPECT_NE(endpointOf(api)->at("identity"), webEndpoint["identity"]);
   // The operator's view: the CLI's table and status name where endpoints come from.
   const auto table =
-      testing::runCommand({binary("bulkhead"), "endpoints", "--socket", socket_}, 30);
+      testing::runCommand({builtBinary("bulkhead"), "endpoints", "--socket", socket_}, 30);
   EXPECT_EQ(table.exitCode, 0) << table.err;
   EXPECT_NE(table.out.find(web + "\t" + webEndpoint["identity"].dump() + "\tdocker\t"),
             std::string::npos)
       << table.out;
-  const auto text = testing::runCommand({binary("bulkhead"), "status", "--socket", socket_}, 30);
+  const auto text =
+      testing::runCommand({builtBinary("bulkhead"), "status", "--socket", socket_}, 30);
   EXPECT_NE(text.out.find("docker: networks " + network_->name), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("connected (API "), std::string::npos) << text.out;
   // Still on the engine's bridge, as Docker put it: the patch panel takes its frames before the
@@ -473,7 +438,7 @@ TEST_F(DockerAgentTest, FailOpenReleasesWhatACrashedAgentLeft) {
   EXPECT_EQ(fetch(web, api, 8081), "");
   // ...until the service manager's ExecStopPost runs `bulkheadd --release --if-fail-open`.
   const auto released = testing::runCommand(
-      {binary("bulkheadd"), "--config", config, "--release", "--if-fail-open"}, 30);
+      {builtBinary("bulkheadd"), "--config", config, "--release", "--if-fail-open"}, 30);
   EXPECT_EQ(released.exitCode, 0) << released.out << released.err;
   EXPECT_TRUE(reaches(web, api, 8081)) << "unfiltered while no agent runs";
   EXPECT_FALSE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
@@ -492,7 +457,7 @@ TEST_F(DockerAgentTest, WithoutFailOpenTheServiceManagersReleaseKeepsItClosed) {
   ASSERT_TRUE(attached(web));
   stopAgent(SIGKILL);
   const auto kept =
-      testing::runCommand({binary("bulkheadd"), "--config", lab_->dir().file("bulkhead.yaml"),
+      testing::runCommand({builtBinary("bulkheadd"), "--config", lab_->dir().file("bulkhead.yaml"),
                            "--release", "--if-fail-open"},
                           30);
   EXPECT_EQ(kept.exitCode, 0) << kept.err;

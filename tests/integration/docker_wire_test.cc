@@ -13,8 +13,11 @@
 
 #include "api/client.h"
 #include "tests/integration/docker_engine.h"
+#include "tests/integration/docker_suite.h"
 #include "tests/integration/lab.h"
 #include "tests/integration/live_agent.h"
+#include "tests/integration/web_api_policy.h"
+#include "tests/support/binaries.h"
 #include "tests/support/run_command.h"
 
 namespace bulkhead {
@@ -23,68 +26,30 @@ namespace {
 using nlohmann::json;
 using testing::DockerEngine;
 
-std::string binary(const std::string& name) {
-  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
-}
+using testing::builtBinary;
 
 // api takes HTTP from web on 8080 and ICMP from web; the host may reach it on 8082 only. An
 // intruder may send nothing to anyone, the host included.
-constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: api}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{protocol: ICMP}]}]
-    - fromEntities: [host]
-      toPorts: [{ports: [{port: 8082, protocol: TCP}]}]
----
-apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: intruder}
-spec:
-  endpointSelector: {matchLabels: {app: intruder}}
-  egress: []
-)";
+const std::string Policy = testing::webToApiPolicy(
+    "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
+    "      toPorts: [{ports: [{protocol: ICMP}]}]\n"
+    "    - fromEntities: [host]\n"
+    "      toPorts: [{ports: [{port: 8082, protocol: TCP}]}]\n",
+    "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: intruder}\n"
+    "spec:\n  endpointSelector: {matchLabels: {app: intruder}}\n  egress: []\n");
 
-const std::vector<std::string> ApiCommand = {
-    "sh", "-c",
-    "mkdir -p /www && echo hello-from-api > /www/index.html && httpd -p 8080 -h /www && "
-    "httpd -p 8081 -h /www && httpd -p 8082 -h /www && exec sleep 3600"};
+const std::vector<std::string> ApiCommand = testing::apiServerCommand({8080, 8081, 8082});
 
-class DockerWireTest : public ::testing::Test {
+class DockerWireTest : public testing::DockerSuite {
  protected:
-  static void SetUpTestSuite() {
-    if (!testing::haveRoot() || !DockerEngine::unavailableReason().empty() ||
-        !DockerEngine::imageUnavailableReason().empty()) {
-      return;
-    }
-    engine_ = new DockerEngine();
-    engine_->ensureImage();
-  }
-
-  static void TearDownTestSuite() {
-    delete engine_;
-    engine_ = nullptr;
-  }
-
   void SetUp() override {
-    if (!testing::haveRoot()) {
-      GTEST_SKIP() << "needs root: runs a Docker engine and a DPDK agent";
-    }
-    if (const auto reason = DockerEngine::unavailableReason(); !reason.empty()) {
-      GTEST_SKIP() << reason << " (scripts/setup.sh installs docker.io)";
-    }
-    if (const auto reason = DockerEngine::imageUnavailableReason(); !reason.empty()) {
-      GTEST_SKIP() << reason << " (scripts/setup.sh installs busybox-static)";
+    DockerSuite::SetUp();
+    if (IsSkipped() || HasFatalFailure()) {
+      return;
     }
     if (const auto tool = testing::missingTool({"tcpdump", "nsenter"}); !tool.empty()) {
       GTEST_SKIP() << "needs '" << tool << "' (scripts/setup.sh installs it)";
     }
-    ASSERT_NE(engine_, nullptr);
     lab_ = std::make_unique<testing::Lab>();
     policyPath_ = lab_->dir().write("policy.yaml", Policy);
     socket_ = lab_->dir().file("api.sock");
@@ -130,7 +95,7 @@ class DockerWireTest : public ::testing::Test {
         "hugepages: off\nmemoryMegabytes: 512\n"
         "violationIntervalSeconds: 1\nlogLevel: info\n";
     const std::string path = lab_->dir().write("bulkhead.yaml", config);
-    agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path}, "agent.log");
+    agent_ = &lab_->spawn(nullptr, {builtBinary("bulkheadd"), "--config", path}, "agent.log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
 
@@ -173,7 +138,6 @@ class DockerWireTest : public ::testing::Test {
         .has_value();
   }
 
-  static DockerEngine* engine_;
   std::unique_ptr<testing::Lab> lab_;
   std::vector<std::string> networks_;
   testing::Process* agent_ = nullptr;
@@ -181,8 +145,6 @@ class DockerWireTest : public ::testing::Test {
   std::string socket_;
   std::string violationLog_;
 };
-
-DockerEngine* DockerWireTest::engine_ = nullptr;
 
 TEST_F(DockerWireTest, NinetyContainersOnThreeNetworksAreEveryOneAnEndpoint) {
   constexpr int PerNetwork = 30;

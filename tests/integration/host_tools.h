@@ -12,8 +12,8 @@ namespace bulkhead::testing {
 // Small host helpers shared by the lab (lab.h) and the container harnesses (docker_engine.h,
 // podman_cni.h).
 
-std::string slurp(const std::string& path);  // "" when unreadable
-std::string trim(const std::string& text);   // without surrounding whitespace
+std::string slurp(const std::string& path);                // "" when unreadable
+std::string trim(const std::string& text);                 // without surrounding whitespace
 std::string joined(const std::vector<std::string>& argv);  // for messages: "ip link del x"
 
 // Absolute path of `tool` on PATH (then /usr/local/sbin, /usr/sbin, /sbin, which sudo and CI

@@ -1,13 +1,13 @@
 #include "tests/integration/live_agent.h"
 
+#include "tests/support/binaries.h"
+
 #include <fstream>
 
 namespace bulkhead::testing {
 namespace {
 
-std::string binary(const std::string& name) {
-  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
-}
+using testing::builtBinary;
 
 }  // namespace
 
@@ -32,7 +32,7 @@ bool LiveAgent::start(const std::string& policyYaml, const std::vector<Endpoint>
               endpoint.host->mac + "\"]}\n";
   }
   const std::string path = lab_.dir().write("bulkhead.yaml", config);
-  process_ = &lab_.spawn(nullptr, {binary("bulkheadd"), "--config", path}, "agent.log");
+  process_ = &lab_.spawn(nullptr, {builtBinary("bulkheadd"), "--config", path}, "agent.log");
   if (!process_->waitForLog("bulkheadd ready", 30)) {
     *why = process_->log();
     return false;
@@ -51,7 +51,7 @@ std::optional<int> LiveAgent::stop() {
 }
 
 CommandResult LiveAgent::cli(std::vector<std::string> args, int timeoutSeconds) const {
-  args.insert(args.begin(), binary("bulkhead"));
+  args.insert(args.begin(), builtBinary("bulkhead"));
   args.push_back("--socket");
   args.push_back(socket_);
   return runCommand(args, timeoutSeconds);

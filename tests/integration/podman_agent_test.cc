@@ -13,6 +13,8 @@
 #include "api/client.h"
 #include "tests/integration/lab.h"
 #include "tests/integration/podman_cni.h"
+#include "tests/integration/web_api_policy.h"
+#include "tests/support/binaries.h"
 
 namespace bulkhead {
 namespace {
@@ -21,9 +23,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using testing::PodmanCni;
 
-std::string binary(const std::string& name) {
-  return std::string(BULKHEAD_BINARY_DIR) + "/" + name;
-}
+using testing::builtBinary;
 
 // Podman hands CNI no container labels: the network's configured labels (tenant) and the name
 // the runtime passes (bulkhead.io/name) are what a policy can select on.
@@ -37,20 +37,17 @@ spec:
       toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
 )";
 
-const std::vector<std::string> ApiCommand = {
-    "sh", "-c",
-    "mkdir -p /www && echo hello-from-api > /www/index.html && httpd -p 8080 -h /www && "
-    "httpd -p 8081 -h /www && exec sleep 3600"};
+const std::vector<std::string> ApiCommand = testing::apiServerCommand({8080, 8081});
 
 class PodmanAgentTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const std::string reason = PodmanCni::unavailable(binary("bulkhead-cni"));
+    if (const std::string reason = PodmanCni::unavailable(builtBinary("bulkhead-cni"));
         !reason.empty()) {
       GTEST_SKIP() << reason << " (scripts/setup.sh installs podman, runc, the CNI plugins)";
     }
     lab_ = std::make_unique<testing::Lab>();
-    podman_ = std::make_unique<PodmanCni>(binary("bulkhead-cni"));
+    podman_ = std::make_unique<PodmanCni>(builtBinary("bulkhead-cni"));
     podman_->loadImage();
     socket_ = lab_->dir().file("api.sock");
     network_ = podman_->name("-shop");
@@ -77,7 +74,7 @@ class PodmanAgentTest : public ::testing::Test {
         "\ninstance: " + lab_->agentInstance() + "\nstateDirectory: " + lab_->dir().file("state") +
         "\nhugepages: off\nmemoryMegabytes: 512\nlogLevel: debug\n" + extraConfig;
     const std::string path = lab_->dir().write("bulkhead.yaml", config);
-    agent_ = &lab_->spawn(nullptr, {binary("bulkheadd"), "--config", path},
+    agent_ = &lab_->spawn(nullptr, {builtBinary("bulkheadd"), "--config", path},
                           "agent" + std::to_string(++starts_) + ".log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
@@ -170,15 +167,7 @@ TEST_F(PodmanAgentTest, ContainersStartedByPodmanAreEnforcedByLabelAndRemovedCle
 // Podman passes CNI no labels; with its API (`podman system service`) configured as the
 // agent's runtimeSocket, the agent asks it for them by the CNI container id. A container on two
 // CNI networks is one endpoint with an attachment on each bridge.
-constexpr const char* LabelPolicy = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: api}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{port: 8080, protocol: TCP}], l7: {protocols: [HTTP]}}]
-)";
+const std::string LabelPolicy = testing::webToApiPolicy();
 
 TEST_F(PodmanAgentTest, TwoCniNetworksAndContainersSelectedByTheirOwnLabels) {
   const std::string front = podman_->name("-front");

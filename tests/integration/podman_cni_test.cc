@@ -17,8 +17,8 @@
 #include <set>
 #include <vector>
 
-#include "tests/support/fake_agent.h"
 #include "tests/integration/lab.h"
+#include "tests/support/fake_agent.h"
 
 namespace bulkhead::testing {
 namespace {
@@ -48,7 +48,6 @@ std::vector<std::string> podmanNetns() {
 bool contains(const std::vector<std::string>& list, const std::string& item) {
   return std::find(list.begin(), list.end(), item) != list.end();
 }
-
 
 class PodmanCniTest : public ::testing::Test {
  protected:
