@@ -30,6 +30,7 @@ fi
 
 # --- live -------------------------------------------------------------------------------------
 prefix="bhdemo$$"
+instance=$(printf 'dm%x' $$)  # names the agent's trunk, programs and table
 work=$(mktemp -d)
 agent_pid=""
 server_pids=()
@@ -40,6 +41,9 @@ cleanup() {
     kill -TERM "$agent_pid" 2>/dev/null
     timeout 10 tail --pid="$agent_pid" -f /dev/null 2>/dev/null || kill -KILL "$agent_pid" 2>/dev/null
   fi
+  # Whatever an agent that did not stop cleanly left in the kernel (trunk, filters, table).
+  [ -d "$work/state" ] && "$BIN/bulkheadd" --instance "$instance" --state-directory "$work/state" \
+    --release >/dev/null 2>&1
   for role in web api db; do
     ip netns del "$prefix-$role" 2>/dev/null
     ip link del "${prefix:0:10}${role:0:1}" 2>/dev/null
@@ -72,6 +76,7 @@ policy: $PWD/examples/policies
 apiSocket: $work/api.sock
 violationLog: $work/violations.jsonl
 stateDirectory: $work/state
+instance: $instance
 hugepages: off
 memoryMegabytes: 512
 mbufsPerPort: 4095

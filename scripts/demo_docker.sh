@@ -15,6 +15,7 @@ if [ ! -x /usr/sbin/dockerd ] || [ ! -x "$DOCKER" ] || [ ! -x /bin/busybox ]; th
 fi
 
 tag="bhd$$"
+instance=$(printf 'dk%x' $$)  # names the agent's trunk, programs and table
 # dockerd makes these whatever its exec root: removed at the end if they were not here before.
 created_dirs=()
 for dir in /run/docker/plugins /run/docker /run/containerd/s /run/containerd; do
@@ -32,6 +33,8 @@ stop_pid() {  # pid, seconds
 cleanup() {
   set +e
   [ -n "$agent_pid" ] && stop_pid "$agent_pid" 10
+  [ -d "$work/state" ] && "$BIN/bulkheadd" --instance "$instance" --state-directory "$work/state" \
+    --release >/dev/null 2>&1
   if [ -n "$dockerd_pid" ]; then
     dk rm -f "$tag-web" "$tag-api" "$tag-db" >/dev/null 2>&1
     dk network rm "$tag-shop" >/dev/null 2>&1
@@ -96,7 +99,8 @@ policy: $PWD/examples/policies
 apiSocket: $work/api.sock
 violationLog: $work/violations.jsonl
 stateDirectory: $work/state
-docker: {socket: $run/docker.sock, network: $tag-shop}
+instance: $instance
+docker: {socket: $run/docker.sock}
 hugepages: off
 memoryMegabytes: 512
 violationIntervalSeconds: 1
@@ -109,7 +113,7 @@ for _ in $(seq 150); do
   kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log"; exit 1; }
   sleep 0.2
 done
-grep "docker:\|attached endpoint\|uplink" "$work/agent.log" | sed 's/^.* info /  agent: /'
+grep "docker:\|attached endpoint\|protecting bridge" "$work/agent.log" | sed 's/^.* info /  agent: /'
 
 fetch() {  # from, url, [Host header]
   local from=$1 url=$2 host=${3:-}
