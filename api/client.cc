@@ -7,6 +7,8 @@
 #include <cstring>
 
 #include "api/line_socket.h"
+#include "text/json_text.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::api {
 
@@ -35,18 +37,19 @@ nlohmann::json callApi(const std::string& path, const nlohmann::json& request, s
     return nullptr;
   }
   std::string line;
-  if (!writeAll(fd, request.dump() + "\n") || !readLine(fd, line)) {
+  if (!writeAll(fd, text::dumpJson(request) + "\n") || !readLine(fd, line, MaxAnswerBytes)) {
     ::close(fd);
     *error = "no answer from the agent on " + path;
     return nullptr;
   }
   ::close(fd);
-  auto reply = nlohmann::json::parse(line, nullptr, false);
-  if (reply.is_discarded()) {
-    *error = "the agent's answer is not JSON";
+  std::string problem;
+  auto reply = text::parseUntrusted(line, {MaxAnswerBytes}, &problem);
+  if (!reply) {
+    *error = "the agent's answer is not JSON: " + problem;
     return nullptr;
   }
-  return reply;
+  return std::move(*reply);
 }
 
 }  // namespace bulkhead::api

@@ -36,15 +36,16 @@ bool writeAll(int fd, const std::string& text) {
   return true;
 }
 
-bool readLine(int fd, std::string& line) {
-  char buffer[4096];
-  while (line.size() < MaxLine) {
+bool readLine(int fd, std::string& line, size_t maxBytes) {
+  char buffer[65536];
+  while (line.size() <= maxBytes) {
     const ssize_t received = ::recv(fd, buffer, sizeof(buffer), 0);
     if (received <= 0) {
       return !line.empty();
     }
     line.append(buffer, static_cast<size_t>(received));
-    if (const size_t end = line.find('\n'); end != std::string::npos) {
+    if (const size_t end = line.find('\n', line.size() - static_cast<size_t>(received));
+        end != std::string::npos) {
       line.resize(end);
       return true;
     }

@@ -370,9 +370,8 @@ void Agent::serve() {
         applyDocker(update);
       }
     }
-    if (fds[0].revents & POLLIN) {
-      api_->serveReady(handler);
-    }
+    // Every turn, ready or not: the server also cuts off clients past their deadline.
+    api_->serve(handler);
     // The endpoints this turn brought are enforced before anything slower runs: everything
     // they changed reaches the workers at once, one state and one grace period.
     flush();
