@@ -13,6 +13,9 @@
 #include "cli/policy_summary.h"
 #include "dpi/protocol_catalog.h"
 #include "rules/policy_loader.h"
+#include "text/json_text.h"
+#include "text/untrusted_json.h"
+#include "text/utf8_escape.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -63,7 +66,7 @@ nlohmann::json call(const po::variables_map& vm, const nlohmann::json& request, 
 int finish(const nlohmann::json& reply, const po::variables_map& vm, std::ostream& out,
            std::ostream& err, const std::string& name, const std::string& done) {
   if (vm.count("json")) {
-    out << reply.dump() << "\n";
+    out << text::dumpJson(reply) << "\n";
   }
   if (!reply.value("ok", false)) {
     err << "bulkhead " << name << ": " << reply.value("error", std::string("failed")) << "\n";
@@ -91,7 +94,7 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
     return ExitUsage;
   }
   if (parsed.vm.count("json")) {
-    out << reply.dump() << "\n";
+    out << text::dumpJson(reply) << "\n";
     return ExitOk;
   }
   out << "bulkheadd " << reply.value("version", "?") << " (pid " << reply.value("pid", 0) << "), "
@@ -244,21 +247,35 @@ std::string labelText(const nlohmann::json& labels) {
   return out;
 }
 
-std::string peerText(const nlohmann::json& peer) {
-  std::string out = peer.value("endpoint", "?") + " " +
-                    (peer["ip"].is_string() ? peer["ip"].get<std::string>() : std::string("-"));
-  if (peer.value("port", 0) != 0) {
-    out += ":" + std::to_string(peer.value("port", 0));
+// Shown on a terminal: what a container or an engine named (an endpoint, a host in a reason)
+// cannot inject control sequences or fake lines.
+std::string shown(const std::string& value) {
+  return text::escapeBytes(value, text::Escape::InvalidUtf8AndControls);
+}
+
+std::string peerText(const nlohmann::json* peer) {
+  static const nlohmann::json none = nlohmann::json::object();
+  const nlohmann::json& p = peer != nullptr ? *peer : none;
+  const std::string name = text::stringMember(p, "endpoint");
+  const std::string ip = text::stringMember(p, "ip");
+  std::string out = (name.empty() ? "?" : name) + " " + (ip.empty() ? "-" : ip);
+  if (const auto port = text::unsignedMember(p, "port"); port.value_or(0) != 0) {
+    out += ":" + std::to_string(*port);
   }
   return out;
 }
 
+// One line of the violation log for people. The log is a file anyone with access may have
+// edited: nothing in it is assumed to have the right type.
 std::string violationText(const nlohmann::json& v) {
-  return v.value("time", "") + " " + v.value("action", "") + " " + peerText(v["src"]) + " -> " +
-         peerText(v["dst"]) + " " +
-         (v["l4"].is_string() ? v["l4"].get<std::string>() : std::string("-")) + " " +
-         v.value("app_protocol", "") + " rule=" + v.value("rule", "") + ": " +
-         v.value("reason", "");
+  const auto field = [&](const char* key, const char* absent = "") {
+    const std::string value = text::stringMember(v, key);
+    return value.empty() ? std::string(absent) : value;
+  };
+  return shown(field("time") + " " + field("action") + " " +
+               peerText(text::objectMember(v, "src")) + " -> " +
+               peerText(text::objectMember(v, "dst")) + " " + field("l4", "-") + " " +
+               field("app_protocol") + " rule=" + field("rule") + ": " + field("reason"));
 }
 
 }  // namespace
@@ -274,7 +291,7 @@ int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, st
     return ExitUsage;
   }
   if (parsed.vm.count("json")) {
-    out << reply["endpoints"].dump() << "\n";
+    out << text::dumpJson(reply["endpoints"]) << "\n";
     return ExitOk;
   }
   out << "NAME\tIDENTITY\tSOURCE\tINTERFACES\tTAGS\tIPS\tLABELS\n";
@@ -289,9 +306,9 @@ int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, st
       interfaces += (interfaces.empty() ? "" : ",") + attachment.value("interface", "");
       tags += (tags.empty() ? "" : ",") + std::to_string(attachment.value("tag", 0));
     }
-    out << endpoint.value("name", "") << "\t" << endpoint.value("identity", 0) << "\t"
-        << endpoint.value("source", "") << "\t" << interfaces << "\t" << tags << "\t"
-        << (ips.empty() ? "-" : ips) << "\t" << labelText(endpoint["labels"]) << "\n";
+    out << shown(endpoint.value("name", "")) << "\t" << endpoint.value("identity", 0) << "\t"
+        << endpoint.value("source", "") << "\t" << shown(interfaces) << "\t" << tags << "\t"
+        << (ips.empty() ? "-" : ips) << "\t" << shown(labelText(endpoint["labels"])) << "\n";
   }
   return ExitOk;
 }
@@ -307,20 +324,22 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     return ExitUsage;
   }
   if (parsed.vm.count("json")) {
-    out << reply["flows"].dump() << "\n";
+    out << text::dumpJson(reply["flows"]) << "\n";
     return ExitOk;
   }
   for (const auto& flow : reply["flows"]) {
     const std::string master = flow.value("master_protocol", "");
     const std::string app = flow.value("app_protocol", "");
     const std::string judged = flow.value("protocol", "");
-    out << flow.value("l4", "") << " " << peerText(flow["src"]) << " -> " << peerText(flow["dst"])
-        << " " << master << "." << app;
+    std::string line = flow.value("l4", "") + " " + peerText(text::objectMember(flow, "src")) +
+                       " -> " + peerText(text::objectMember(flow, "dst")) + " " + master + "." +
+                       app;
     if (!judged.empty() && judged != (master == app ? app : master + "." + app)) {
-      out << " (judged as " << judged << ")";
+      line += " (judged as " + judged + ")";
     }
-    out << " " << flow.value("state", "") << " " << flow.value("verdict", "") << " "
-        << flow.value("rule", "") << " packets=" << flow.value("packets", 0) << "\n";
+    line += " " + flow.value("state", "") + " " + flow.value("verdict", "") + " " +
+            flow.value("rule", "") + " packets=" + std::to_string(flow.value("packets", 0));
+    out << shown(line) << "\n";
   }
   return ExitOk;
 }
@@ -336,7 +355,7 @@ int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, s
     return ExitUsage;
   }
   if (parsed.vm.count("json")) {
-    out << reply["identities"].dump() << "\n";
+    out << text::dumpJson(reply["identities"]) << "\n";
     return ExitOk;
   }
   out << "IDENTITY\tENDPOINTS\tLABELS\n";
@@ -345,8 +364,8 @@ int identitiesCommand(const std::vector<std::string>& args, std::ostream& out, s
     for (const auto& name : identity["endpoints"]) {
       endpoints += (endpoints.empty() ? "" : ",") + name.get<std::string>();
     }
-    out << identity.value("id", 0) << "\t" << (endpoints.empty() ? "-" : endpoints) << "\t"
-        << labelText(identity["labels"]) << "\n";
+    out << identity.value("id", 0) << "\t" << shown(endpoints.empty() ? "-" : endpoints) << "\t"
+        << shown(labelText(identity["labels"])) << "\n";
   }
   return ExitOk;
 }
@@ -362,7 +381,7 @@ int policyShowCommand(const std::vector<std::string>& args, std::ostream& out, s
     return ExitUsage;
   }
   if (parsed.vm.count("json")) {
-    out << reply.dump() << "\n";
+    out << text::dumpJson(reply) << "\n";
     return ExitOk;
   }
   out << "generation " << reply.value("policyGeneration", 0) << ", sha256 "
@@ -418,7 +437,7 @@ int violationsCommand(const std::vector<std::string>& args, std::ostream& out, s
         out << line << "\n";
       } else {
         const auto parsedLine = nlohmann::json::parse(line, nullptr, false);
-        out << (parsedLine.is_object() ? violationText(parsedLine) : line) << "\n";
+        out << (parsedLine.is_object() ? violationText(parsedLine) : shown(line)) << "\n";
       }
     }
     out.flush();

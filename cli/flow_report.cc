@@ -1,7 +1,7 @@
 #include "cli/flow_report.h"
 
-
 #include "dataplane/ip_protocol_name.h"
+#include "text/utf8_escape.h"
 
 namespace bulkhead::cli {
 
@@ -23,9 +23,9 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
   record.srcIdentity = flow.srcIdentity;
   record.dstIdentity = flow.dstIdentity;
-  auto protocol = protocols_.describe(&flow.classification, flow.key.ipProtocol,
-                                      flow.initiatorIp(), flow.initiatorPort(),
-                                      flow.responderIp(), flow.responderPort());
+  auto protocol =
+      protocols_.describe(&flow.classification, flow.key.ipProtocol, flow.initiatorIp(),
+                          flow.initiatorPort(), flow.responderIp(), flow.responderPort());
   record.masterProtocol = std::move(protocol.master);
   record.appProtocol = std::move(protocol.app);
   record.protocol = std::move(protocol.judged);
@@ -49,30 +49,32 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
 }
 
 nlohmann::json toJson(const FlowRecord& record) {
-  return {{"l4", record.l4},
-          {"src_ip", record.srcIp},
-          {"src_port", record.srcPort},
-          {"dst_ip", record.dstIp},
-          {"dst_port", record.dstPort},
-          {"src_endpoint", record.srcEndpoint},
-          {"dst_endpoint", record.dstEndpoint},
-          {"src_identity", record.srcIdentity},
-          {"dst_identity", record.dstIdentity},
-          {"master_protocol", record.masterProtocol},
-          {"app_protocol", record.appProtocol},
-          {"protocol", record.protocol},
-          {"guessed_protocol", record.guessed.empty() ? nlohmann::json() : nlohmann::json(record.guessed)},
-          {"confidence", record.confidence},
-          {"dpi_packets", record.dpiPackets},
-          {"host", record.host},
-          {"verdict", record.verdict},
-          {"enforced", record.enforced},
-          {"denied_by", record.deniedBy.empty() ? nlohmann::json() : nlohmann::json(record.deniedBy)},
-          {"rule", record.rule},
-          {"state", record.state},
-          {"packets", record.packets},
-          {"bytes", record.bytes},
-          {"packets_dropped", record.packetsDropped}};
+  return {
+      {"l4", record.l4},
+      {"src_ip", record.srcIp},
+      {"src_port", record.srcPort},
+      {"dst_ip", record.dstIp},
+      {"dst_port", record.dstPort},
+      {"src_endpoint", record.srcEndpoint},
+      {"dst_endpoint", record.dstEndpoint},
+      {"src_identity", record.srcIdentity},
+      {"dst_identity", record.dstIdentity},
+      {"master_protocol", record.masterProtocol},
+      {"app_protocol", record.appProtocol},
+      {"protocol", record.protocol},
+      {"guessed_protocol",
+       record.guessed.empty() ? nlohmann::json() : nlohmann::json(record.guessed)},
+      {"confidence", record.confidence},
+      {"dpi_packets", record.dpiPackets},
+      {"host", record.host},
+      {"verdict", record.verdict},
+      {"enforced", record.enforced},
+      {"denied_by", record.deniedBy.empty() ? nlohmann::json() : nlohmann::json(record.deniedBy)},
+      {"rule", record.rule},
+      {"state", record.state},
+      {"packets", record.packets},
+      {"bytes", record.bytes},
+      {"packets_dropped", record.packetsDropped}};
 }
 
 std::string toText(const FlowRecord& record) {
@@ -96,7 +98,7 @@ std::string toText(const FlowRecord& record) {
     line += " (judged as " + record.protocol + ")";
   }
   if (!record.host.empty()) {
-    line += " host=" + record.host;
+    line += " host=" + text::escapeBytes(record.host, text::Escape::InvalidUtf8AndControls);
   }
   line += " " + verdict + " " + record.rule + " packets=" + std::to_string(record.packets) +
           " bytes=" + std::to_string(record.bytes);

@@ -30,11 +30,8 @@ Exit codes: 0 success, 1 invalid input (policy, endpoints, corrupt capture) or t
 2 usage or I/O error (including: the agent is not running).
 )";
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int dispatch(std::vector<std::string> args) {
   using namespace bulkhead::cli;
-  std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
     (args.empty() ? std::cerr : std::cout) << Usage;
     return args.empty() ? ExitUsage : ExitOk;
@@ -84,4 +81,16 @@ int main(int argc, char** argv) {
   }
   std::cerr << "bulkhead: unknown command '" << args[0] << "'\n\n" << Usage;
   return ExitUsage;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // A command that meets an answer or a file it cannot read says so; it does not abort.
+  try {
+    return dispatch({argv + 1, argv + argc});
+  } catch (const std::exception& e) {
+    std::cerr << "bulkhead: " << e.what() << "\n";
+    return bulkhead::cli::ExitUsage;
+  }
 }

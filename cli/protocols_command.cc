@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "dpi/protocol_catalog.h"
 #include "dpi/proven_protocols.h"
+#include "text/json_text.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -129,7 +130,7 @@ int protocolsCommand(const std::vector<std::string>& args, std::ostream& out, st
         line["limits"] =
             row.proven->limits.empty() ? nlohmann::json() : nlohmann::json(row.proven->limits);
       }
-      out << line.dump() << "\n";
+      out << text::dumpJson(line) << "\n";
       continue;
     }
     std::string notes;

@@ -10,6 +10,7 @@
 #include "dataplane/pcap_writer.h"
 #include "dpi/protocol_catalog.h"
 #include "rules/policy_loader.h"
+#include "text/json_text.h"
 
 namespace bulkhead::cli {
 namespace po = boost::program_options;
@@ -71,9 +72,8 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
       "packets per flow nDPI may inspect before the flow counts as Unknown")(
       "dpi-hold-us", po::value<unsigned>()->default_value(2000),
       "capture-time microseconds that undecided payload is held back, as the agent does; 0 "
-      "never holds")(
-      "max-flows", po::value<unsigned>()->default_value(262144),
-      "flow table capacity; new flows beyond it are dropped and counted");
+      "never holds")("max-flows", po::value<unsigned>()->default_value(262144),
+                     "flow table capacity; new flows beyond it are dropped and counted");
   po::variables_map vm;
   try {
     po::store(po::command_line_parser(args).options(options).run(), vm);
@@ -161,18 +161,18 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
   const bool json = vm.count("json") > 0;
   for (const auto& flow : result.flows) {
     if (json) {
-      out << toJson(flow).dump() << "\n";
+      out << text::dumpJson(toJson(flow)) << "\n";
     } else {
       out << toText(flow) << "\n";
     }
   }
   const auto summary = summaryJson(result);
   if (json) {
-    out << summary.dump() << "\n";
+    out << text::dumpJson(summary) << "\n";
   } else {
-    out << "summary: " << result.framesRead << " frames, " << result.flows.size() << " flows: "
-        << summary["flows_allowed"] << " allowed, " << summary["flows_denied"] << " denied, "
-        << summary["flows_denied_monitor"] << " would be denied (monitor); "
+    out << "summary: " << result.framesRead << " frames, " << result.flows.size()
+        << " flows: " << summary["flows_allowed"] << " allowed, " << summary["flows_denied"]
+        << " denied, " << summary["flows_denied_monitor"] << " would be denied (monitor); "
         << result.counters.forwarded << " packets forwarded\n";
   }
   int status = ExitOk;

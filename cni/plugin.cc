@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "api/client.h"
+#include "text/json_text.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::cni {
 namespace {
@@ -41,11 +43,11 @@ struct CniError {
 
 // Strings from the environment may not be UTF-8; a CNI answer must still be valid JSON.
 std::string dump(const Json& json) {
-  return json.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
+  return text::dumpJson(json) + "\n";
 }
 
 std::string shortDump(const Json& json) {
-  std::string text = json.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::string text = text::dumpJson(json);
   if (text.size() > 80) {
     text = text.substr(0, 77) + "...";
   }
@@ -99,12 +101,14 @@ Json parseInput(const std::string& input) {
     fail(ErrorCode::DecodeFailure, "no network configuration on stdin",
          "the runtime passes the network configuration as a JSON object on stdin");
   }
-  try {
-    return Json::parse(input);
-  } catch (const Json::parse_error& e) {
+  std::string problem;
+  auto config = text::parseUntrusted<Json>(input, text::CniInputLimits, &problem);
+  if (!config) {
     fail(ErrorCode::DecodeFailure, "the network configuration on stdin is not valid JSON",
-         e.what());
+         problem + " (bulkhead-cni reads at most " + std::to_string(text::CniInputLimits.maxBytes) +
+             " bytes, nested at most " + std::to_string(text::CniInputLimits.maxDepth) + " deep)");
   }
+  return std::move(*config);
 }
 
 std::string checkVersion(const Json& config) {
@@ -422,7 +426,7 @@ std::string agentError(const nlohmann::json& reply) {
 }
 
 bool agentOk(const nlohmann::json& reply) {
-  return reply.is_object() && reply.value("ok", false);
+  return text::boolMember(reply, "ok").value_or(false);
 }
 
 struct Target {
@@ -543,17 +547,20 @@ Outcome check(const NetConf& conf, const Invocation& invocation, const Options& 
   if (!agentOk(reply)) {
     fail(ErrorCode::Failed, "the bulkhead agent's status failed: " + agentError(reply));
   }
-  const nlohmann::json endpoints = reply.value("endpoints", nlohmann::json::array());
-  for (const auto& endpoint : endpoints) {
-    if (!endpoint.is_object() || endpoint.value("name", "") != target.name) {
+  static const nlohmann::json none = nlohmann::json::array();
+  const auto* endpoints = text::arrayMember(reply, "endpoints");
+  for (const auto& endpoint : endpoints != nullptr ? *endpoints : none) {
+    if (text::stringMember(endpoint, "name") != target.name) {
       continue;
     }
     std::string interfaces;
-    for (const auto& attachment : endpoint.value("attachments", nlohmann::json::array())) {
-      if (attachment.is_object() && attachment.value("interface", "") == target.hostVeth) {
+    const auto* attachments = text::arrayMember(endpoint, "attachments");
+    for (const auto& attachment : attachments != nullptr ? *attachments : none) {
+      const std::string interface = text::stringMember(attachment, "interface");
+      if (interface == target.hostVeth) {
         return outcome;
       }
-      interfaces += (interfaces.empty() ? "'" : ", '") + attachment.value("interface", "") + "'";
+      interfaces += (interfaces.empty() ? "'" : ", '") + interface + "'";
     }
     fail(ErrorCode::Failed,
          "endpoint '" + target.name + "' is attached on " + interfaces + ", not on '" +

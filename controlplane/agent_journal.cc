@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "controlplane/atomic_file.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -26,11 +27,14 @@ AgentJournal AgentJournal::load(const std::string& path, std::string* warning) {
   }
   std::stringstream text;
   text << in.rdbuf();
-  const nlohmann::json parsed = nlohmann::json::parse(text.str(), nullptr, false);
-  if (!parsed.is_object()) {
-    *warning = path + " is not a JSON object; ignoring what it recorded";
+  std::string problem;
+  const auto document = text::parseUntrusted(text.str(), text::StateFileLimits, &problem);
+  if (!document || !document->is_object()) {
+    *warning = path + " is not a JSON object" + (document ? "" : " (" + problem + ")") +
+               "; ignoring what it recorded";
     return journal;
   }
+  const nlohmann::json& parsed = *document;
   try {
     journal.running = parsed.value("running", false);
     journal.pid = parsed.value("pid", 0);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "controlplane/atomic_file.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
 
@@ -21,7 +22,9 @@ IdentityAllocator::IdentityAllocator(std::string stateFile, std::string* warning
   std::ifstream in(stateFile_);
   std::ostringstream text;
   text << in.rdbuf();
-  const auto state = nlohmann::json::parse(text.str(), nullptr, false);
+  std::string problem;
+  const auto state =
+      text::parseUntrusted(text.str(), text::StateFileLimits, &problem).value_or(nullptr);
   std::map<rules::Labels, rules::IdentityId> loaded;
   rules::IdentityId next = rules::reserved_identity::FirstEndpoint;
   bool valid = state.is_object() && state.contains("identities") && state["identities"].is_array();

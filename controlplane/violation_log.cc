@@ -14,6 +14,7 @@
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/packet_meta.h"
 #include "rules/protocol_names.h"
+#include "text/json_text.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -196,9 +197,8 @@ ViolationLog::~ViolationLog() {
 bool ViolationLog::write(const ViolationEvent& event) {
   std::string line;
   try {
-    // Replace, not throw on, invalid UTF-8: host names come straight from the network.
-    line = buildViolation(event, lookup_, protocols_)
-               .dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    // Host names come straight from the network: escaped as every other output escapes them.
+    line = text::dumpJson(buildViolation(event, lookup_, protocols_));
     line += '\n';
   } catch (const std::exception& e) {
     ++writeErrors_;

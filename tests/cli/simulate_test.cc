@@ -8,6 +8,8 @@
 
 #include "dataplane/packet_parser.h"
 #include "dataplane/pcap_reader.h"
+#include "dataplane/pcap_writer.h"
+#include "tests/support/frames.h"
 #include "tests/support/paths.h"
 #include "tests/support/run_command.h"
 #include "tests/support/temp_dir.h"
@@ -42,11 +44,14 @@ SimulateOutput simulate(std::vector<std::string> extra) {
   return output;
 }
 
-std::string example(const std::string& name) { return testing::sourceDir() + "/examples/" + name; }
+std::string example(const std::string& name) {
+  return testing::sourceDir() + "/examples/" + name;
+}
 
 SimulateOutput simulateShop(std::vector<std::string> extra = {}) {
-  std::vector<std::string> argv = {"--policy", example("policies"), "--endpoints",
-                                   example("endpoints.yaml"), "--pcap", example("shop.pcap")};
+  std::vector<std::string> argv = {"--policy",    example("policies"),
+                                   "--endpoints", example("endpoints.yaml"),
+                                   "--pcap",      example("shop.pcap")};
   argv.insert(argv.end(), extra.begin(), extra.end());
   return simulate(argv);
 }
@@ -130,6 +135,41 @@ TEST(Simulate, ShopCaptureGetsTheVerdictOfEachFlow) {
   EXPECT_TRUE(output.summary["capture_error"].is_null());
 }
 
+TEST(Simulate, AHostNameThatIsNotUtf8IsEscapedInEveryOutput) {
+  // What a container may put in a Host header: a byte that is not UTF-8 and a terminal escape.
+  // `simulate --json` aborted on the first (nlohmann type_error 316).
+  testing::TempDir dir;
+  const std::string capture = dir.file("host.pcap");
+  {
+    std::string error;
+    auto writer = dataplane::PcapWriter::open(capture, &error);
+    ASSERT_TRUE(writer) << error;
+    uint64_t now = 1700000000ull * 1000000000ull;
+    testing::TcpSession session("10.10.0.10", 40000, "10.10.0.11", 8080);
+    const std::string request =
+        "GET / HTTP/1.1\r\nHost: ex\xff\x1b[2jfil.evil.com\r\nUser-Agent: x\r\n\r\n";
+    for (const auto& frame :
+         {session.syn(), session.synAck(), session.ack(), session.fromClient(request),
+          session.fromServer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")}) {
+      writer->write(frame.data(), uint32_t(frame.size()), uint32_t(frame.size()), now += 1000000);
+    }
+  }
+  const std::string endpoints = dir.write("endpoints.yaml", R"(endpoints:
+  - {name: web, labels: {app: web}, ips: [10.10.0.10]}
+  - {name: api, labels: {app: api}, ips: [10.10.0.11]}
+)");
+  const auto output =
+      simulate({"--policy", example("policies"), "--endpoints", endpoints, "--pcap", capture});
+  ASSERT_EQ(output.command.exitCode, 0) << output.command.err;
+  ASSERT_EQ(output.flows.size(), 1u);
+  EXPECT_EQ(output.flows[0]["host"].get<std::string>(), "ex\\xff\x1b[2jfil.evil.com");
+  const auto text = runCommand({testing::bulkheadBinary(), "simulate", "--policy",
+                                example("policies"), "--endpoints", endpoints, "--pcap", capture},
+                               120);
+  EXPECT_NE(text.out.find("host=ex\\xff\\x1b[2jfil.evil.com"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find('\x1b'), std::string::npos);
+}
+
 TEST(Simulate, WriteAllowedKeepsExactlyTheForwardedPackets) {
   testing::TempDir dir;
   const std::string out = dir.file("allowed.pcap");
@@ -153,9 +193,9 @@ TEST(Simulate, WriteAllowedKeepsExactlyTheForwardedPackets) {
 }
 
 TEST(Simulate, TextOutputNamesEndpointsProtocolsAndRules) {
-  const auto result = runCommand({testing::bulkheadBinary(), "simulate", "--policy",
-                                  example("policies"), "--endpoints", example("endpoints.yaml"),
-                                  "--pcap", example("shop.pcap")});
+  const auto result =
+      runCommand({testing::bulkheadBinary(), "simulate", "--policy", example("policies"),
+                  "--endpoints", example("endpoints.yaml"), "--pcap", example("shop.pcap")});
   ASSERT_EQ(result.exitCode, 0) << result.err;
   EXPECT_NE(result.out.find("TCP 10.10.0.10:40001 (web) -> 10.10.0.11:8080 (api) HTTP.HTTP "
                             "host=api.shop.local allow shop-api/ingress/0"),
@@ -173,8 +213,8 @@ TEST(Simulate, TruncatedCaptureReportsPacketIndexAndFlowsSoFar) {
   std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   ASSERT_GT(bytes.size(), 3000u);
   const std::string cut = dir.write("cut.pcap", bytes.substr(0, 3000));  // mid-packet
-  const auto output = simulate({"--policy", example("policies"), "--endpoints",
-                                example("endpoints.yaml"), "--pcap", cut});
+  const auto output = simulate(
+      {"--policy", example("policies"), "--endpoints", example("endpoints.yaml"), "--pcap", cut});
   EXPECT_EQ(output.command.exitCode, 1);
   EXPECT_NE(output.command.err.find("truncated or corrupt at packet "), std::string::npos)
       << output.command.err;
@@ -188,8 +228,8 @@ TEST(Simulate, TruncatedCaptureReportsPacketIndexAndFlowsSoFar) {
 TEST(Simulate, GarbageCaptureIsAClearUsageError) {
   testing::TempDir dir;
   const std::string garbage = dir.write("garbage.pcap", std::string(100, 'x'));
-  const auto result = runCommand({testing::bulkheadBinary(), "simulate", "--policy",
-                                  example("policies"), "--pcap", garbage});
+  const auto result = runCommand(
+      {testing::bulkheadBinary(), "simulate", "--policy", example("policies"), "--pcap", garbage});
   EXPECT_EQ(result.exitCode, 2);
   EXPECT_NE(result.err.find("garbage.pcap"), std::string::npos) << result.err;
 
@@ -210,15 +250,16 @@ TEST(Simulate, MissingRequiredFlagsIsAUsageError) {
 
 TEST(Simulate, InvalidPolicyOrEndpointsStopBeforeAnyPacket) {
   testing::TempDir dir;
-  const std::string policy = dir.write("bad.yaml",
-                                       "apiVersion: bulkhead.io/v1\n"
-                                       "kind: SegmentationPolicy\n"
-                                       "metadata: {name: x}\n"
-                                       "spec:\n"
-                                       "  endpointSelector: {}\n"
-                                       "  ingress: [{toPorts: [{ports: [{port: 80, protocl: TCP}]}]}]\n");
-  const auto bad = runCommand({testing::bulkheadBinary(), "simulate", "--policy", policy,
-                               "--pcap", example("shop.pcap")});
+  const std::string policy =
+      dir.write("bad.yaml",
+                "apiVersion: bulkhead.io/v1\n"
+                "kind: SegmentationPolicy\n"
+                "metadata: {name: x}\n"
+                "spec:\n"
+                "  endpointSelector: {}\n"
+                "  ingress: [{toPorts: [{ports: [{port: 80, protocl: TCP}]}]}]\n");
+  const auto bad = runCommand(
+      {testing::bulkheadBinary(), "simulate", "--policy", policy, "--pcap", example("shop.pcap")});
   EXPECT_EQ(bad.exitCode, 1);
   EXPECT_NE(bad.err.find("bad.yaml:6:44: unknown key 'protocl' in a ports entry (did you mean "
                          "'protocol'?)"),
@@ -247,8 +288,8 @@ TEST_P(SharedCapture, RunsToTheEndWithoutCrashing) {
   if (!testing::havePcaps()) {
     GTEST_SKIP() << "shared captures not found at " << testing::pcapDir();
   }
-  const auto output = simulate({"--policy", example("policies"), "--pcap",
-                                testing::pcapDir() + "/" + GetParam()});
+  const auto output =
+      simulate({"--policy", example("policies"), "--pcap", testing::pcapDir() + "/" + GetParam()});
   EXPECT_EQ(output.command.exitCode, 0) << output.command.err;
   ASSERT_TRUE(output.summary.is_object()) << output.command.out;
   EXPECT_GT(output.summary["frames"].get<int>(), 0);
@@ -280,8 +321,8 @@ TEST(Simulate, L7VerdictOnARealCapture) {
       "endpoints.yaml",
       "endpoints:\n  - name: laptop\n    labels: {role: laptop}\n    ips: [192.168.1.128]\n");
   const std::string capture = testing::pcapDir() + "/http.pcapng";
-  const auto denied = simulate({"--policy", policy("TLS"), "--endpoints", endpoints, "--pcap",
-                                capture});
+  const auto denied =
+      simulate({"--policy", policy("TLS"), "--endpoints", endpoints, "--pcap", capture});
   ASSERT_EQ(denied.command.exitCode, 0) << denied.command.err;
   ASSERT_EQ(denied.flows.size(), 1u);
   EXPECT_EQ(denied.flows[0]["src_endpoint"], "laptop");
@@ -290,8 +331,8 @@ TEST(Simulate, L7VerdictOnARealCapture) {
   EXPECT_EQ(denied.flows[0]["host"], "google.com");
   EXPECT_EQ(denied.flows[0]["verdict"], "deny");
 
-  const auto allowed = simulate({"--policy", policy("HTTP"), "--endpoints", endpoints, "--pcap",
-                                 capture});
+  const auto allowed =
+      simulate({"--policy", policy("HTTP"), "--endpoints", endpoints, "--pcap", capture});
   ASSERT_EQ(allowed.flows.size(), 1u);
   EXPECT_EQ(allowed.flows[0]["verdict"], "allow");
   EXPECT_EQ(allowed.flows[0]["rule"], "laptop/egress/0");

@@ -103,6 +103,29 @@ TEST_F(CniPlugin, MalformedStdinIsADecodeError) {
   expectError(cni::run(env("DEL"), "[1, 2]", options_), 6, "must be a JSON object");
 }
 
+TEST_F(CniPlugin, DeepOrOversizedStdinIsADecodeErrorNotACrash) {
+  // 50,000 levels in prevResult (about 100 KB) overflowed the plugin's stack copying it.
+  const std::string deep = R"({"cniVersion":"1.0.0","name":"n","prevResult":)" +
+                           std::string(50000, '[') + std::string(50000, ']') + "}";
+  for (const char* command : {"ADD", "DEL", "CHECK"}) {
+    expectError(cni::run(env(command), deep, options_), 6, "not valid JSON");
+  }
+  const auto outcome = cni::run(env("ADD"), deep, options_);
+  EXPECT_NE(outcome.out.find("nested deeper than 64"), std::string::npos) << outcome.out;
+  const std::string huge =
+      R"({"cniVersion":"1.0.0","name":")" + std::string(5 << 20, 'n') + R"("})";
+  expectError(cni::run(env("ADD"), huge, options_), 6, "not valid JSON");
+}
+
+TEST_F(CniPlugin, BytesThatAreNotUtf8ComeBackEscaped) {
+  cni::Environment environment = env("ADD");
+  // Linux allows any byte but '/', ':' and white space in an interface name.
+  environment["CNI_IFNAME"] = std::string("eth") + char(0xff) + "0";
+  const auto outcome = run(environment, config());
+  EXPECT_FALSE(json::parse(outcome.out, nullptr, false).is_discarded()) << outcome.out;
+  EXPECT_NE(outcome.out.find(R"(eth\\xff0)"), std::string::npos) << outcome.out;
+}
+
 TEST_F(CniPlugin, AddWithoutPrevResultSaysItIsChained) {
   FakeAgent agent(socket());
   auto conf = config();

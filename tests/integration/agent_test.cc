@@ -229,6 +229,47 @@ TEST_F(AgentTest, HttpToAnUnlistedPortIsBlockedAndLogged) {
   EXPECT_GE((*line)["packets"].get<int>(), 1);
 }
 
+TEST_F(AgentTest, AHostNameThatIsNotUtf8CannotStopTheAgent) {
+  // Before: the violation was logged, and the next `bulkhead flows` aborted bulkheadd
+  // (nlohmann type_error 316): with failOpen off, every container was then cut off.
+  lab_->dir().write(
+      "policy.yaml",
+      policy("enforce",
+             "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
+             "      toPorts: [{ports: [{port: 8081, protocol: TCP}],\n"
+             "                 l7: {protocols: [HTTP], hosts: [api.shop.local]}}]\n"));
+  startAgent();
+  httpServer(*api_, 8081);
+  const std::string host = std::string("ex") + char(0xff) + "\x1b[2jfil.evil.com";
+  const auto denied =
+      lab_->exec(*web_,
+                 {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "3", "-H",
+                  "Host: " + host, "http://" + std::string(ApiIp) + ":8081/"},
+                 10);
+  EXPECT_EQ(std::atoi(denied.out.c_str()), 0);
+  const auto line = violation([](const json& v) { return v["dst"]["port"] == 8081; });
+  ASSERT_TRUE(line) << agent_->log();
+  EXPECT_EQ((*line)["host"], "ex\\xff\x1b[2jfil.evil.com") << *line;
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"flows"}, {"flows", "--json"}, {"violations"}, {"status"}}) {
+    const auto result = cli(args);
+    EXPECT_EQ(result.exitCode, 0) << args[0] << ": " << result.err << agent_->log();
+    EXPECT_EQ(result.out.find(char(0xff)), std::string::npos) << args[0];
+    if (args.size() == 1) {
+      EXPECT_EQ(result.out.find('\x1b'), std::string::npos) << args[0] << ": " << result.out;
+    }
+  }
+  const auto flows = json::parse(cli({"flows", "--json"}).out);
+  bool seen = false;
+  for (const auto& flow : flows) {
+    seen = seen || flow["host"] == "ex\\xff\x1b[2jfil.evil.com";
+  }
+  EXPECT_TRUE(seen) << flows;
+  // Still serving, still enforcing.
+  EXPECT_EQ(httpGet(*web_, *api_, 8080, 3), 0);  // nothing listens on 8080: refused, not cut
+  EXPECT_FALSE(call({{"command", "ping"}}).is_null());
+}
+
 TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
   startAgent();
   // An SSH-style banner exchange on api:8080, where only HTTP is allowed.
