@@ -29,8 +29,20 @@ CurlPtr newHandle(const std::string& socketPath, const std::string& path) {
   return curl;
 }
 
-size_t appendBody(char* data, size_t size, size_t count, void* body) {
-  static_cast<std::string*>(body)->append(data, size * count);
+struct BodyState {
+  std::string* body;
+  size_t maxBytes;
+  bool tooLarge = false;
+};
+
+// Returning less than was handed over aborts the transfer (CURLE_WRITE_ERROR).
+size_t appendBody(char* data, size_t size, size_t count, void* opaque) {
+  auto* state = static_cast<BodyState*>(opaque);
+  if (state->body->size() + size * count > state->maxBytes) {
+    state->tooLarge = true;
+    return 0;
+  }
+  state->body->append(data, size * count);
   return size * count;
 }
 
@@ -38,7 +50,9 @@ struct StreamState {
   std::string pending;
   const std::function<void(std::string_view)>* onLine;
   const std::function<bool()>* stopRequested;
+  size_t maxLine;
   bool stopped = false;
+  bool lineTooLong = false;
 };
 
 size_t splitLines(char* data, size_t size, size_t count, void* opaque) {
@@ -53,6 +67,10 @@ size_t splitLines(char* data, size_t size, size_t count, void* opaque) {
     start = end + 1;
   }
   state->pending.erase(0, start);
+  if (state->pending.size() > state->maxLine) {
+    state->lineTooLong = true;
+    return 0;
+  }
   return size * count;
 }
 
@@ -70,18 +88,24 @@ int checkStop(void* opaque, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 DockerClient::DockerClient(std::string socketPath, int timeoutSeconds)
     : socketPath_(std::move(socketPath)), timeoutSeconds_(timeoutSeconds) {}
 
-std::optional<DockerClient::Response> DockerClient::get(const std::string& path,
-                                                        std::string* error) const {
+std::optional<DockerClient::Response> DockerClient::get(const std::string& path, std::string* error,
+                                                        size_t maxBytes) const {
   CurlPtr curl = newHandle(socketPath_, path);
   if (!curl) {
     *error = "cannot create an HTTP handle";
     return std::nullopt;
   }
   Response response;
+  BodyState body{&response.body, maxBytes};
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, appendBody);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &response.body);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &body);
   curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT, static_cast<long>(timeoutSeconds_));
   if (const CURLcode code = curl_easy_perform(curl.get()); code != CURLE_OK) {
+    if (body.tooLarge) {
+      *error = "GET " + path + " on " + socketPath_ + ": the answer is larger than " +
+               std::to_string(maxBytes) + " bytes";
+      return std::nullopt;
+    }
     *error = "GET " + path + " on " + socketPath_ + ": " + curl_easy_strerror(code);
     return std::nullopt;
   }
@@ -91,13 +115,14 @@ std::optional<DockerClient::Response> DockerClient::get(const std::string& path,
 
 bool DockerClient::stream(const std::string& path,
                           const std::function<void(std::string_view)>& onLine,
-                          const std::function<bool()>& stopRequested, std::string* error) const {
+                          const std::function<bool()>& stopRequested, std::string* error,
+                          size_t maxLine) const {
   CurlPtr curl = newHandle(socketPath_, path);
   if (!curl) {
     *error = "cannot create an HTTP handle";
     return false;
   }
-  StreamState state{"", &onLine, &stopRequested};
+  StreamState state{"", &onLine, &stopRequested, maxLine};
   curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, splitLines);
   curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &state);
   curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
@@ -109,9 +134,11 @@ bool DockerClient::stream(const std::string& path,
   }
   long status = 0;
   curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  *error = code != CURLE_OK ? "event stream " + path + ": " + curl_easy_strerror(code)
-           : status != 200  ? "event stream " + path + ": HTTP " + std::to_string(status)
-                            : "the engine closed the event stream";
+  *error = state.lineTooLong ? "event stream " + path + ": a line longer than " +
+                                   std::to_string(maxLine) + " bytes"
+           : code != CURLE_OK ? "event stream " + path + ": " + curl_easy_strerror(code)
+           : status != 200    ? "event stream " + path + ": HTTP " + std::to_string(status)
+                              : "the engine closed the event stream";
   return false;
 }
 

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <ctime>
 
+#include "text/untrusted_json.h"
+
 namespace bulkhead::controlplane {
 namespace {
 
@@ -24,9 +26,20 @@ std::pair<int, int> versionNumber(const std::string& text) {
   }
 }
 
+// Everything the engine says is read through text::'s accessors: a member of the wrong type
+// reads as absent, and nothing here throws.
+using text::arrayMember;
+using text::boolMember;
+using text::objectMember;
+using text::stringMember;
+
 std::string stringAt(const json& object, const char* key) {
-  const auto found = object.find(key);
-  return found != object.end() && found->is_string() ? found->get<std::string>() : "";
+  return stringMember(object, key);
+}
+
+const json& objectOrEmpty(const json* found) {
+  static const json empty = json::object();
+  return found != nullptr ? *found : empty;
 }
 
 }  // namespace
@@ -57,8 +70,7 @@ std::string bridgeOfNetwork(const json& network) {
   if (stringAt(network, "Driver") != "bridge") {
     return "";
   }
-  if (const auto options = network.find("Options");
-      options != network.end() && options->is_object()) {
+  if (const auto* options = objectMember(network, "Options")) {
     if (const std::string name = stringAt(*options, "com.docker.network.bridge.name");
         !name.empty()) {
       return name;
@@ -88,11 +100,7 @@ std::vector<DockerNetwork> parseNetworks(const json& list) {
 
 std::optional<DockerContainer> parseInspect(const json& inspect,
                                             const std::map<std::string, std::string>& bridges) {
-  if (!inspect.is_object()) {
-    return std::nullopt;
-  }
-  const json& state = inspect.value("State", json::object());
-  if (!state.is_object() || !state.value("Running", false)) {
+  if (!boolMember(objectOrEmpty(objectMember(inspect, "State")), "Running").value_or(false)) {
     return std::nullopt;
   }
   DockerContainer container;
@@ -101,10 +109,9 @@ std::optional<DockerContainer> parseInspect(const json& inspect,
   if (container.name.starts_with('/')) {
     container.name.erase(0, 1);
   }
-  const json& config = inspect.value("Config", json::object());
-  if (config.is_object()) {
-    container.image = stringAt(config, "Image");
-    if (const auto labels = config.find("Labels"); labels != config.end() && labels->is_object()) {
+  if (const auto* config = objectMember(inspect, "Config")) {
+    container.image = stringAt(*config, "Image");
+    if (const auto* labels = objectMember(*config, "Labels")) {
       for (const auto& [key, value] : labels->items()) {
         if (value.is_string()) {
           container.labels[key] = value.get<std::string>();
@@ -112,11 +119,9 @@ std::optional<DockerContainer> parseInspect(const json& inspect,
       }
     }
   }
-  const json& settings = inspect.value("NetworkSettings", json::object());
-  if (settings.is_object()) {
-    container.netnsPath = stringAt(settings, "SandboxKey");
-    if (const auto networks = settings.find("Networks");
-        networks != settings.end() && networks->is_object()) {
+  if (const auto* settings = objectMember(inspect, "NetworkSettings")) {
+    container.netnsPath = stringAt(*settings, "SandboxKey");
+    if (const auto* networks = objectMember(*settings, "Networks")) {
       for (const auto& [name, network] : networks->items()) {
         if (!network.is_object()) {
           continue;
@@ -183,21 +188,38 @@ bool DockerWatcher::sleepInterruptibly(double seconds) {
   return !stop_;
 }
 
+std::string DockerWatcher::apiVersion() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return apiVersion_;
+}
+
 void DockerWatcher::run() {
   double backoff = 0.5;
   while (!stop_) {
     std::string error;
-    if (connectAndResync(&error)) {
-      connected_ = true;
-      backoff = 0.5;
-      if (!lastError_.empty()) {
-        spdlog::info("docker: reconnected to {} (API {})", client_.socketPath(), apiVersion_);
-        lastError_.clear();
+    // Whatever the engine sends, this thread reports it and tries again: it never takes the
+    // agent down. The parsers do not throw; this is the last line behind them.
+    try {
+      if (connectAndResync(&error)) {
+        connected_ = true;
+        if (!lastError_.empty()) {
+          spdlog::info("docker: reconnected to {} (API {})", client_.socketPath(), apiVersion());
+          lastError_.clear();
+        }
+        const auto followed = std::chrono::steady_clock::now();
+        if (followEvents(&error)) {
+          return;  // asked to stop
+        }
+        connected_ = false;
+        // Only a stream that held for a while earns a quick retry: an engine whose /events fails
+        // at once would otherwise get a full resync every second.
+        if (std::chrono::steady_clock::now() - followed > std::chrono::seconds(10)) {
+          backoff = 0.5;
+        }
       }
-      if (followEvents(&error)) {
-        return;  // asked to stop
-      }
+    } catch (const std::exception& e) {
       connected_ = false;
+      error = std::string("the engine's answer could not be used: ") + e.what();
     }
     if (error != lastError_) {
       spdlog::warn("docker: {}; retrying with back-off (up to 10 s)", error);
@@ -210,25 +232,44 @@ void DockerWatcher::run() {
   }
 }
 
+std::optional<json> DockerWatcher::getJson(const std::string& path, std::string* error,
+                                           long* status, const text::JsonLimits& limits) {
+  const auto answer = client_.get(path, error, limits.maxBytes);
+  if (!answer) {
+    return std::nullopt;
+  }
+  if (status != nullptr) {
+    *status = answer->status;
+  }
+  if (answer->status != 200) {
+    *error = path + " answered HTTP " + std::to_string(answer->status);
+    return std::nullopt;
+  }
+  std::string problem;
+  auto parsed = text::parseUntrusted(answer->body, limits, &problem);
+  if (!parsed) {
+    *error = path + " answered with what is not usable JSON: " + problem;
+  }
+  return parsed;
+}
+
 bool DockerWatcher::connectAndResync(std::string* error) {
-  const auto version = client_.get("/version", error);
+  const auto version = getJson("/version", error);
   if (!version) {
     return false;
   }
-  json parsed = json::parse(version->body, nullptr, false);
-  if (version->status != 200 || parsed.is_discarded()) {
-    *error = "/version answered HTTP " + std::to_string(version->status);
-    return false;
-  }
-  const std::string chosen = negotiateApiVersion(parsed, error);
+  const std::string chosen = negotiateApiVersion(*version, error);
   if (chosen.empty()) {
     return false;
   }
-  if (chosen != apiVersion_) {
-    spdlog::info("docker: engine {} on {}, speaking API {}", stringAt(parsed, "Version"),
+  if (chosen != apiVersion()) {
+    spdlog::info("docker: engine {} on {}, speaking API {}", stringAt(*version, "Version"),
                  client_.socketPath(), chosen);
   }
-  apiVersion_ = chosen;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    apiVersion_ = chosen;
+  }
   prefix_ = "/v" + chosen;
   bridges_.clear();
   DockerUpdate resync;
@@ -239,24 +280,27 @@ bool DockerWatcher::connectAndResync(std::string* error) {
   if (!listNetworks(&resync.networks, error)) {
     return false;
   }
-
-  const auto list = client_.get(prefix_ + "/containers/json", error);
-  if (!list) {
+  const auto containers =
+      getJson(prefix_ + "/containers/json", error, nullptr, text::EngineListLimits);
+  if (!containers) {
     return false;
   }
-  const json containers = json::parse(list->body, nullptr, false);
-  if (list->status != 200 || !containers.is_array()) {
-    *error = "/containers/json answered HTTP " + std::to_string(list->status);
+  if (!containers->is_array()) {
+    *error = "/containers/json is not a list";
     return false;
   }
   running_.clear();
-  for (const auto& summary : containers) {
+  for (const auto& summary : *containers) {
+    const std::string id = stringAt(summary, "Id");
+    if (id.empty()) {
+      continue;  // nothing to look at; the engine's listing is odd, not the container
+    }
     bool exists = true;
-    if (auto container = inspect(stringAt(summary, "Id"), &exists)) {
+    if (auto container = inspect(id, &exists)) {
       running_.insert(container->id);
       resync.containers.push_back(std::move(*container));
     } else if (exists) {
-      *error = "cannot inspect container " + stringAt(summary, "Id");
+      *error = "cannot inspect container " + id;
       return false;
     }
   }
@@ -265,16 +309,15 @@ bool DockerWatcher::connectAndResync(std::string* error) {
 }
 
 bool DockerWatcher::listNetworks(std::vector<DockerNetwork>* networks, std::string* error) {
-  const auto answer = client_.get(prefix_ + "/networks", error);
-  if (!answer) {
+  const auto list = getJson(prefix_ + "/networks", error, nullptr, text::EngineListLimits);
+  if (!list) {
     return false;
   }
-  const json list = json::parse(answer->body, nullptr, false);
-  if (answer->status != 200 || !list.is_array()) {
-    *error = "/networks answered HTTP " + std::to_string(answer->status);
+  if (!list->is_array()) {
+    *error = "/networks is not a list";
     return false;
   }
-  *networks = parseNetworks(list);
+  *networks = parseNetworks(*list);
   for (const auto& network : *networks) {
     bridges_[network.id] = network.bridge;
   }
@@ -283,32 +326,34 @@ bool DockerWatcher::listNetworks(std::vector<DockerNetwork>* networks, std::stri
 
 std::optional<DockerContainer> DockerWatcher::inspect(const std::string& id, bool* exists) {
   std::string error;
+  long status = 0;
   *exists = true;
-  const auto response = client_.get(prefix_ + "/containers/" + urlEncode(id) + "/json", &error);
-  if (!response) {
+  const auto parsed = getJson(prefix_ + "/containers/" + urlEncode(id) + "/json", &error, &status);
+  if (!parsed) {
+    *exists = status != 404;  // removed since the event: nothing to do
+    if (*exists) {
+      spdlog::warn("docker: {}", error);
+    }
     return std::nullopt;
   }
-  if (response->status == 404) {
-    *exists = false;  // removed since the event: nothing to do
-    return std::nullopt;
-  }
-  const json parsed = json::parse(response->body, nullptr, false);
   // Learn the bridges of networks we have not seen before parsing refers to them.
-  const json networks = parsed.value("/NetworkSettings/Networks"_json_pointer, json::object());
-  for (const auto& [name, network] : networks.items()) {
+  const json* settings = objectMember(*parsed, "NetworkSettings");
+  const json* networks = settings != nullptr ? objectMember(*settings, "Networks") : nullptr;
+  for (const auto& [name, network] : objectOrEmpty(networks).items()) {
     const std::string networkId = stringAt(network, "NetworkID");
     if (networkId.empty() || bridges_.count(networkId) != 0) {
       continue;
     }
-    const auto answer = client_.get(prefix_ + "/networks/" + urlEncode(networkId), &error);
-    if (answer && answer->status == 200) {
-      bridges_[networkId] = bridgeOfNetwork(json::parse(answer->body, nullptr, false));
+    if (const auto answer = getJson(prefix_ + "/networks/" + urlEncode(networkId), &error)) {
+      bridges_[networkId] = bridgeOfNetwork(*answer);
     }
   }
-  auto container = parseInspect(parsed, bridges_);
+  auto container = parseInspect(*parsed, bridges_);
   if (!container) {
-    *exists = parsed.is_object() && response->status == 200 &&
-              parsed.value("/State/Running"_json_pointer, false);
+    // An answer that is no container at all, or a running container that cannot be parsed, is
+    // worth a retry; a stopped container is gone.
+    *exists = !parsed->is_object() ||
+              boolMember(objectOrEmpty(objectMember(*parsed, "State")), "Running").value_or(false);
   }
   return container;
 }
@@ -323,18 +368,23 @@ bool DockerWatcher::followEvents(std::string* error) {
   return client_.stream(
       path,
       [this](std::string_view line) {
-        const json event = json::parse(line, nullptr, false);
-        if (event.is_object()) {
-          onEvent(event);
+        std::string problem;
+        const auto event = text::parseUntrusted(line, text::EngineEventLimits, &problem);
+        if (!event || !event->is_object()) {
+          // Not an event we can read: what it said is unknown, so the next resync settles it.
+          spdlog::warn("docker: an event that is not a JSON object ({}) was left out",
+                       event ? "another type" : problem);
+          return;
         }
+        onEvent(*event);
       },
-      [this] { return stop_.load(); }, error);
+      [this] { return stop_.load(); }, error, text::EngineEventLimits.maxBytes);
 }
 
 void DockerWatcher::onEvent(const json& event) {
   const std::string type = stringAt(event, "Type");
   const std::string action = stringAt(event, "Action");
-  const json& actor = event.value("Actor", json::object());
+  const json& actor = objectOrEmpty(objectMember(event, "Actor"));
   if (type == "network" && (action == "create" || action == "destroy")) {
     DockerUpdate update;
     update.kind = DockerUpdate::Kind::Networks;
@@ -350,7 +400,7 @@ void DockerWatcher::onEvent(const json& event) {
   if (type == "container") {
     id = stringAt(actor, "ID");
   } else if (type == "network" && (action == "connect" || action == "disconnect")) {
-    id = stringAt(actor.value("Attributes", json::object()), "container");
+    id = stringAt(objectOrEmpty(objectMember(actor, "Attributes")), "container");
   }
   if (id.empty()) {
     return;
@@ -375,10 +425,7 @@ void DockerWatcher::onEvent(const json& event) {
   bool exists = true;
   if (auto container = inspect(id, &exists)) {
     DockerUpdate update{DockerUpdate::Kind::Running, {std::move(*container)}, id, {}, 0};
-    if (const auto time = event.find("timeNano");
-        time != event.end() && time->is_number_unsigned()) {
-      update.sinceNs = time->get<uint64_t>();
-    }
+    update.sinceNs = text::unsignedMember(event, "timeNano").value_or(0);
     push(std::move(update));
   } else if (!exists) {
     push({DockerUpdate::Kind::Gone, {}, id});

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "controlplane/docker_client.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
 
@@ -91,11 +92,16 @@ class DockerWatcher {
   int fd() const { return eventFd_; }
   std::vector<DockerUpdate> take();
   bool connected() const { return connected_; }
-  const std::string& apiVersion() const { return apiVersion_; }  // valid once connected
+  std::string apiVersion() const;  // "" until connected
 
  private:
   void run();
   bool connectAndResync(std::string* error);
+  // GET `path` as JSON within text::EngineAnswerLimits; nullopt with `error` for an HTTP error
+  // (its status in `status`), an unreachable engine or what is not JSON.
+  std::optional<nlohmann::json> getJson(const std::string& path, std::string* error,
+                                        long* status = nullptr,
+                                        const text::JsonLimits& limits = text::EngineAnswerLimits);
   bool listNetworks(std::vector<DockerNetwork>* networks, std::string* error);
   bool followEvents(std::string* error);
   void onEvent(const nlohmann::json& event);
@@ -104,7 +110,7 @@ class DockerWatcher {
   bool sleepInterruptibly(double seconds);
 
   DockerClient client_;
-  std::string apiVersion_;
+  std::string apiVersion_;                      // guarded by mutex_: status reads it
   std::string prefix_;                          // "/v1.41"
   std::map<std::string, std::string> bridges_;  // network ID -> bridge name
   std::set<std::string> running_;               // container IDs the engine runs, as far as we heard
@@ -112,7 +118,7 @@ class DockerWatcher {
   std::atomic<bool> connected_{false};
   std::string lastError_;  // logged once, not at every retry
   int eventFd_ = -1;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::deque<DockerUpdate> updates_;
   std::thread thread_;
 };

@@ -5,28 +5,29 @@
 
 #include <nlohmann/json.hpp>
 
+#include "text/untrusted_json.h"
+
 namespace bulkhead::controlplane {
 
 RuntimeContainer parseRuntimeInspect(const std::string& containerId, const std::string& body) {
   RuntimeContainer out;
   out.containerId = containerId;
-  const nlohmann::json inspect = nlohmann::json::parse(body, nullptr, false);
-  if (!inspect.is_object()) {
-    out.error = "the runtime's answer is not a JSON object";
+  std::string problem;
+  const auto inspect = text::parseUntrusted(body, text::EngineAnswerLimits, &problem);
+  if (!inspect || !inspect->is_object()) {
+    out.error = "the runtime's answer is not a JSON object" + (inspect ? "" : ": " + problem);
     return out;
   }
   out.found = true;
-  const auto labels = inspect.value("/Config/Labels"_json_pointer, nlohmann::json::object());
-  if (labels.is_object()) {
-    for (const auto& [key, value] : labels.items()) {
-      if (value.is_string()) {
-        out.labels[key] = value.get<std::string>();
+  if (const auto* config = text::objectMember(*inspect, "Config")) {
+    if (const auto* labels = text::objectMember(*config, "Labels")) {
+      for (const auto& [key, value] : labels->items()) {
+        if (value.is_string()) {
+          out.labels[key] = value.get<std::string>();
+        }
       }
     }
-  }
-  const auto image = inspect.value("/Config/Image"_json_pointer, nlohmann::json());
-  if (image.is_string()) {
-    out.image = image.get<std::string>();
+    out.image = text::stringMember(*config, "Image");
   }
   return out;
 }
@@ -77,7 +78,8 @@ void RuntimeLabels::run() {
     }
     RuntimeContainer answer;
     std::string error;
-    const auto response = client_.get("/containers/" + urlEncode(id) + "/json", &error);
+    const auto response = client_.get("/containers/" + urlEncode(id) + "/json", &error,
+                                      text::EngineAnswerLimits.maxBytes);
     if (!response) {
       answer.containerId = id;
       answer.error = error;

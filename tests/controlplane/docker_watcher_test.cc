@@ -13,7 +13,8 @@ json inspectOf(bool running) {
   return json::parse(R"({
     "Id": "5b1e0c7f9a2d4e6b8c0a1f3e5d7b9a2c4e6f8a0b1c3d5e7f9a2b4c6d8e0f1a3b",
     "Name": "/api-1",
-    "State": {"Status": "running", "Running": )" + std::string(running ? "true" : "false") +
+    "State": {"Status": "running", "Running": )" +
+                     std::string(running ? "true" : "false") +
                      R"(, "Pid": 4242},
     "Config": {"Image": "bulkhead-test/busybox:1",
                "Labels": {"app": "api", "tier": "back", "bulkhead.io/name": "db"}},
@@ -61,8 +62,7 @@ TEST(DockerNetwork, BridgeNameComesFromTheOptionElseTheNetworkId) {
   EXPECT_EQ(bridgeOfNetwork(json::parse(R"({"Id": "9f8e7d6c5b4a3928", "Driver": "bridge",
       "Options": {}})")),
             "br-9f8e7d6c5b4a");
-  EXPECT_EQ(bridgeOfNetwork(json::parse(R"({"Id": "9f8e7d6c5b4a3928", "Driver": "macvlan"})")),
-            "");
+  EXPECT_EQ(bridgeOfNetwork(json::parse(R"({"Id": "9f8e7d6c5b4a3928", "Driver": "macvlan"})")), "");
 }
 
 TEST(DockerInspect, ARunningContainerBecomesWhatTheAgentNeeds) {
@@ -77,13 +77,13 @@ TEST(DockerInspect, ARunningContainerBecomesWhatTheAgentNeeds) {
   EXPECT_EQ(container->labels.at("app"), "api");
   EXPECT_EQ(container->labels.size(), 3u);
   ASSERT_EQ(container->networks.size(), 2u);
-  const auto& shop = container->networks[1].name == "shop" ? container->networks[1]
-                                                             : container->networks[0];
+  const auto& shop =
+      container->networks[1].name == "shop" ? container->networks[1] : container->networks[0];
   EXPECT_EQ(shop.bridge, "shop0");
   EXPECT_EQ(shop.ip, "10.214.0.3");
   EXPECT_EQ(shop.mac, "02:42:0a:d6:00:03");
-  const auto& other = container->networks[1].name == "other" ? container->networks[1]
-                                                               : container->networks[0];
+  const auto& other =
+      container->networks[1].name == "other" ? container->networks[1] : container->networks[0];
   EXPECT_EQ(other.bridge, "");  // a network whose bridge is not known
 }
 
@@ -91,6 +91,19 @@ TEST(DockerInspect, AStoppedOrMalformedContainerIsNone) {
   EXPECT_FALSE(parseInspect(inspectOf(false), {}));
   EXPECT_FALSE(parseInspect(json::parse(R"({"message": "No such container"})"), {}));
   EXPECT_FALSE(parseInspect(json::parse("[1, 2]"), {}));
+  // Wrong types read as absent; before, each of these threw out of the watcher's thread.
+  auto yes = inspectOf(true);
+  yes["State"]["Running"] = "yes";
+  EXPECT_FALSE(parseInspect(yes, {}));
+  for (const char* member : {"State", "Config", "NetworkSettings"}) {
+    auto wrong = inspectOf(true);
+    wrong[member] = json::array({1});
+    EXPECT_NO_THROW(parseInspect(wrong, {})) << member;
+  }
+  auto networks = inspectOf(true);
+  networks["NetworkSettings"]["Networks"] = "shop";
+  ASSERT_TRUE(parseInspect(networks, {}));
+  EXPECT_TRUE(parseInspect(networks, {})->networks.empty());
   auto nameless = inspectOf(true);
   nameless.erase("Name");
   EXPECT_FALSE(parseInspect(nameless, {}));
