@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dataplane/anti_spoofing.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/tcp_reset.h"
 #include "dataplane/violation_event.h"
@@ -129,38 +130,6 @@ int Worker::run() {
   return 0;
 }
 
-bool Worker::sourceAllowed(const Attachment& attachment, const PacketMeta& meta,
-                           const uint8_t* frame) const {
-  if (!attachment.macs.empty() && !contains(attachment.macs, meta.srcMac)) {
-    return false;
-  }
-  if (attachment.ips.empty()) {
-    return true;
-  }
-  if (meta.status == ParseStatus::Ok) {
-    // IPv6 link-local and unspecified sources (neighbour discovery, DAD) are the interface's own.
-    const bool v6LinkLocal =
-        meta.srcIp.family == 6 &&
-        ((meta.srcIp.bytes[0] == 0xFE && (meta.srcIp.bytes[1] & 0xC0) == 0x80) ||
-         meta.srcIp == rules::IpAddress{6, {}});
-    return v6LinkLocal || contains(attachment.ips, meta.srcIp);
-  }
-  if (meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp) {
-    // ARP spoofing is the classic way to steal another endpoint's traffic: the sender addresses
-    // inside the ARP body must be the endpoint's too.
-    const uint8_t* arp = frame + meta.l3Offset;
-    // htype(2) ptype(2) hlen(1) plen(1) op(2) sha(6) spa(4) ...; checked by the caller's length.
-    MacAddress senderMac;
-    std::memcpy(senderMac.bytes.data(), arp + 8, 6);
-    const rules::IpAddress senderIp = rules::IpAddress::fromBytes(4, arp + 14);
-    const uint8_t unspecified[4] = {0, 0, 0, 0};  // ARP probe (RFC 5227) before an address is used
-    const bool gratuitousProbe = senderIp == rules::IpAddress::fromBytes(4, unspecified);
-    return (attachment.macs.empty() || contains(attachment.macs, senderMac)) &&
-           (gratuitousProbe || contains(attachment.ips, senderIp));
-  }
-  return true;
-}
-
 int16_t Worker::destinationIndex(const PacketMeta& meta, const Attachment& ingress) const {
   const Segment& segment = state_->segments[ingress.segment];
   if (meta.dstMac.isMulticast()) {
@@ -204,8 +173,8 @@ void Worker::handle(rte_mbuf* mbuf) {
     return;
   }
   const bool arp = meta.etherType == EtherTypeArp && meta.status == ParseStatus::NotIp &&
-                   length >= meta.l3Offset + 28u;
-  if (!ingress.uplink && !sourceAllowed(ingress, meta, frame)) {
+                   length >= meta.l3Offset + ArpBodyLength;
+  if (!ingress.uplink && !sourceAllowed(ingress, meta, frame, length)) {
     ++counters_.spoofDropped;
     reportSpoof(ingress, meta);
     rte_pktmbuf_free(mbuf);

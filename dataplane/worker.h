@@ -113,8 +113,6 @@ class Worker {
   };
 
   void handle(rte_mbuf* mbuf);
-  bool sourceAllowed(const Attachment& attachment, const PacketMeta& meta,
-                     const uint8_t* frame) const;
   // Within the ingress segment: the attachment the frame goes to, NoAttachment when none does.
   int16_t destinationIndex(const PacketMeta& meta, const Attachment& ingress) const;
   void flood(rte_mbuf* mbuf, const Attachment& ingress);
