@@ -39,7 +39,9 @@ FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
   if (deny) {
     record.deniedBy = rules::toString(flow.verdict.deniedBy);
   }
-  record.rule = flow.verdictValid ? std::string(flow.verdict.ruleName()) : "no-policy";
+  record.rule = flow.verdictValid && policy_ != nullptr
+                    ? std::string(policy_->ruleName(flow.verdict))
+                    : "no-policy";
   record.state = dataplane::toString(flow.state);
   record.packets = flow.totalPackets();
   record.bytes = flow.totalBytes();

@@ -8,6 +8,7 @@
 #include "dataplane/endpoint.h"
 #include "dataplane/flow_entry.h"
 #include "dpi/protocol_report.h"
+#include "rules/policy_snapshot.h"
 #include "rules/protocol_catalog.h"
 
 namespace bulkhead::cli {
@@ -44,9 +45,10 @@ struct FlowRecord {
 // Names for flows: endpoints by index, protocols by nDPI id.
 class FlowDescriber {
  public:
+  // `policy`: the snapshot whose verdicts the flows carry; nullptr when there is none.
   FlowDescriber(const std::vector<dataplane::Endpoint>& endpoints,
-                const rules::ProtocolCatalog& catalog)
-      : endpoints_(endpoints), protocols_(catalog) {}
+                const rules::ProtocolCatalog& catalog, const rules::PolicySnapshot* policy)
+      : endpoints_(endpoints), protocols_(catalog), policy_(policy) {}
 
   FlowRecord describe(const dataplane::FlowEntry& flow) const;
 
@@ -55,6 +57,7 @@ class FlowDescriber {
 
   const std::vector<dataplane::Endpoint>& endpoints_;
   dpi::ProtocolReporter protocols_;
+  const rules::PolicySnapshot* policy_;
 };
 
 nlohmann::json toJson(const FlowRecord& record);

@@ -12,8 +12,8 @@
 #include "controlplane/identity_allocator.h"
 #include "dataplane/address_resolver.h"
 #include "dataplane/eal.h"
-#include "dataplane/pcap_reader.h"
 #include "dataplane/packet_parser.h"
+#include "dataplane/pcap_reader.h"
 #include "dataplane/pcap_writer.h"
 #include "rules/policy_compiler.h"
 
@@ -49,7 +49,9 @@ Simulation::Simulation(SimulationInput input) : input_(std::move(input)) {
   pool_ = dataplane::createPacketPool(uniqueName("sim_pool"), size, MaxFrame);
 }
 
-Simulation::~Simulation() { rte_mempool_free(pool_); }
+Simulation::~Simulation() {
+  rte_mempool_free(pool_);
+}
 
 SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::PcapWriter* allowed) {
   controlplane::IdentityAllocator identities;
@@ -58,12 +60,12 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
   }
   const dataplane::AddressResolver resolver(input_.endpoints, input_.hostIps, input_.hostMacs);
   dataplane::Pipeline pipeline(input_.pipeline, resolver, uniqueName("sim"));
-  const auto snapshot =
-      rules::compilePolicy(input_.policies, identities.identities(), pipeline.detector().catalog(), 1);
+  const auto snapshot = rules::compilePolicy(input_.policies, identities.identities(),
+                                             pipeline.detector().catalog(), 1);
   pipeline.setPolicy(snapshot.get());
 
   SimulationResult result;
-  const FlowDescriber describer(input_.endpoints, pipeline.detector().catalog());
+  const FlowDescriber describer(input_.endpoints, pipeline.detector().catalog(), snapshot.get());
   pipeline.setFlowEndHandler(
       [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
 
@@ -136,10 +138,9 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
   writeReleased(pipeline, allowed);
   pipeline.flows().forEach(
       [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
-  std::stable_sort(result.flows.begin(), result.flows.end(),
-                   [](const FlowRecord& a, const FlowRecord& b) {
-                     return a.firstSeenNs < b.firstSeenNs;
-                   });
+  std::stable_sort(
+      result.flows.begin(), result.flows.end(),
+      [](const FlowRecord& a, const FlowRecord& b) { return a.firstSeenNs < b.firstSeenNs; });
   result.counters = pipeline.counters();
   return result;
 }

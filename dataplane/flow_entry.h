@@ -39,9 +39,8 @@ struct FlowEntry {
   bool classified = false;
   dpi::Classification classification;
 
-  // Verdict cache: valid while `generation` equals the policy snapshot's; `rule` points into that
-  // snapshot and must not be used once the generation moved on.
-  uint64_t generation = 0;
+  // Verdict cache: valid while its generation is the policy snapshot's; it names its rule by
+  // index, so a stale one can be reported (as superseded) but never dangles.
   bool verdictValid = false;
   rules::Verdict verdict;
   uint64_t lastViolationNs = 0;  // when a violation event last left for this flow (rate limit)

@@ -168,7 +168,6 @@ void Pipeline::evaluate(FlowEntry& flow) {
     query.host = flow.classification.hostName();
   }
   flow.verdict = policy_->verdict(query);
-  flow.generation = policy_->generation();
   flow.verdictValid = true;
 }
 
@@ -179,12 +178,13 @@ PacketVerdict Pipeline::decide(FlowEntry& flow, bool created, const Packet& pack
     ++flow.forwardedPackets;
     return {Action::Forward, DropReason::None, &flow, created};
   }
-  if (!flow.verdictValid || flow.generation != policy_->generation()) {
+  if (!flow.verdictValid || flow.verdict.generation != policy_->generation()) {
     evaluate(flow);
   }
   if (flow.verdict.decision == rules::Decision::Deny) {
     if (flow.verdict.enforced) {
-      const bool cut = flow.droppedPackets == 0 && (flow.forwardedPackets > 0 || flow.hold.count > 0);
+      const bool cut =
+          flow.droppedPackets == 0 && (flow.forwardedPackets > 0 || flow.hold.count > 0);
       dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
       ++flow.droppedPackets;
@@ -275,7 +275,8 @@ void Pipeline::settle(FlowEntry& flow) {
     flow.classified = true;
     flow.verdictValid = false;
   }
-  if (policy_ != nullptr && (!flow.verdictValid || flow.generation != policy_->generation())) {
+  if (policy_ != nullptr &&
+      (!flow.verdictValid || flow.verdict.generation != policy_->generation())) {
     evaluate(flow);
   }
   if (flow.hold.count > 0) {

@@ -84,6 +84,7 @@ class Pipeline {
   // The snapshot in force for the following packets; flows re-evaluate when its generation
   // differs from the one their cached verdict came from.
   void setPolicy(const rules::PolicySnapshot* snapshot) { policy_ = snapshot; }
+  const rules::PolicySnapshot* policy() const { return policy_; }
 
   PacketVerdict process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingressPort);
   // The path that may hold: a payload packet of a flow that only an (enforced) L7 rule could

@@ -368,12 +368,14 @@ void Worker::queueViolation(const FlowEntry& flow) {
   auto* event = new (slot) ViolationEvent{};
   event->kind = ViolationKind::Policy;
   event->timeNs = realtimeNs_;
-  event->policyGeneration = flow.generation;
+  event->policyGeneration = flow.verdict.generation;
   event->enforced = flow.verdict.enforced;
   event->deniedBy = flow.verdict.deniedBy;
   event->classified = flow.classified;
   event->classification = flow.classification;
-  copyName(event->rule, flow.verdict.ruleName());
+  copyName(event->rule, state_ != nullptr && state_->policy
+                            ? state_->policy->ruleName(flow.verdict)
+                            : rules::PolicySnapshot::SupersededRule);
   event->srcIdentity = flow.srcIdentity;
   event->dstIdentity = flow.dstIdentity;
   event->srcEndpoint = flow.srcEndpoint;
@@ -482,12 +484,12 @@ void Worker::housekeeping() {
       summary.state = flow.state;
       summary.classified = flow.classified;
       summary.classification = flow.classification;
-      // The verdict's rule points into the snapshot it came from: only named while current.
+      // A verdict of an earlier generation is judged again at the flow's next packet.
       const bool current = flow.verdictValid && state_ != nullptr && state_->policy &&
-                           flow.generation == state_->policy->generation();
+                           flow.verdict.generation == state_->policy->generation();
       summary.decision = current ? flow.verdict.decision : rules::Decision::NeedL7;
       summary.enforced = flow.verdict.enforced;
-      summary.rule = current ? std::string(flow.verdict.ruleName()) : "pending";
+      summary.rule = current ? std::string(state_->policy->ruleName(flow.verdict)) : "pending";
       summary.packets = flow.totalPackets();
       summary.bytes = flow.totalBytes();
       summary.dropped = flow.droppedPackets;

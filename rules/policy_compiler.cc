@@ -31,12 +31,11 @@ std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityList& i
 
 CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule,
                          const IdentityList& identities, const ProtocolCatalog& catalog,
-                         const RuleRef* ref) {
+                         uint32_t ref) {
   CompiledRule compiled;
   compiled.ref = ref;
-  compiled.anyPeer = rule.selectsAnyPeer() ||
-                     std::find(rule.entities.begin(), rule.entities.end(), Entity::All) !=
-                         rule.entities.end();
+  compiled.anyPeer = rule.selectsAnyPeer() || std::find(rule.entities.begin(), rule.entities.end(),
+                                                        Entity::All) != rule.entities.end();
   compiled.peers = resolvePeers(rule, identities);
   compiled.cidrs = rule.cidrs;
   if (portRule != nullptr) {
@@ -58,12 +57,12 @@ CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule,
 }
 
 void addRules(const Policy& policy, const std::vector<PeerRule>& rules,
-              const std::vector<const RuleRef*>& refs, PolicySnapshot::DirectionalPolicy& target,
+              const std::vector<uint32_t>& refs, PolicySnapshot::DirectionalPolicy& target,
               const IdentityList& identities, const ProtocolCatalog& catalog) {
   target.isolated = true;
   target.enforced = target.enforced || policy.mode == Mode::Enforce;
   for (size_t index = 0; index < rules.size(); ++index) {
-    const RuleRef* ref = refs[index];
+    const uint32_t ref = refs[index];
     const PeerRule& rule = rules[index];
     if (rule.toPorts.empty()) {
       target.rules.push_back(compileRule(rule, nullptr, identities, catalog, ref));
@@ -80,29 +79,24 @@ void addRules(const Policy& policy, const std::vector<PeerRule>& rules,
 
 PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& identities,
                                 const ProtocolCatalog& catalog, uint64_t generation) {
-  std::vector<std::unique_ptr<RuleRef>> refs;
+  std::vector<RuleRef> refs;
   std::unordered_map<IdentityId, PolicySnapshot::EndpointPolicy> endpoints;
 
   for (const auto& policy : policies.policies) {
     // One RuleRef per written rule, shared by every identity the policy selects.
     const auto makeRefs = [&](Direction direction, const std::vector<PeerRule>& rules) {
-      std::vector<const RuleRef*> byRule;
+      std::vector<uint32_t> byRule;
       for (size_t index = 0; index < rules.size(); ++index) {
-        auto ref = std::make_unique<RuleRef>();
-        ref->policy = policy.name;
-        ref->direction = direction;
-        ref->index = index;
-        ref->where = rules[index].where;
-        ref->name = policy.name + "/" + toString(direction) + "/" + std::to_string(index);
-        byRule.push_back(ref.get());
-        refs.push_back(std::move(ref));
+        byRule.push_back(static_cast<uint32_t>(refs.size()));
+        refs.push_back({policy.name, direction, index, rules[index].where,
+                        policy.name + "/" + toString(direction) + "/" + std::to_string(index)});
       }
       return byRule;
     };
-    const auto ingressRefs = policy.ingress ? makeRefs(Direction::Ingress, *policy.ingress)
-                                            : std::vector<const RuleRef*>{};
-    const auto egressRefs = policy.egress ? makeRefs(Direction::Egress, *policy.egress)
-                                          : std::vector<const RuleRef*>{};
+    const auto ingressRefs =
+        policy.ingress ? makeRefs(Direction::Ingress, *policy.ingress) : std::vector<uint32_t>{};
+    const auto egressRefs =
+        policy.egress ? makeRefs(Direction::Egress, *policy.egress) : std::vector<uint32_t>{};
 
     for (const auto& identity : identities) {
       if (!policy.endpointSelector.matches(identity.labels)) {

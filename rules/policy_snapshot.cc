@@ -36,8 +36,8 @@ bool portMatches(const CompiledRule& rule, uint8_t ipProtocol, uint16_t port) {
     return true;
   }
   for (const auto& entry : rule.ports) {
-    const bool protocolOk = entry.protocol == L4Protocol::Any ||
-                            static_cast<uint8_t>(entry.protocol) == ipProtocol;
+    const bool protocolOk =
+        entry.protocol == L4Protocol::Any || static_cast<uint8_t>(entry.protocol) == ipProtocol;
     if (!protocolOk) {
       continue;
     }
@@ -64,7 +64,7 @@ bool l7Matches(const CompiledRule& rule, const AppProtocol& app, std::string_vie
 
 struct DirectionResult {
   Decision decision = Decision::Allow;
-  const RuleRef* rule = nullptr;
+  uint32_t rule = Verdict::NoRule;
   bool enforced = false;  // for Deny: an enforce-mode policy denies it
 };
 
@@ -90,7 +90,7 @@ DirectionResult evaluate(const DirectionalPolicy& policy, IdentityId peer, const
       return {Decision::Allow, rule.ref};
     }
   }
-  return {needL7 ? Decision::NeedL7 : Decision::Deny, nullptr};
+  return {needL7 ? Decision::NeedL7 : Decision::Deny, Verdict::NoRule};
 }
 
 // One direction's decision. The rules of all policies are a union, but a monitor-mode policy only
@@ -119,14 +119,22 @@ DirectionResult decide(const DirectionalPolicy* policy, IdentityId peer, const I
 
 }  // namespace
 
-std::string_view Verdict::ruleName() const {
-  if (rule != nullptr) {
-    return rule->name;
+const RuleRef* PolicySnapshot::rule(const Verdict& verdict) const {
+  if (verdict.generation != generation_ || verdict.rule >= refs_.size()) {
+    return nullptr;
   }
-  return decision == Decision::Deny ? "default-deny" : "default-allow";
+  return &refs_[verdict.rule];
 }
 
-PolicySnapshot::PolicySnapshot(uint64_t generation, std::vector<std::unique_ptr<RuleRef>> refs,
+std::string_view PolicySnapshot::ruleName(const Verdict& verdict) const {
+  if (verdict.rule == Verdict::NoRule) {
+    return verdict.decision == Decision::Deny ? "default-deny" : "default-allow";
+  }
+  const RuleRef* ref = rule(verdict);
+  return ref != nullptr ? std::string_view(ref->name) : SupersededRule;
+}
+
+PolicySnapshot::PolicySnapshot(uint64_t generation, std::vector<RuleRef> refs,
                                std::unordered_map<IdentityId, EndpointPolicy> endpoints,
                                size_t policyCount)
     : generation_(generation),
@@ -148,6 +156,7 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
       decide(destination ? &destination->ingress : nullptr, query.src, query.srcIp, query);
 
   Verdict verdict;
+  verdict.generation = generation_;
   if (egress.decision == Decision::Deny || ingress.decision == Decision::Deny) {
     verdict.decision = Decision::Deny;
     const bool egressDenies = egress.decision == Decision::Deny;
@@ -169,7 +178,7 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
     return verdict;
   }
   verdict.decision = Decision::Allow;
-  verdict.rule = ingress.rule != nullptr ? ingress.rule : egress.rule;
+  verdict.rule = ingress.rule != Verdict::NoRule ? ingress.rule : egress.rule;
   return verdict;
 }
 

@@ -48,18 +48,22 @@ enum class Decision : uint8_t {
   NeedL7,  // only rules with an l7 section could allow it: decide once the protocol is known
 };
 
+// A verdict outlives the snapshot it came from (a flow keeps it across reloads), so it names its
+// rule by index and generation, never by pointer: PolicySnapshot::rule() resolves it, and only
+// for the generation that made it.
 struct Verdict {
+  static constexpr uint32_t NoRule = UINT32_MAX;
+
   Decision decision = Decision::Allow;
   // For Deny: drop (enforce) or only report (monitor). For NeedL7: whether an enforce-mode
   // policy waits for the protocol (a denial could then drop). True for Allow.
   bool enforced = true;
-  // The rule that allowed, or nullptr: for Allow, no policy selects either side
-  // ("default-allow"); for Deny, nothing allowed it ("default-deny").
-  const RuleRef* rule = nullptr;
   // For Deny: the side whose policy denied (ingress of the destination, egress of the source).
   Direction deniedBy = Direction::Ingress;
-
-  std::string_view ruleName() const;
+  // The rule that allowed, or NoRule: for Allow, no policy selects either side
+  // ("default-allow"); for Deny, nothing allowed it ("default-deny").
+  uint32_t rule = NoRule;
+  uint64_t generation = 0;  // of the snapshot that decided
 };
 
 // An immutable, compiled policy: built off the fast path, then shared read-only by every worker
@@ -67,10 +71,10 @@ struct Verdict {
 class PolicySnapshot {
  public:
   struct CompiledRule {
-    const RuleRef* ref = nullptr;
+    uint32_t ref = Verdict::NoRule;  // index into the snapshot's rules
     bool anyPeer = false;
-    std::vector<IdentityId> peers;  // sorted
-    std::vector<Cidr> cidrs;        // match peers of identity World by address
+    std::vector<IdentityId> peers;    // sorted
+    std::vector<Cidr> cidrs;          // match peers of identity World by address
     std::vector<PortProtocol> ports;  // empty: any
     bool hasL7 = false;
     std::vector<uint16_t> protocols;  // sorted nDPI ids; empty: any protocol
@@ -89,10 +93,16 @@ class PolicySnapshot {
     DirectionalPolicy egress;
   };
 
-  PolicySnapshot(uint64_t generation, std::vector<std::unique_ptr<RuleRef>> refs,
+  PolicySnapshot(uint64_t generation, std::vector<RuleRef> refs,
                  std::unordered_map<IdentityId, EndpointPolicy> endpoints, size_t policyCount);
 
   Verdict verdict(const FlowQuery& query) const;
+  // The rule `verdict` names, when this snapshot made it and it names one; else nullptr.
+  const RuleRef* rule(const Verdict& verdict) const;
+  // "<policy>/<direction>/<index>", "default-deny" or "default-allow"; for a rule of another
+  // generation, SupersededRule.
+  std::string_view ruleName(const Verdict& verdict) const;
+  static constexpr std::string_view SupersededRule = "superseded";
 
   uint64_t generation() const { return generation_; }
   size_t policyCount() const { return policyCount_; }
@@ -102,7 +112,7 @@ class PolicySnapshot {
 
  private:
   uint64_t generation_;
-  std::vector<std::unique_ptr<RuleRef>> refs_;
+  std::vector<RuleRef> refs_;
   std::unordered_map<IdentityId, EndpointPolicy> endpoints_;
   size_t policyCount_;
 };

@@ -55,9 +55,9 @@ TEST(AntiSpoofing, IpSourcesAreTheAttachmentsOrLinkLocal) {
     return sourceAllowed(web, meta, frame.data(), frame.size());
   };
   const auto v4 = [](const char* src) {
-    return testing::join({testing::ethernet(testing::EtherIpv4, {{testing::EtherVlan, 7}}),
-                          testing::ipv4({.src = src, .dst = "10.0.0.9", .protocol = 17},
-                                        testing::udp(1000, 53))});
+    return testing::join(
+        {testing::ethernet(testing::EtherIpv4, {{testing::EtherVlan, 7}}),
+         testing::ipv4({.src = src, .dst = "10.0.0.9", .protocol = 17}, testing::udp(1000, 53))});
   };
   EXPECT_TRUE(check(v4("10.0.0.2")));
   EXPECT_FALSE(check(v4("10.0.0.3")));

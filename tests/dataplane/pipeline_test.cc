@@ -190,8 +190,8 @@ TEST_F(PipelineTest, AllowedFlowForwardsBothDirections) {
   }
   EXPECT_EQ(pipeline->flows().size(), 1u);
   EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
-  ASSERT_NE(flow->verdict.rule, nullptr);
-  EXPECT_EQ(flow->verdict.ruleName(), "api/ingress/0");
+  ASSERT_NE(flow->verdict.rule, rules::Verdict::NoRule);
+  EXPECT_EQ(pipeline->policy()->ruleName(flow->verdict), "api/ingress/0");
   EXPECT_EQ(flow->srcIdentity, Web);
   EXPECT_EQ(flow->dstIdentity, Api);
   EXPECT_EQ(flow->srcEndpoint, 0u);
@@ -257,7 +257,7 @@ TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
   EXPECT_EQ(syn.flow->verdict.decision, rules::Decision::Deny);
   EXPECT_TRUE(syn.flow->verdict.enforced);
   EXPECT_EQ(syn.flow->verdict.deniedBy, rules::Direction::Ingress);
-  EXPECT_EQ(syn.flow->verdict.ruleName(), "default-deny");
+  EXPECT_EQ(pipeline->policy()->ruleName(syn.flow->verdict), "default-deny");
 
   // A reply (had one got through) belongs to the same denied flow.
   const PacketVerdict synAck = send(*pipeline, fromOther.synAck(), Start + 1);
@@ -470,7 +470,7 @@ TEST_F(PipelineTest, HttpOnAnL7PortIsAllowedOnceClassified) {
               flow->classification.protocol.master == *http);
   EXPECT_EQ(flow->classification.hostName(), "api.shop.local");
   EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
-  EXPECT_EQ(flow->verdict.ruleName(), "api/ingress/0");
+  EXPECT_EQ(pipeline->policy()->ruleName(flow->verdict), "api/ingress/0");
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
   EXPECT_EQ(pipeline->counters().forwarded, frames.size());
   EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
@@ -531,7 +531,8 @@ spec:
   ingress:
     - fromEndpoints: [{matchLabels: {app: web}}]
       toPorts: [{ports: [{port: 5432, protocol: TCP}], l7: {protocols: [PostgreSQL]}}]
-)", 1));
+)",
+                              1));
   TcpSession session(WebIp, 41002, ApiIp, 5432);
   const Bytes syn = session.syn();
   const std::vector<Bytes> frames{
@@ -564,7 +565,7 @@ TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
   ASSERT_EQ(syn.action, Action::Forward);
   FlowEntry* flow = syn.flow;
   ASSERT_NE(flow, nullptr);
-  EXPECT_EQ(flow->generation, 1u);
+  EXPECT_EQ(flow->verdict.generation, 1u);
   EXPECT_EQ(send(*pipeline, session.synAck(), Start + 1).action, Action::Forward);
 
   pipeline->setPolicy(withoutPort);
@@ -572,13 +573,13 @@ TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
   EXPECT_EQ(ack.action, Action::Drop);
   EXPECT_EQ(ack.reason, DropReason::PolicyDenied);
   EXPECT_EQ(ack.flow, flow);
-  EXPECT_EQ(flow->generation, 2u);
+  EXPECT_EQ(flow->verdict.generation, 2u);
   EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
 
   pipeline->setPolicy(withPortAgain);
   const PacketVerdict data = send(*pipeline, session.fromClient("hello"), Start + 3);
   EXPECT_EQ(data.action, Action::Forward);
-  EXPECT_EQ(flow->generation, 3u);
+  EXPECT_EQ(flow->verdict.generation, 3u);
   EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
   EXPECT_EQ(pipeline->flows().size(), 1u);
 }
@@ -734,8 +735,11 @@ TEST_F(PipelineTest, AFlowThatClosesUnclassifiedIsJudgedAsItCloses) {
   for (int i = 0; i < 40; ++i) {
     opaque.push_back(static_cast<char>(i * 37 + 11));
   }
-  const std::vector<Bytes> passing{session.syn(), session.synAck(), session.ack(),
-                                   session.fromClient(opaque), session.fromServer(opaque),
+  const std::vector<Bytes> passing{session.syn(),
+                                   session.synAck(),
+                                   session.ack(),
+                                   session.fromClient(opaque),
+                                   session.fromServer(opaque),
                                    session.clientFin()};
   FlowEntry* flow = nullptr;
   for (size_t i = 0; i < passing.size(); ++i) {
@@ -858,8 +862,7 @@ TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
   EXPECT_EQ(decided.action, Action::Drop);
   EXPECT_TRUE(decided.cut) << "the first drop of a flow that passed its handshake";
   ASSERT_NE(decided.flow, nullptr);
-  EXPECT_EQ(pipeline_->detector().catalog().name(decided.flow->classification.protocol.app),
-            "TLS");
+  EXPECT_EQ(pipeline_->detector().catalog().name(decided.flow->classification.protocol.app), "TLS");
   EXPECT_EQ(decided.flow->classification.hostName(), "exfil.evil.test");
   // Only the handshake ever left: no byte of the ClientHello.
   EXPECT_EQ(sent_, (std::vector<std::string>{"", "", ""}));

@@ -91,7 +91,7 @@ class PolicySnapshotTest : public ::testing::Test {
     EXPECT_EQ(result.decision, Decision::Allow)
         << query.src << " -> " << query.dst << " proto " << int(query.ipProtocol) << " port "
         << query.dstPort;
-    EXPECT_EQ(result.ruleName(), ruleName);
+    EXPECT_EQ(snapshot_->ruleName(result), ruleName);
   }
 
   void expectDenied(const FlowQuery& query, Direction deniedBy, bool enforced = true) const {
@@ -99,8 +99,8 @@ class PolicySnapshotTest : public ::testing::Test {
     EXPECT_EQ(result.decision, Decision::Deny)
         << query.src << " -> " << query.dst << " proto " << int(query.ipProtocol) << " port "
         << query.dstPort;
-    EXPECT_EQ(result.rule, nullptr);
-    EXPECT_EQ(result.ruleName(), "default-deny");
+    EXPECT_EQ(result.rule, Verdict::NoRule);
+    EXPECT_EQ(snapshot_->ruleName(result), "default-deny");
     EXPECT_EQ(result.deniedBy, deniedBy);
     EXPECT_EQ(result.enforced, enforced);
   }
@@ -133,8 +133,8 @@ TEST_F(PolicySnapshotTest, UnselectedEndpointsAreAllowedByDefault) {
   snapshot_ = compile(DbFromApi);
   const Verdict result = verdict(flow(Web, Api, Tcp, 8080));
   EXPECT_EQ(result.decision, Decision::Allow);
-  EXPECT_EQ(result.rule, nullptr);
-  EXPECT_EQ(result.ruleName(), "default-allow");
+  EXPECT_EQ(result.rule, Verdict::NoRule);
+  EXPECT_EQ(snapshot_->ruleName(result), "default-allow");
   EXPECT_EQ(snapshot_->endpointPolicy(Web), nullptr);
   EXPECT_EQ(snapshot_->endpointPolicy(Api), nullptr);
   ASSERT_NE(snapshot_->endpointPolicy(Db), nullptr);
@@ -332,7 +332,7 @@ TEST_F(PolicySnapshotTest, L7RuleNeedsTheApplicationProtocolBeforeDeciding) {
   snapshot_ = compile(DbHttpFromApi);
   const Verdict pending = verdict(flow(Api, Db, Tcp, 8080));
   EXPECT_EQ(pending.decision, Decision::NeedL7);
-  EXPECT_EQ(pending.rule, nullptr);
+  EXPECT_EQ(pending.rule, Verdict::NoRule);
   // Nothing but an l7 rule could allow: traffic it cannot match is denied at once.
   expectDenied(flow(Api, Db, Tcp, 9090), Direction::Ingress);
   expectDenied(flow(Web, Db, Tcp, 8080), Direction::Ingress);
@@ -603,18 +603,36 @@ TEST_F(PolicySnapshotTest, RuleNameIsPolicyDirectionAndIndexOfTheWrittenRule) {
 )"));
   const Verdict allowed = verdict(flow(Api, Db, Tcp, 6432));
   ASSERT_EQ(allowed.decision, Decision::Allow);
-  ASSERT_NE(allowed.rule, nullptr);
-  EXPECT_EQ(allowed.ruleName(), "db/ingress/2");
-  EXPECT_EQ(allowed.rule->policy, "db");
-  EXPECT_EQ(allowed.rule->direction, Direction::Ingress);
-  EXPECT_EQ(allowed.rule->index, 2u);
-  EXPECT_EQ(allowed.rule->where.file, "p.yaml");
-  EXPECT_EQ(allowed.rule->where.line, 11);
-  EXPECT_EQ(allowed.rule->where.column, 7);
+  const rules::RuleRef* rule = snapshot_->rule(allowed);
+  ASSERT_NE(rule, nullptr);
+  EXPECT_EQ(snapshot_->ruleName(allowed), "db/ingress/2");
+  EXPECT_EQ(rule->policy, "db");
+  EXPECT_EQ(rule->direction, Direction::Ingress);
+  EXPECT_EQ(rule->index, 2u);
+  EXPECT_EQ(rule->where.file, "p.yaml");
+  EXPECT_EQ(rule->where.line, 11);
+  EXPECT_EQ(rule->where.column, 7);
   expectAllowed(flow(Other, Db, Udp, 9999), "db/ingress/1");
   // Only the egress side is selected: its rule is reported.
   expectAllowed(flow(Api, Web, Tcp, 80), "api/egress/1");
   expectAllowed(flow(Api, reserved::World, Tcp, 443), "api/egress/0");
+}
+
+TEST_F(PolicySnapshotTest, AVerdictOutlivesItsSnapshotSafely) {
+  // A flow keeps its verdict across reloads. It held a pointer into the snapshot that made it,
+  // valid by convention only; now it holds an index and the generation, and a newer snapshot
+  // refuses to resolve it.
+  snapshot_ = compile(DbFromApi, 1);
+  Verdict kept = verdict(flow(Api, Db, Tcp, 5432));
+  ASSERT_EQ(kept.decision, Decision::Allow);
+  EXPECT_EQ(kept.generation, 1u);
+  EXPECT_NE(snapshot_->rule(kept), nullptr);
+  snapshot_ = compile(DbFromApi, 2);  // the first snapshot is freed here
+  EXPECT_EQ(snapshot_->rule(kept), nullptr);
+  EXPECT_EQ(snapshot_->ruleName(kept), rules::PolicySnapshot::SupersededRule);
+  kept.rule = 1000000;  // and an index out of range is never followed
+  kept.generation = 2;
+  EXPECT_EQ(snapshot_->rule(kept), nullptr);
 }
 
 TEST_F(PolicySnapshotTest, GenerationAndCountsAreKept) {
