@@ -26,7 +26,9 @@ const char* typeName(const YAML::Node& node) {
 
 }  // namespace
 
-std::string quote(std::string_view text) { return "'" + std::string(text) + "'"; }
+std::string quote(std::string_view text) {
+  return "'" + std::string(text) + "'";
+}
 
 std::string lowerCase(std::string_view text) {
   std::string out(text);
@@ -35,8 +37,59 @@ std::string lowerCase(std::string_view text) {
   return out;
 }
 
+namespace {
+
+std::optional<SourceLocation> tooDeep(const std::string& text, const std::string& fileName) {
+  int line = 1;
+  int column = 0;
+  size_t depth = 0;
+  char quote = 0;
+  bool comment = false;
+  char previous = '\n';
+  for (const char c : text) {
+    ++column;
+    if (c == '\n') {
+      ++line;
+      column = 0;
+      comment = false;
+      quote = quote == '"' ? quote : 0;  // a single-quoted scalar may span lines too, rarely
+    } else if (comment) {
+    } else if (quote != 0) {
+      if (c == quote && previous != '\\') {
+        quote = 0;
+      }
+    } else if (c == '#' && (previous == ' ' || previous == '\t' || previous == '\n')) {
+      comment = true;
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+    } else if (c == '[' || c == '{') {
+      if (++depth > MaxYamlNesting) {
+        return SourceLocation{fileName, line, column};
+      }
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+    previous = c;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
                                            Diagnostics& errors) {
+  // yaml-cpp builds and copies nodes recursively: nesting beyond any real document is refused
+  // before it can exhaust the stack (or, as it did, end as "bad file").
+  if (text.size() > MaxYamlBytes) {
+    errors.push_back({{fileName, 0, 0},
+                      "the file is larger than " + std::to_string(MaxYamlBytes >> 20) + " MiB"});
+    return {};
+  }
+  if (const auto where = tooDeep(text, fileName)) {
+    errors.push_back({*where, "lists and mappings are nested deeper than " +
+                                  std::to_string(MaxYamlNesting) + " levels"});
+    return {};
+  }
   try {
     return YAML::LoadAll(text);
   } catch (const YAML::Exception& e) {
@@ -111,8 +164,8 @@ YamlReader::Fields YamlReader::fields(const YAML::Node& map,
     }
     if (const auto found = out.find(name); found != out.end()) {
       const SourceLocation first = at(found->second.key);
-      error(key, "duplicate key " + quote(name) + " (first at line " +
-                     std::to_string(first.line) + ")");
+      error(key,
+            "duplicate key " + quote(name) + " (first at line " + std::to_string(first.line) + ")");
       continue;
     }
     out.emplace(name, Field{key, entry.second});

@@ -17,7 +17,13 @@ namespace bulkhead::rules {
 std::string quote(std::string_view text);
 std::string lowerCase(std::string_view text);
 
-// All documents of a YAML text; a syntax error becomes a diagnostic and yields nothing.
+// Limits on what an operator's file may be: far beyond any real document, and within what
+// yaml-cpp's recursive nodes can take.
+inline constexpr size_t MaxYamlBytes = 16u << 20;
+inline constexpr size_t MaxYamlNesting = 64;
+
+// All documents of a YAML text; a syntax error, or a text beyond the limits above, becomes a
+// diagnostic and yields nothing.
 std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
                                            Diagnostics& errors);
 

@@ -884,3 +884,31 @@ TEST(PolicyLoaderFilesTest, DirectoryWithoutPolicyFilesIsAnErrorButNotAnIoFailur
 
 }  // namespace
 }  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+TEST(PolicyLoaderLimits, DeepNestingIsRefusedWhereItGoesTooDeep) {
+  // 200,000 levels reported "YAML syntax error: bad file".
+  const auto deep = rules::loadPolicyText(
+      "a: " + std::string(200000, '[') + std::string(200000, ']') + "\n", "p.yaml", catalog());
+  ASSERT_EQ(deep.errors.size(), 1u);
+  EXPECT_EQ(rules::format(deep.errors[0]),
+            "p.yaml:1:68: lists and mappings are nested deeper than 64 levels");
+  // Brackets inside quotes and comments are text.
+  const auto quoted = rules::loadPolicyText(
+      "# " + std::string(100, '[') + "\nkey: '" + std::string(100, '{') + "'\n", "p.yaml",
+      catalog());
+  for (const auto& error : quoted.errors) {
+    EXPECT_EQ(error.message.find("nested deeper"), std::string::npos) << error.message;
+  }
+}
+
+TEST(PolicyLoaderLimits, AFileTooLargeIsRefused) {
+  const auto large = rules::loadPolicyText(std::string(17u << 20, '#'), "p.yaml", catalog());
+  ASSERT_EQ(large.errors.size(), 1u);
+  EXPECT_NE(large.errors[0].message.find("larger than 16 MiB"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bulkhead
