@@ -20,7 +20,9 @@ class ConfigParser {
   ConfigParser(const std::string& file, AgentConfigLoad& out)
       : reader_(file, out.errors), out_(out) {}
 
-  void parse(const YAML::Node& document) {
+  void parse(const rules::YamlDocument& file) {
+    reader_.setLineOffset(file.lineOffset);
+    const YAML::Node& document = file.node;
     if (document.IsNull() || !reader_.expectMap(document, "the agent configuration")) {
       return;
     }

@@ -180,9 +180,10 @@ EndpointFile loadEndpointText(const std::string& text, const std::string& fileNa
     out.errors.push_back({{fileName, 0, 0}, "an endpoints file holds one YAML document"});
     return out;
   }
-  if (!documents.empty() && !documents.front().IsNull()) {
+  if (!documents.empty()) {
     YamlReader reader(fileName, out.errors);
-    const YAML::Node& document = documents.front();
+    reader.setLineOffset(documents.front().lineOffset);
+    const YAML::Node& document = documents.front().node;
     if (reader.expectMap(document, "an endpoints file")) {
       const auto top = reader.fields(document, {"endpoints", "host"}, "an endpoints file");
       const auto* list = YamlReader::optional(top, "endpoints");

@@ -33,6 +33,7 @@ class DocumentParser : private YamlReader {
   DocumentParser(std::string file, const ProtocolCatalog& catalog, Diagnostics& errors,
                  Diagnostics& warnings)
       : YamlReader(std::move(file), errors), catalog_(catalog), warnings_(warnings) {}
+  using YamlReader::setLineOffset;
 
   std::optional<Policy> parseDocument(const YAML::Node& document) {
     const size_t errorsBefore = errorCount();
@@ -45,15 +46,15 @@ class DocumentParser : private YamlReader {
     if (const auto* apiVersion = require(top, "apiVersion", document)) {
       const auto text = scalar(apiVersion->value, "apiVersion");
       if (text && *text != PolicyApiVersion) {
-        error(apiVersion->value, "unsupported apiVersion " + quote(*text) + " (supported: " +
-                                     std::string(PolicyApiVersion) + ")");
+        error(apiVersion->value, "unsupported apiVersion " + quote(*text) +
+                                     " (supported: " + std::string(PolicyApiVersion) + ")");
       }
     }
     if (const auto* kind = require(top, "kind", document)) {
       const auto text = scalar(kind->value, "kind");
       if (text && *text != PolicyKind) {
-        error(kind->value, "unsupported kind " + quote(*text) + " (supported: " +
-                               std::string(PolicyKind) + ")");
+        error(kind->value,
+              "unsupported kind " + quote(*text) + " (supported: " + std::string(PolicyKind) + ")");
       }
     }
     if (const auto* metadata = require(top, "metadata", document)) {
@@ -244,8 +245,8 @@ class DocumentParser : private YamlReader {
           rule.endpoints.push_back(parseSelector(selector, endpointsKey + " entry"));
         }
         if (endpoints->value.size() == 0) {
-          error(endpoints->value, quote(endpointsKey) +
-                                      " is empty: list selectors, or use [{}] for all endpoints");
+          error(endpoints->value,
+                quote(endpointsKey) + " is empty: list selectors, or use [{}] for all endpoints");
         }
       }
     }
@@ -374,8 +375,8 @@ class DocumentParser : private YamlReader {
         const auto last =
             dash == std::string::npos ? first : number(std::string_view(*text).substr(dash + 1));
         if (!first || !last || *first > 65535 || *last > 65535) {
-          error(field->value, "port " + quote(*text) +
-                                  " must be a number 0-65535 or a range like '8000-8100'");
+          error(field->value,
+                "port " + quote(*text) + " must be a number 0-65535 or a range like '8000-8100'");
           ok = false;
         } else if (*last < *first) {
           error(field->value, "port range " + quote(*text) + " ends before it starts");
@@ -403,8 +404,8 @@ class DocumentParser : private YamlReader {
         error(field->key, "'endPort' cannot extend a port that is already a range");
         ok = false;
       } else if (*last < port.first) {
-        error(field->value, "endPort " + std::to_string(*last) + " is below port " +
-                                std::to_string(port.first));
+        error(field->value,
+              "endPort " + std::to_string(*last) + " is below port " + std::to_string(port.first));
         ok = false;
       } else {
         port.last = static_cast<uint16_t>(*last);
@@ -433,8 +434,7 @@ class DocumentParser : private YamlReader {
           error(field->value, std::move(message));
           ok = false;
         }
-        if ((port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) &&
-            hasPort) {
+        if ((port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) && hasPort) {
           error(field->value, "ICMP has no ports: drop 'port' or use TCP/UDP");
           ok = false;
         }
@@ -473,25 +473,27 @@ class DocumentParser : private YamlReader {
     const auto weak = [](const ProtocolStanding& standing) {
       return standing.kind != ProtocolStanding::Kind::Inspected;
     };
-    const size_t weakCount = static_cast<size_t>(
-        std::count_if(standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); }));
+    const size_t weakCount = static_cast<size_t>(std::count_if(
+        standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); }));
     if (weakCount == 0) {
       if (!standings.front().second.limits.empty()) {
-        warnings_.push_back({at(node), name + " sessions that nDPI 4.2 cannot classify pass while "
-                                              "it tries and are then denied: " +
-                                              standings.front().second.limits});
+        warnings_.push_back({at(node), name +
+                                           " sessions that nDPI 4.2 cannot classify pass while "
+                                           "it tries and are then denied: " +
+                                           standings.front().second.limits});
       }
       if (id != 0 && !standings.front().second.proven) {
-        warnings_.push_back({at(node), "no real " + name +
-                                           " session has been seen classified by nDPI 4.2 in "
-                                           "bulkhead's tests: check that yours are (bulkhead "
-                                           "simulate on a capture, or monitor mode) before "
-                                           "enforcing; `bulkhead protocols` lists the proven ones"});
+        warnings_.push_back(
+            {at(node), "no real " + name +
+                           " session has been seen classified by nDPI 4.2 in "
+                           "bulkhead's tests: check that yours are (bulkhead "
+                           "simulate on a capture, or monitor mode) before "
+                           "enforcing; `bulkhead protocols` lists the proven ones"});
       }
       return;
     }
-    const auto& [transport, standing] =
-        *std::find_if(standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); });
+    const auto& [transport, standing] = *std::find_if(
+        standings.begin(), standings.end(), [&](const auto& s) { return weak(s.second); });
     const std::string over = transport == 6 ? "TCP" : "UDP";
     const std::string other = transport == 6 ? "UDP" : "TCP";
     if (standing.kind == ProtocolStanding::Kind::NamedByPort) {
@@ -509,11 +511,12 @@ class DocumentParser : private YamlReader {
     if (standing.namedByHost) {
       warnings_.push_back({at(node), what + ": this rule matches " + name +
                                          " only where nDPI read it from a host name (TLS SNI, "
-                                         "HTTP Host, DNS query), as in TLS." + name});
+                                         "HTTP Host, DNS query), as in TLS." +
+                                         name});
       return;
     }
     error(node, what + ": a client picks that, so no flow is ever judged as " + name +
-                      "; allow the port without 'l7' instead");
+                    "; allow the port without 'l7' instead");
   }
 
   L7Rule parseL7(const YAML::Node& node, const std::vector<uint8_t>& overTransports) {
@@ -550,7 +553,8 @@ class DocumentParser : private YamlReader {
     if (const auto* hosts = optional(parts, "hosts")) {
       if (expectList(hosts->value, "hosts")) {
         if (hosts->value.size() == 0) {
-          error(hosts->value, "'hosts' is empty: list at least one host name, or leave the key out");
+          error(hosts->value,
+                "'hosts' is empty: list at least one host name, or leave the key out");
         }
         for (const auto& host : hosts->value) {
           const auto text = scalar(host, "hosts entry");
@@ -595,14 +599,12 @@ void loadText(std::string_view text, const std::string& fileName, const Protocol
               NameRegistry& names, PolicyLoadResult& result) {
   const size_t firstError = result.errors.size();
   const size_t firstWarning = result.warnings.size();
-  const std::vector<YAML::Node> documents =
+  const std::vector<YamlDocument> documents =
       parseYamlDocuments(std::string(text), fileName, result.errors);
   DocumentParser parser(fileName, catalog, result.errors, result.warnings);
   for (const auto& document : documents) {
-    if (document.IsNull()) {
-      continue;  // an empty document between '---' separators
-    }
-    if (auto policy = parser.parseDocument(document)) {
+    parser.setLineOffset(document.lineOffset);
+    if (auto policy = parser.parseDocument(document.node)) {
       names.add(*policy, result.errors);
       result.set.policies.push_back(std::move(*policy));
     }

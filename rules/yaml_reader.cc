@@ -39,6 +39,47 @@ std::string lowerCase(std::string_view text) {
 
 namespace {
 
+// A line that starts or ends a document: `---` or `...` at its start, alone or before a blank.
+bool isMarker(std::string_view line) {
+  if (!line.starts_with("---") && !line.starts_with("...")) {
+    return false;
+  }
+  return line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r';
+}
+
+// Each document's text and the line it starts on. What follows `---` on its own line stays, with
+// the marker blanked so that columns do not move.
+std::vector<std::pair<std::string, int>> splitDocuments(const std::string& text) {
+  std::vector<std::pair<std::string, int>> out;
+  std::string current;
+  int start = 0;
+  int line = 0;
+  size_t begin = 0;
+  while (begin <= text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) {
+      end = text.size();
+    }
+    const std::string_view content(text.data() + begin, end - begin);
+    if (isMarker(content)) {
+      out.emplace_back(std::move(current), start);
+      current = "   ";
+      current.append(content.substr(3));
+      current += '\n';
+      start = line;
+    } else {
+      current.append(content);
+      if (end < text.size()) {
+        current += '\n';
+      }
+    }
+    ++line;
+    begin = end + 1;
+  }
+  out.emplace_back(std::move(current), start);
+  return out;
+}
+
 std::optional<SourceLocation> tooDeep(const std::string& text, const std::string& fileName) {
   int line = 1;
   int column = 0;
@@ -76,8 +117,8 @@ std::optional<SourceLocation> tooDeep(const std::string& text, const std::string
 
 }  // namespace
 
-std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
-                                           Diagnostics& errors) {
+std::vector<YamlDocument> parseYamlDocuments(const std::string& text, const std::string& fileName,
+                                             Diagnostics& errors) {
   // yaml-cpp builds and copies nodes recursively: nesting beyond any real document is refused
   // before it can exhaust the stack (or, as it did, end as "bad file").
   if (text.size() > MaxYamlBytes) {
@@ -90,14 +131,21 @@ std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::s
                                   std::to_string(MaxYamlNesting) + " levels"});
     return {};
   }
-  try {
-    return YAML::LoadAll(text);
-  } catch (const YAML::Exception& e) {
-    const int line = e.mark.is_null() ? 0 : e.mark.line + 1;
-    const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
-    errors.push_back({{fileName, line, column}, "YAML syntax error: " + e.msg});
-    return {};
+  std::vector<YamlDocument> documents;
+  for (const auto& [chunk, offset] : splitDocuments(text)) {
+    try {
+      YAML::Node node = YAML::Load(chunk);
+      if (!node.IsNull()) {
+        documents.push_back({std::move(node), offset});
+      }
+    } catch (const YAML::Exception& e) {
+      const int line = e.mark.is_null() ? 0 : e.mark.line + 1 + offset;
+      const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
+      errors.push_back({{fileName, line, column}, "YAML syntax error: " + e.msg});
+      return {};
+    }
   }
+  return documents;
 }
 
 SourceLocation YamlReader::at(const YAML::Node& node) const {
@@ -105,7 +153,7 @@ SourceLocation YamlReader::at(const YAML::Node& node) const {
   if (mark.is_null()) {
     return {file_, 0, 0};
   }
-  return {file_, mark.line + 1, mark.column + 1};
+  return {file_, mark.line + 1 + lineOffset_, mark.column + 1};
 }
 
 void YamlReader::error(const SourceLocation& where, std::string message) {

@@ -22,10 +22,19 @@ std::string lowerCase(std::string_view text);
 inline constexpr size_t MaxYamlBytes = 16u << 20;
 inline constexpr size_t MaxYamlNesting = 64;
 
-// All documents of a YAML text; a syntax error, or a text beyond the limits above, becomes a
+// One document of a file, parsed on its own: its marks count from its first line, which is
+// `lineOffset` lines into the file (YamlReader::setLineOffset puts them back in place).
+struct YamlDocument {
+  YAML::Node node;
+  int lineOffset = 0;
+};
+
+// All documents of a YAML text, split at their `---` and `...` marker lines and parsed one by
+// one (yaml-cpp 0.7's LoadAll never returns on some inputs, a lone ',' among them); empty
+// documents are left out. A syntax error, or a text beyond the limits above, becomes a
 // diagnostic and yields nothing.
-std::vector<YAML::Node> parseYamlDocuments(const std::string& text, const std::string& fileName,
-                                           Diagnostics& errors);
+std::vector<YamlDocument> parseYamlDocuments(const std::string& text, const std::string& fileName,
+                                             Diagnostics& errors);
 
 // Reads operator-written YAML with the checks every bulkhead file needs (types, unknown and
 // duplicate keys with "did you mean", required keys), collecting each problem as a
@@ -41,6 +50,7 @@ class YamlReader {
   YamlReader(std::string file, Diagnostics& errors) : file_(std::move(file)), errors_(errors) {}
 
   SourceLocation at(const YAML::Node& node) const;
+  void setLineOffset(int lines) { lineOffset_ = lines; }
   void error(const SourceLocation& where, std::string message);
   void error(const YAML::Node& node, std::string message) { error(at(node), std::move(message)); }
   size_t errorCount() const { return errors_.size(); }
@@ -58,6 +68,7 @@ class YamlReader {
 
  private:
   std::string file_;
+  int lineOffset_ = 0;
   Diagnostics& errors_;
 };
 

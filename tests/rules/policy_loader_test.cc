@@ -904,6 +904,32 @@ TEST(PolicyLoaderLimits, DeepNestingIsRefusedWhereItGoesTooDeep) {
   }
 }
 
+TEST(PolicyLoaderLimits, AStrayCommaEndsInsteadOfLoopingForever) {
+  // Found by policy_loader_fuzz: yaml-cpp 0.7's LoadAll never returned on a lone ',' and ate
+  // all memory -- `bulkhead policy check` hung, and so would the agent's reload. Each of these
+  // must return (the test's own timeout is the failure).
+  for (const std::string text : {",", "a: 1\n---\n,\n", ",\n---\n,", "--- ,\n"}) {
+    (void)rules::loadPolicyText(text, "p.yaml", catalog());
+  }
+}
+
+TEST(PolicyLoaderLimits, LinesCountFromTheFileInEveryDocument) {
+  const auto result = rules::loadPolicyText(
+      "# first\napiVersion: bulkhead.io/v1\n---\n\n---   \nkind: [\n", "p.yaml", catalog());
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(rules::format(result.errors[0]),
+            "p.yaml:7:1: YAML syntax error: end of sequence flow not found");
+  const auto unknown =
+      rules::loadPolicyText("a: 1\n--- \nb: 2\n...\nc: 3\n", "p.yaml", catalog());
+  std::vector<int> lines;
+  for (const auto& error : unknown.errors) {
+    if (error.message.starts_with("unknown key")) {
+      lines.push_back(error.where.line);
+    }
+  }
+  EXPECT_EQ(lines, (std::vector<int>{1, 3, 5}));
+}
+
 TEST(PolicyLoaderLimits, AFileTooLargeIsRefused) {
   const auto large = rules::loadPolicyText(std::string(17u << 20, '#'), "p.yaml", catalog());
   ASSERT_EQ(large.errors.size(), 1u);
