@@ -381,54 +381,72 @@ bool DockerWatcher::followEvents(std::string* error) {
       [this] { return stop_.load(); }, error, text::EngineEventLimits.maxBytes);
 }
 
-void DockerWatcher::onEvent(const json& event) {
+DockerEvent parseEvent(const json& event) {
   const std::string type = stringAt(event, "Type");
   const std::string action = stringAt(event, "Action");
   const json& actor = objectOrEmpty(objectMember(event, "Actor"));
+  DockerEvent out;
+  out.timeNs = text::unsignedMember(event, "timeNano").value_or(0);
   if (type == "network" && (action == "create" || action == "destroy")) {
-    DockerUpdate update;
-    update.kind = DockerUpdate::Kind::Networks;
-    std::string error;
-    if (listNetworks(&update.networks, &error)) {
-      push(std::move(update));
-    } else {
-      spdlog::warn("docker: network {}: {}", action, error);
-    }
-    return;
+    out.kind = DockerEvent::Kind::NetworksChanged;
+    return out;
   }
-  std::string id;
   if (type == "container") {
-    id = stringAt(actor, "ID");
+    out.id = stringAt(actor, "ID");
+    out.kind = action == "start" || action == "unpause" ? DockerEvent::Kind::Started
+               : action == "die"                        ? DockerEvent::Kind::Stopped
+               : action == "destroy"                    ? DockerEvent::Kind::Removed
+                                                        : DockerEvent::Kind::Ignored;
   } else if (type == "network" && (action == "connect" || action == "disconnect")) {
-    id = stringAt(objectOrEmpty(objectMember(actor, "Attributes")), "container");
+    out.id = stringAt(objectOrEmpty(objectMember(actor, "Attributes")), "container");
+    out.kind = DockerEvent::Kind::Connected;
   }
-  if (id.empty()) {
-    return;
+  if (out.id.empty()) {
+    out.kind = DockerEvent::Kind::Ignored;
   }
-  if (type == "container" && (action == "die" || action == "destroy")) {
-    if (running_.erase(id) != 0 || action == "die") {
-      push({DockerUpdate::Kind::Gone, {}, id});
+  return out;
+}
+
+void DockerWatcher::onEvent(const json& raw) {
+  const DockerEvent event = parseEvent(raw);
+  switch (event.kind) {
+    case DockerEvent::Kind::Ignored:
+      return;
+    case DockerEvent::Kind::NetworksChanged: {
+      DockerUpdate update;
+      update.kind = DockerUpdate::Kind::Networks;
+      std::string error;
+      if (listNetworks(&update.networks, &error)) {
+        push(std::move(update));
+      } else {
+        spdlog::warn("docker: networks changed: {}", error);
+      }
+      return;
     }
-    return;
-  }
-  if (type == "container" && action != "start" && action != "unpause") {
-    return;
-  }
-  // A container joins its networks before it starts: those connects need no look, its start
-  // event follows. Only a running container's connect or disconnect changes an endpoint.
-  if (type == "network" && running_.count(id) == 0) {
-    return;
-  }
-  if (type == "container") {
-    running_.insert(id);
+    case DockerEvent::Kind::Stopped:
+    case DockerEvent::Kind::Removed:
+      if (running_.erase(event.id) != 0 || event.kind == DockerEvent::Kind::Stopped) {
+        push({DockerUpdate::Kind::Gone, {}, event.id});
+      }
+      return;
+    case DockerEvent::Kind::Connected:
+      // A container joins its networks before it starts: those connects need no look, its start
+      // event follows. Only a running container's connect or disconnect changes an endpoint.
+      if (running_.count(event.id) == 0) {
+        return;
+      }
+      break;
+    case DockerEvent::Kind::Started:
+      running_.insert(event.id);
+      break;
   }
   bool exists = true;
-  if (auto container = inspect(id, &exists)) {
-    DockerUpdate update{DockerUpdate::Kind::Running, {std::move(*container)}, id, {}, 0};
-    update.sinceNs = text::unsignedMember(event, "timeNano").value_or(0);
+  if (auto container = inspect(event.id, &exists)) {
+    DockerUpdate update{DockerUpdate::Kind::Running, {std::move(*container)}, event.id, {}, 0};
+    update.sinceNs = event.timeNs;
     push(std::move(update));
   } else if (!exists) {
-    push({DockerUpdate::Kind::Gone, {}, id});
+    push({DockerUpdate::Kind::Gone, {}, event.id});
   }
 }
 

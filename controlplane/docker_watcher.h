@@ -77,6 +77,22 @@ std::string bridgeOfNetwork(const nlohmann::json& network);
 // GET /networks parsed; entries without an id or a name are left out.
 std::vector<DockerNetwork> parseNetworks(const nlohmann::json& list);
 
+// One line of the engine's event stream, as far as the agent cares.
+struct DockerEvent {
+  enum class Kind {
+    Ignored,          // nothing the agent follows, or no container named
+    NetworksChanged,  // a network was created or removed
+    Started,          // container `id` started or was unpaused
+    Stopped,          // container `id` died
+    Removed,          // container `id` was destroyed
+    Connected,        // container `id` joined or left a network
+  };
+  Kind kind = Kind::Ignored;
+  std::string id;
+  uint64_t timeNs = 0;  // the event's timeNano; 0 when it has none
+};
+DockerEvent parseEvent(const nlohmann::json& event);
+
 // Follows one Docker engine: a full resync when it connects, then its event stream; when the
 // engine goes away (or restarts) it reconnects with back-off and resyncs, so nothing that happened
 // meanwhile is missed. Runs on its own thread; the agent takes updates with take() when fd()

@@ -109,6 +109,33 @@ TEST(DockerInspect, AStoppedOrMalformedContainerIsNone) {
   EXPECT_FALSE(parseInspect(nameless, {}));
 }
 
+TEST(DockerEvent, EachShapeTheAgentFollowsAndTheRestIgnored) {
+  using Kind = DockerEvent::Kind;
+  const auto kindOf = [](const char* text) { return parseEvent(json::parse(text)).kind; };
+  EXPECT_EQ(kindOf(R"({"Type":"container","Action":"start","Actor":{"ID":"a"}})"), Kind::Started);
+  EXPECT_EQ(kindOf(R"({"Type":"container","Action":"unpause","Actor":{"ID":"a"}})"),
+            Kind::Started);
+  EXPECT_EQ(kindOf(R"({"Type":"container","Action":"die","Actor":{"ID":"a"}})"), Kind::Stopped);
+  EXPECT_EQ(kindOf(R"({"Type":"container","Action":"destroy","Actor":{"ID":"a"}})"),
+            Kind::Removed);
+  EXPECT_EQ(kindOf(R"({"Type":"container","Action":"exec_start","Actor":{"ID":"a"}})"),
+            Kind::Ignored);
+  EXPECT_EQ(kindOf(R"({"Type":"network","Action":"create","Actor":{"ID":"n"}})"),
+            Kind::NetworksChanged);
+  const auto connected = parseEvent(json::parse(
+      R"({"Type":"network","Action":"connect","timeNano":12,"Actor":{"Attributes":{"container":"c"}}})"));
+  EXPECT_EQ(connected.kind, Kind::Connected);
+  EXPECT_EQ(connected.id, "c");
+  EXPECT_EQ(connected.timeNs, 12u);
+  // Wrong shapes name no container: ignored, never a throw.
+  for (const char* odd : {R"({"Type":"network","Action":"connect","Actor":"a string"})",
+                          R"({"Type":"container","Action":"start","Actor":{"ID":7}})",
+                          R"({"Type":"container","Action":"start","Actor":[]})",
+                          R"({"Type":["container"],"Action":"start"})", "[1]", "null"}) {
+    EXPECT_EQ(kindOf(odd), Kind::Ignored) << odd;
+  }
+}
+
 TEST(UrlEncode, EscapesAFilterForTheQueryString) {
   EXPECT_EQ(urlEncode(R"({"type":["container"]})"), "%7B%22type%22%3A%5B%22container%22%5D%7D");
   EXPECT_EQ(urlEncode("abc-_.~9"), "abc-_.~9");
