@@ -46,6 +46,10 @@ std::optional<Json> parseUntrusted(std::string_view text, const JsonLimits& limi
   } catch (const typename Json::parse_error& e) {
     *error = "not JSON at byte " + std::to_string(e.byte);
     return std::nullopt;
+  } catch (const typename Json::exception& e) {
+    // Not only syntax: a number too large for a double (1e999) is out_of_range.406.
+    *error = std::string("not usable JSON: ") + e.what();
+    return std::nullopt;
   }
 }
 

@@ -106,6 +106,9 @@ TEST(ApiServer, RequestsBeyondTheLimitsAreRefusedWithAReason) {
   EXPECT_NE(large["error"].get<std::string>().find("at most 1048576 bytes"), std::string::npos);
   EXPECT_EQ(ask("[1]\n")["error"], "request is not a JSON object");
   EXPECT_EQ(ask("\xff\n")["ok"], false);
+  // Found by api_request_fuzz: a number beyond a double threw past the parser and terminated
+  // the agent.
+  EXPECT_EQ(ask(R"({"command":"status","n":8e666})" "\n")["ok"], false);
 }
 
 TEST(ApiServer, AHandlerThatThrowsAnswersAnErrorAndServingGoesOn) {

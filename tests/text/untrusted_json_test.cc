@@ -36,6 +36,11 @@ TEST(UntrustedJson, RefusesWhatIsTooLargeOrNotJson) {
   EXPECT_EQ(error.rfind("not JSON at byte", 0), 0u) << error;
   EXPECT_FALSE(parseUntrusted("", {64}, &error));
   EXPECT_FALSE(parseUntrusted("\"\xff\"", {64}, &error));  // JSON text is UTF-8
+  // Found by the API and Docker fuzz targets: a number beyond a double threw out_of_range, not
+  // parse_error, and took the agent's control thread down with it.
+  EXPECT_FALSE(parseUntrusted(R"({"n":8e666})", {64}, &error));
+  EXPECT_NE(error.find("number overflow"), std::string::npos) << error;
+  EXPECT_FALSE(parseUntrusted<nlohmann::ordered_json>("[-1e999]", {64}, &error));
 }
 
 TEST(UntrustedJson, MembersOfTheWrongTypeReadAsAbsent) {
