@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE="${1:-smoke}"
 case "$MODE" in smoke | campaign) ;; *) echo "usage: scripts/fuzz.sh [smoke|campaign]" >&2; exit 2 ;; esac
-scripts/setup.sh >/dev/null
+SETUP_PACKAGES_ONLY=1 scripts/setup.sh
 BUILD=build-fuzz
 ALL_TARGETS="packet_parser_fuzz pipeline_fuzz policy_loader_fuzz cni_request_fuzz docker_answers_fuzz api_request_fuzz json_output_fuzz"
 TARGETS="${FUZZ_TARGETS:-$ALL_TARGETS}"

@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages bulkhead needs (only those missing) and builds it.
 #   BUILD_DIR  where to build (default: build)
 #   SANITIZE=1 build with AddressSanitizer + UBSan (default BUILD_DIR then: build-asan)
+#   SETUP_PACKAGES_ONLY=1  install what is missing, build nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +59,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$added_policy" = 0 ] || $SUDO rm -f /usr/sbin/policy-rc.d
   [ "$status" = 0 ] || exit "$status"
 fi
+
+# scripts/fuzz.sh needs the packages, not this build.
+[ "${SETUP_PACKAGES_ONLY:-0}" = 1 ] && exit 0
 
 SANITIZE="${SANITIZE:-0}"
 if [ "$SANITIZE" = "1" ]; then
