@@ -69,6 +69,8 @@ int main(int argc, char** argv) {
       "dpi-hold-packets", po::value<unsigned>(),
       "packets a worker may hold back at once (default 256)")(
       "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 262144)")(
+      "max-flows-per-endpoint", po::value<unsigned>(),
+      "flows one endpoint may open, per worker (default: max-flows / 8)")(
       "mbufs-per-port", po::value<unsigned>(),
       "packet buffers in each port's receive pool (default 4095)")(
       "busy-poll", "poll without pausing when idle (lowest latency, one core per worker at 100%)")(
@@ -174,6 +176,7 @@ int main(int argc, char** argv) {
   number("dpi-hold-us", config.dpiHoldMicros, 0, 1000000);
   number("dpi-hold-packets", config.dpiHoldPackets, 1, 65536);
   number("max-flows", config.maxFlows, 1024, 1u << 24);
+  number("max-flows-per-endpoint", config.maxFlowsPerEndpoint, 1, 1u << 24);
   number("mbufs-per-port", config.mbufsPerPort, 4095, 1u << 20);
   if (vm.count("port-driver") && !bulkhead::dataplane::parsePortDriver(
                                      vm["port-driver"].as<std::string>(), config.portDriver)) {

@@ -44,6 +44,7 @@ class ConfigParser {
                                      "dpiHoldMicros",
                                      "dpiHoldPackets",
                                      "maxFlows",
+                                     "maxFlowsPerEndpoint",
                                      "mbufsPerPort",
                                      "busyPoll",
                                      "logLevel",
@@ -73,6 +74,7 @@ class ConfigParser {
     number(top, "dpiHoldMicros", config.dpiHoldMicros, 0, 1000000);
     number(top, "dpiHoldPackets", config.dpiHoldPackets, 1, 65536);
     number(top, "maxFlows", config.maxFlows, 1024, 1u << 24);
+    number(top, "maxFlowsPerEndpoint", config.maxFlowsPerEndpoint, 1, 1u << 24);
     // af_xdp builds its UMEM from the port's pool and refuses fewer than 4096 frames.
     number(top, "mbufsPerPort", config.mbufsPerPort, 4095, 1u << 20);
     if (const auto* field = YamlReader::optional(top, "portDriver")) {

@@ -33,6 +33,9 @@ struct AgentConfig {
   unsigned dpiHoldMicros = 2000;
   unsigned dpiHoldPackets = 256;
   unsigned maxFlows = 262144;
+  // The flows one endpoint may have open as their initiator, per worker; 0: an eighth of
+  // maxFlows. maxFlows itself switches the limit off.
+  unsigned maxFlowsPerEndpoint = 0;
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;
   std::string logLevel = "info";

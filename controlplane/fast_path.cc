@@ -161,6 +161,9 @@ bool FastPath::start(const AgentConfig& config, const std::string& trunkPort, st
 
   dataplane::WorkerConfig workerConfig;
   workerConfig.pipeline.flows.capacity = config.maxFlows;
+  workerConfig.pipeline.maxFlowsPerEndpoint =
+      config.maxFlowsPerEndpoint != 0 ? std::min(config.maxFlowsPerEndpoint, config.maxFlows)
+                                      : config.maxFlows / 8;
   workerConfig.pipeline.dpi.packetBudget = static_cast<uint16_t>(config.dpiBudget);
   workerConfig.pipeline.hold.timeoutNs = uint64_t{config.dpiHoldMicros} * 1000;
   workerConfig.pipeline.hold.packets = config.dpiHoldPackets;

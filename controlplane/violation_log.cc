@@ -88,7 +88,9 @@ std::string policyReason(const ViolationEvent& event, const Peer& dst, const std
 // Built in the documented key order so that a line reads naturally in `tail -f`.
 nlohmann::ordered_json buildViolation(const ViolationEvent& event, const EndpointLookup& lookup,
                                       const dpi::ProtocolReporter& protocols) {
-  const bool spoof = event.kind == ViolationKind::Spoof;
+  const bool limit = event.kind == ViolationKind::EndpointFlowLimit;
+  // Neither a spoofed frame nor a flow refused at its first packet was judged by the policy.
+  const bool spoof = event.kind == ViolationKind::Spoof || limit;
   const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
   const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
   const bool ip = event.srcIp.family != 0;
@@ -99,7 +101,7 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
 
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["time"] = formatTimeNs(event.timeNs);
-  out["kind"] = spoof ? "spoof" : "policy";
+  out["kind"] = limit ? "flow-limit" : spoof ? "spoof" : "policy";
   out["action"] = event.enforced ? "drop" : "log";
   out["mode"] = event.enforced ? "enforce" : "monitor";
   out["src"] = peerJson(src, event.srcIdentity, event.srcIp, event.srcPort);
@@ -116,8 +118,11 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
   out["rule"] = boundedString(event.rule.data(), event.rule.size());
   out["denied_by"] =
       spoof ? nlohmann::ordered_json() : nlohmann::ordered_json(rules::toString(event.deniedBy));
-  out["reason"] =
-      spoof ? "source address is not the endpoint's" : policyReason(event, dst, protocol.judged);
+  out["reason"] = limit ? src.name +
+                              " has as many flows open as maxFlowsPerEndpoint allows; "
+                              "its new flows are dropped until some end"
+                  : spoof ? "source address is not the endpoint's"
+                          : policyReason(event, dst, protocol.judged);
   out["packets"] = event.packets;
   out["bytes"] = event.bytes;
   out["forwarded_packets"] = event.forwardedPackets;

@@ -28,6 +28,8 @@ const char* toString(DropReason reason) {
       return "flow-table-full";
     case DropReason::PolicyDenied:
       return "policy-denied";
+    case DropReason::EndpointFlowLimit:
+      return "endpoint-flow-limit";
     case DropReason::Count:
       break;
   }
@@ -37,6 +39,8 @@ const char* toString(DropReason reason) {
 Pipeline::Pipeline(const PipelineConfig& config, const EndpointResolver& resolver,
                    const std::string& name)
     : resolver_(resolver),
+      maxFlowsPerEndpoint_(config.maxFlowsPerEndpoint),
+      flowsByEndpoint_(config.maxFlowsPerEndpoint != 0 ? CountedEndpoints : 0),
       flows_(config.flows, name + "_flows"),
       detector_(config.dpi),
       holds_(config.hold.packets, config.hold.perFlow, config.hold.timeoutNs) {
@@ -105,16 +109,24 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
     fromA = !reversed;
     flow = flows_.find(key);
     if (flow == nullptr) {
+      const ResolvedFlow peers = resolver_.resolve(meta, ingressPort);
+      const bool counted = peers.src.endpoint < flowsByEndpoint_.size();
+      if (counted && flowsByEndpoint_[peers.src.endpoint] >= maxFlowsPerEndpoint_) {
+        ++counters_.dropped[static_cast<size_t>(DropReason::EndpointFlowLimit)];
+        return {Action::Drop, DropReason::EndpointFlowLimit, nullptr, false};
+      }
       flow = flows_.insert(key);
       if (flow == nullptr) {
         ++counters_.dropped[static_cast<size_t>(DropReason::FlowTableFull)];
         return {Action::Drop, DropReason::FlowTableFull, nullptr, false};
       }
+      if (counted) {
+        ++flowsByEndpoint_[peers.src.endpoint];
+      }
       created = true;
       ++counters_.flowsCreated;
       flow->initiatorIsA = fromA;
       flow->firstSeenNs = nowNs;
-      const ResolvedFlow peers = resolver_.resolve(meta, ingressPort);
       flow->srcIdentity = peers.src.identity;
       flow->srcEndpoint = peers.src.endpoint;
       flow->dstIdentity = peers.dst.identity;
@@ -243,6 +255,7 @@ size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
     if (flowEnd_) {
       flowEnd_(flow);
     }
+    countFlowEnd(flow);
     detector_.release(flow.dpi);
     dropHeld(flow);
   });
@@ -261,12 +274,19 @@ size_t Pipeline::forget(const std::function<bool(const FlowEntry&)>& gone) {
     if (flowEnd_) {
       flowEnd_(*flow);
     }
+    countFlowEnd(*flow);
     detector_.release(flow->dpi);
     dropHeld(*flow);
     flows_.erase(*flow);
   }
   counters_.flowsExpired += doomed.size();
   return doomed.size();
+}
+
+void Pipeline::countFlowEnd(const FlowEntry& flow) {
+  if (flow.srcEndpoint < flowsByEndpoint_.size() && flowsByEndpoint_[flow.srcEndpoint] > 0) {
+    --flowsByEndpoint_[flow.srcEndpoint];
+  }
 }
 
 void Pipeline::settle(FlowEntry& flow) {

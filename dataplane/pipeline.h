@@ -29,6 +29,10 @@ struct PipelineConfig {
   FlowTableConfig flows;
   dpi::DetectorConfig dpi;
   HoldConfig hold;
+  // The flows one endpoint may have open as their initiator; 0: no limit but the table's. A
+  // container that opens flows as fast as it can fills its share, not the table: its new flows
+  // are then dropped (DropReason::EndpointFlowLimit) while everyone else's still start.
+  uint32_t maxFlowsPerEndpoint = 0;
 };
 
 // Hold: the pipeline kept the packet (only on the mbuf path); it hands it back through
@@ -37,10 +41,11 @@ enum class Action : uint8_t { Forward, Drop, Hold };
 
 enum class DropReason : uint8_t {
   None,
-  Malformed,         // headers truncated or inconsistent
-  FragmentNoFlow,    // a non-first fragment whose first fragment was never seen
-  FlowTableFull,     // no room to track a new flow: fail closed
-  PolicyDenied,      // enforce-mode verdict
+  Malformed,          // headers truncated or inconsistent
+  FragmentNoFlow,     // a non-first fragment whose first fragment was never seen
+  FlowTableFull,      // no room to track a new flow: fail closed
+  PolicyDenied,       // enforce-mode verdict
+  EndpointFlowLimit,  // the initiating endpoint has maxFlowsPerEndpoint flows open already
   Count,
 };
 
@@ -55,9 +60,9 @@ struct PipelineCounters {
   uint64_t flowsCreated = 0;
   uint64_t flowsExpired = 0;
   uint64_t monitoredViolations = 0;  // packets a monitor-mode policy would have dropped
-  uint64_t held = 0;          // packets kept back until their flow's verdict
-  uint64_t heldReleasedLate = 0;  // of those, let go at the hold timeout, before any verdict
-  uint64_t holdFull = 0;      // packets that should have been held but the queue had no room
+  uint64_t held = 0;                 // packets kept back until their flow's verdict
+  uint64_t heldReleasedLate = 0;     // of those, let go at the hold timeout, before any verdict
+  uint64_t holdFull = 0;             // packets that should have been held but the queue had no room
   uint64_t dropped[static_cast<size_t>(DropReason::Count)] = {};
 };
 
@@ -138,7 +143,14 @@ class Pipeline {
   void releaseHeld(FlowEntry& flow);
   void dropHeld(FlowEntry& flow);
 
+  // Flows open per initiating endpoint (by the resolver's endpoint index), for
+  // maxFlowsPerEndpoint; endpoints past the array's end are not limited.
+  static constexpr size_t CountedEndpoints = 65536;
+  void countFlowEnd(const FlowEntry& flow);
+
   const EndpointResolver& resolver_;
+  uint32_t maxFlowsPerEndpoint_;
+  std::vector<uint32_t> flowsByEndpoint_;
   FlowTable flows_;
   FragmentTracker fragments_;
   dpi::Detector detector_;

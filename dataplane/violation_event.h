@@ -13,6 +13,7 @@ namespace bulkhead::dataplane {
 enum class ViolationKind : uint8_t {
   Policy,  // a flow the policy denies (dropped in enforce mode, reported in monitor mode)
   Spoof,   // a packet from an endpoint port with a source MAC or IP that is not the endpoint's
+  EndpointFlowLimit,  // a new flow from an endpoint that has maxFlowsPerEndpoint open already
 };
 
 // What a worker reports about a denied (or would-be-denied) flow. Plain data of fixed size: it

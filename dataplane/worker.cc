@@ -176,7 +176,7 @@ void Worker::handle(rte_mbuf* mbuf) {
                    length >= meta.l3Offset + ArpBodyLength;
   if (!ingress.uplink && !sourceAllowed(ingress, meta, frame, length)) {
     ++counters_.spoofDropped;
-    reportSpoof(ingress, meta);
+    reportAttachment(ViolationKind::Spoof, ingress, meta);
     rte_pktmbuf_free(mbuf);
     return;
   }
@@ -246,6 +246,9 @@ void Worker::handle(rte_mbuf* mbuf) {
     // neither hangs on a connection that can no longer carry anything.
     if (verdict.reason == DropReason::PolicyDenied && verdict.cut) {
       sendResets(frame, meta, ingressTag, out.tag);
+    }
+    if (verdict.reason == DropReason::EndpointFlowLimit) {
+      reportAttachment(ViolationKind::EndpointFlowLimit, ingress, meta);
     }
     rte_pktmbuf_free(mbuf);
     return;
@@ -396,8 +399,10 @@ void Worker::queueViolation(const FlowEntry& flow) {
   ++counters_.violationsQueued;
 }
 
-void Worker::reportSpoof(const Attachment& attachment, const PacketMeta& meta) {
-  uint64_t& last = lastSpoofReportNs_[attachment.tag & (MaxTags - 1)];
+void Worker::reportAttachment(ViolationKind kind, const Attachment& attachment,
+                              const PacketMeta& meta) {
+  auto& reported = kind == ViolationKind::Spoof ? lastSpoofReportNs_ : lastFlowLimitReportNs_;
+  uint64_t& last = reported[attachment.tag & (MaxTags - 1)];
   if (last != 0 && nowNs_ - last < config_.violationIntervalNs) {
     return;
   }
@@ -408,11 +413,11 @@ void Worker::reportSpoof(const Attachment& attachment, const PacketMeta& meta) {
     return;
   }
   auto* event = new (slot) ViolationEvent{};
-  event->kind = ViolationKind::Spoof;
+  event->kind = kind;
   event->timeNs = realtimeNs_;
   event->policyGeneration = state_->policy ? state_->policy->generation() : 0;
   event->enforced = true;
-  copyName(event->rule, "anti-spoofing");
+  copyName(event->rule, kind == ViolationKind::Spoof ? "anti-spoofing" : "max-flows-per-endpoint");
   event->srcIdentity = attachment.identity;
   event->srcEndpoint = attachment.endpointSlot;
   event->dstIdentity = rules::reserved_identity::World;

@@ -9,6 +9,7 @@
 
 #include "dataplane/forwarding_state.h"
 #include "dataplane/pipeline.h"
+#include "dataplane/violation_event.h"
 
 struct rte_mbuf;
 struct rte_mempool;
@@ -124,7 +125,9 @@ class Worker {
   void reportFlow(FlowEntry& flow);
   void reportEnded(const FlowEntry& flow);
   void queueViolation(const FlowEntry& flow);
-  void reportSpoof(const Attachment& attachment, const PacketMeta& meta);
+  // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
+  // the endpoint's limit. At most one per attachment and kind per violation interval.
+  void reportAttachment(ViolationKind kind, const Attachment& attachment, const PacketMeta& meta);
   void housekeeping();
   void forgetDetachedEndpoints();
 
@@ -138,7 +141,8 @@ class Worker {
   uint64_t nowNs_ = 0;                // monotonic, per burst
   uint64_t realtimeNs_ = 0;           // for event timestamps, per burst
   uint64_t nextHousekeepingNs_ = 0;
-  std::array<uint64_t, MaxTags> lastSpoofReportNs_{};  // by attachment tag
+  std::array<uint64_t, MaxTags> lastSpoofReportNs_{};      // by attachment tag
+  std::array<uint64_t, MaxTags> lastFlowLimitReportNs_{};  // by attachment tag
 
   static constexpr uint16_t TxBurst = 32;
   std::array<rte_mbuf*, TxBurst> tx_{};  // into the trunk

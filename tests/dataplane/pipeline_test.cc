@@ -976,3 +976,40 @@ TEST(PipelineNames, DropReasons) {
 
 }  // namespace
 }  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+TEST_F(PipelineTest, OneEndpointFillsItsShareOfTheTableNotTheTable) {
+  PipelineConfig config = smallConfig();
+  config.maxFlowsPerEndpoint = 10;
+  auto pipeline = makePipeline(config);
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  uint64_t now = 1000000000ull;
+  // web opens flows as fast as it can: 10 are tracked, the rest refused at their first packet.
+  int refused = 0;
+  for (uint16_t port = 20000; port < 20050; ++port) {
+    const auto verdict = send(*pipeline, udpFrame(WebIp, port, ApiIp, 6100), now += 1000);
+    refused += verdict.reason == DropReason::EndpointFlowLimit ? 1 : 0;
+  }
+  EXPECT_EQ(refused, 40);
+  EXPECT_EQ(dropped(*pipeline, DropReason::EndpointFlowLimit), 40u);
+  // A flow web already has goes on, and everyone else still starts theirs.
+  EXPECT_EQ(send(*pipeline, udpFrame(WebIp, 20000, ApiIp, 6100), now += 1000).action,
+            Action::Forward);
+  EXPECT_NE(send(*pipeline, udpFrame(OtherIp, 30000, ApiIp, 6100), now += 1000).reason,
+            DropReason::EndpointFlowLimit);
+  EXPECT_NE(send(*pipeline, udpFrame(ApiIp, 30001, WebIp, 53), now += 1000).reason,
+            DropReason::EndpointFlowLimit);
+  // Replies count for the initiator, not for the endpoint that answers.
+  EXPECT_EQ(send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 20001), now += 1000).action,
+            Action::Forward);
+  // Once web's flows have ended, it may open new ones again.
+  pipeline->expire(now + 3600ull * 1000000000ull, SIZE_MAX);
+  EXPECT_NE(
+      send(*pipeline, udpFrame(WebIp, 20049, ApiIp, 6100), now + 3601ull * 1000000000ull).reason,
+      DropReason::EndpointFlowLimit);
+}
+
+}  // namespace
+}  // namespace bulkhead

@@ -95,8 +95,8 @@ class AgentTest : public ::testing::Test {
         (uplink.empty() ? "" : "\nuplink: " + uplink) + "\nviolationLog: " + violationLog_ +
         "\ninstance: " + lab_->agentInstance() + "\nstateDirectory: " + lab_->dir().file("state") +
         "\nhugepages: off\nmemoryMegabytes: 512\nmbufsPerPort: 4095\n"
-        "violationIntervalSeconds: 1\nlogLevel: debug\nendpoints:\n" +
-        endpointYaml(*web_, "web") + endpointYaml(*api_, "api");
+        "violationIntervalSeconds: 1\nlogLevel: debug\n" +
+        extraConfig_ + "endpoints:\n" + endpointYaml(*web_, "web") + endpointYaml(*api_, "api");
     if (withDb) {
       config += endpointYaml(*db_, "db");
     }
@@ -178,6 +178,7 @@ class AgentTest : public ::testing::Test {
   std::string policyPath_;
   std::string socket_;
   std::string violationLog_;
+  std::string extraConfig_;  // configuration lines a test adds, each ending in a newline
 };
 
 TEST_F(AgentTest, AllowedHttpPassesAndReturnTrafficWorks) {
@@ -268,6 +269,39 @@ TEST_F(AgentTest, AHostNameThatIsNotUtf8CannotStopTheAgent) {
   // Still serving, still enforcing.
   EXPECT_EQ(httpGet(*web_, *api_, 8080, 3), 0);  // nothing listens on 8080: refused, not cut
   EXPECT_FALSE(call({{"command", "ping"}}).is_null());
+}
+
+TEST_F(AgentTest, AFlowFloodFillsItsEndpointsShareNotTheTable) {
+  // The table holds 1024 flows; web may open 100. Before the limit, web's 3000 flows filled the
+  // table and nobody else could start one (flow-table-full).
+  extraConfig_ = "maxFlows: 1024\nmaxFlowsPerEndpoint: 100\n";
+  startAgent();
+  httpServer(*db_, 5432);
+  const auto flood =
+      lab_->exec(*web_,
+                 {"/usr/bin/python3", "-c",
+                  "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                  "for port in range(10000, 13000):\n    s.sendto(b'x', ('" +
+                      std::string(ApiIp) + "', port))\n"},
+                 30);
+  ASSERT_EQ(flood.exitCode, 0) << flood.err;
+  ASSERT_TRUE(counterReaches("rxPackets", 3000)) << cli({"status", "--json"}).out;
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_GE(status["counters"]["dropped"]["endpoint-flow-limit"].get<uint64_t>(), 2800u)
+      << status["counters"];
+  EXPECT_EQ(status["counters"]["dropped"]["flow-table-full"], 0) << status["counters"];
+  // api still starts a flow to db while web's share is full...
+  const auto fromApi = lab_->exec(*api_,
+                                  {"curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                   "--max-time", "3", "http://" + std::string(DbIp) + ":5432/"},
+                                  10);
+  EXPECT_EQ(fromApi.out, "200") << agent_->log();
+  // ...and the flood is reported, as a violation of its own kind.
+  const auto line = violation([](const json& v) { return v["kind"] == "flow-limit"; });
+  ASSERT_TRUE(line) << agent_->log();
+  EXPECT_EQ((*line)["src"]["endpoint"], "web");
+  EXPECT_EQ((*line)["rule"], "max-flows-per-endpoint");
+  EXPECT_EQ((*line)["action"], "drop");
 }
 
 TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
