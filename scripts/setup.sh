@@ -2,6 +2,7 @@
 # Installs the Debian 12 packages bulkhead needs (only those missing) and builds it.
 #   BUILD_DIR  where to build (default: build)
 #   SANITIZE=1 build with AddressSanitizer + UBSan (default BUILD_DIR then: build-asan)
+#   SANITIZE=thread  build the control plane's tests with ThreadSanitizer (build-tsan)
 #   SETUP_PACKAGES_ONLY=1  install what is missing, build nothing
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,13 +65,20 @@ fi
 [ "${SETUP_PACKAGES_ONLY:-0}" = 1 ] && exit 0
 
 SANITIZE="${SANITIZE:-0}"
+TARGETS=()
 if [ "$SANITIZE" = "1" ]; then
   BUILD_DIR="${BUILD_DIR:-build-asan}"
   EXTRA=(-DBULKHEAD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug)
+elif [ "$SANITIZE" = "thread" ]; then
+  # ThreadSanitizer for the control plane's threads (the API, the Docker and runtime watchers,
+  # the tests' fake agent and engine): DPDK's lcores and memory are left out of this build.
+  BUILD_DIR="${BUILD_DIR:-build-tsan}"
+  EXTRA=(-DBULKHEAD_THREAD_SANITIZER=ON -DBULKHEAD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+  TARGETS=(--target controlplane_test api_test cni_test text_test)
 else
   BUILD_DIR="${BUILD_DIR:-build}"
   EXTRA=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
 fi
 cmake -S . -B "$BUILD_DIR" -G Ninja "${EXTRA[@]}" >/dev/null
-cmake --build "$BUILD_DIR" -j "${JOBS:-2}"
+cmake --build "$BUILD_DIR" -j "${JOBS:-2}" "${TARGETS[@]}"
 echo "setup: built in $BUILD_DIR"
