@@ -304,6 +304,37 @@ TEST_F(AgentTest, AFlowFloodFillsItsEndpointsShareNotTheTable) {
   EXPECT_EQ((*line)["action"], "drop");
 }
 
+TEST_F(AgentTest, AFullDiskUnderTheViolationLogStopsTheLogNotTheEnforcement) {
+  // The log on a 64 KiB tmpfs that is full before the agent writes a line.
+  const std::string mountPoint = lab_->dir().file("full");
+  std::filesystem::create_directories(mountPoint);
+  ASSERT_EQ(
+      testing::runCommand({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint})
+          .exitCode,
+      0);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { testing::runCommand({"/usr/bin/umount", "-l", path}); }
+  } unmount{mountPoint};
+  testing::runCommand({"/usr/bin/dd", "if=/dev/zero", "of=" + mountPoint + "/filler", "bs=4k"});
+  violationLog_ = mountPoint + "/violations.jsonl";
+  startAgent();
+  httpServer(*api_, 9090);
+  httpServer(*api_, 8080);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);  // still denied
+  }
+  EXPECT_EQ(httpGet(*web_, *api_, 8080, 3), 200);  // still allowed
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        return json::parse(cli({"status", "--json"}).out)["violationLog"]["writeErrors"] > 0;
+      },
+      5))
+      << cli({"status", "--json"}).out;
+  EXPECT_NE(agent_->log().find("No space left on device"), std::string::npos) << agent_->log();
+  EXPECT_FALSE(call({{"command", "ping"}}).is_null());
+}
+
 TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
   startAgent();
   // An SSH-style banner exchange on api:8080, where only HTTP is allowed.
@@ -471,7 +502,7 @@ TEST_F(AgentTest, PolicyEditedOnDiskAppliesByItselfAndABrokenEditOnlyLogs) {
   EXPECT_EQ(kept["policyGeneration"], applied["policyGeneration"]);
 }
 
-TEST_F(AgentTest, LongTransferSurvivesTwentyReloads) {
+TEST_F(AgentTest, LongTransferSurvivesAHundredReloadsWithoutALostPacket) {
   startAgent();
   // 24 MB at a limited rate: the transfer spans every reload below.
   const std::string directory = lab_->dir().file("www");
@@ -491,15 +522,23 @@ TEST_F(AgentTest, LongTransferSurvivesTwentyReloads) {
                    "http://" + std::string(ApiIp) + ":8443/big.bin"},
                   "transfer.log");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 100; ++i) {
     // Alternate between two different valid policies that both allow the transfer.
     std::ofstream(policyPath_) << policy(
         "enforce", i % 2 ? "" : "    - fromEndpoints: [{matchLabels: {app: db}}]\n");
     const auto reload = cli({"policy", "reload"});
     ASSERT_EQ(reload.exitCode, 0) << reload.err;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  EXPECT_EQ(json::parse(cli({"status", "--json"}).out)["policyGeneration"], 101);
   ASSERT_TRUE(transfer.waitForLog("done", 60)) << transfer.log();
+  // Not one packet lost to a reload: nothing dropped, nothing lost on the way out.
+  const auto counters = json::parse(cli({"status", "--json"}).out)["counters"];
+  for (const auto& [reason, count] : counters["dropped"].items()) {
+    EXPECT_EQ(count, 0) << reason << " " << counters;
+  }
+  EXPECT_EQ(counters["txDropped"], 0) << counters;
+  EXPECT_EQ(counters["noRoute"], 0) << counters;
   EXPECT_NE(transfer.log().find("done 200 25165824"), std::string::npos)
       << transfer.log() << cli({"status", "--json"}).out << agent_->log();
   EXPECT_EQ(std::filesystem::file_size(lab_->dir().file("big.out")), 25165824u);
