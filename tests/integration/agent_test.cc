@@ -548,6 +548,11 @@ TEST_F(AgentTest, LongTransferSurvivesAHundredReloadsWithoutALostPacket) {
 TEST_F(AgentTest, AVethThatVanishesIsDetachedWithoutBeingAsked) {
   startAgent();
   EXPECT_EQ(call({{"command", "status"}})["endpoints"].size(), 3u);
+  // Under traffic: web pings api throughout, and db sends into its veth until it is gone.
+  auto& webPing =
+      lab_->spawn(web_, {"ping", "-n", "-i", "0.1", "-c", "40", "-W", "1", ApiIp}, "web-ping.log");
+  lab_->spawn(db_, {"ping", "-n", "-i", "0.02", "-c", "200", ApiIp}, "db-ping.log");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
   // Nobody tells the agent: the kernel's link notification is all it gets.
   const auto removed =
       testing::runCommand({testing::findOnPath("ip"), "link", "del", db_->hostIfname}, 10);
@@ -560,7 +565,9 @@ TEST_F(AgentTest, AVethThatVanishesIsDetachedWithoutBeingAsked) {
       << agent_->log();
   EXPECT_TRUE(agent_->waitForLog("detached endpoint 'db'", 1)) << agent_->log();
   EXPECT_NE(agent_->log().find("its interface vanished"), std::string::npos);
-  // The others are untouched.
+  // The others are untouched: not one of web's 40 pings lost across the removal.
+  ASSERT_TRUE(webPing.waitForLog("packet loss", 15)) << webPing.log();
+  EXPECT_NE(webPing.log().find(" 0% packet loss"), std::string::npos) << webPing.log();
   httpServer(*api_, 8080);
   EXPECT_EQ(httpGet(*web_, *api_, 8080), 200);
 }
