@@ -165,6 +165,25 @@ class AgentTest : public ::testing::Test {
 
   std::vector<json> violations() { return testing::readViolations(violationLog_); }
 
+  // A tmpfs on `path` with mount `options`, unmounted (lazily: the agent may still hold a file
+  // on it) when the returned guard goes; nullptr when it cannot be mounted.
+  struct Mounted {
+    std::string path;
+    ~Mounted() { testing::runCommand({"/usr/bin/umount", "-l", path}); }
+  };
+  std::unique_ptr<Mounted> mountTmpfs(const std::string& path, const std::string& options) {
+    std::filesystem::create_directories(path);
+    const auto mounted =
+        testing::runCommand({"/usr/bin/mount", "-t", "tmpfs", "-o", options, "tmpfs", path});
+    EXPECT_EQ(mounted.exitCode, 0) << mounted.err;
+    if (mounted.exitCode != 0) {
+      return nullptr;
+    }
+    auto guard = std::make_unique<Mounted>();  // not from a temporary: its destructor unmounts
+    guard->path = path;
+    return guard;
+  }
+
   // Waits for a violation line matching `predicate` (the agent writes within ~50 ms).
   std::optional<json> violation(const std::function<bool(const json&)>& predicate) {
     return testing::awaitViolation(violationLog_, predicate);
@@ -307,15 +326,8 @@ TEST_F(AgentTest, AFlowFloodFillsItsEndpointsShareNotTheTable) {
 TEST_F(AgentTest, AFullDiskUnderTheViolationLogStopsTheLogNotTheEnforcement) {
   // The log on a 64 KiB tmpfs that is full before the agent writes a line.
   const std::string mountPoint = lab_->dir().file("full");
-  std::filesystem::create_directories(mountPoint);
-  ASSERT_EQ(
-      testing::runCommand({"/usr/bin/mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", mountPoint})
-          .exitCode,
-      0);
-  struct Unmount {
-    std::string path;
-    ~Unmount() { testing::runCommand({"/usr/bin/umount", "-l", path}); }
-  } unmount{mountPoint};
+  const auto mounted = mountTmpfs(mountPoint, "size=64k");
+  ASSERT_TRUE(mounted);
   testing::runCommand({"/usr/bin/dd", "if=/dev/zero", "of=" + mountPoint + "/filler", "bs=4k"});
   violationLog_ = mountPoint + "/violations.jsonl";
   startAgent();
@@ -333,6 +345,18 @@ TEST_F(AgentTest, AFullDiskUnderTheViolationLogStopsTheLogNotTheEnforcement) {
       << cli({"status", "--json"}).out;
   EXPECT_NE(agent_->log().find("No space left on device"), std::string::npos) << agent_->log();
   EXPECT_FALSE(call({{"command", "ping"}}).is_null());
+}
+
+TEST_F(AgentTest, AReadOnlyStateDirectoryIsReportedAndEnforcementGoesOn) {
+  const auto mounted = mountTmpfs(lab_->dir().file("state"), "size=1m,ro");
+  ASSERT_TRUE(mounted);
+  startAgent();
+  httpServer(*api_, 8080);
+  httpServer(*api_, 9090);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080, 3), 200);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  EXPECT_NE(agent_->log().find("Read-only file system"), std::string::npos) << agent_->log();
+  EXPECT_EQ(call({{"command", "status"}})["endpoints"].size(), 3u);
 }
 
 TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
