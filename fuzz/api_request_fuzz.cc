@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -48,6 +49,8 @@ Served& served() {
     if (!s->server) {
       __builtin_trap();
     }
+    // libFuzzer ends with exit(): the server's socket file goes with the process.
+    std::atexit([] { ::unlink(served().path.c_str()); });
     return s;
   }();
   return *made;
