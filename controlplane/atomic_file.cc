@@ -9,6 +9,23 @@
 
 namespace bulkhead::controlplane {
 
+bool writeAll(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t written = ::write(fd, data.data(), data.size());
+    if (written < 0 && errno == EINTR) {
+      continue;
+    }
+    if (written <= 0) {
+      if (written == 0) {
+        errno = EIO;
+      }
+      return false;
+    }
+    data.remove_prefix(static_cast<size_t>(written));
+  }
+  return true;
+}
+
 bool writeFileAtomically(const std::string& path, const std::string& content, std::string* error) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -22,19 +39,11 @@ bool writeFileAtomically(const std::string& path, const std::string& content, st
     *error = "cannot write " + temporary + ": " + std::strerror(errno);
     return false;
   }
-  size_t done = 0;
-  while (done < content.size()) {
-    const ssize_t written = ::write(fd, content.data() + done, content.size() - done);
-    if (written < 0 && errno == EINTR) {
-      continue;
-    }
-    if (written <= 0) {
-      *error = "cannot write " + temporary + ": " + std::strerror(errno);
-      ::close(fd);
-      ::unlink(temporary.c_str());
-      return false;
-    }
-    done += static_cast<size_t>(written);
+  if (!writeAll(fd, content)) {
+    *error = "cannot write " + temporary + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(temporary.c_str());
+    return false;
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     *error = "cannot write " + temporary + ": " + std::strerror(errno);

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <system_error>
 
+#include "controlplane/atomic_file.h"
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/packet_meta.h"
 #include "rules/protocol_names.h"
@@ -214,23 +215,15 @@ bool ViolationLog::write(const ViolationEvent& event) {
 }
 
 bool ViolationLog::writeLine(const std::string& line) {
-  size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-    if (n < 0 && errno == EINTR) {
-      continue;
+  if (!writeAll(fd_, line)) {
+    ++writeErrors_;
+    if (!failing_) {
+      // One message per outage: a full disk would otherwise fill the other log too.
+      spdlog::warn("violation log {}: write failed: {}; counting further failures", path_,
+                   errnoMessage(errno));
+      failing_ = true;
     }
-    if (n <= 0) {
-      ++writeErrors_;
-      if (!failing_) {
-        // One message per outage: a full disk would otherwise fill the other log too.
-        spdlog::warn("violation log {}: write failed: {}; counting further failures", path_,
-                     n < 0 ? errnoMessage(errno) : "no progress");
-        failing_ = true;
-      }
-      return false;
-    }
-    done += static_cast<size_t>(n);
+    return false;
   }
   if (failing_) {
     spdlog::info("violation log {}: writing again ({} write errors so far)", path_, writeErrors_);
