@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "api/client.h"
 #include "tests/integration/docker_engine.h"
 #include "tests/integration/docker_suite.h"
+#include "tests/integration/host_tools.h"
 #include "tests/integration/lab.h"
 #include "tests/integration/web_api_policy.h"
 #include "tests/support/binaries.h"
@@ -378,6 +380,70 @@ TEST_F(DockerAgentTest, AnEngineRestartIsFollowed) {
   EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
   EXPECT_EQ(fetch(web, api, 8081), "");
   EXPECT_EQ(status()["endpoints"].size(), 2u);  // nothing twice
+}
+
+// dockerd crashing is not the containers stopping: while it is gone their traffic flows and is
+// judged exactly as before, the agent keeps every endpoint and reconnects when the engine is back.
+TEST_F(DockerAgentTest, ADockerdKilledUnderTrafficChangesNoVerdict) {
+  const std::string api = run("api", {{"app", "api"}}, {"--restart=always"}, ApiCommand);
+  const std::string web = run("web", {{"app", "web"}}, {"--restart=always"});
+  startAgent();
+  ASSERT_TRUE(attached(api));
+  ASSERT_TRUE(attached(web));
+  ASSERT_TRUE(reaches(web, api, 8080));
+
+  // Two loops inside web, which outlive dockerd: one line per attempt, "ok"/"fail" for the port
+  // the policy opens, "open"/"shut" for the one it does not. Read from the host through
+  // /proc/PID/root, since `docker exec` needs the engine.
+  const std::string base = "http://" + engine_->ip(api, network_->name);
+  const auto loop = [&](const std::string& port, const std::string& yes, const std::string& no,
+                        const std::string& file) {
+    return "while :; do if timeout 2 wget -q -O - " + base + ":" + port +
+           "/ 2>/dev/null | grep -q hello-from-api; then echo " + yes + "; else echo " + no +
+           "; fi >> " + file + "; sleep 0.2; done";
+  };
+  ASSERT_EQ(engine_->docker({"exec", "-d", web, "sh", "-c", loop("8080", "ok", "fail", "/tmp/a")})
+                .exitCode,
+            0);
+  ASSERT_EQ(engine_->docker({"exec", "-d", web, "sh", "-c", loop("8081", "open", "shut", "/tmp/d")})
+                .exitCode,
+            0);
+  const auto pid = engine_->docker({"inspect", "-f", "{{.State.Pid}}", web});
+  ASSERT_EQ(pid.exitCode, 0) << pid.out;
+  const std::string root = "/proc/" + testing::trim(pid.out) + "/root";
+  const auto count = [&](const std::string& file, const std::string& word) {
+    std::ifstream in(root + file);
+    int n = 0;
+    for (std::string line; std::getline(in, line);) {
+      n += line == word ? 1 : 0;
+    }
+    return n;
+  };
+  ASSERT_TRUE(testing::waitFor([&] { return count("/tmp/a", "ok") >= 3; }, 10));
+
+  engine_->killEngine();
+  EXPECT_TRUE(testing::waitFor([&] { return !status()["docker"]["connected"].get<bool>(); }, 10))
+      << status().dump();
+  const int okBefore = count("/tmp/a", "ok");
+  const int shutBefore = count("/tmp/d", "shut");
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  EXPECT_TRUE(agent_->running()) << agent_->log();
+  EXPECT_EQ(status()["endpoints"].size(), 2u) << status().dump();
+  EXPECT_GE(count("/tmp/a", "ok") - okBefore, 10) << "allowed requests while dockerd was down";
+  EXPECT_GE(count("/tmp/d", "shut") - shutBefore, 1) << "denied attempts while dockerd was down";
+  EXPECT_EQ(count("/tmp/a", "fail"), 0) << "an allowed request failed";
+  EXPECT_EQ(count("/tmp/d", "open"), 0) << "a denied request passed";
+
+  // The engine comes back, stops the containers it finds running (no live-restore) and restarts
+  // them: the agent follows on their new veths, the policy unchanged.
+  engine_->startEngine();
+  EXPECT_TRUE(testing::waitFor([&] { return status()["docker"]["connected"].get<bool>(); }, 30))
+      << agent_->log();
+  ASSERT_TRUE(attached(api, 30));
+  ASSERT_TRUE(attached(web, 30));
+  EXPECT_TRUE(reaches(web, api, 8080)) << agent_->log();
+  EXPECT_EQ(fetch(web, api, 8081), "");
+  EXPECT_EQ(status()["endpoints"].size(), 2u) << status().dump();
 }
 
 TEST_F(DockerAgentTest, AKilledAgentFailsClosedAndARestartRecoversEveryContainer) {

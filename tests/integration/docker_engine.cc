@@ -746,6 +746,16 @@ void DockerEngine::stopEngine() {
   }
 }
 
+void DockerEngine::killEngine() {
+  if (dockerd_ == nullptr) {
+    return;
+  }
+  ::kill(dockerd_->pid(), SIGKILL);
+  waitFor([&] { return !dockerd_->running(); }, 10);
+  dockerd_->stop(1);  // reaps it; the shims are not in its process group
+  dockerd_ = nullptr;
+}
+
 std::string DockerEngine::log() const {
   std::string text;
   for (const auto& path : logs_) {

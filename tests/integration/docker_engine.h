@@ -72,6 +72,10 @@ class DockerEngine {
   // networks survive, containers come back stopped, or running with a restart policy.
   void stopEngine();
   void startEngine();
+  // dockerd alone SIGKILLed, as a crash would: its containerd dies with it (parent-death signal)
+  // but the shims and containers keep running. startEngine() then restarts the engine, which
+  // without live-restore stops those containers and restarts the ones with a restart policy.
+  void killEngine();
   bool running() const;
   // dockerd's (and its containerd's) output over every start, for failure messages.
   std::string log() const;
