@@ -1,0 +1,46 @@
+// The agent's configuration refuses, with file:line:col, what the agent could not run with,
+// before anything is made.
+#include "controlplane/agent_config.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace bulkhead::controlplane {
+namespace {
+
+std::string errorsOf(const std::string& text) {
+  const AgentConfigLoad load = loadAgentConfigText(text, "bulkhead.yaml");
+  std::string out;
+  for (const auto& error : load.errors) {
+    out += rules::format(error) + "\n";
+  }
+  return out;
+}
+
+// A flow table of fewer than 1024 entries used to pass validation and then fail in rte_hash at
+// start (issue #10): every value below the minimum is refused where it is written.
+TEST(AgentConfig, AFlowTableTooSmallToMakeIsRefusedWhereItIsWritten) {
+  for (const unsigned small : {0u, 1u, 7u, 8u, 1023u}) {
+    EXPECT_EQ(errorsOf("logLevel: info\nmaxFlows: " + std::to_string(small) + "\n"),
+              "bulkhead.yaml:2:11: maxFlows must be a whole number from 1024 to 16777216, got '" +
+                  std::to_string(small) + "'\n");
+  }
+  const AgentConfigLoad smallest = loadAgentConfigText("maxFlows: 1024\n", "bulkhead.yaml");
+  ASSERT_TRUE(smallest.ok());
+  EXPECT_EQ(smallest.config.maxFlows, 1024u);
+  EXPECT_NE(errorsOf("maxFlows: 16777217\n"), "");
+  EXPECT_NE(errorsOf("maxFlows: -1\n"), "");
+  EXPECT_NE(errorsOf("maxFlows: 4096x\n"), "");
+  EXPECT_NE(errorsOf("maxFlows: [1]\n"), "");
+}
+
+TEST(AgentConfig, UnknownKeysAndWrongTypesAreErrorsNotIgnored) {
+  EXPECT_NE(errorsOf("maxFlow: 4096\n").find("bulkhead.yaml:1:1:"), std::string::npos);
+  EXPECT_NE(errorsOf("busyPoll: sometimes\n"), "");
+  EXPECT_NE(errorsOf("workers: 0\n"), "");
+  EXPECT_EQ(errorsOf("maxFlows: 1048576\nmaxFlowsPerEndpoint: 1\n"), "");
+}
+
+}  // namespace
+}  // namespace bulkhead::controlplane
