@@ -1,0 +1,268 @@
+// The local API under hostile clients: how long `status` and a CNI ADD + DEL take through a real
+// bulkheadd when CLIENTS (default 100) other connections are open and
+//   - quiet: none (the baseline, measured in the same run);
+//   - idle: each has sent `{` and nothing more;
+//   - trickling: each sends one byte every 100 ms of a request that never ends (and reconnects
+//     when the agent's per-connection deadline closes it).
+// Prints p50 and p99 per phase and the ratio to the quiet phase. A benchmark, not a test: it
+// fails only when the setup does. Needs root (namespaces, a DPDK agent).
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/client.h"
+#include "tests/integration/lab.h"
+#include "tests/support/binaries.h"
+#include "tests/support/run_command.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+unsigned fromEnv(const char* name, unsigned fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && std::atoi(value) > 0 ? static_cast<unsigned>(std::atoi(value))
+                                                  : fallback;
+}
+
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) {
+    return 0;
+  }
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, size_t(q * double(values.size())))];
+}
+
+// BULKHEADD and BULKHEAD_CNI point at another build's binaries, to compare builds in one run.
+std::string binary(const char* variable, const std::string& name) {
+  const char* value = std::getenv(variable);
+  return value != nullptr && *value != 0 ? value : bulkhead::testing::builtBinary(name);
+}
+
+double millisecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+int connectTo(const std::string& path) {
+  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, path.c_str(), sizeof(address.sun_path) - 1);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// COUNT connections that misbehave one way, kept open (reopened when the agent closes them) by
+// one thread until the object goes.
+class HostileClients {
+ public:
+  enum class Kind { Idle, Trickling };
+
+  HostileClients(std::string socket, unsigned count, Kind kind)
+      : socket_(std::move(socket)), kind_(kind), fds_(count, -1) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~HostileClients() {
+    stop_ = true;
+    thread_.join();
+    for (const int fd : fds_) {
+      if (fd >= 0) {
+        ::close(fd);
+      }
+    }
+  }
+  unsigned reconnects() const { return reconnects_; }
+  unsigned open() const { return open_; }
+
+ private:
+  void run() {
+    while (!stop_) {
+      for (int& fd : fds_) {
+        if (fd >= 0 && closedByPeer(fd)) {
+          ::close(fd);
+          fd = -1;
+          ++reconnects_;
+        }
+        if (fd < 0) {
+          fd = connectTo(socket_);
+          if (fd >= 0) {
+            ::send(fd, "{\"command\":\"", kind_ == Kind::Idle ? 1 : 12, MSG_NOSIGNAL);
+          }
+        } else if (kind_ == Kind::Trickling) {
+          ::send(fd, "a", 1, MSG_NOSIGNAL);
+        }
+      }
+      open_ = unsigned(std::count_if(fds_.begin(), fds_.end(), [](int fd) { return fd >= 0; }));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  static bool closedByPeer(int fd) {
+    pollfd entry{fd, POLLIN, 0};
+    if (::poll(&entry, 1, 0) <= 0) {
+      return false;
+    }
+    char buffer[256];
+    return ::recv(fd, buffer, sizeof(buffer), MSG_DONTWAIT) <= 0 ||
+           (entry.revents & (POLLHUP | POLLERR)) != 0;
+  }
+
+  std::string socket_;
+  Kind kind_;
+  std::vector<int> fds_;
+  std::atomic<bool> stop_{false};
+  std::atomic<unsigned> reconnects_{0};
+  std::atomic<unsigned> open_{0};
+  std::thread thread_;
+};
+
+class Run {
+ public:
+  Run() : clients_(fromEnv("CLIENTS", 100)), samples_(fromEnv("SAMPLES", 1000)) {
+    host_ = &lab_.addHost("c0", "10.78.0.2/24");
+    lab_.addHost("c1", "10.78.0.3/24");
+    bridge_ = lab_.bridgeHosts();
+    socket_ = lab_.dir().file("api.sock");
+    const std::string policy = lab_.dir().write(
+        "policy.yaml",
+        "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: load}\n"
+        "spec:\n  endpointSelector: {matchLabels: {app: load}}\n  ingress: []\n");
+    const std::string config = lab_.dir().write(
+        "bulkhead.yaml", "policy: " + policy + "\napiSocket: " + socket_ +
+                             "\nviolationLog: " + lab_.dir().file("violations.log") +
+                             "\ninstance: " + lab_.agentInstance() + "\nstateDirectory: " +
+                             lab_.dir().file("state") + "\nprotectBridges: [" + bridge_ +
+                             "]\nhugepages: off\nmemoryMegabytes: 512\n");
+    agent_ =
+        &lab_.spawn(nullptr, {binary("BULKHEADD", "bulkheadd"), "--config", config}, "agent.log");
+    if (!agent_->waitForLog("bulkheadd ready", 30)) {
+      throw std::runtime_error("bulkheadd did not start:\n" + agent_->log());
+    }
+    add_ = cniScript("ADD");
+    del_ = cniScript("DEL");
+  }
+
+  struct Figures {
+    std::vector<double> status;
+    std::vector<double> cni;
+  };
+
+  Figures measure() {
+    Figures figures;
+    for (unsigned i = 0; i < samples_; ++i) {
+      const auto start = Clock::now();
+      std::string error;
+      if (bulkhead::api::callApi(socket_, {{"command", "status"}}, &error, 10).is_null()) {
+        throw std::runtime_error("status failed: " + error);
+      }
+      figures.status.push_back(millisecondsSince(start));
+    }
+    const unsigned cycles = std::max(1u, samples_ / 10);
+    for (unsigned i = 0; i < cycles; ++i) {
+      const auto start = Clock::now();
+      const auto added = bulkhead::testing::runCommand({"/bin/sh", "-c", add_}, 30);
+      figures.cni.push_back(millisecondsSince(start));
+      const auto deleted = bulkhead::testing::runCommand({"/bin/sh", "-c", del_}, 30);
+      if (added.exitCode != 0 || deleted.exitCode != 0) {
+        throw std::runtime_error("CNI failed: " + added.out + deleted.out);
+      }
+    }
+    return figures;
+  }
+
+  unsigned clients() const { return clients_; }
+  const std::string& socket() const { return socket_; }
+  void stop() { agent_->stop(10); }
+
+ private:
+  std::string cniScript(const std::string& command) {
+    const json conf = {
+        {"cniVersion", "1.0.0"},
+        {"name", "load"},
+        {"type", "bulkhead-cni"},
+        {"agentSocket", socket_},
+        {"labels", {{"app", "load"}}},
+        {"prevResult",
+         {{"cniVersion", "1.0.0"},
+          {"interfaces",
+           {{{"name", bridge_}},
+            {{"name", host_->hostIfname}},
+            {{"name", "eth0"}, {"mac", host_->mac}, {"sandbox", "/run/netns/" + host_->netns}}}},
+          {"ips", {{{"address", host_->cidr}, {"interface", 2}}}}}}};
+    const std::string input = lab_.dir().write(command + ".json", conf.dump());
+    return "CNI_COMMAND=" + command + " CNI_CONTAINERID=load0 CNI_NETNS=/run/netns/" +
+           host_->netns + " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni exec " +
+           binary("BULKHEAD_CNI", "bulkhead-cni") + " < " + input;
+  }
+
+  bulkhead::testing::Lab lab_;
+  bulkhead::testing::Host* host_ = nullptr;
+  std::string bridge_;
+  std::string socket_;
+  std::string add_;
+  std::string del_;
+  bulkhead::testing::Process* agent_ = nullptr;
+  unsigned clients_;
+  unsigned samples_;
+};
+
+void report(const std::string& phase, const Run::Figures& figures, const Run::Figures& quiet) {
+  const auto ratio = [](double now, double base) { return base > 0 ? now / base : 0.0; };
+  std::printf("| %-26s | %7.2f | %7.2f | %5.2fx | %7.2f | %7.2f | %5.2fx |\n", phase.c_str(),
+              quantile(figures.status, 0.5), quantile(figures.status, 0.99),
+              ratio(quantile(figures.status, 0.5), quantile(quiet.status, 0.5)),
+              quantile(figures.cni, 0.5), quantile(figures.cni, 0.99),
+              ratio(quantile(figures.cni, 0.5), quantile(quiet.cni, 0.5)));
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main() {
+  if (::geteuid() != 0) {
+    std::cerr << "api_load_bench: needs root (namespaces, a DPDK agent)\n";
+    return 2;
+  }
+  try {
+    Run run;
+    std::printf(
+        "%u hostile connections in the idle and trickling phases\n\n"
+        "| phase | status p50 ms | p99 | vs quiet | CNI ADD p50 ms | p99 | vs quiet |\n"
+        "|---|---:|---:|---:|---:|---:|---:|\n",
+        run.clients());
+    run.measure();  // warm: the first ADD makes the tag's state, caches fill
+    const Run::Figures quiet = run.measure();
+    report("quiet", quiet, quiet);
+    unsigned reconnects = 0;
+    for (const auto kind : {HostileClients::Kind::Idle, HostileClients::Kind::Trickling}) {
+      HostileClients clients(run.socket(), run.clients(), kind);
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      const unsigned open = clients.open();
+      const Run::Figures figures = run.measure();
+      report(std::string(kind == HostileClients::Kind::Idle ? "idle" : "trickling") + " (" +
+                 std::to_string(open) + " open)",
+             figures, quiet);
+      reconnects += clients.reconnects();
+    }
+    std::printf("\nhostile connections closed by the agent (5 s deadline) and reopened: %u\n",
+                reconnects);
+    run.stop();
+  } catch (const std::exception& error) {
+    std::cerr << "api_load_bench: " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
