@@ -21,38 +21,14 @@
 #include <thread>
 
 #include "api/client.h"
-#include "tests/integration/lab.h"
-#include "tests/support/binaries.h"
-#include "tests/support/run_command.h"
+#include "bench/lab_agent.h"
 
 namespace {
 
+using bulkhead::bench::fromEnv;
+using bulkhead::bench::millisecondsSince;
+using bulkhead::bench::quantile;
 using Clock = std::chrono::steady_clock;
-using nlohmann::json;
-
-unsigned fromEnv(const char* name, unsigned fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && std::atoi(value) > 0 ? static_cast<unsigned>(std::atoi(value))
-                                                  : fallback;
-}
-
-double quantile(std::vector<double> values, double q) {
-  if (values.empty()) {
-    return 0;
-  }
-  std::sort(values.begin(), values.end());
-  return values[std::min(values.size() - 1, size_t(q * double(values.size())))];
-}
-
-// BULKHEADD and BULKHEAD_CNI point at another build's binaries, to compare builds in one run.
-std::string binary(const char* variable, const std::string& name) {
-  const char* value = std::getenv(variable);
-  return value != nullptr && *value != 0 ? value : bulkhead::testing::builtBinary(name);
-}
-
-double millisecondsSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 int connectTo(const std::string& path) {
   const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -131,28 +107,15 @@ class HostileClients {
 
 class Run {
  public:
-  Run() : clients_(fromEnv("CLIENTS", 100)), samples_(fromEnv("SAMPLES", 1000)) {
-    host_ = &lab_.addHost("c0", "10.78.0.2/24");
-    lab_.addHost("c1", "10.78.0.3/24");
-    bridge_ = lab_.bridgeHosts();
-    socket_ = lab_.dir().file("api.sock");
-    const std::string policy = lab_.dir().write(
-        "policy.yaml",
-        "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: load}\n"
-        "spec:\n  endpointSelector: {matchLabels: {app: load}}\n  ingress: []\n");
-    const std::string config = lab_.dir().write(
-        "bulkhead.yaml", "policy: " + policy + "\napiSocket: " + socket_ +
-                             "\nviolationLog: " + lab_.dir().file("violations.log") +
-                             "\ninstance: " + lab_.agentInstance() + "\nstateDirectory: " +
-                             lab_.dir().file("state") + "\nprotectBridges: [" + bridge_ +
-                             "]\nhugepages: off\nmemoryMegabytes: 512\n");
-    agent_ =
-        &lab_.spawn(nullptr, {binary("BULKHEADD", "bulkheadd"), "--config", config}, "agent.log");
-    if (!agent_->waitForLog("bulkheadd ready", 30)) {
-      throw std::runtime_error("bulkheadd did not start:\n" + agent_->log());
-    }
-    add_ = cniScript("ADD");
-    del_ = cniScript("DEL");
+  Run()
+      : agent_(1,
+               "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: load}\n"
+               "spec:\n  endpointSelector: {matchLabels: {app: load}}\n  ingress: []\n"),
+        clients_(fromEnv("CLIENTS", 100)),
+        samples_(fromEnv("SAMPLES", 1000)) {
+    agent_.start();
+    add_ = agent_.cniCommand("ADD", 0);
+    del_ = agent_.cniCommand("DEL", 0);
   }
 
   struct Figures {
@@ -165,7 +128,7 @@ class Run {
     for (unsigned i = 0; i < samples_; ++i) {
       const auto start = Clock::now();
       std::string error;
-      if (bulkhead::api::callApi(socket_, {{"command", "status"}}, &error, 10).is_null()) {
+      if (bulkhead::api::callApi(socket(), {{"command", "status"}}, &error, 10).is_null()) {
         throw std::runtime_error("status failed: " + error);
       }
       figures.status.push_back(millisecondsSince(start));
@@ -184,37 +147,13 @@ class Run {
   }
 
   unsigned clients() const { return clients_; }
-  const std::string& socket() const { return socket_; }
-  void stop() { agent_->stop(10); }
+  const std::string& socket() const { return agent_.socket(); }
+  void stop() { agent_.stop(); }
 
  private:
-  std::string cniScript(const std::string& command) {
-    const json conf = {
-        {"cniVersion", "1.0.0"},
-        {"name", "load"},
-        {"type", "bulkhead-cni"},
-        {"agentSocket", socket_},
-        {"labels", {{"app", "load"}}},
-        {"prevResult",
-         {{"cniVersion", "1.0.0"},
-          {"interfaces",
-           {{{"name", bridge_}},
-            {{"name", host_->hostIfname}},
-            {{"name", "eth0"}, {"mac", host_->mac}, {"sandbox", "/run/netns/" + host_->netns}}}},
-          {"ips", {{{"address", host_->cidr}, {"interface", 2}}}}}}};
-    const std::string input = lab_.dir().write(command + ".json", conf.dump());
-    return "CNI_COMMAND=" + command + " CNI_CONTAINERID=load0 CNI_NETNS=/run/netns/" +
-           host_->netns + " CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni exec " +
-           binary("BULKHEAD_CNI", "bulkhead-cni") + " < " + input;
-  }
-
-  bulkhead::testing::Lab lab_;
-  bulkhead::testing::Host* host_ = nullptr;
-  std::string bridge_;
-  std::string socket_;
+  bulkhead::bench::LabAgent agent_;
   std::string add_;
   std::string del_;
-  bulkhead::testing::Process* agent_ = nullptr;
   unsigned clients_;
   unsigned samples_;
 };
