@@ -210,7 +210,13 @@ bool Agent::start(std::string* error) {
     return false;
   }
   fastPath_ = std::make_unique<FastPath>();
-  if (!fastPath_->start(config_, names_.trunkPort(), error)) {
+  std::string bellError;
+  auto doorbell = wire_->doorbell(&bellError);
+  if (!doorbell) {
+    spdlog::warn("wire: {}; an idle worker polls every {} us instead of sleeping until traffic",
+                 bellError, dataplane::WorkerConfig{}.idleSleepMicros);
+  }
+  if (!fastPath_->start(config_, names_.trunkPort(), std::move(doorbell), error)) {
     return false;
   }
   spdlog::info("wire: trunk {} / {}, quarantine table bridge {}, pins {}", names_.trunkKernelEnd(),

@@ -107,6 +107,8 @@ nlohmann::json Agent::status() {
     total.resetsSent += counters.resetsSent;
     total.violationsQueued += counters.violationsQueued;
     total.violationsLost += counters.violationsLost;
+    total.doorbellWaits += counters.doorbellWaits;
+    total.doorbellRings += counters.doorbellRings;
     total.flows += counters.flows;
     total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
     total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
@@ -196,6 +198,8 @@ nlohmann::json Agent::status() {
             {"holdFull", total.pipeline.holdFull},
             {"violationsQueued", total.violationsQueued},
             {"violationsLost", total.violationsLost},
+            {"doorbellWaits", total.doorbellWaits},
+            {"doorbellRings", total.doorbellRings},
             {"dropped", droppedJson}}}};
 }
 

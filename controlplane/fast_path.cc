@@ -109,7 +109,8 @@ FastPath::~FastPath() {
   stop();
 }
 
-bool FastPath::start(const AgentConfig& config, const std::string& trunkPort, std::string* error) {
+bool FastPath::start(const AgentConfig& config, const std::string& trunkPort,
+                     std::unique_ptr<dataplane::Doorbell> doorbell, std::string* error) {
   const auto fail = [&](std::string message) {
     *error = std::move(message);
     stop();
@@ -146,6 +147,10 @@ bool FastPath::start(const AgentConfig& config, const std::string& trunkPort, st
   shared_.violations = violations_;
   shared_.eventPool = eventPool_;
   shared_.packetPool = packetPool_;
+  // One bell, so one worker may sleep on it (the only count there is until dispatch between
+  // workers exists); more workers would each need their own.
+  doorbell_ = std::move(doorbell);
+  shared_.doorbell = config.workers == 1 ? doorbell_.get() : nullptr;
   ports_ = std::make_unique<dataplane::PortManager>(config.mbufsPerPort,
                                                     static_cast<uint16_t>(config.workers), 1024);
   try {
@@ -208,6 +213,8 @@ void FastPath::stop(const std::function<void(const dataplane::ViolationEvent&)>&
   retired_.clear();  // the workers have stopped
   current_.reset();
   workers_.clear();
+  shared_.doorbell = nullptr;
+  doorbell_.reset();
   rte_ring_free(violations_);
   violations_ = nullptr;
   rte_mempool_free(eventPool_);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "controlplane/agent_config.h"
+#include "dataplane/doorbell.h"
 #include "dataplane/forwarding_state.h"
 #include "dataplane/port_manager.h"
 #include "dataplane/violation_event.h"
@@ -32,7 +33,10 @@ class FastPath {
   // EAL (arguments from the configuration), pools and rings, the trunk port on `trunkPort`
   // (af_xdp, falling back to af_packet), then the workers, running with no state yet. On failure
   // everything made so far is undone (stop()) and `error` says what failed.
-  bool start(const AgentConfig& config, const std::string& trunkPort, std::string* error);
+  // `doorbell` (may be null: then idle workers only sleep briefly) lets the worker sleep until
+  // the next frame; it is released in stop(), after the workers.
+  bool start(const AgentConfig& config, const std::string& trunkPort,
+             std::unique_ptr<dataplane::Doorbell> doorbell, std::string* error);
   // Workers stopped, ring drained into `drain`, port closed, memory freed, EAL cleaned up.
   void stop(const std::function<void(const dataplane::ViolationEvent&)>& drain = {});
 
@@ -61,6 +65,7 @@ class FastPath {
   rte_ring* violations_ = nullptr;
   rte_rcu_qsbr* rcu_ = nullptr;
   std::unique_ptr<dataplane::PortManager> ports_;
+  std::unique_ptr<dataplane::Doorbell> doorbell_;
   std::optional<dataplane::PortInfo> trunk_;
   dataplane::WorkerShared shared_;
   std::vector<std::unique_ptr<dataplane::Worker>> workers_;

@@ -57,6 +57,11 @@ class Wire {
   const std::set<int>& released() const { return released_; }
 
   wire::PatchPanelCounters counters() const { return panel_->counters(); }
+  // The idle fast path's doorbell (dataplane/doorbell.h); null with `error` where the kernel
+  // cannot ring one. Must not outlive the wire.
+  std::unique_ptr<dataplane::Doorbell> doorbell(std::string* error) {
+    return panel_->doorbell(error);
+  }
   // Everything this wire has in the kernel, for `bulkhead status` and tests.
   nlohmann::json objects() const;
   std::vector<std::string> plugged() const;

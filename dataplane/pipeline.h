@@ -117,6 +117,8 @@ class Pipeline {
 
   // Lets go of the packets of flows that have held some for longer than the hold timeout.
   uint32_t releaseDue(uint64_t nowNs);
+  // Whether packets are held, to be released by a deadline.
+  bool holding() const { return holds_.size() != 0; }
   // Held packets to send now, oldest first; the caller empties it.
   std::vector<HoldQueue::Released>& released() { return released_; }
 

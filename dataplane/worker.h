@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/doorbell.h"
 #include "dataplane/forwarding_state.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/violation_event.h"
@@ -43,6 +44,8 @@ struct WorkerCounters {
   uint64_t resetsSent = 0;
   uint64_t violationsQueued = 0;
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
+  uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
+  uint64_t doorbellRings = 0;   // of those, woken by a frame entering the trunk
   size_t flows = 0;
 };
 
@@ -76,6 +79,7 @@ struct WorkerShared {
   rte_ring* violations = nullptr;  // ViolationEvent* from `eventPool`, to the control thread
   rte_mempool* eventPool = nullptr;
   rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
+  Doorbell* doorbell = nullptr;       // lets an idle worker sleep until the next frame; may be null
 };
 
 // One fast-path thread: polls rx queue `id` of the trunk, takes each frame's identity from its
@@ -130,6 +134,8 @@ class Worker {
   void reportAttachment(ViolationKind kind, const Attachment& attachment, const PacketMeta& meta);
   void housekeeping();
   void forgetDetachedEndpoints();
+  // An empty poll past the first few: sleep briefly, or on the doorbell once quiet for long.
+  void idle();
 
   unsigned id_;
   WorkerConfig config_;
@@ -141,6 +147,8 @@ class Worker {
   uint64_t nowNs_ = 0;                // monotonic, per burst
   uint64_t realtimeNs_ = 0;           // for event timestamps, per burst
   uint64_t nextHousekeepingNs_ = 0;
+  uint32_t idlePolls_ = 0;                                 // empty polls in a row
+  bool armed_ = false;                                     // the doorbell is armed
   std::array<uint64_t, MaxTags> lastSpoofReportNs_{};      // by attachment tag
   std::array<uint64_t, MaxTags> lastFlowLimitReportNs_{};  // by attachment tag
 

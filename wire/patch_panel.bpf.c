@@ -7,6 +7,7 @@
 //   fast path. A port the map does not know drops everything.
 //   from the trunk (ingress of its kernel end: frames the fast path sent): the tag names the
 //   port; it is removed and the frame leaves through that port. An unknown tag drops.
+//   A frame into the trunk also wakes the fast path when it sleeps (bh_doorbell).
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/pkt_cls.h>
@@ -42,6 +43,24 @@ struct {
   __type(key, __u32);
   __type(value, __u64);
 } bh_counters SEC(".maps");
+
+// An idle worker sets bh_asleep and blocks on bh_doorbell (dataplane/doorbell.h); the next frame
+// into the trunk clears it and rings, forcing the wakeup. While the worker is awake a frame costs
+// one load of this global.
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, BH_DOORBELL_BYTES);
+} bh_doorbell SEC(".maps");
+
+volatile __u32 bh_asleep = 0;
+
+static __always_inline void ring_doorbell(void) {
+  if (bh_asleep) {
+    bh_asleep = 0;
+    __u8 ring = 1;
+    bpf_ringbuf_output(&bh_doorbell, &ring, sizeof(ring), BPF_RB_FORCE_WAKEUP);
+  }
+}
 
 static __always_inline int count(__u32 counter, int verdict) {
   __u64 *value = bpf_map_lookup_elem(&bh_counters, &counter);
@@ -79,6 +98,7 @@ int bh_from_port(struct __sk_buff *skb) {
     return count(BH_PUSH_FAILED, TC_ACT_SHOT);
   }
   count(BH_PORT_TO_TRUNK, 0);
+  ring_doorbell();
   return bpf_redirect(config->trunk_ifindex, 0);
 }
 

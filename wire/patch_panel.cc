@@ -15,6 +15,7 @@
 
 #include "wire/patch_panel.skel.h"
 #include "wire/patch_panel_maps.h"
+#include "wire/trunk_doorbell.h"
 
 namespace bulkhead::wire {
 namespace {
@@ -243,6 +244,15 @@ void PatchPanel::removePins(const std::string& pinDirectory) {
   fs::remove(pinDirectory, ec);
   // The parent (/sys/fs/bpf/bulkhead) goes too once no agent has a directory in it.
   fs::remove(fs::path(pinDirectory).parent_path(), ec);
+}
+
+std::unique_ptr<dataplane::Doorbell> PatchPanel::doorbell(std::string* error) {
+  if (skeleton_->bss == nullptr) {
+    *error = "the patch panel's globals are not mapped (kernel without mmapable BPF arrays)";
+    return nullptr;
+  }
+  return TrunkDoorbell::open(&skeleton_->bss->bh_asleep, bpf_map__fd(skeleton_->maps.bh_doorbell),
+                             error);
 }
 
 PatchPanelCounters PatchPanel::counters() const {

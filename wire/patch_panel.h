@@ -4,6 +4,8 @@
 #include <memory>
 #include <string>
 
+#include "dataplane/doorbell.h"
+
 struct patch_panel;
 
 namespace bulkhead::wire {
@@ -48,6 +50,10 @@ class PatchPanel {
   bool unplug(int ifindex, uint16_t tag, std::string* error);
   // The trunk's filter, the plugged interfaces' filters (of those still there), the pins.
   void removeAll();
+
+  // The idle fast path's doorbell: rung by the next frame into the trunk. Lives no longer than
+  // the panel.
+  std::unique_ptr<dataplane::Doorbell> doorbell(std::string* error);
 
   PatchPanelCounters counters() const;
   const std::string& pinDirectory() const { return pinDirectory_; }

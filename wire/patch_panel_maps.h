@@ -32,6 +32,9 @@ struct bh_port {
 // backlog queue a second time. Without it (the agent's uplinks, a NIC) it is transmitted.
 #define BH_PORT_PEER 1u
 
+// The fast path's doorbell (a BPF ring buffer): one record per ring, a page is plenty.
+#define BH_DOORBELL_BYTES 4096
+
 struct bh_config {
   __u32 trunk_ifindex;  // the trunk's kernel end: where tagged frames go
 };

@@ -229,6 +229,34 @@ TEST_F(AgentTest, AllowedHttpPassesAndReturnTrafficWorks) {
   EXPECT_TRUE(counterReaches("rxPackets", 1));
 }
 
+// An idle worker sleeps on the patch panel's doorbell, and the next frame into the trunk wakes
+// it: not a timer (that would also end the wait, counted as a wait without a ring).
+TEST_F(AgentTest, AnIdleWorkerSleepsUntilTheNextFrameRingsTheDoorbell) {
+  startAgent();
+  ASSERT_TRUE(counterReaches("doorbellWaits", 5)) << cli({"status", "--json"}).out;
+  const auto rings = [&] {
+    return json::parse(cli({"status", "--json"}).out)["counters"]["doorbellRings"].get<uint64_t>();
+  };
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // quiet: the worker sleeps
+    const uint64_t before = rings();
+    const auto ping = lab_->exec(*web_, {"ping", "-c", "1", "-W", "2", ApiIp}, 10);
+    ASSERT_EQ(ping.exitCode, 0) << ping.out << ping.err;
+    EXPECT_TRUE(counterReaches("doorbellRings", before + 1)) << "ping " << i;
+  }
+}
+
+// busyPoll never sleeps.
+TEST_F(AgentTest, ABusyPollingWorkerNeverWaitsOnTheDoorbell) {
+  extraConfig_ = "busyPoll: true\n";
+  startAgent();
+  ASSERT_EQ(lab_->exec(*web_, {"ping", "-c", "2", "-W", "2", ApiIp}, 10).exitCode, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(status["counters"]["doorbellWaits"], 0) << status["counters"];
+  EXPECT_GE(status["counters"]["rxPackets"].get<uint64_t>(), 4u) << status["counters"];
+}
+
 TEST_F(AgentTest, HttpToAnUnlistedPortIsBlockedAndLogged) {
   startAgent();
   httpServer(*api_, 9090);

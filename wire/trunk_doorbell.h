@@ -1,0 +1,35 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "dataplane/doorbell.h"
+
+struct ring_buffer;
+
+namespace bulkhead::wire {
+
+// The patch panel's doorbell (dataplane/doorbell.h): `asleep` is the BPF program's global
+// bh_asleep, mapped into the agent, and `ringFd` its bh_doorbell ring buffer, which the worker
+// blocks on (epoll through libbpf). Made by PatchPanel::doorbell(); must not outlive the panel.
+class TrunkDoorbell final : public dataplane::Doorbell {
+ public:
+  static std::unique_ptr<TrunkDoorbell> open(volatile uint32_t* asleep, int ringFd,
+                                             std::string* error);
+  ~TrunkDoorbell() override;
+  TrunkDoorbell(const TrunkDoorbell&) = delete;
+  TrunkDoorbell& operator=(const TrunkDoorbell&) = delete;
+
+  void arm() override;
+  bool wait(int timeoutMs) override;
+  void disarm() override;
+
+ private:
+  TrunkDoorbell(volatile uint32_t* asleep, ring_buffer* ring) : asleep_(asleep), ring_(ring) {}
+
+  volatile uint32_t* asleep_;
+  ring_buffer* ring_;
+};
+
+}  // namespace bulkhead::wire
