@@ -59,9 +59,9 @@ class LabAgent {
 
   void start(const std::string& extraConfig = "") {
     const std::string config = lab_.dir().write(
-        "bulkhead.yaml", "policy: " + policy_ + "\napiSocket: " + socket_ + "\nviolationLog: " +
-                             lab_.dir().file("violations.log") + "\ninstance: " +
-                             lab_.agentInstance() + "\nstateDirectory: " +
+        "bulkhead.yaml", "policy: " + policy_ + "\napiSocket: " + socket_ +
+                             "\nviolationLog: " + lab_.dir().file("violations.log") +
+                             "\ninstance: " + lab_.agentInstance() + "\nstateDirectory: " +
                              lab_.dir().file("state") + "\nprotectBridges: [" + bridge_ +
                              "]\nhugepages: off\nmemoryMegabytes: 512\n" + extraConfig);
     agent_ = &lab_.spawn(nullptr, {binary("BULKHEADD", "bulkheadd"), "--config", config},
