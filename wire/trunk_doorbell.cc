@@ -2,6 +2,7 @@
 
 #include <bpf/libbpf.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -14,7 +15,7 @@ int counted(void*, void*, size_t) {
 
 }  // namespace
 
-std::unique_ptr<TrunkDoorbell> TrunkDoorbell::open(volatile uint32_t* asleep, int ringFd,
+std::unique_ptr<TrunkDoorbell> TrunkDoorbell::open(uint32_t* asleep, int ringFd,
                                                    std::string* error) {
   ring_buffer* ring = ring_buffer__new(ringFd, counted, nullptr, nullptr);
   if (ring == nullptr) {
@@ -29,10 +30,10 @@ TrunkDoorbell::~TrunkDoorbell() {
 }
 
 void TrunkDoorbell::arm() {
-  *asleep_ = 1;
-  // The store must be visible to the BPF program before the worker's last look at the rx ring:
-  // then a frame either is in the ring by that look, or found the flag set and rings.
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  // Sequentially consistent (a full barrier): the flag is visible to the BPF program before the
+  // worker's last look at the rx ring, so a frame is either in the ring by that look or found
+  // the flag set and rings.
+  std::atomic_ref<uint32_t>(*asleep_).store(1, std::memory_order_seq_cst);
 }
 
 bool TrunkDoorbell::wait(int timeoutMs) {
@@ -40,7 +41,7 @@ bool TrunkDoorbell::wait(int timeoutMs) {
 }
 
 void TrunkDoorbell::disarm() {
-  *asleep_ = 0;
+  std::atomic_ref<uint32_t>(*asleep_).store(0, std::memory_order_relaxed);
   ring_buffer__consume(ring_);
 }
 

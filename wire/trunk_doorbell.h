@@ -15,8 +15,7 @@ namespace bulkhead::wire {
 // blocks on (epoll through libbpf). Made by PatchPanel::doorbell(); must not outlive the panel.
 class TrunkDoorbell final : public dataplane::Doorbell {
  public:
-  static std::unique_ptr<TrunkDoorbell> open(volatile uint32_t* asleep, int ringFd,
-                                             std::string* error);
+  static std::unique_ptr<TrunkDoorbell> open(uint32_t* asleep, int ringFd, std::string* error);
   ~TrunkDoorbell() override;
   TrunkDoorbell(const TrunkDoorbell&) = delete;
   TrunkDoorbell& operator=(const TrunkDoorbell&) = delete;
@@ -26,9 +25,9 @@ class TrunkDoorbell final : public dataplane::Doorbell {
   void disarm() override;
 
  private:
-  TrunkDoorbell(volatile uint32_t* asleep, ring_buffer* ring) : asleep_(asleep), ring_(ring) {}
+  TrunkDoorbell(uint32_t* asleep, ring_buffer* ring) : asleep_(asleep), ring_(ring) {}
 
-  volatile uint32_t* asleep_;
+  uint32_t* asleep_;  // shared with the BPF program: only accessed atomically
   ring_buffer* ring_;
 };
 
