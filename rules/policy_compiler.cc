@@ -2,20 +2,18 @@
 
 #include <algorithm>
 
+#include "rules/identity_index.h"
+
 namespace bulkhead::rules {
 namespace {
 
 using CompiledRule = PolicySnapshot::CompiledRule;
 
-std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityList& identities) {
+std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityIndex& index) {
   std::vector<IdentityId> peers;
-  for (const auto& identity : identities) {
-    for (const auto& selector : rule.endpoints) {
-      if (selector.matches(identity.labels)) {
-        peers.push_back(identity.id);
-        break;
-      }
-    }
+  for (const auto& selector : rule.endpoints) {
+    const auto selected = index.select(selector);
+    peers.insert(peers.end(), selected.begin(), selected.end());
   }
   for (const Entity entity : rule.entities) {
     if (entity == Entity::World) {
@@ -29,14 +27,16 @@ std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityList& i
   return peers;
 }
 
-CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule,
-                         const IdentityList& identities, const ProtocolCatalog& catalog,
-                         uint32_t ref) {
+CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const IdentityIndex& index,
+                         const ProtocolCatalog& catalog, uint32_t ref, bool enforce) {
   CompiledRule compiled;
   compiled.ref = ref;
+  compiled.enforce = enforce;
   compiled.anyPeer = rule.selectsAnyPeer() || std::find(rule.entities.begin(), rule.entities.end(),
                                                         Entity::All) != rule.entities.end();
-  compiled.peers = resolvePeers(rule, identities);
+  if (!compiled.anyPeer) {  // any peer matches before its list is looked at
+    compiled.peers = resolvePeers(rule, index);
+  }
   compiled.cidrs = rule.cidrs;
   if (portRule != nullptr) {
     compiled.ports = portRule->ports;
@@ -56,63 +56,80 @@ CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule,
   return compiled;
 }
 
-void addRules(const Policy& policy, const std::vector<PeerRule>& rules,
-              const std::vector<uint32_t>& refs, PolicySnapshot::DirectionalPolicy& target,
-              const IdentityList& identities, const ProtocolCatalog& catalog) {
-  target.isolated = true;
-  target.enforced = target.enforced || policy.mode == Mode::Enforce;
-  for (size_t index = 0; index < rules.size(); ++index) {
-    const uint32_t ref = refs[index];
-    const PeerRule& rule = rules[index];
+// One direction of a policy: its rules compiled into `pool` (one per toPorts entry, or one for a
+// rule without), returning their indices.
+std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerRule>& rules,
+                                   const std::vector<uint32_t>& refs, const IdentityIndex& index,
+                                   const ProtocolCatalog& catalog,
+                                   std::vector<CompiledRule>& pool) {
+  const bool enforce = policy.mode == Mode::Enforce;
+  std::vector<uint32_t> out;
+  const auto add = [&](CompiledRule rule) {
+    out.push_back(static_cast<uint32_t>(pool.size()));
+    pool.push_back(std::move(rule));
+  };
+  for (size_t position = 0; position < rules.size(); ++position) {
+    const PeerRule& rule = rules[position];
     if (rule.toPorts.empty()) {
-      target.rules.push_back(compileRule(rule, nullptr, identities, catalog, ref));
-      target.rules.back().enforce = policy.mode == Mode::Enforce;
+      add(compileRule(rule, nullptr, index, catalog, refs[position], enforce));
     }
     for (const auto& portRule : rule.toPorts) {
-      target.rules.push_back(compileRule(rule, &portRule, identities, catalog, ref));
-      target.rules.back().enforce = policy.mode == Mode::Enforce;
+      add(compileRule(rule, &portRule, index, catalog, refs[position], enforce));
     }
   }
+  return out;
+}
+
+void addRules(const Policy& policy, const std::vector<uint32_t>& rules,
+              PolicySnapshot::DirectionalPolicy& target) {
+  target.isolated = true;
+  target.enforced = target.enforced || policy.mode == Mode::Enforce;
+  target.rules.insert(target.rules.end(), rules.begin(), rules.end());
 }
 
 }  // namespace
 
 PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& identities,
                                 const ProtocolCatalog& catalog, uint64_t generation) {
+  const IdentityIndex index(identities);
   std::vector<RuleRef> refs;
+  std::vector<CompiledRule> pool;
   std::unordered_map<IdentityId, PolicySnapshot::EndpointPolicy> endpoints;
 
   for (const auto& policy : policies.policies) {
     // One RuleRef per written rule, shared by every identity the policy selects.
     const auto makeRefs = [&](Direction direction, const std::vector<PeerRule>& rules) {
       std::vector<uint32_t> byRule;
-      for (size_t index = 0; index < rules.size(); ++index) {
+      for (size_t position = 0; position < rules.size(); ++position) {
         byRule.push_back(static_cast<uint32_t>(refs.size()));
-        refs.push_back({policy.name, direction, index, rules[index].where,
-                        policy.name + "/" + toString(direction) + "/" + std::to_string(index)});
+        refs.push_back({policy.name, direction, position, rules[position].where,
+                        policy.name + "/" + toString(direction) + "/" + std::to_string(position)});
       }
       return byRule;
     };
-    const auto ingressRefs =
-        policy.ingress ? makeRefs(Direction::Ingress, *policy.ingress) : std::vector<uint32_t>{};
-    const auto egressRefs =
-        policy.egress ? makeRefs(Direction::Egress, *policy.egress) : std::vector<uint32_t>{};
-
-    for (const auto& identity : identities) {
-      if (!policy.endpointSelector.matches(identity.labels)) {
-        continue;
-      }
-      auto& endpoint = endpoints[identity.id];
+    const auto selected = index.select(policy.endpointSelector);
+    std::vector<uint32_t> ingress;
+    std::vector<uint32_t> egress;
+    if (policy.ingress) {
+      ingress = compileRules(policy, *policy.ingress, makeRefs(Direction::Ingress, *policy.ingress),
+                             index, catalog, pool);
+    }
+    if (policy.egress) {
+      egress = compileRules(policy, *policy.egress, makeRefs(Direction::Egress, *policy.egress),
+                            index, catalog, pool);
+    }
+    for (const IdentityId id : selected) {
+      auto& endpoint = endpoints[id];
       if (policy.ingress) {
-        addRules(policy, *policy.ingress, ingressRefs, endpoint.ingress, identities, catalog);
+        addRules(policy, ingress, endpoint.ingress);
       }
       if (policy.egress) {
-        addRules(policy, *policy.egress, egressRefs, endpoint.egress, identities, catalog);
+        addRules(policy, egress, endpoint.egress);
       }
     }
   }
-  return std::make_shared<const PolicySnapshot>(generation, std::move(refs), std::move(endpoints),
-                                                policies.policies.size());
+  return std::make_shared<const PolicySnapshot>(generation, std::move(refs), std::move(pool),
+                                                std::move(endpoints), policies.policies.size());
 }
 
 }  // namespace bulkhead::rules

@@ -69,10 +69,12 @@ struct DirectionResult {
 };
 
 // With `enforceOnly`, only the rules of enforce-mode policies can allow.
-DirectionResult evaluate(const DirectionalPolicy& policy, IdentityId peer, const IpAddress& peerIp,
-                         const FlowQuery& query, bool enforceOnly) {
+DirectionResult evaluate(const DirectionalPolicy& policy, const std::vector<CompiledRule>& compiled,
+                         IdentityId peer, const IpAddress& peerIp, const FlowQuery& query,
+                         bool enforceOnly) {
   bool needL7 = false;
-  for (const auto& rule : policy.rules) {
+  for (const uint32_t index : policy.rules) {
+    const CompiledRule& rule = compiled[index];
     if (enforceOnly && !rule.enforce) {
       continue;
     }
@@ -96,12 +98,12 @@ DirectionResult evaluate(const DirectionalPolicy& policy, IdentityId peer, const
 // One direction's decision. The rules of all policies are a union, but a monitor-mode policy only
 // reports: what the enforce-mode policies deny stays denied (and enforced) even if a monitor rule
 // would allow it, so adding a monitor policy never opens a hole.
-DirectionResult decide(const DirectionalPolicy* policy, IdentityId peer, const IpAddress& peerIp,
-                       const FlowQuery& query) {
+DirectionResult decide(const DirectionalPolicy* policy, const std::vector<CompiledRule>& compiled,
+                       IdentityId peer, const IpAddress& peerIp, const FlowQuery& query) {
   if (policy == nullptr || !policy->isolated) {
     return {};
   }
-  DirectionResult all = evaluate(*policy, peer, peerIp, query, false);
+  DirectionResult all = evaluate(*policy, compiled, peer, peerIp, query, false);
   if (!policy->enforced) {
     return all;
   }
@@ -109,7 +111,7 @@ DirectionResult decide(const DirectionalPolicy* policy, IdentityId peer, const I
     all.enforced = true;
     return all;
   }
-  DirectionResult enforcedOnly = evaluate(*policy, peer, peerIp, query, true);
+  DirectionResult enforcedOnly = evaluate(*policy, compiled, peer, peerIp, query, true);
   if (enforcedOnly.decision == Decision::Allow) {
     return all;
   }
@@ -135,10 +137,12 @@ std::string_view PolicySnapshot::ruleName(const Verdict& verdict) const {
 }
 
 PolicySnapshot::PolicySnapshot(uint64_t generation, std::vector<RuleRef> refs,
+                               std::vector<CompiledRule> compiled,
                                std::unordered_map<IdentityId, EndpointPolicy> endpoints,
                                size_t policyCount)
     : generation_(generation),
       refs_(std::move(refs)),
+      compiled_(std::move(compiled)),
       endpoints_(std::move(endpoints)),
       policyCount_(policyCount) {}
 
@@ -151,9 +155,9 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
   const EndpointPolicy* source = endpointPolicy(query.src);
   const EndpointPolicy* destination = endpointPolicy(query.dst);
   const DirectionResult egress =
-      decide(source ? &source->egress : nullptr, query.dst, query.dstIp, query);
-  const DirectionResult ingress =
-      decide(destination ? &destination->ingress : nullptr, query.src, query.srcIp, query);
+      decide(source ? &source->egress : nullptr, compiled_, query.dst, query.dstIp, query);
+  const DirectionResult ingress = decide(destination ? &destination->ingress : nullptr, compiled_,
+                                         query.src, query.srcIp, query);
 
   Verdict verdict;
   verdict.generation = generation_;

@@ -85,7 +85,9 @@ class PolicySnapshot {
   struct DirectionalPolicy {
     bool isolated = false;  // some policy selects the endpoint in this direction
     bool enforced = false;  // at least one of those policies is in enforce mode
-    std::vector<CompiledRule> rules;
+    // Indices into the snapshot's compiled rules, in policy order: a policy's rules are compiled
+    // once and shared by every identity it selects.
+    std::vector<uint32_t> rules;
   };
 
   struct EndpointPolicy {
@@ -93,7 +95,7 @@ class PolicySnapshot {
     DirectionalPolicy egress;
   };
 
-  PolicySnapshot(uint64_t generation, std::vector<RuleRef> refs,
+  PolicySnapshot(uint64_t generation, std::vector<RuleRef> refs, std::vector<CompiledRule> compiled,
                  std::unordered_map<IdentityId, EndpointPolicy> endpoints, size_t policyCount);
 
   Verdict verdict(const FlowQuery& query) const;
@@ -109,10 +111,14 @@ class PolicySnapshot {
   size_t ruleCount() const { return refs_.size(); }
   // nullptr if no policy selects the identity.
   const EndpointPolicy* endpointPolicy(IdentityId identity) const;
+  // A DirectionalPolicy's rule by its index.
+  const CompiledRule& compiledRule(uint32_t index) const { return compiled_[index]; }
+  size_t compiledRuleCount() const { return compiled_.size(); }
 
  private:
   uint64_t generation_;
   std::vector<RuleRef> refs_;
+  std::vector<CompiledRule> compiled_;
   std::unordered_map<IdentityId, EndpointPolicy> endpoints_;
   size_t policyCount_;
 };
