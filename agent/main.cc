@@ -69,6 +69,9 @@ int main(int argc, char** argv) {
       "dpi-hold-packets", po::value<unsigned>(),
       "packets a worker may hold back at once (default 256)")(
       "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 262144)")(
+      "flow-table-full", po::value<std::string>(),
+      "a new flow in a full flow table: drop (default) or evict-idle (end the longest-idle of "
+      "a sample of flows idle 1 s or more)")(
       "max-flows-per-endpoint", po::value<unsigned>(),
       "flows one endpoint may open, per worker (default: max-flows / 8)")(
       "mbufs-per-port", po::value<unsigned>(),
@@ -178,6 +181,12 @@ int main(int argc, char** argv) {
   number("max-flows", config.maxFlows, 1024, 1u << 24);
   number("max-flows-per-endpoint", config.maxFlowsPerEndpoint, 1, 1u << 24);
   number("mbufs-per-port", config.mbufsPerPort, 4095, 1u << 20);
+  if (vm.count("flow-table-full") &&
+      !bulkhead::controlplane::parseFullTable(vm["flow-table-full"].as<std::string>(),
+                                              config.flowTableFull)) {
+    std::cerr << "bulkheadd: --flow-table-full must be drop or evict-idle\n";
+    return 2;
+  }
   if (vm.count("port-driver") && !bulkhead::dataplane::parsePortDriver(
                                      vm["port-driver"].as<std::string>(), config.portDriver)) {
     std::cerr << "bulkheadd: --port-driver must be auto, af_xdp or af_packet\n";

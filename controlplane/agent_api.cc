@@ -112,6 +112,7 @@ nlohmann::json Agent::status() {
     total.flows += counters.flows;
     total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
     total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
+    total.pipeline.flowsEvicted += counters.pipeline.flowsEvicted;
     total.pipeline.held += counters.pipeline.held;
     total.pipeline.heldReleasedLate += counters.pipeline.heldReleasedLate;
     total.pipeline.holdFull += counters.pipeline.holdFull;
@@ -192,6 +193,7 @@ nlohmann::json Agent::status() {
             {"resetsSent", total.resetsSent},
             {"flows", total.flows},
             {"flowsCreated", total.pipeline.flowsCreated},
+            {"flowsEvicted", total.pipeline.flowsEvicted},
             {"monitoredViolations", total.pipeline.monitoredViolations},
             {"held", total.pipeline.held},
             {"heldReleasedLate", total.pipeline.heldReleasedLate},

@@ -10,6 +10,18 @@
 #include "rules/yaml_reader.h"
 
 namespace bulkhead::controlplane {
+
+bool parseFullTable(std::string_view text, dataplane::FullTable& out) {
+  if (text == "drop") {
+    out = dataplane::FullTable::Drop;
+  } else if (text == "evict-idle") {
+    out = dataplane::FullTable::EvictIdle;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 namespace {
 
 using rules::quote;
@@ -45,6 +57,7 @@ class ConfigParser {
                                      "dpiHoldPackets",
                                      "maxFlows",
                                      "maxFlowsPerEndpoint",
+                                     "flowTableFull",
                                      "mbufsPerPort",
                                      "busyPoll",
                                      "logLevel",
@@ -77,6 +90,13 @@ class ConfigParser {
     number(top, "maxFlowsPerEndpoint", config.maxFlowsPerEndpoint, 1, 1u << 24);
     // af_xdp builds its UMEM from the port's pool and refuses fewer than 4096 frames.
     number(top, "mbufsPerPort", config.mbufsPerPort, 4095, 1u << 20);
+    if (const auto* field = YamlReader::optional(top, "flowTableFull")) {
+      const auto value = reader_.scalar(field->value, "flowTableFull");
+      if (value && !parseFullTable(*value, config.flowTableFull)) {
+        reader_.error(field->value,
+                      "flowTableFull must be drop or evict-idle, got " + quote(*value));
+      }
+    }
     if (const auto* field = YamlReader::optional(top, "portDriver")) {
       const auto value = reader_.scalar(field->value, "portDriver");
       if (value && !dataplane::parsePortDriver(*value, config.portDriver)) {

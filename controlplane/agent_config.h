@@ -1,9 +1,11 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "controlplane/endpoint_loader.h"
+#include "dataplane/flow_table.h"
 #include "dataplane/port_manager.h"
 #include "rules/diagnostic.h"
 
@@ -36,6 +38,9 @@ struct AgentConfig {
   // The flows one endpoint may have open as their initiator, per worker; 0: an eighth of
   // maxFlows. maxFlows itself switches the limit off.
   unsigned maxFlowsPerEndpoint = 0;
+  // A new flow in a full table: refused (drop), or the longest-idle of a sample of flows idle
+  // 1 s or more is ended for it (evict-idle).
+  dataplane::FullTable flowTableFull = dataplane::FullTable::Drop;
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;
   std::string logLevel = "info";
@@ -65,6 +70,9 @@ struct AgentConfigLoad {
   rules::Diagnostics errors;
   bool ok() const { return errors.empty(); }
 };
+
+// "drop" or "evict-idle" (the configuration's and the flag's spelling); false for anything else.
+bool parseFullTable(std::string_view text, dataplane::FullTable& out);
 
 // Reads the YAML file over the defaults. A missing file is an error only when `required`.
 AgentConfigLoad loadAgentConfig(const std::string& path, bool required);

@@ -166,6 +166,7 @@ bool FastPath::start(const AgentConfig& config, const std::string& trunkPort,
 
   dataplane::WorkerConfig workerConfig;
   workerConfig.pipeline.flows.capacity = config.maxFlows;
+  workerConfig.pipeline.flows.whenFull = config.flowTableFull;
   workerConfig.pipeline.maxFlowsPerEndpoint =
       config.maxFlowsPerEndpoint != 0 ? std::min(config.maxFlowsPerEndpoint, config.maxFlows)
                                       : config.maxFlows / 8;

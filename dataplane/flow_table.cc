@@ -37,7 +37,9 @@ FlowTable::FlowTable(const FlowTableConfig& config, const std::string& name) : c
   used_.assign(slots_, 0);
 }
 
-FlowTable::~FlowTable() { rte_hash_free(hash_); }
+FlowTable::~FlowTable() {
+  rte_hash_free(hash_);
+}
 
 FlowEntry* FlowTable::find(const FlowKey& key) {
   const int32_t position = rte_hash_lookup(hash_, &key);
@@ -68,6 +70,29 @@ void FlowTable::erase(FlowEntry& entry) {
     used_[static_cast<size_t>(position)] = 0;
     --size_;
   }
+}
+
+FlowEntry* FlowTable::evictionCandidate(uint64_t nowNs) {
+  FlowEntry* oldest = nullptr;
+  size_t seen = 0;
+  // Bounded twice: `evictSample` tracked entries, and at most one pass over the slots (a sparse
+  // table has empty slots between them).
+  for (size_t visited = 0; visited < slots_ && seen < config_.evictSample && size_ > 0; ++visited) {
+    evictCursor_ = evictCursor_ + 1 < slots_ ? evictCursor_ + 1 : 0;
+    if (!used_[evictCursor_]) {
+      continue;
+    }
+    ++seen;
+    FlowEntry& entry = entries_[evictCursor_];
+    if (oldest == nullptr || entry.lastSeenNs < oldest->lastSeenNs) {
+      oldest = &entry;
+    }
+  }
+  if (oldest == nullptr || nowNs < oldest->lastSeenNs ||
+      nowNs - oldest->lastSeenNs < config_.evictMinIdleNs) {
+    return nullptr;
+  }
+  return oldest;
 }
 
 bool FlowTable::expired(const FlowEntry& entry, uint64_t nowNs) const {

@@ -18,9 +18,20 @@ namespace bulkhead::dataplane {
 static_assert(std::is_trivially_destructible_v<FlowEntry>,
               "flow entries live in raw memory and are never destroyed one by one");
 
+// What a new flow meets when the table is full (docs/agent.md, `flowTableFull`).
+enum class FullTable : uint8_t {
+  Drop,       // refuse it (counted as flow-table-full): tracked flows are never disturbed
+  EvictIdle,  // end the longest-idle of a sample of tracked flows, if idle long enough, for it
+};
+
 struct FlowTableConfig {
   uint32_t capacity = 65536;
   ConntrackTimeouts timeouts;
+  FullTable whenFull = FullTable::Drop;
+  // EvictIdle: only a flow idle at least this long gives way, the longest-idle of the next
+  // `evictSample` tracked slots -- a bounded look, never a scan of the table per packet.
+  uint64_t evictMinIdleNs = 1000000000ull;
+  uint32_t evictSample = 64;
 };
 
 // A per-worker flow table over DPDK's cuckoo hash: fixed capacity, entries preallocated, no
@@ -38,6 +49,11 @@ class FlowTable {
   // A fresh entry for `key` (the existing one if it is already tracked), or nullptr when full.
   FlowEntry* insert(const FlowKey& key);
   void erase(FlowEntry& entry);
+  // For FullTable::EvictIdle: the longest-idle entry among the next `evictSample` used slots
+  // (from where the last call stopped) idle for at least `evictMinIdleNs`, or nullptr. The
+  // caller ends it (erase) before inserting.
+  FlowEntry* evictionCandidate(uint64_t nowNs);
+  bool full() const { return size_ >= config_.capacity; }
 
   // Visits up to `budget` slots from where the last call stopped and removes entries idle past
   // their state's timeout, calling `onExpire(entry)` first. Returns the number removed.
@@ -72,6 +88,7 @@ class FlowTable {
   std::vector<uint8_t> used_;
   size_t size_ = 0;
   size_t cursor_ = 0;
+  size_t evictCursor_ = 0;
 };
 
 template <typename OnExpire>

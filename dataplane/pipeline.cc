@@ -115,6 +115,13 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
         ++counters_.dropped[static_cast<size_t>(DropReason::EndpointFlowLimit)];
         return {Action::Drop, DropReason::EndpointFlowLimit, nullptr, false};
       }
+      if (flows_.full() && flows_.config().whenFull == FullTable::EvictIdle) {
+        if (FlowEntry* idle = flows_.evictionCandidate(nowNs)) {
+          endFlow(*idle);
+          flows_.erase(*idle);
+          ++counters_.flowsEvicted;
+        }
+      }
       flow = flows_.insert(key);
       if (flow == nullptr) {
         ++counters_.dropped[static_cast<size_t>(DropReason::FlowTableFull)];
@@ -249,16 +256,18 @@ uint32_t Pipeline::releaseDue(uint64_t nowNs) {
   return count;
 }
 
+void Pipeline::endFlow(FlowEntry& flow) {
+  settle(flow);
+  if (flowEnd_) {
+    flowEnd_(flow);
+  }
+  countFlowEnd(flow);
+  detector_.release(flow.dpi);
+  dropHeld(flow);
+}
+
 size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
-  const size_t removed = flows_.expire(nowNs, budget, [&](FlowEntry& flow) {
-    settle(flow);
-    if (flowEnd_) {
-      flowEnd_(flow);
-    }
-    countFlowEnd(flow);
-    detector_.release(flow.dpi);
-    dropHeld(flow);
-  });
+  const size_t removed = flows_.expire(nowNs, budget, [&](FlowEntry& flow) { endFlow(flow); });
   counters_.flowsExpired += removed;
   return removed;
 }

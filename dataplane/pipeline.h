@@ -59,6 +59,7 @@ struct PipelineCounters {
   uint64_t nonIp = 0;
   uint64_t flowsCreated = 0;
   uint64_t flowsExpired = 0;
+  uint64_t flowsEvicted = 0;         // ended to make room in a full table (FullTable::EvictIdle)
   uint64_t monitoredViolations = 0;  // packets a monitor-mode policy would have dropped
   uint64_t held = 0;                 // packets kept back until their flow's verdict
   uint64_t heldReleasedLate = 0;     // of those, let go at the hold timeout, before any verdict
@@ -149,6 +150,9 @@ class Pipeline {
   // maxFlowsPerEndpoint; endpoints past the array's end are not limited.
   static constexpr size_t CountedEndpoints = 65536;
   void countFlowEnd(const FlowEntry& flow);
+  // A flow that goes while tracked (expired or evicted): settled, reported, its DPI state and
+  // held packets let go. The caller erases it.
+  void endFlow(FlowEntry& flow);
 
   const EndpointResolver& resolver_;
   uint32_t maxFlowsPerEndpoint_;

@@ -42,5 +42,15 @@ TEST(AgentConfig, UnknownKeysAndWrongTypesAreErrorsNotIgnored) {
   EXPECT_EQ(errorsOf("maxFlows: 1048576\nmaxFlowsPerEndpoint: 1\n"), "");
 }
 
+TEST(AgentConfig, AFullFlowTableDropsUnlessToldToEvictIdleFlows) {
+  EXPECT_EQ(loadAgentConfigText("logLevel: info\n", "b.yaml").config.flowTableFull,
+            dataplane::FullTable::Drop);
+  const AgentConfigLoad evict = loadAgentConfigText("flowTableFull: evict-idle\n", "b.yaml");
+  ASSERT_TRUE(evict.ok());
+  EXPECT_EQ(evict.config.flowTableFull, dataplane::FullTable::EvictIdle);
+  EXPECT_EQ(errorsOf("flowTableFull: lru\n"),
+            "bulkhead.yaml:1:16: flowTableFull must be drop or evict-idle, got 'lru'\n");
+}
+
 }  // namespace
 }  // namespace bulkhead::controlplane

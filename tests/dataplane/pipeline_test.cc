@@ -436,6 +436,44 @@ TEST_F(PipelineTest, FullFlowTableDropsNewFlows) {
   EXPECT_EQ(existing.flow, flows[3]);
 }
 
+// flowTableFull: evict-idle. A full table ends its longest-idle flow for a new one -- only one
+// idle for a second or more; a table of busy flows still refuses.
+TEST_F(PipelineTest, AFullTableThatEvictsEndsTheLongestIdleFlowForANewOne) {
+  constexpr uint64_t Ms = 1000000;
+  PipelineConfig config = smallConfig();
+  config.flows.capacity = 8;
+  config.flows.whenFull = dataplane::FullTable::EvictIdle;
+  auto pipeline = makePipeline(config);
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  std::vector<uint16_t> ended;
+  pipeline->setFlowEndHandler(
+      [&](const FlowEntry& flow) { ended.push_back(flow.initiatorPort()); });
+  const auto datagram = [](uint16_t port) { return udpFrame(WebIp, port, ApiIp, 6100); };
+  for (uint16_t i = 0; i < 8; ++i) {
+    ASSERT_EQ(send(*pipeline, datagram(static_cast<uint16_t>(30000 + i)), Start + i * Ms).action,
+              Action::Forward);
+  }
+  // Every flow was seen within the last second: nothing gives way.
+  EXPECT_EQ(send(*pipeline, datagram(31000), Start + 500 * Ms).reason, DropReason::FlowTableFull);
+  EXPECT_TRUE(ended.empty());
+  // All but the first speak again; the first stays idle.
+  for (uint16_t i = 1; i < 8; ++i) {
+    send(*pipeline, datagram(static_cast<uint16_t>(30000 + i)), Start + 1500 * Ms);
+  }
+  const PacketVerdict admitted = send(*pipeline, datagram(31001), Start + 2200 * Ms);
+  EXPECT_EQ(admitted.action, Action::Forward);
+  ASSERT_NE(admitted.flow, nullptr);
+  EXPECT_EQ(ended, std::vector<uint16_t>{30000});  // reported as ended, and only it
+  EXPECT_EQ(pipeline->counters().flowsEvicted, 1u);
+  EXPECT_EQ(pipeline->flows().size(), 8u);  // never more than the capacity
+  // The others are still tracked as they were.
+  EXPECT_EQ(
+      send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 30003), Start + 2300 * Ms).flow->packets[1], 1u);
+  // The evicted flow speaking again is a new flow, and the table is busy again: refused.
+  EXPECT_EQ(send(*pipeline, datagram(30000), Start + 2400 * Ms).reason, DropReason::FlowTableFull);
+  EXPECT_EQ(pipeline->counters().flowsEvicted, 1u);
+}
+
 TEST_F(PipelineTest, HttpOnAnL7PortIsAllowedOnceClassified) {
   auto pipeline = makePipeline();
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
