@@ -55,7 +55,11 @@ Fixture& fixture() {
     f->resolver = std::make_unique<dataplane::AddressResolver>(
         f->endpoints, std::vector<rules::IpAddress>{}, std::vector<dataplane::MacAddress>{});
     dataplane::PipelineConfig config;
-    config.flows.capacity = 4096;
+    // Small enough that inputs fill it, with eviction on and a short idle bar (inputs are 1 ms
+    // a packet): a new flow meets both outcomes of a full table, an eviction and a refusal.
+    config.flows.capacity = 64;
+    config.flows.whenFull = dataplane::FullTable::EvictIdle;
+    config.flows.evictMinIdleNs = 10 * 1000000ull;
     f->pipeline = std::make_unique<dataplane::Pipeline>(config, *f->resolver, "fuzz");
     const auto loaded = rules::loadPolicies({BULKHEAD_SOURCE_DIR "/examples/policies"},
                                             f->pipeline->detector().catalog());
