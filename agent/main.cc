@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
       "back before it goes on, in microseconds; 0 never holds (default 2000)")(
       "dpi-hold-packets", po::value<unsigned>(),
       "packets a worker may hold back at once (default 256)")(
-      "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 262144)")(
+      "max-flows", po::value<unsigned>(), "flow table capacity per worker (default 1048576)")(
       "flow-table-full", po::value<std::string>(),
       "a new flow in a full flow table: drop (default) or evict-idle (end the longest-idle of "
       "a sample of flows idle 1 s or more)")(

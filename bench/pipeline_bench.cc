@@ -99,17 +99,12 @@ struct Fixture {
   }
 };
 
-std::string uniqueName() {
-  static unsigned id = 0;
-  return "bench" + std::to_string(id++);
-}
-
 void BM_EstablishedFlows(benchmark::State& state) {
   Fixture fixture;
   const auto flows = static_cast<uint32_t>(state.range(0));
   dataplane::PipelineConfig config;
   config.flows.capacity = flows * 2;
-  dataplane::Pipeline pipeline(config, fixture.resolver, uniqueName());
+  dataplane::Pipeline pipeline(config, fixture.resolver);
   pipeline.setPolicy(fixture.snapshot.get());
   auto mbufs = fixture.mbufs(flows, 0);
   for (auto* mbuf : mbufs) {
@@ -146,7 +141,7 @@ void BM_NewFlows(benchmark::State& state) {
       }
       if (!pipeline || pipeline->flows().size() + Batch > config.flows.capacity) {
         pipeline.reset();
-        pipeline = std::make_unique<dataplane::Pipeline>(config, fixture.resolver, uniqueName());
+        pipeline = std::make_unique<dataplane::Pipeline>(config, fixture.resolver);
         pipeline->setPolicy(fixture.snapshot.get());
       }
       mbufs = fixture.mbufs(Batch, first);

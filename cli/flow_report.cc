@@ -12,41 +12,43 @@ std::string FlowDescriber::endpointName(uint32_t index, rules::IdentityId identi
   return identity == rules::reserved_identity::Host ? "host" : "world";
 }
 
-FlowRecord FlowDescriber::describe(const dataplane::FlowEntry& flow) const {
+FlowRecord FlowDescriber::describe(dataplane::Flow flow) const {
+  const dataplane::FlowCold& cold = flow.cold();
+  const dpi::Classification classification = flow.classification();
   FlowRecord record;
-  record.l4 = dataplane::ipProtocolName(flow.key.ipProtocol);
+  record.l4 = dataplane::ipProtocolName(flow.ipProtocol());
   record.srcIp = flow.initiatorIp().toString();
   record.dstIp = flow.responderIp().toString();
   record.srcPort = flow.initiatorPort();
   record.dstPort = flow.responderPort();
-  record.srcEndpoint = endpointName(flow.srcEndpoint, flow.srcIdentity);
-  record.dstEndpoint = endpointName(flow.dstEndpoint, flow.dstIdentity);
-  record.srcIdentity = flow.srcIdentity;
-  record.dstIdentity = flow.dstIdentity;
+  record.srcEndpoint = endpointName(cold.srcEndpoint, cold.srcIdentity);
+  record.dstEndpoint = endpointName(cold.dstEndpoint, cold.dstIdentity);
+  record.srcIdentity = cold.srcIdentity;
+  record.dstIdentity = cold.dstIdentity;
   auto protocol =
-      protocols_.describe(&flow.classification, flow.key.ipProtocol, flow.initiatorIp(),
+      protocols_.describe(&classification, flow.ipProtocol(), flow.initiatorIp(),
                           flow.initiatorPort(), flow.responderIp(), flow.responderPort());
   record.masterProtocol = std::move(protocol.master);
   record.appProtocol = std::move(protocol.app);
   record.protocol = std::move(protocol.judged);
   record.guessed = std::move(protocol.guessed);
-  record.confidence = dpi::toString(flow.classification.confidence);
-  record.dpiPackets = flow.classification.packets;
-  record.host = std::string(flow.classification.hostName());
-  const bool deny = flow.verdictValid && flow.verdict.decision == rules::Decision::Deny;
+  record.confidence = dpi::toString(classification.confidence);
+  record.dpiPackets = classification.packets;
+  record.host = std::string(classification.hostName());
+  const rules::Verdict verdict = flow.verdict(policy_);
+  const bool valid = flow.hot().verdictValid;
+  const bool deny = valid && verdict.decision == rules::Decision::Deny;
   record.verdict = deny ? "deny" : "allow";
-  record.enforced = !deny || flow.verdict.enforced;
+  record.enforced = !deny || verdict.enforced;
   if (deny) {
-    record.deniedBy = rules::toString(flow.verdict.deniedBy);
+    record.deniedBy = rules::toString(verdict.deniedBy);
   }
-  record.rule = flow.verdictValid && policy_ != nullptr
-                    ? std::string(policy_->ruleName(flow.verdict))
-                    : "no-policy";
-  record.state = dataplane::toString(flow.state);
+  record.rule = valid && policy_ != nullptr ? std::string(policy_->ruleName(verdict)) : "no-policy";
+  record.state = dataplane::toString(flow.hot().state);
   record.packets = flow.totalPackets();
   record.bytes = flow.totalBytes();
-  record.packetsDropped = flow.droppedPackets;
-  record.firstSeenNs = flow.firstSeenNs;
+  record.packetsDropped = cold.droppedPackets;
+  record.firstSeenNs = cold.firstSeenNs;
   return record;
 }
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "dataplane/endpoint.h"
-#include "dataplane/flow_entry.h"
+#include "dataplane/flow_table.h"
 #include "dpi/protocol_report.h"
 #include "rules/policy_snapshot.h"
 #include "rules/protocol_catalog.h"
@@ -50,7 +50,7 @@ class FlowDescriber {
                 const rules::ProtocolCatalog& catalog, const rules::PolicySnapshot* policy)
       : endpoints_(endpoints), protocols_(catalog), policy_(policy) {}
 
-  FlowRecord describe(const dataplane::FlowEntry& flow) const;
+  FlowRecord describe(dataplane::Flow flow) const;
 
  private:
   std::string endpointName(uint32_t index, rules::IdentityId identity) const;

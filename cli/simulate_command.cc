@@ -72,7 +72,7 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
       "packets per flow nDPI may inspect before the flow counts as Unknown")(
       "dpi-hold-us", po::value<unsigned>()->default_value(2000),
       "capture-time microseconds that undecided payload is held back, as the agent does; 0 "
-      "never holds")("max-flows", po::value<unsigned>()->default_value(262144),
+      "never holds")("max-flows", po::value<unsigned>()->default_value(1048576),
                      "flow table capacity; new flows beyond it are dropped and counted");
   po::variables_map vm;
   try {

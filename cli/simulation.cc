@@ -59,7 +59,7 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
     endpoint.identity = identities.allocate(endpoint.labels);
   }
   const dataplane::AddressResolver resolver(input_.endpoints, input_.hostIps, input_.hostMacs);
-  dataplane::Pipeline pipeline(input_.pipeline, resolver, uniqueName("sim"));
+  dataplane::Pipeline pipeline(input_.pipeline, resolver);
   const auto snapshot = rules::compilePolicy(input_.policies, identities.identities(),
                                              pipeline.detector().catalog(), 1);
   pipeline.setPolicy(snapshot.get());
@@ -67,7 +67,7 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
   SimulationResult result;
   const FlowDescriber describer(input_.endpoints, pipeline.detector().catalog(), snapshot.get());
   pipeline.setFlowEndHandler(
-      [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
+      [&](dataplane::Flow flow) { result.flows.push_back(describer.describe(flow)); });
 
   // Held packets leave in their own order, with their own timestamps.
   std::unordered_map<rte_mbuf*, HeldFrame> held;
@@ -137,7 +137,7 @@ SimulationResult Simulation::run(dataplane::PcapReader& capture, dataplane::Pcap
   pipeline.finishDetection();
   writeReleased(pipeline, allowed);
   pipeline.flows().forEach(
-      [&](const dataplane::FlowEntry& flow) { result.flows.push_back(describer.describe(flow)); });
+      [&](dataplane::Flow flow) { result.flows.push_back(describer.describe(flow)); });
   std::stable_sort(
       result.flows.begin(), result.flows.end(),
       [](const FlowRecord& a, const FlowRecord& b) { return a.firstSeenNs < b.firstSeenNs; });

@@ -34,7 +34,7 @@ struct AgentConfig {
   // (0: never held), at most dpiHoldPackets packets per worker at once.
   unsigned dpiHoldMicros = 2000;
   unsigned dpiHoldPackets = 256;
-  unsigned maxFlows = 262144;
+  unsigned maxFlows = 1048576;
   // The flows one endpoint may have open as their initiator, per worker; 0: an eighth of
   // maxFlows. maxFlows itself switches the limit off.
   unsigned maxFlowsPerEndpoint = 0;

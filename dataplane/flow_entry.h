@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "dataplane/conntrack.h"
 #include "dataplane/flow_key.h"
@@ -14,50 +16,88 @@ namespace bulkhead::dataplane {
 
 inline constexpr uint32_t NoEndpoint = UINT32_MAX;
 
-// One tracked conversation. Direction 0 is initiator -> responder (the first packet's way).
-struct FlowEntry {
-  FlowKey key;
-  bool initiatorIsA = true;  // the first packet went from key.a to key.b
-  ConnState state = ConnState::New;
-  TcpDirectionFlags fins;
-  uint64_t firstSeenNs = 0;
-  uint64_t lastSeenNs = 0;
-  uint64_t packets[2] = {0, 0};
-  uint64_t bytes[2] = {0, 0};
-  uint64_t forwardedPackets = 0;
-  uint64_t droppedPackets = 0;
-  FlowHold hold;  // packets kept back while the flow is classified (see HoldQueue)
+// How a tracked flow lies in memory (docs/architecture.md, "The flow table"). A million flows
+// must fit in 128 bytes each, index included, so a flow is split by who touches what:
+//   FlowHot    one cache line: everything an established flow's packet reads or writes
+//   FlowCold   what is set once, or read when the flow is judged or reported
+//   FlowExtra  only while nDPI classifies the flow (its state, its held packets), and after
+//              that only for a flow whose host name nDPI found
+// The three live in arrays of the flow table, indexed by the flow's slot: a Flow (flow_table.h)
+// is the handle that puts them together.
 
+// The flow key as the table compares it: 16 bytes. An IPv4 flow's addresses are in it; an IPv6
+// flow's are a 64-bit digest here and whole in the table's side array, compared on a match.
+struct CompactKey {
+  uint32_t a = 0;  // IPv4: address A; IPv6: digest of both addresses, low half
+  uint32_t b = 0;  // IPv4: address B; IPv6: the digest's high half
+  uint16_t portA = 0;
+  uint16_t portB = 0;
+  uint16_t vlan = 0;
+  uint8_t family = 0;
+  uint8_t ipProtocol = 0;
+
+  bool operator==(const CompactKey& other) const {
+    return std::memcmp(this, &other, sizeof(*this)) == 0;
+  }
+};
+static_assert(sizeof(CompactKey) == 16, "CompactKey is hashed and compared as bytes");
+
+// The cached verdict, packed: decision, whether enforced, which side denied.
+struct PackedVerdict {
+  uint8_t decision : 2 = 0;  // rules::Decision
+  uint8_t enforced : 1 = 1;
+  uint8_t deniedByEgress : 1 = 0;
+};
+
+struct alignas(64) FlowHot {
+  CompactKey key;
+  uint64_t lastSeenNs = 0;
+  uint64_t packets[2] = {0, 0};  // [0]: initiator -> responder, [1]: back
+  uint64_t bytes[2] = {0, 0};
+  // The low 32 bits of the snapshot generation the cached verdict came from: a flow is judged
+  // again when they differ from the snapshot's (2^32 reloads apart would collide).
+  uint32_t verdictGeneration = 0;
+  ConnState state = ConnState::New;
+  PackedVerdict verdict;
+  bool initiatorIsA : 1 = true;  // the first packet went from key.a to key.b
+  bool finFromInitiator : 1 = false;
+  bool finFromResponder : 1 = false;
+  bool classified : 1 = false;    // detection is over; the result is in FlowCold
+  bool verdictValid : 1 = false;  // `verdict*` hold a verdict (possibly of an older generation)
+  bool holding : 1 = false;       // packets of the flow are held (FlowExtra::hold)
+  bool malformed : 1 = false;     // dpi::Classification::malformed
+  uint8_t spare = 0;
+};
+static_assert(sizeof(FlowHot) == 64, "a packet of an established flow touches one cache line");
+
+struct FlowCold {
+  uint64_t firstSeenNs = 0;
+  uint64_t droppedPackets = 0;
   // Who is talking, resolved once when the flow is created (from ports, or addresses offline).
   rules::IdentityId srcIdentity = rules::reserved_identity::World;
   rules::IdentityId dstIdentity = rules::reserved_identity::World;
   uint32_t srcEndpoint = NoEndpoint;
   uint32_t dstEndpoint = NoEndpoint;
+  // The rule the cached verdict names, by index into its snapshot: a stale one is reported as
+  // superseded, never dangles.
+  uint32_t verdictRule = rules::Verdict::NoRule;
+  // When a violation event last left for this flow, in ms of the table's clock plus one; 0:
+  // never (a rate limit: a wrap after 49 days costs at most one extra event).
+  uint32_t lastViolationMs = 0;
+  // Detection's outcome (dpi::Classification without the host name).
+  rules::AppProtocol protocol;
+  rules::AppProtocol inspected;
+  uint16_t dpiPackets = 0;
+  dpi::Confidence confidence = dpi::Confidence::Unknown;
+  uint8_t spare = 0;
+  uint32_t extra = 0;  // the flow's FlowExtra, as its index plus one; 0: none
+};
+static_assert(sizeof(FlowCold) == 56, "with FlowHot and the index, a flow stays within 128 bytes");
 
-  // Detection: state while it runs, the result once it is over.
-  dpi::DpiFlowState dpi;
-  bool classified = false;
-  dpi::Classification classification;
-
-  // Verdict cache: valid while its generation is the policy snapshot's; it names its rule by
-  // index, so a stale one can be reported (as superseded) but never dangles.
-  bool verdictValid = false;
-  rules::Verdict verdict;
-  uint64_t lastViolationNs = 0;  // when a violation event last left for this flow (rate limit)
-
-  // The conversation as its initiator started it: source = the first packet's sender.
-  rules::IpAddress initiatorIp() const { return address(initiatorIsA ? key.addressA : key.addressB); }
-  rules::IpAddress responderIp() const { return address(initiatorIsA ? key.addressB : key.addressA); }
-  uint16_t initiatorPort() const { return initiatorIsA ? key.portA : key.portB; }
-  uint16_t responderPort() const { return initiatorIsA ? key.portB : key.portA; }
-
-  uint64_t totalPackets() const { return packets[0] + packets[1]; }
-  uint64_t totalBytes() const { return bytes[0] + bytes[1]; }
-
- private:
-  rules::IpAddress address(const uint8_t* raw) const {
-    return rules::IpAddress::fromBytes(key.family, raw);
-  }
+struct FlowExtra {
+  dpi::DpiFlowState dpi;  // while nDPI classifies the flow
+  FlowHold hold;          // packets kept back while it does (see HoldQueue)
+  std::array<char, dpi::MaxHostLength + 1> host{};  // NUL-terminated; empty: none found
 };
 
 }  // namespace bulkhead::dataplane

@@ -1,104 +1,277 @@
 #include "dataplane/flow_table.h"
 
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_hash_crc.h>
-#include <rte_lcore.h>
-
-#include <new>
+#include <random>
 #include <stdexcept>
 
 namespace bulkhead::dataplane {
+namespace {
 
-FlowTable::FlowTable(const FlowTableConfig& config, const std::string& name) : config_(config) {
-  rte_hash_parameters parameters = {};
-  parameters.name = name.c_str();
-  parameters.entries = config.capacity;
-  parameters.key_len = sizeof(FlowKey);
-  parameters.hash_func = rte_hash_crc;
-  parameters.hash_func_init_val = 0;
-  parameters.socket_id = static_cast<int>(rte_socket_id());
-  // Without extendable buckets a cuckoo hash can refuse keys before it holds `entries` of them
-  // (two full candidate buckets), which would drop new flows as FlowTableFull below capacity.
-  parameters.extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE;
-  hash_ = rte_hash_create(&parameters);
-  if (hash_ == nullptr) {
-    throw std::runtime_error("cannot create flow table '" + name + "' of " +
-                             std::to_string(config.capacity) +
-                             " entries: " + rte_strerror(rte_errno));
+uint64_t load64(const uint8_t* bytes) {
+  uint64_t value;
+  std::memcpy(&value, bytes, sizeof(value));
+  return value;
+}
+
+// One 64x64->128 multiply of keyed words, folded (the "mum" step of wyhash): a universal-style
+// hash whose collisions depend on keys the sender never sees.
+uint64_t mix(uint64_t x, uint64_t y) {
+  const Uint128 product = static_cast<Uint128>(x) * y;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+}  // namespace
+
+FlowTable::FlowTable(const FlowTableConfig& config)
+    : config_(config),
+      slots_(config.capacity),
+      index_(config.capacity),
+      hot_(config.capacity),
+      cold_(config.capacity),
+      v6_(config.capacity),
+      extras_(config.capacity) {
+  if (config.capacity == 0 || config.capacity >= FlowIndex::NotFound) {
+    throw std::invalid_argument("flow table capacity must be between 1 and 2^32 - 2");
   }
-  // Positions returned by the hash index our entry array directly.
-  slots_ = static_cast<size_t>(rte_hash_max_key_id(hash_)) + 1;
-  entries_.reset(static_cast<FlowEntry*>(std::calloc(slots_, sizeof(FlowEntry))));
-  if (!entries_) {
-    rte_hash_free(hash_);
-    throw std::runtime_error("cannot allocate flow table '" + name + "'");
+  std::random_device random;
+  for (uint64_t& seed : seed_) {
+    seed = (uint64_t{random()} << 32 | random()) | 1;
   }
-  used_.assign(slots_, 0);
 }
 
-FlowTable::~FlowTable() {
-  rte_hash_free(hash_);
+CompactKey FlowTable::compact(const FlowKey& key) const {
+  CompactKey out;
+  if (key.family == 4) {
+    std::memcpy(&out.a, key.addressA, 4);
+    std::memcpy(&out.b, key.addressB, 4);
+  } else {
+    uint64_t digest = mix(load64(key.addressA) ^ seed_[0], load64(key.addressA + 8) ^ seed_[1]);
+    digest = mix(digest ^ load64(key.addressB), load64(key.addressB + 8) ^ seed_[0]);
+    out.a = static_cast<uint32_t>(digest);
+    out.b = static_cast<uint32_t>(digest >> 32);
+  }
+  out.portA = key.portA;
+  out.portB = key.portB;
+  out.vlan = key.vlan;
+  out.family = key.family;
+  out.ipProtocol = key.ipProtocol;
+  return out;
 }
 
-FlowEntry* FlowTable::find(const FlowKey& key) {
-  const int32_t position = rte_hash_lookup(hash_, &key);
-  return position < 0 ? nullptr : &entries_[static_cast<size_t>(position)];
+uint64_t FlowTable::hash(const CompactKey& key) const {
+  uint64_t words[2];
+  std::memcpy(words, &key, sizeof(words));
+  return mix(words[0] ^ seed_[0], words[1] ^ seed_[1]);
 }
 
-FlowEntry* FlowTable::insert(const FlowKey& key) {
+bool FlowTable::matches(uint32_t slot, const CompactKey& compact, const FlowKey& key) const {
+  if (!(hot_[slot].key == compact)) {
+    return false;
+  }
+  return key.family == 4 || (std::memcmp(v6_[slot].data(), key.addressA, 16) == 0 &&
+                             std::memcmp(v6_[slot].data() + 16, key.addressB, 16) == 0);
+}
+
+Flow FlowTable::find(const FlowKey& key) {
+  const CompactKey wanted = compact(key);
+  const uint32_t slot = index_.find(
+      hash(wanted), [&](uint32_t candidate) { return matches(candidate, wanted, key); });
+  return slot == FlowIndex::NotFound ? Flow() : Flow(this, slot);
+}
+
+Flow FlowTable::insert(const FlowKey& key) {
+  if (key.family != 4 && key.family != 6) {
+    return {};
+  }
+  const CompactKey wanted = compact(key);
+  const uint64_t keyHash = hash(wanted);
+  const uint32_t existing =
+      index_.find(keyHash, [&](uint32_t candidate) { return matches(candidate, wanted, key); });
+  if (existing != FlowIndex::NotFound) {
+    return Flow(this, existing);  // already tracked: never reset a live flow
+  }
   if (size_ >= config_.capacity) {
-    return nullptr;
+    return {};
   }
-  const int32_t position = rte_hash_add_key(hash_, &key);
-  if (position < 0) {
-    return nullptr;
+  uint32_t slot;
+  if (freeSlot_ != NoFree) {
+    slot = freeSlot_;
+    freeSlot_ = hot_[slot].key.a;
+  } else {
+    slot = freshSlot_++;
   }
-  if (used_[static_cast<size_t>(position)]) {
-    return &entries_[static_cast<size_t>(position)];  // already tracked: never reset a live flow
+  hot_[slot] = FlowHot{};
+  hot_[slot].key = wanted;
+  cold_[slot] = FlowCold{};
+  if (key.family == 6) {
+    std::memcpy(v6_[slot].data(), key.addressA, 16);
+    std::memcpy(v6_[slot].data() + 16, key.addressB, 16);
   }
-  FlowEntry& entry = *new (&entries_[static_cast<size_t>(position)]) FlowEntry{};
-  entry.key = key;
-  used_[static_cast<size_t>(position)] = 1;
+  index_.insert(keyHash, slot);
   ++size_;
-  return &entry;
+  return Flow(this, slot);
 }
 
-void FlowTable::erase(FlowEntry& entry) {
-  const int32_t position = rte_hash_del_key(hash_, &entry.key);
-  if (position >= 0) {
-    used_[static_cast<size_t>(position)] = 0;
-    --size_;
+void FlowTable::erase(Flow flow) {
+  const uint32_t slot = flow.slot();
+  if (!used(slot)) {
+    return;
   }
+  detachExtra(flow);
+  index_.erase(hash(hot_[slot].key), slot);
+  hot_[slot] = FlowHot{};
+  hot_[slot].key.family = 0;
+  hot_[slot].key.a = freeSlot_;
+  freeSlot_ = slot;
+  --size_;
 }
 
-FlowEntry* FlowTable::evictionCandidate(uint64_t nowNs) {
-  FlowEntry* oldest = nullptr;
+FlowExtra& FlowTable::attachExtra(Flow flow) {
+  FlowCold& cold = cold_[flow.slot()];
+  if (cold.extra != 0) {
+    return extras_[cold.extra - 1];
+  }
+  uint32_t extra;
+  if (freeExtra_ != NoFree) {
+    extra = freeExtra_;
+    freeExtra_ = extras_[extra].hold.head;
+  } else {
+    extra = freshExtra_++;  // one extra per slot at most: never past the array
+  }
+  extras_[extra] = FlowExtra{};
+  cold.extra = extra + 1;
+  return extras_[extra];
+}
+
+void FlowTable::detachExtra(Flow flow) {
+  FlowCold& cold = cold_[flow.slot()];
+  if (cold.extra == 0) {
+    return;
+  }
+  const uint32_t extra = cold.extra - 1;
+  // A stale deadline of the hold queue may still point at this hold: its ticket goes to 0 so
+  // that it never matches (HoldQueue::forEachDue).
+  extras_[extra] = FlowExtra{};
+  extras_[extra].hold.head = freeExtra_;
+  freeExtra_ = extra;
+  cold.extra = 0;
+  hot_[flow.slot()].holding = false;
+}
+
+Flow FlowTable::evictionCandidate(uint64_t nowNs) {
+  const uint32_t span = freshSlot_;
+  uint32_t oldest = NoFree;
   size_t seen = 0;
-  // Bounded twice: `evictSample` tracked entries, and at most one pass over the slots (a sparse
-  // table has empty slots between them).
-  for (size_t visited = 0; visited < slots_ && seen < config_.evictSample && size_ > 0; ++visited) {
-    evictCursor_ = evictCursor_ + 1 < slots_ ? evictCursor_ + 1 : 0;
-    if (!used_[evictCursor_]) {
+  // Bounded twice: `evictSample` tracked flows, and at most one pass over the slots (a sparse
+  // table has free slots between them).
+  for (size_t visited = 0; visited < span && seen < config_.evictSample && size_ > 0; ++visited) {
+    evictCursor_ = evictCursor_ + 1 < span ? evictCursor_ + 1 : 0;
+    if (!used(evictCursor_)) {
       continue;
     }
     ++seen;
-    FlowEntry& entry = entries_[evictCursor_];
-    if (oldest == nullptr || entry.lastSeenNs < oldest->lastSeenNs) {
-      oldest = &entry;
+    if (oldest == NoFree || hot_[evictCursor_].lastSeenNs < hot_[oldest].lastSeenNs) {
+      oldest = evictCursor_;
     }
   }
-  if (oldest == nullptr || nowNs < oldest->lastSeenNs ||
-      nowNs - oldest->lastSeenNs < config_.evictMinIdleNs) {
-    return nullptr;
+  if (oldest == NoFree || nowNs < hot_[oldest].lastSeenNs ||
+      nowNs - hot_[oldest].lastSeenNs < config_.evictMinIdleNs) {
+    return {};
   }
-  return oldest;
+  return Flow(this, oldest);
 }
 
-bool FlowTable::expired(const FlowEntry& entry, uint64_t nowNs) const {
+bool FlowTable::expired(const FlowHot& hot, uint64_t nowNs) const {
   const uint64_t timeoutNs =
-      uint64_t{timeoutSeconds(entry.state, entry.key.ipProtocol, config_.timeouts)} * 1000000000ull;
-  return nowNs > entry.lastSeenNs && nowNs - entry.lastSeenNs > timeoutNs;
+      uint64_t{timeoutSeconds(hot.state, hot.key.ipProtocol, config_.timeouts)} * 1000000000ull;
+  return nowNs > hot.lastSeenNs && nowNs - hot.lastSeenNs > timeoutNs;
+}
+
+size_t FlowTable::reservedBytes() const {
+  return index_.bytes() + hot_.bytes() + cold_.bytes() + v6_.bytes() + extras_.bytes();
+}
+
+double FlowTable::bytesPerFlow() const {
+  return static_cast<double>(index_.bytes() + hot_.bytes() + cold_.bytes()) / config_.capacity;
+}
+
+FlowKey Flow::key() const {
+  const FlowHot& entry = hot();
+  FlowKey key;
+  std::memset(&key, 0, sizeof(key));
+  if (entry.key.family == 4) {
+    std::memcpy(key.addressA, &entry.key.a, 4);
+    std::memcpy(key.addressB, &entry.key.b, 4);
+  } else {
+    std::memcpy(key.addressA, table_->v6_[slot_].data(), 16);
+    std::memcpy(key.addressB, table_->v6_[slot_].data() + 16, 16);
+  }
+  key.portA = entry.key.portA;
+  key.portB = entry.key.portB;
+  key.vlan = entry.key.vlan;
+  key.family = entry.key.family;
+  key.ipProtocol = entry.key.ipProtocol;
+  return key;
+}
+
+rules::IpAddress Flow::initiatorIp() const {
+  const FlowKey flowKey = key();
+  return rules::IpAddress::fromBytes(flowKey.family,
+                                     hot().initiatorIsA ? flowKey.addressA : flowKey.addressB);
+}
+
+rules::IpAddress Flow::responderIp() const {
+  const FlowKey flowKey = key();
+  return rules::IpAddress::fromBytes(flowKey.family,
+                                     hot().initiatorIsA ? flowKey.addressB : flowKey.addressA);
+}
+
+uint16_t Flow::initiatorPort() const {
+  return hot().initiatorIsA ? hot().key.portA : hot().key.portB;
+}
+
+uint16_t Flow::responderPort() const {
+  return hot().initiatorIsA ? hot().key.portB : hot().key.portA;
+}
+
+std::string_view Flow::hostName() const {
+  const FlowExtra* part = extra();
+  return part != nullptr ? std::string_view(part->host.data()) : std::string_view();
+}
+
+dpi::Classification Flow::classification() const {
+  dpi::Classification out;
+  if (!hot().classified) {
+    return out;
+  }
+  const FlowCold& facts = cold();
+  out.protocol = facts.protocol;
+  out.inspected = facts.inspected;
+  out.confidence = facts.confidence;
+  out.packets = facts.dpiPackets;
+  out.malformed = hot().malformed;
+  const std::string_view host = hostName();
+  std::memcpy(out.host.data(), host.data(), host.size());
+  out.host[host.size()] = '\0';
+  return out;
+}
+
+rules::Verdict Flow::verdict(const rules::PolicySnapshot* current) const {
+  const FlowHot& entry = hot();
+  rules::Verdict out;
+  out.decision = static_cast<rules::Decision>(entry.verdict.decision);
+  out.enforced = entry.verdict.enforced;
+  out.deniedBy =
+      entry.verdict.deniedByEgress ? rules::Direction::Egress : rules::Direction::Ingress;
+  out.rule = cold().verdictRule;
+  if (current != nullptr && verdictCurrent(*current)) {
+    out.generation = current->generation();
+  } else {
+    out.generation = entry.verdictGeneration;
+    if (current != nullptr && out.generation == current->generation()) {
+      out.generation |= uint64_t{1} << 32;  // never taken for the snapshot's own
+    }
+  }
+  return out;
 }
 
 }  // namespace bulkhead::dataplane

@@ -2,21 +2,13 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
-#include <memory>
-#include <string>
-#include <vector>
+#include <string_view>
 
 #include "dataplane/flow_entry.h"
-
-#include <type_traits>
-
-struct rte_hash;
+#include "dataplane/flow_index.h"
+#include "dataplane/mapped_array.h"
 
 namespace bulkhead::dataplane {
-
-static_assert(std::is_trivially_destructible_v<FlowEntry>,
-              "flow entries live in raw memory and are never destroyed one by one");
 
 // What a new flow meets when the table is full (docs/agent.md, `flowTableFull`).
 enum class FullTable : uint8_t {
@@ -25,7 +17,7 @@ enum class FullTable : uint8_t {
 };
 
 struct FlowTableConfig {
-  uint32_t capacity = 65536;
+  uint32_t capacity = 1u << 20;
   ConntrackTimeouts timeouts;
   FullTable whenFull = FullTable::Drop;
   // EvictIdle: only a flow idle at least this long gives way, the longest-idle of the next
@@ -34,37 +26,93 @@ struct FlowTableConfig {
   uint32_t evictSample = 64;
 };
 
-// A per-worker flow table over DPDK's cuckoo hash: fixed capacity, entries preallocated, no
-// locks (one writer, the owning worker). Full means new flows are refused, never that old
-// ones are silently evicted.
+class FlowTable;
+
+// A tracked flow: a handle on its parts in the table (flow_entry.h), cheap to copy, valid until
+// the flow is erased. A default-made Flow is null: what a lookup that found nothing returns.
+class Flow {
+ public:
+  Flow() = default;
+  Flow(FlowTable* table, uint32_t slot) : table_(table), slot_(slot) {}
+
+  explicit operator bool() const { return table_ != nullptr; }
+  bool operator==(const Flow& other) const = default;
+  uint32_t slot() const { return slot_; }
+
+  FlowHot& hot() const;
+  FlowCold& cold() const;
+  FlowExtra* extra() const;  // null unless classifying, or a host name was found
+
+  FlowKey key() const;
+  // The conversation as its initiator started it: source = the first packet's sender.
+  rules::IpAddress initiatorIp() const;
+  rules::IpAddress responderIp() const;
+  uint16_t initiatorPort() const;
+  uint16_t responderPort() const;
+  uint8_t ipProtocol() const { return hot().key.ipProtocol; }
+
+  uint64_t totalPackets() const { return hot().packets[0] + hot().packets[1]; }
+  uint64_t totalBytes() const { return hot().bytes[0] + hot().bytes[1]; }
+  uint32_t heldPackets() const;
+  // Every packet is counted once as forwarded, dropped, or held until its verdict.
+  uint64_t forwardedPackets() const {
+    return totalPackets() - cold().droppedPackets - heldPackets();
+  }
+
+  std::string_view hostName() const;
+  // Detection's outcome; all Unknown until the flow is classified.
+  dpi::Classification classification() const;
+  // The cached verdict; its generation is `current`'s when it came from that snapshot (the
+  // flow keeps only the low 32 bits), else one that no snapshot in force has.
+  rules::Verdict verdict(const rules::PolicySnapshot* current) const;
+  bool verdictCurrent(const rules::PolicySnapshot& current) const {
+    return hot().verdictValid &&
+           hot().verdictGeneration == static_cast<uint32_t>(current.generation());
+  }
+
+ private:
+  FlowTable* table_ = nullptr;
+  uint32_t slot_ = 0;
+};
+
+// A per-worker flow table: fixed capacity, nothing allocated after construction, no locks (one
+// writer, the owning worker). Its arrays are mapped zero pages, so memory follows the flows
+// tracked, not the capacity: about 126 bytes per flow (FlowHot, FlowCold, the index), plus 32
+// for an IPv6 flow's addresses and sizeof(FlowExtra) for a flow still classifying or with a host
+// name. Full means new flows are refused (or, with EvictIdle, an idle one ends for them).
 class FlowTable {
  public:
-  // `name` must be unique in the process (DPDK names its hash memory zone after it).
-  FlowTable(const FlowTableConfig& config, const std::string& name);
-  ~FlowTable();
+  explicit FlowTable(const FlowTableConfig& config);
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
-  FlowEntry* find(const FlowKey& key);
-  // A fresh entry for `key` (the existing one if it is already tracked), or nullptr when full.
-  FlowEntry* insert(const FlowKey& key);
-  void erase(FlowEntry& entry);
-  // For FullTable::EvictIdle: the longest-idle entry among the next `evictSample` used slots
-  // (from where the last call stopped) idle for at least `evictMinIdleNs`, or nullptr. The
-  // caller ends it (erase) before inserting.
-  FlowEntry* evictionCandidate(uint64_t nowNs);
+  Flow find(const FlowKey& key);
+  // Brings the key's index bucket towards the cache, ahead of find() in a burst.
+  void prefetch(const FlowKey& key) const { index_.prefetch(hash(compact(key))); }
+  // A fresh flow for `key` (the existing one if it is already tracked), or null when full.
+  Flow insert(const FlowKey& key);
+  // Ends the flow's extra part too (the caller has let go of its DPI state and held packets).
+  void erase(Flow flow);
+  // For FullTable::EvictIdle: the longest-idle flow among the next `evictSample` used slots
+  // (from where the last call stopped) idle for at least `evictMinIdleNs`, or null. The caller
+  // ends it (erase) before inserting.
+  Flow evictionCandidate(uint64_t nowNs);
   bool full() const { return size_ >= config_.capacity; }
 
-  // Visits up to `budget` slots from where the last call stopped and removes entries idle past
-  // their state's timeout, calling `onExpire(entry)` first. Returns the number removed.
+  // The flow's extra part, made zeroed if it has none. Never fails: there is one per slot.
+  FlowExtra& attachExtra(Flow flow);
+  void detachExtra(Flow flow);
+
+  // Visits up to `budget` slots from where the last call stopped and removes flows idle past
+  // their state's timeout, calling `onExpire(flow)` first. Returns the number removed.
   template <typename OnExpire>
   size_t expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire);
 
   template <typename Visit>
   void forEach(Visit&& visit) {
-    for (size_t slot = 0; slot < slots_; ++slot) {
-      if (used_[slot]) {
-        visit(entries_[slot]);
+    for (uint32_t slot = 0; slot < slots_; ++slot) {
+      if (used(slot)) {
+        visit(Flow(this, slot));
       }
     }
   }
@@ -72,33 +120,66 @@ class FlowTable {
   size_t size() const { return size_; }
   size_t capacity() const { return config_.capacity; }
   const FlowTableConfig& config() const { return config_; }
+  // Address space reserved for all of it; memory in use is what the tracked flows touched.
+  size_t reservedBytes() const;
+  // What a tracked flow costs at full capacity: its hot and cold parts and its index share.
+  double bytesPerFlow() const;
 
  private:
-  bool expired(const FlowEntry& entry, uint64_t nowNs) const;
+  friend class Flow;
+  static constexpr uint32_t NoFree = UINT32_MAX;
 
-  struct FreeEntries {
-    void operator()(FlowEntry* entries) const { std::free(entries); }
-  };
+  CompactKey compact(const FlowKey& key) const;
+  uint64_t hash(const CompactKey& key) const;
+  bool matches(uint32_t slot, const CompactKey& compact, const FlowKey& key) const;
+  bool used(uint32_t slot) const { return hot_[slot].key.family != 0; }
+  bool expired(const FlowHot& hot, uint64_t nowNs) const;
 
   FlowTableConfig config_;
-  rte_hash* hash_ = nullptr;
-  // Zeroed, untouched memory until a slot is used: a large table costs nothing until it fills.
-  std::unique_ptr<FlowEntry[], FreeEntries> entries_;
-  size_t slots_ = 0;
-  std::vector<uint8_t> used_;
+  uint32_t slots_;
+  uint64_t seed_[2];  // per table, at random: a container cannot aim its flows at one bucket
+  FlowIndex index_;
+  MappedArray<FlowHot> hot_;  // key.family 0: the slot is free
+  MappedArray<FlowCold> cold_;
+  MappedArray<std::array<uint8_t, 32>> v6_;  // IPv6 flows' addresses A and B
+  MappedArray<FlowExtra> extras_;
+  // Free slots and free extras: each free list is threaded through its own array (the next
+  // free index in the element), and a never-used tail is handed out from `fresh*`, so only
+  // what was ever used has been touched.
+  uint32_t freeSlot_ = NoFree;
+  uint32_t freshSlot_ = 0;
+  uint32_t freeExtra_ = NoFree;
+  uint32_t freshExtra_ = 0;
   size_t size_ = 0;
-  size_t cursor_ = 0;
-  size_t evictCursor_ = 0;
+  uint32_t cursor_ = 0;
+  uint32_t evictCursor_ = 0;
 };
+
+inline FlowHot& Flow::hot() const {
+  return table_->hot_[slot_];
+}
+inline FlowCold& Flow::cold() const {
+  return table_->cold_[slot_];
+}
+inline FlowExtra* Flow::extra() const {
+  const uint32_t extra = cold().extra;
+  return extra == 0 ? nullptr : &table_->extras_[extra - 1];
+}
+inline uint32_t Flow::heldPackets() const {
+  const FlowExtra* part = hot().holding ? extra() : nullptr;
+  return part != nullptr ? part->hold.count : 0;
+}
 
 template <typename OnExpire>
 size_t FlowTable::expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire) {
   size_t removed = 0;
-  for (size_t visited = 0; visited < budget && size_ > 0; ++visited) {
-    cursor_ = cursor_ + 1 < slots_ ? cursor_ + 1 : 0;
-    if (used_[cursor_] && expired(entries_[cursor_], nowNs)) {
-      onExpire(entries_[cursor_]);
-      erase(entries_[cursor_]);
+  const uint32_t span = freshSlot_;  // slots past it were never used
+  for (size_t visited = 0; visited < budget && size_ > 0 && span > 0; ++visited) {
+    cursor_ = cursor_ + 1 < span ? cursor_ + 1 : 0;
+    if (used(cursor_) && expired(hot_[cursor_], nowNs)) {
+      const Flow flow(this, cursor_);
+      onExpire(flow);
+      erase(flow);
       ++removed;
     }
   }

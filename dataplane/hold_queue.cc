@@ -24,7 +24,7 @@ HoldQueue::~HoldQueue() {
   }
 }
 
-bool HoldQueue::hold(FlowHold& flow, void* owner, rte_mbuf* mbuf, uint16_t egress, uint64_t nowNs) {
+bool HoldQueue::hold(FlowHold& flow, uint32_t owner, rte_mbuf* mbuf, uint16_t egress, uint64_t nowNs) {
   if (!enabled() || free_.empty() || flow.count >= perFlow_) {
     return false;
   }

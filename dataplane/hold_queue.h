@@ -40,8 +40,8 @@ class HoldQueue {
   bool enabled() const { return capacity_ > 0 && timeoutNs_ > 0; }
   // Appends to the flow's held packets; false when the queue, the flow's share or the deadline
   // ring is full (the caller forwards the packet instead). `owner` is what releaseDue hands
-  // back for this flow (its FlowEntry).
-  bool hold(FlowHold& flow, void* owner, rte_mbuf* mbuf, uint16_t egress, uint64_t nowNs);
+  // back for this flow (its flow table slot).
+  bool hold(FlowHold& flow, uint32_t owner, rte_mbuf* mbuf, uint16_t egress, uint64_t nowNs);
   // Moves the flow's held packets, oldest first, to `out`.
   void release(FlowHold& flow, std::vector<Released>& out);
   // Frees the flow's held packets; how many there were.
@@ -62,7 +62,7 @@ class HoldQueue {
   };
   struct Deadline {
     FlowHold* flow = nullptr;
-    void* owner = nullptr;
+    uint32_t owner = 0;
     uint32_t ticket = 0;
     uint64_t dueNs = 0;
   };

@@ -14,6 +14,20 @@ bool sourceIsA(const PacketMeta& meta, const FlowKey& key) {
   return std::memcmp(meta.srcIp.bytes.data(), key.addressA, length) == 0;
 }
 
+void storeVerdict(Flow flow, const rules::Verdict& verdict) {
+  FlowHot& hot = flow.hot();
+  hot.verdict.decision = static_cast<uint8_t>(verdict.decision);
+  hot.verdict.enforced = verdict.enforced;
+  hot.verdict.deniedByEgress = verdict.deniedBy == rules::Direction::Egress;
+  hot.verdictGeneration = static_cast<uint32_t>(verdict.generation);
+  hot.verdictValid = true;
+  flow.cold().verdictRule = verdict.rule;
+}
+
+rules::Decision decision(const FlowHot& hot) {
+  return static_cast<rules::Decision>(hot.verdict.decision);
+}
+
 }  // namespace
 
 const char* toString(DropReason reason) {
@@ -36,12 +50,11 @@ const char* toString(DropReason reason) {
   return "?";
 }
 
-Pipeline::Pipeline(const PipelineConfig& config, const EndpointResolver& resolver,
-                   const std::string& name)
+Pipeline::Pipeline(const PipelineConfig& config, const EndpointResolver& resolver)
     : resolver_(resolver),
       maxFlowsPerEndpoint_(config.maxFlowsPerEndpoint),
       flowsByEndpoint_(config.maxFlowsPerEndpoint != 0 ? CountedEndpoints : 0),
-      flows_(config.flows, name + "_flows"),
+      flows_(config.flows),
       detector_(config.dpi),
       holds_(config.hold.packets, config.hold.perFlow, config.hold.timeoutNs) {
   released_.reserve(config.hold.packets);
@@ -51,9 +64,11 @@ Pipeline::~Pipeline() {
   for (const auto& packet : released_) {
     rte_pktmbuf_free(packet.mbuf);
   }
-  flows_.forEach([&](FlowEntry& flow) {
-    detector_.release(flow.dpi);
-    holds_.drop(flow.hold);
+  flows_.forEach([&](Flow flow) {
+    if (FlowExtra* extra = flow.extra()) {
+      detector_.release(extra->dpi);
+      holds_.drop(extra->hold);
+    }
   });
 }
 
@@ -89,134 +104,172 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
   }
   if (meta.status != ParseStatus::Ok) {
     ++counters_.dropped[static_cast<size_t>(DropReason::Malformed)];
-    return {Action::Drop, DropReason::Malformed, nullptr, false};
+    return {Action::Drop, DropReason::Malformed, {}, false};
   }
 
-  FlowEntry* flow = nullptr;
+  Flow flow;
   bool fromA = true;
   bool created = false;
   if (meta.fragment && !meta.firstFragment) {
     const FlowKey* key = fragments_.find(meta, nowNs);
-    flow = key != nullptr ? flows_.find(*key) : nullptr;
-    if (flow == nullptr) {
+    flow = key != nullptr ? flows_.find(*key) : Flow();
+    if (!flow) {
       ++counters_.dropped[static_cast<size_t>(DropReason::FragmentNoFlow)];
-      return {Action::Drop, DropReason::FragmentNoFlow, nullptr, false};
+      return {Action::Drop, DropReason::FragmentNoFlow, {}, false};
     }
-    fromA = sourceIsA(meta, flow->key);
+    fromA = sourceIsA(meta, *key);
   } else {
     bool reversed = false;
     const FlowKey key = makeFlowKey(meta, reversed);
     fromA = !reversed;
     flow = flows_.find(key);
-    if (flow == nullptr) {
+    if (!flow) {
       const ResolvedFlow peers = resolver_.resolve(meta, ingressPort);
       const bool counted = peers.src.endpoint < flowsByEndpoint_.size();
       if (counted && flowsByEndpoint_[peers.src.endpoint] >= maxFlowsPerEndpoint_) {
         ++counters_.dropped[static_cast<size_t>(DropReason::EndpointFlowLimit)];
-        return {Action::Drop, DropReason::EndpointFlowLimit, nullptr, false};
+        return {Action::Drop, DropReason::EndpointFlowLimit, {}, false};
       }
       if (flows_.full() && flows_.config().whenFull == FullTable::EvictIdle) {
-        if (FlowEntry* idle = flows_.evictionCandidate(nowNs)) {
-          endFlow(*idle);
-          flows_.erase(*idle);
+        if (const Flow idle = flows_.evictionCandidate(nowNs)) {
+          endFlow(idle);
+          flows_.erase(idle);
           ++counters_.flowsEvicted;
         }
       }
       flow = flows_.insert(key);
-      if (flow == nullptr) {
+      if (!flow) {
         ++counters_.dropped[static_cast<size_t>(DropReason::FlowTableFull)];
-        return {Action::Drop, DropReason::FlowTableFull, nullptr, false};
+        return {Action::Drop, DropReason::FlowTableFull, {}, false};
       }
       if (counted) {
         ++flowsByEndpoint_[peers.src.endpoint];
       }
       created = true;
       ++counters_.flowsCreated;
-      flow->initiatorIsA = fromA;
-      flow->firstSeenNs = nowNs;
-      flow->srcIdentity = peers.src.identity;
-      flow->srcEndpoint = peers.src.endpoint;
-      flow->dstIdentity = peers.dst.identity;
-      flow->dstEndpoint = peers.dst.endpoint;
+      flow.hot().initiatorIsA = fromA;
+      FlowCold& cold = flow.cold();
+      cold.firstSeenNs = nowNs;
+      cold.srcIdentity = peers.src.identity;
+      cold.srcEndpoint = peers.src.endpoint;
+      cold.dstIdentity = peers.dst.identity;
+      cold.dstEndpoint = peers.dst.endpoint;
     }
     if (meta.firstFragment) {
       fragments_.remember(meta, key, nowNs);
     }
   }
 
-  const bool fromInitiator = fromA == flow->initiatorIsA;
+  FlowHot& hot = flow.hot();
+  const bool fromInitiator = fromA == hot.initiatorIsA;
   const int direction = fromInitiator ? 0 : 1;
-  ++flow->packets[direction];
-  flow->bytes[direction] += length;
-  flow->lastSeenNs = nowNs;
-  flow->state = advance(flow->state, meta.ipProtocol == ip_protocol::TCP, fromInitiator,
-                        meta.tcpFlags, flow->fins);
+  ++hot.packets[direction];
+  hot.bytes[direction] += length;
+  hot.lastSeenNs = nowNs;
+  TcpDirectionFlags fins{hot.finFromInitiator, hot.finFromResponder};
+  hot.state =
+      advance(hot.state, meta.ipProtocol == ip_protocol::TCP, fromInitiator, meta.tcpFlags, fins);
+  hot.finFromInitiator = fins.finFromInitiator;
+  hot.finFromResponder = fins.finFromResponder;
 
-  // nDPI starts a flow over, guesses included, when a SYN without ACK arrives on a flow it has
-  // not classified: a retransmitted (or a client's extra) SYN would let the port's guess back in
-  // (see dpi::Detector). The flow's first SYN is all nDPI needs to see of the handshake.
-  const bool repeatedSyn = !created && meta.ipProtocol == ip_protocol::TCP &&
-                           (meta.tcpFlags & (tcp_flags::Syn | tcp_flags::Ack)) == tcp_flags::Syn;
-  if (!flow->classified && !(meta.fragment && !meta.firstFragment) && !repeatedSyn) {
-    if (detector_.process(flow->dpi, frame + meta.l3Offset, meta.l3Length, nowNs / 1000000,
-                          flow->classification)) {
-      flow->classified = true;
-      flow->verdictValid = false;  // the protocol is known now: L7 rules can decide
+  // Only a flow that was classifying or holding can have an extra part to give back after this
+  // packet: an established flow's packet never reads its cold line for it.
+  const bool settling = !hot.classified || hot.holding;
+  if (!hot.classified) {
+    // nDPI starts a flow over, guesses included, when a SYN without ACK arrives on a flow it
+    // has not classified: a retransmitted (or a client's extra) SYN would let the port's guess
+    // back in (see dpi::Detector). The flow's first SYN is all nDPI needs of the handshake.
+    const bool repeatedSyn = !created && meta.ipProtocol == ip_protocol::TCP &&
+                             (meta.tcpFlags & (tcp_flags::Syn | tcp_flags::Ack)) == tcp_flags::Syn;
+    FlowExtra& extra = flows_.attachExtra(flow);
+    dpi::Classification found;
+    if (!(meta.fragment && !meta.firstFragment) && !repeatedSyn &&
+        detector_.process(extra.dpi, frame + meta.l3Offset, meta.l3Length, nowNs / 1000000,
+                          found)) {
+      classified(flow, found);
+    } else if (hot.state == ConnState::Closed) {
+      // Nothing more will come to classify: the flow is judged on what it showed, now rather
+      // than when it expires, so that a denial is reported while it is news.
+      detector_.giveUp(extra.dpi, found);
+      classified(flow, found);
     }
   }
-  if (!flow->classified && flow->state == ConnState::Closed) {
-    // Nothing more will come to classify: the flow is judged on what it showed, now rather
-    // than when it expires, so that a denial is reported while it is news.
-    detector_.giveUp(flow->dpi, flow->classification);
-    flow->classified = true;
-    flow->verdictValid = false;
+  const PacketVerdict verdict = decide(flow, created, packet);
+  if (settling) {
+    trimExtra(flow);
   }
-  return decide(*flow, created, packet);
+  return verdict;
 }
 
-void Pipeline::evaluate(FlowEntry& flow) {
+void Pipeline::classified(Flow flow, const dpi::Classification& found) {
+  FlowHot& hot = flow.hot();
+  FlowCold& cold = flow.cold();
+  cold.protocol = found.protocol;
+  cold.inspected = found.inspected;
+  cold.confidence = found.confidence;
+  cold.dpiPackets = found.packets;
+  hot.malformed = found.malformed;
+  if (FlowExtra* extra = flow.extra()) {
+    extra->host = found.host;
+  }
+  hot.classified = true;
+  hot.verdictValid = false;  // the protocol is known now: L7 rules can decide
+}
+
+void Pipeline::trimExtra(Flow flow) {
+  const FlowHot& hot = flow.hot();
+  const FlowExtra* extra = flow.extra();
+  if (extra != nullptr && hot.classified && !hot.holding && extra->host[0] == '\0') {
+    flows_.detachExtra(flow);
+  }
+}
+
+void Pipeline::evaluate(Flow flow) {
+  const FlowCold& cold = flow.cold();
   rules::FlowQuery query;
-  query.src = flow.srcIdentity;
-  query.dst = flow.dstIdentity;
+  query.src = cold.srcIdentity;
+  query.dst = cold.dstIdentity;
   query.srcIp = flow.initiatorIp();
   query.dstIp = flow.responderIp();
-  query.ipProtocol = flow.key.ipProtocol;
+  query.ipProtocol = flow.ipProtocol();
   query.dstPort = flow.responderPort();
-  if (flow.classified) {
-    query.app = flow.classification.policyProtocol();
-    query.host = flow.classification.hostName();
+  if (flow.hot().classified) {
+    query.app = cold.inspected;
+    query.host = flow.hostName();
   }
-  flow.verdict = policy_->verdict(query);
-  flow.verdictValid = true;
+  storeVerdict(flow, policy_->verdict(query));
 }
 
-PacketVerdict Pipeline::decide(FlowEntry& flow, bool created, const Packet& packet) {
+PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
+  FlowHot& hot = flow.hot();
   if (policy_ == nullptr) {
     releaseHeld(flow);
     ++counters_.forwarded;
-    ++flow.forwardedPackets;
-    return {Action::Forward, DropReason::None, &flow, created};
+    return {Action::Forward, DropReason::None, flow, created};
   }
-  if (!flow.verdictValid || flow.verdict.generation != policy_->generation()) {
+  if (!flow.verdictCurrent(*policy_)) {
     evaluate(flow);
   }
-  if (flow.verdict.decision == rules::Decision::Deny) {
-    if (flow.verdict.enforced) {
-      const bool cut =
-          flow.droppedPackets == 0 && (flow.forwardedPackets > 0 || flow.hold.count > 0);
+  if (decision(hot) == rules::Decision::Deny) {
+    if (hot.verdict.enforced) {
+      // Nothing dropped yet, and an earlier packet (this one is counted already) went on or
+      // waits in the hold: the ends know of the flow.
+      const bool cut = flow.cold().droppedPackets == 0 && flow.totalPackets() > 1;
       dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
-      ++flow.droppedPackets;
-      return {Action::Drop, DropReason::PolicyDenied, &flow, created, cut};
+      ++flow.cold().droppedPackets;
+      return {Action::Drop, DropReason::PolicyDenied, flow, created, cut};
     }
     ++counters_.monitoredViolations;
   }
-  if (flow.verdict.decision == rules::Decision::NeedL7 && flow.verdict.enforced &&
-      packet.mbuf != nullptr && (packet.payload || flow.hold.count > 0)) {
+  if (decision(hot) == rules::Decision::NeedL7 && hot.verdict.enforced && packet.mbuf != nullptr &&
+      (packet.payload || hot.holding)) {
     // Undecided bytes an enforced rule may yet refuse: kept back rather than passed on a guess.
-    if (holds_.hold(flow.hold, &flow, packet.mbuf, packet.egress, packet.nowNs)) {
+    FlowExtra& extra = flows_.attachExtra(flow);
+    if (holds_.hold(extra.hold, flow.slot(), packet.mbuf, packet.egress, packet.nowNs)) {
+      hot.holding = true;
       ++counters_.held;
-      return {Action::Hold, DropReason::None, &flow, created};
+      return {Action::Hold, DropReason::None, flow, created};
     }
     if (holds_.enabled()) {
       ++counters_.holdFull;
@@ -225,101 +278,107 @@ PacketVerdict Pipeline::decide(FlowEntry& flow, bool created, const Packet& pack
   // Allow, NeedL7 (packets pass while nDPI classifies, bounded by the DPI budget) or monitor.
   releaseHeld(flow);
   ++counters_.forwarded;
-  ++flow.forwardedPackets;
-  return {Action::Forward, DropReason::None, &flow, created};
+  return {Action::Forward, DropReason::None, flow, created};
 }
 
-void Pipeline::releaseHeld(FlowEntry& flow) {
-  if (flow.hold.count == 0) {
+void Pipeline::releaseHeld(Flow flow) {
+  FlowExtra* extra = flow.hot().holding ? flow.extra() : nullptr;
+  if (extra == nullptr) {
     return;
   }
-  const uint32_t count = flow.hold.count;
-  holds_.release(flow.hold, released_);
-  counters_.forwarded += count;
-  flow.forwardedPackets += count;
+  counters_.forwarded += extra->hold.count;
+  holds_.release(extra->hold, released_);
+  flow.hot().holding = false;
 }
 
-void Pipeline::dropHeld(FlowEntry& flow) {
-  const uint32_t count = holds_.drop(flow.hold);
+void Pipeline::dropHeld(Flow flow) {
+  FlowExtra* extra = flow.hot().holding ? flow.extra() : nullptr;
+  if (extra == nullptr) {
+    return;
+  }
+  const uint32_t count = holds_.drop(extra->hold);
   counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)] += count;
-  flow.droppedPackets += count;
+  flow.cold().droppedPackets += count;
+  flow.hot().holding = false;
 }
 
 uint32_t Pipeline::releaseDue(uint64_t nowNs) {
   uint32_t count = 0;
-  holds_.forEachDue(nowNs, [&](void* owner) {
-    FlowEntry& flow = *static_cast<FlowEntry*>(owner);
-    count += flow.hold.count;
+  holds_.forEachDue(nowNs, [&](uint32_t slot) {
+    const Flow flow(&flows_, slot);
+    count += flow.heldPackets();
     releaseHeld(flow);
+    trimExtra(flow);
   });
   counters_.heldReleasedLate += count;
   return count;
 }
 
-void Pipeline::endFlow(FlowEntry& flow) {
-  settle(flow);
+void Pipeline::letGo(Flow flow) {
   if (flowEnd_) {
     flowEnd_(flow);
   }
   countFlowEnd(flow);
-  detector_.release(flow.dpi);
+  if (FlowExtra* extra = flow.extra()) {
+    detector_.release(extra->dpi);
+  }
   dropHeld(flow);
 }
 
+void Pipeline::endFlow(Flow flow) {
+  settle(flow);
+  letGo(flow);
+}
+
 size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
-  const size_t removed = flows_.expire(nowNs, budget, [&](FlowEntry& flow) { endFlow(flow); });
+  const size_t removed = flows_.expire(nowNs, budget, [&](Flow flow) { endFlow(flow); });
   counters_.flowsExpired += removed;
   return removed;
 }
 
-size_t Pipeline::forget(const std::function<bool(const FlowEntry&)>& gone) {
-  std::vector<FlowEntry*> doomed;
-  flows_.forEach([&](FlowEntry& flow) {
+size_t Pipeline::forget(const std::function<bool(Flow)>& gone) {
+  size_t removed = 0;
+  // Erasing frees a slot, never moves a flow: the walk can erase as it goes.
+  flows_.forEach([&](Flow flow) {
     if (gone(flow)) {
-      doomed.push_back(&flow);
+      letGo(flow);
+      flows_.erase(flow);
+      ++removed;
     }
   });
-  for (FlowEntry* flow : doomed) {
-    if (flowEnd_) {
-      flowEnd_(*flow);
-    }
-    countFlowEnd(*flow);
-    detector_.release(flow->dpi);
-    dropHeld(*flow);
-    flows_.erase(*flow);
-  }
-  counters_.flowsExpired += doomed.size();
-  return doomed.size();
+  counters_.flowsExpired += removed;
+  return removed;
 }
 
-void Pipeline::countFlowEnd(const FlowEntry& flow) {
-  if (flow.srcEndpoint < flowsByEndpoint_.size() && flowsByEndpoint_[flow.srcEndpoint] > 0) {
-    --flowsByEndpoint_[flow.srcEndpoint];
+void Pipeline::countFlowEnd(Flow flow) {
+  const uint32_t endpoint = flow.cold().srcEndpoint;
+  if (endpoint < flowsByEndpoint_.size() && flowsByEndpoint_[endpoint] > 0) {
+    --flowsByEndpoint_[endpoint];
   }
 }
 
-void Pipeline::settle(FlowEntry& flow) {
-  if (!flow.classified) {
-    detector_.giveUp(flow.dpi, flow.classification);
-    flow.classified = true;
-    flow.verdictValid = false;
+void Pipeline::settle(Flow flow) {
+  FlowHot& hot = flow.hot();
+  if (!hot.classified) {
+    dpi::Classification found;
+    detector_.giveUp(flows_.attachExtra(flow).dpi, found);
+    classified(flow, found);
   }
-  if (policy_ != nullptr &&
-      (!flow.verdictValid || flow.verdict.generation != policy_->generation())) {
+  if (policy_ != nullptr && !flow.verdictCurrent(*policy_)) {
     evaluate(flow);
   }
-  if (flow.hold.count > 0) {
-    if (policy_ != nullptr && flow.verdict.decision == rules::Decision::Deny &&
-        flow.verdict.enforced) {
+  if (hot.holding) {
+    if (policy_ != nullptr && decision(hot) == rules::Decision::Deny && hot.verdict.enforced) {
       dropHeld(flow);
     } else {
       releaseHeld(flow);
     }
   }
+  trimExtra(flow);
 }
 
 void Pipeline::finishDetection() {
-  flows_.forEach([&](FlowEntry& flow) { settle(flow); });
+  flows_.forEach([&](Flow flow) { settle(flow); });
 }
 
 }  // namespace bulkhead::dataplane

@@ -70,7 +70,7 @@ struct PipelineCounters {
 struct PacketVerdict {
   Action action = Action::Forward;
   DropReason reason = DropReason::None;
-  FlowEntry* flow = nullptr;  // null for non-IP and malformed frames
+  Flow flow;  // null for non-IP and malformed frames
   bool newFlow = false;
   // The first drop of a flow that had already passed packets: both ends should hear of it
   // (a TCP reset), or they wait on a connection that carries nothing any more.
@@ -82,7 +82,7 @@ struct PacketVerdict {
 // path answers Hold.
 class Pipeline {
  public:
-  Pipeline(const PipelineConfig& config, const EndpointResolver& resolver, const std::string& name);
+  Pipeline(const PipelineConfig& config, const EndpointResolver& resolver);
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -111,7 +111,7 @@ class Pipeline {
   size_t expire(uint64_t nowNs, size_t budget);
   // Removes every flow `gone(flow)` names, at once and whatever its state (an endpoint that went
   // away takes its flows with it). Each is handed to the flow-end handler first.
-  size_t forget(const std::function<bool(const FlowEntry&)>& gone);
+  size_t forget(const std::function<bool(Flow)>& gone);
   // Ends detection for every flow still classifying (nDPI's guess) and settles its verdict:
   // used when a capture ends.
   void finishDetection();
@@ -123,7 +123,7 @@ class Pipeline {
   // Held packets to send now, oldest first; the caller empties it.
   std::vector<HoldQueue::Released>& released() { return released_; }
 
-  using FlowEndHandler = std::function<void(const FlowEntry&)>;
+  using FlowEndHandler = std::function<void(Flow)>;
   void setFlowEndHandler(FlowEndHandler handler) { flowEnd_ = std::move(handler); }
 
   FlowTable& flows() { return flows_; }
@@ -139,20 +139,26 @@ class Pipeline {
   };
   PacketVerdict handle(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
                        uint16_t ingressPort, const Packet& packet);
-  void evaluate(FlowEntry& flow);
-  void settle(FlowEntry& flow);
-  PacketVerdict decide(FlowEntry& flow, bool created, const Packet& packet);
+  void evaluate(Flow flow);
+  void settle(Flow flow);
+  PacketVerdict decide(Flow flow, bool created, const Packet& packet);
+  // Detection is over: its outcome goes into the flow (the host name into its extra part).
+  void classified(Flow flow, const dpi::Classification& found);
+  // A classified flow that holds nothing and has no host name needs no extra part any more.
+  void trimExtra(Flow flow);
   // The flow's held packets go with its verdict: on to their destinations, or into the bin.
-  void releaseHeld(FlowEntry& flow);
-  void dropHeld(FlowEntry& flow);
+  void releaseHeld(Flow flow);
+  void dropHeld(Flow flow);
 
   // Flows open per initiating endpoint (by the resolver's endpoint index), for
   // maxFlowsPerEndpoint; endpoints past the array's end are not limited.
   static constexpr size_t CountedEndpoints = 65536;
-  void countFlowEnd(const FlowEntry& flow);
-  // A flow that goes while tracked (expired or evicted): settled, reported, its DPI state and
-  // held packets let go. The caller erases it.
-  void endFlow(FlowEntry& flow);
+  void countFlowEnd(Flow flow);
+  // A flow that goes while tracked (expired or evicted): settled, then let go. The caller
+  // erases it.
+  void endFlow(Flow flow);
+  // Reported to the flow-end handler, uncounted, its DPI state and held packets let go.
+  void letGo(Flow flow);
 
   const EndpointResolver& resolver_;
   uint32_t maxFlowsPerEndpoint_;

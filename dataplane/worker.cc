@@ -76,11 +76,8 @@ ResolvedFlow Worker::AttachmentResolver::resolve(const PacketMeta& meta, uint16_
 }
 
 Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
-    : id_(id),
-      config_(config),
-      shared_(shared),
-      pipeline_(config.pipeline, resolver_, "worker" + std::to_string(id)) {
-  pipeline_.setFlowEndHandler([this](const FlowEntry& flow) { reportEnded(flow); });
+    : id_(id), config_(config), shared_(shared), pipeline_(config.pipeline, resolver_) {
+  pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
 }
 
 WorkerCounters Worker::counters() const {
@@ -282,8 +279,8 @@ void Worker::handle(rte_mbuf* mbuf) {
   const uint16_t ingressTag = ingress.tag;
   meta.vlan = ingress.segment;
   const PacketVerdict verdict = pipeline_.process(mbuf, meta, nowNs_, ingressTag, out.tag);
-  if (verdict.flow != nullptr) {
-    reportFlow(*verdict.flow);
+  if (verdict.flow) {
+    reportFlow(verdict.flow);
   }
   // What the pipeline kept back and now lets go comes first: it was sent before this packet.
   sendReleased();
@@ -392,26 +389,38 @@ void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t i
   emit(false, egressTag);
 }
 
-void Worker::reportFlow(FlowEntry& flow) {
-  if (!flow.verdictValid || flow.verdict.decision != rules::Decision::Deny) {
+namespace {
+
+bool denied(Flow flow) {
+  return flow.hot().verdictValid &&
+         static_cast<rules::Decision>(flow.hot().verdict.decision) == rules::Decision::Deny;
+}
+
+}  // namespace
+
+void Worker::reportFlow(Flow flow) {
+  if (!denied(flow)) {
     return;
   }
-  if (flow.lastViolationNs != 0 && nowNs_ - flow.lastViolationNs < config_.violationIntervalNs) {
+  // Milliseconds plus one, in 32 bits (FlowCold::lastViolationMs): 0 stays "never".
+  uint32_t nowMs = static_cast<uint32_t>(nowNs_ / 1000000) + 1;
+  nowMs = nowMs == 0 ? 1 : nowMs;
+  uint32_t& last = flow.cold().lastViolationMs;
+  if (last != 0 && uint64_t{nowMs - last} * 1000000 < config_.violationIntervalNs) {
     return;
   }
-  flow.lastViolationNs = nowNs_;
+  last = nowMs;
   queueViolation(flow);
 }
 
-void Worker::reportEnded(const FlowEntry& flow) {
+void Worker::reportEnded(Flow flow) {
   // A flow judged only as it ended (nDPI never named it while it ran) was never reported.
-  if (flow.verdictValid && flow.verdict.decision == rules::Decision::Deny &&
-      flow.lastViolationNs == 0) {
+  if (denied(flow) && flow.cold().lastViolationMs == 0) {
     queueViolation(flow);
   }
 }
 
-void Worker::queueViolation(const FlowEntry& flow) {
+void Worker::queueViolation(Flow flow) {
   void* slot = nullptr;
   if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
     ++counters_.violationsLost;
@@ -420,26 +429,28 @@ void Worker::queueViolation(const FlowEntry& flow) {
   auto* event = new (slot) ViolationEvent{};
   event->kind = ViolationKind::Policy;
   event->timeNs = realtimeNs_;
-  event->policyGeneration = flow.verdict.generation;
-  event->enforced = flow.verdict.enforced;
-  event->deniedBy = flow.verdict.deniedBy;
-  event->classified = flow.classified;
-  event->classification = flow.classification;
-  copyName(event->rule, state_ != nullptr && state_->policy
-                            ? state_->policy->ruleName(flow.verdict)
-                            : rules::PolicySnapshot::SupersededRule);
-  event->srcIdentity = flow.srcIdentity;
-  event->dstIdentity = flow.dstIdentity;
-  event->srcEndpoint = flow.srcEndpoint;
-  event->dstEndpoint = flow.dstEndpoint;
+  const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
+  const rules::Verdict verdict = flow.verdict(policy);
+  const FlowCold& cold = flow.cold();
+  event->policyGeneration = verdict.generation;
+  event->enforced = verdict.enforced;
+  event->deniedBy = verdict.deniedBy;
+  event->classified = flow.hot().classified;
+  event->classification = flow.classification();
+  copyName(event->rule,
+           policy != nullptr ? policy->ruleName(verdict) : rules::PolicySnapshot::SupersededRule);
+  event->srcIdentity = cold.srcIdentity;
+  event->dstIdentity = cold.dstIdentity;
+  event->srcEndpoint = cold.srcEndpoint;
+  event->dstEndpoint = cold.dstEndpoint;
   event->srcIp = flow.initiatorIp();
   event->dstIp = flow.responderIp();
   event->srcPort = flow.initiatorPort();
   event->dstPort = flow.responderPort();
-  event->ipProtocol = flow.key.ipProtocol;
+  event->ipProtocol = flow.ipProtocol();
   event->packets = flow.totalPackets();
   event->bytes = flow.totalBytes();
-  event->forwardedPackets = flow.forwardedPackets;
+  event->forwardedPackets = flow.forwardedPackets();
   if (rte_ring_enqueue(shared_.violations, event) != 0) {
     rte_mempool_put(shared_.eventPool, event);
     ++counters_.violationsLost;
@@ -504,8 +515,8 @@ void Worker::forgetDetachedEndpoints() {
     const auto detached = [&](uint32_t slot) {
       return slot != NoEndpoint && std::find(bound.begin(), bound.end(), slot) == bound.end();
     };
-    pipeline_.forget([&](const FlowEntry& flow) {
-      return detached(flow.srcEndpoint) || detached(flow.dstEndpoint);
+    pipeline_.forget([&](Flow flow) {
+      return detached(flow.cold().srcEndpoint) || detached(flow.cold().dstEndpoint);
     });
   }
   boundSlots_ = std::move(bound);
@@ -521,32 +532,34 @@ void Worker::housekeeping() {
   std::vector<FlowSummary> dump;
   const bool dumping = flowsRequested_.load(std::memory_order_acquire);
   if (dumping) {
-    pipeline_.flows().forEach([&](const FlowEntry& flow) {
+    const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
+    pipeline_.flows().forEach([&](Flow flow) {
       if (dump.size() >= MaxFlowDump) {
         return;
       }
+      const FlowCold& cold = flow.cold();
       FlowSummary summary;
       summary.srcIp = flow.initiatorIp();
       summary.dstIp = flow.responderIp();
-      summary.ipProtocol = flow.key.ipProtocol;
+      summary.ipProtocol = flow.ipProtocol();
       summary.srcPort = flow.initiatorPort();
       summary.dstPort = flow.responderPort();
-      summary.srcIdentity = flow.srcIdentity;
-      summary.dstIdentity = flow.dstIdentity;
-      summary.srcEndpoint = flow.srcEndpoint;
-      summary.dstEndpoint = flow.dstEndpoint;
-      summary.state = flow.state;
-      summary.classified = flow.classified;
-      summary.classification = flow.classification;
+      summary.srcIdentity = cold.srcIdentity;
+      summary.dstIdentity = cold.dstIdentity;
+      summary.srcEndpoint = cold.srcEndpoint;
+      summary.dstEndpoint = cold.dstEndpoint;
+      summary.state = flow.hot().state;
+      summary.classified = flow.hot().classified;
+      summary.classification = flow.classification();
       // A verdict of an earlier generation is judged again at the flow's next packet.
-      const bool current = flow.verdictValid && state_ != nullptr && state_->policy &&
-                           flow.verdict.generation == state_->policy->generation();
-      summary.decision = current ? flow.verdict.decision : rules::Decision::NeedL7;
-      summary.enforced = flow.verdict.enforced;
-      summary.rule = current ? std::string(state_->policy->ruleName(flow.verdict)) : "pending";
+      const bool current = policy != nullptr && flow.verdictCurrent(*policy);
+      const rules::Verdict verdict = flow.verdict(policy);
+      summary.decision = current ? verdict.decision : rules::Decision::NeedL7;
+      summary.enforced = verdict.enforced;
+      summary.rule = current ? std::string(policy->ruleName(verdict)) : "pending";
       summary.packets = flow.totalPackets();
       summary.bytes = flow.totalBytes();
-      summary.dropped = flow.droppedPackets;
+      summary.dropped = cold.droppedPackets;
       dump.push_back(std::move(summary));
     });
   }

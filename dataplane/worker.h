@@ -126,9 +126,9 @@ class Worker {
   void flush();
   void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressTag,
                   uint16_t egressTag);
-  void reportFlow(FlowEntry& flow);
-  void reportEnded(const FlowEntry& flow);
-  void queueViolation(const FlowEntry& flow);
+  void reportFlow(Flow flow);
+  void reportEnded(Flow flow);
+  void queueViolation(Flow flow);
   // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
   // the endpoint's limit. At most one per attachment and kind per violation interval.
   void reportAttachment(ViolationKind kind, const Attachment& attachment, const PacketMeta& meta);

@@ -60,7 +60,7 @@ Fixture& fixture() {
     config.flows.capacity = 64;
     config.flows.whenFull = dataplane::FullTable::EvictIdle;
     config.flows.evictMinIdleNs = 10 * 1000000ull;
-    f->pipeline = std::make_unique<dataplane::Pipeline>(config, *f->resolver, "fuzz");
+    f->pipeline = std::make_unique<dataplane::Pipeline>(config, *f->resolver);
     const auto loaded = rules::loadPolicies({BULKHEAD_SOURCE_DIR "/examples/policies"},
                                             f->pipeline->detector().catalog());
     if (!loaded.ok()) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,7 +14,7 @@ namespace bulkhead {
 namespace {
 
 using dataplane::ConnState;
-using dataplane::FlowEntry;
+using dataplane::Flow;
 using dataplane::FlowKey;
 using dataplane::FlowTable;
 using dataplane::FlowTableConfig;
@@ -20,13 +22,6 @@ using dataplane::PacketMeta;
 namespace ip_protocol = dataplane::ip_protocol;
 
 constexpr uint64_t Second = 1000000000ull;
-
-// DPDK names a hash's memory after the table and refuses duplicates (and truncates long names),
-// so every table gets a short name no other table in the process has.
-std::string uniqueName(const char* what) {
-  static int counter = 0;
-  return std::string("ft_") + what + "_" + std::to_string(counter++);
-}
 
 rules::IpAddress ip(const char* text) {
   const auto parsed = rules::IpAddress::parse(text);
@@ -121,90 +116,90 @@ TEST(FlowKey, ProtocolVlanAndPortsDistinguishFlows) {
 }
 
 TEST(FlowTable, InsertFindErase) {
-  FlowTable table(smallConfig(64), uniqueName("basic"));
+  FlowTable table(smallConfig(64));
   EXPECT_EQ(table.size(), 0u);
   EXPECT_EQ(table.capacity(), 64u);
   const FlowKey key = keyOf(packet("10.0.0.1", 1234, "10.0.0.2", 80));
-  EXPECT_EQ(table.find(key), nullptr);
+  EXPECT_FALSE(table.find(key));
 
-  FlowEntry* entry = table.insert(key);
-  ASSERT_NE(entry, nullptr);
-  EXPECT_EQ(entry->key, key);
-  EXPECT_EQ(entry->state, ConnState::New);
-  EXPECT_EQ(entry->totalPackets(), 0u);
+  Flow entry = table.insert(key);
+  ASSERT_TRUE(entry);
+  EXPECT_EQ(entry.key(), key);
+  EXPECT_EQ(entry.hot().state, ConnState::New);
+  EXPECT_EQ(entry.totalPackets(), 0u);
   EXPECT_EQ(table.size(), 1u);
-  entry->packets[0] = 3;
-  entry->bytes[1] = 100;
+  entry.hot().packets[0] = 3;
+  entry.hot().bytes[1] = 100;
 
   // The reply direction finds the same entry.
-  FlowEntry* reply = table.find(keyOf(packet("10.0.0.2", 80, "10.0.0.1", 1234)));
-  EXPECT_EQ(reply, entry);
-  EXPECT_EQ(reply->totalPackets(), 3u);
-  EXPECT_EQ(reply->totalBytes(), 100u);
-  EXPECT_EQ(table.find(keyOf(packet("10.0.0.1", 1235, "10.0.0.2", 80))), nullptr);
+  Flow reply = table.find(keyOf(packet("10.0.0.2", 80, "10.0.0.1", 1234)));
+  EXPECT_TRUE(reply == entry);
+  EXPECT_EQ(reply.totalPackets(), 3u);
+  EXPECT_EQ(reply.totalBytes(), 100u);
+  EXPECT_FALSE(table.find(keyOf(packet("10.0.0.1", 1235, "10.0.0.2", 80))));
 
-  table.erase(*entry);
+  table.erase(entry);
   EXPECT_EQ(table.size(), 0u);
-  EXPECT_EQ(table.find(key), nullptr);
+  EXPECT_FALSE(table.find(key));
 
   // Re-inserting gives a fresh entry, not the old counters.
-  FlowEntry* again = table.insert(key);
-  ASSERT_NE(again, nullptr);
-  EXPECT_EQ(again->totalPackets(), 0u);
-  EXPECT_EQ(again->totalBytes(), 0u);
+  Flow again = table.insert(key);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again.totalPackets(), 0u);
+  EXPECT_EQ(again.totalBytes(), 0u);
   EXPECT_EQ(table.size(), 1u);
 }
 
 TEST(FlowTable, ForEachVisitsEveryEntry) {
-  FlowTable table(smallConfig(64), uniqueName("each"));
+  FlowTable table(smallConfig(64));
   std::set<uint32_t> expected;
   for (uint32_t i = 0; i < 20; ++i) {
-    FlowEntry* entry = table.insert(nthKey(i));
-    ASSERT_NE(entry, nullptr);
-    entry->packets[0] = i;
+    Flow entry = table.insert(nthKey(i));
+    ASSERT_TRUE(entry);
+    entry.hot().packets[0] = i;
     expected.insert(i);
   }
-  table.erase(*table.find(nthKey(7)));
+  table.erase(table.find(nthKey(7)));
   expected.erase(7);
   std::set<uint32_t> seen;
-  table.forEach([&](FlowEntry& entry) { seen.insert(static_cast<uint32_t>(entry.packets[0])); });
+  table.forEach([&](Flow entry) { seen.insert(static_cast<uint32_t>(entry.hot().packets[0])); });
   EXPECT_EQ(seen, expected);
 }
 
 TEST(FlowTable, FullTableRefusesNewFlowsAndKeepsOldOnes) {
-  FlowTable table(smallConfig(8), uniqueName("full"));
+  FlowTable table(smallConfig(8));
   for (uint32_t i = 0; i < 8; ++i) {
-    ASSERT_NE(table.insert(nthKey(i)), nullptr) << i;
+    ASSERT_TRUE(table.insert(nthKey(i))) << i;
   }
   EXPECT_EQ(table.size(), 8u);
-  EXPECT_EQ(table.insert(nthKey(8)), nullptr);
-  EXPECT_EQ(table.insert(nthKey(9)), nullptr);
+  EXPECT_FALSE(table.insert(nthKey(8)));
+  EXPECT_FALSE(table.insert(nthKey(9)));
   EXPECT_EQ(table.size(), 8u);
   for (uint32_t i = 0; i < 8; ++i) {
-    EXPECT_NE(table.find(nthKey(i)), nullptr) << "flow " << i << " was evicted";
+    EXPECT_TRUE(table.find(nthKey(i))) << "flow " << i << " was evicted";
   }
-  EXPECT_EQ(table.find(nthKey(8)), nullptr);
+  EXPECT_FALSE(table.find(nthKey(8)));
   // Room again once a flow ends.
-  table.erase(*table.find(nthKey(3)));
-  EXPECT_NE(table.insert(nthKey(8)), nullptr);
+  table.erase(table.find(nthKey(3)));
+  EXPECT_TRUE(table.insert(nthKey(8)));
   EXPECT_EQ(table.size(), 8u);
 }
 
 TEST(FlowTable, ReachesItsConfiguredCapacity) {
   // Capacity is a promise: a table of N flows holds N flows, however the hash buckets fill.
   constexpr uint32_t Capacity = 4096;
-  FlowTable table(smallConfig(Capacity), uniqueName("cap"));
+  FlowTable table(smallConfig(Capacity));
   uint32_t inserted = 0;
   for (uint32_t i = 0; i < Capacity; ++i) {
-    if (table.insert(nthKey(i)) != nullptr) {
+    if (table.insert(nthKey(i))) {
       ++inserted;
     }
   }
   EXPECT_EQ(inserted, Capacity);
   EXPECT_EQ(table.size(), Capacity);
-  EXPECT_EQ(table.insert(nthKey(Capacity)), nullptr);
+  EXPECT_FALSE(table.insert(nthKey(Capacity)));
   for (uint32_t i = 0; i < Capacity; ++i) {
-    ASSERT_NE(table.find(nthKey(i)), nullptr) << i;
+    ASSERT_TRUE(table.find(nthKey(i))) << i;
   }
 }
 
@@ -213,7 +208,7 @@ TEST(FlowTable, ExpireRemovesOnlyIdleFlows) {
   config.timeouts.udpSeconds = 60;
   config.timeouts.tcpEstablishedSeconds = 3600;
   config.timeouts.tcpHandshakeSeconds = 30;
-  FlowTable table(config, uniqueName("expire"));
+  FlowTable table(config);
   const uint64_t now = 10000 * Second;
 
   const FlowKey idleUdp = keyOf(packet("10.0.0.1", 1000, "10.0.0.2", 53, ip_protocol::UDP));
@@ -224,53 +219,53 @@ TEST(FlowTable, ExpireRemovesOnlyIdleFlows) {
   const FlowKey halfOpenTcp = keyOf(packet("10.0.0.1", 1004, "10.0.0.2", 443));
   const FlowKey future = keyOf(packet("10.0.0.1", 1005, "10.0.0.2", 53, ip_protocol::UDP));
 
-  table.insert(idleUdp)->lastSeenNs = now - 61 * Second;
-  table.insert(freshUdp)->lastSeenNs = now - 59 * Second;
-  table.insert(exactlyAtTimeout)->lastSeenNs = now - 60 * Second;
-  FlowEntry* tcp = table.insert(establishedTcp);
-  tcp->state = ConnState::Established;
-  tcp->lastSeenNs = now - 600 * Second;  // long idle, but established TCP lasts an hour
-  FlowEntry* halfOpen = table.insert(halfOpenTcp);
-  halfOpen->state = ConnState::SynSent;
-  halfOpen->lastSeenNs = now - 31 * Second;
-  table.insert(future)->lastSeenNs = now + Second;  // a clock going backwards never expires
+  table.insert(idleUdp).hot().lastSeenNs = now - 61 * Second;
+  table.insert(freshUdp).hot().lastSeenNs = now - 59 * Second;
+  table.insert(exactlyAtTimeout).hot().lastSeenNs = now - 60 * Second;
+  Flow tcp = table.insert(establishedTcp);
+  tcp.hot().state = ConnState::Established;
+  tcp.hot().lastSeenNs = now - 600 * Second;  // long idle, but established TCP lasts an hour
+  Flow halfOpen = table.insert(halfOpenTcp);
+  halfOpen.hot().state = ConnState::SynSent;
+  halfOpen.hot().lastSeenNs = now - 31 * Second;
+  table.insert(future).hot().lastSeenNs = now + Second;  // a clock going backwards never expires
 
   std::vector<FlowKey> expired;
-  const size_t removed = table.expire(now, 1000, [&](FlowEntry& entry) {
+  const size_t removed = table.expire(now, 1000, [&](Flow entry) {
     // The callback sees the entry before it is removed.
-    EXPECT_NE(table.find(entry.key), nullptr);
-    expired.push_back(entry.key);
+    EXPECT_TRUE(table.find(entry.key()));
+    expired.push_back(entry.key());
   });
   EXPECT_EQ(removed, 2u);
   ASSERT_EQ(expired.size(), 2u);
   EXPECT_TRUE((expired[0] == idleUdp && expired[1] == halfOpenTcp) ||
               (expired[0] == halfOpenTcp && expired[1] == idleUdp));
   EXPECT_EQ(table.size(), 4u);
-  EXPECT_EQ(table.find(idleUdp), nullptr);
-  EXPECT_EQ(table.find(halfOpenTcp), nullptr);
-  EXPECT_NE(table.find(freshUdp), nullptr);
-  EXPECT_NE(table.find(exactlyAtTimeout), nullptr);
-  EXPECT_NE(table.find(establishedTcp), nullptr);
-  EXPECT_NE(table.find(future), nullptr);
+  EXPECT_FALSE(table.find(idleUdp));
+  EXPECT_FALSE(table.find(halfOpenTcp));
+  EXPECT_TRUE(table.find(freshUdp));
+  EXPECT_TRUE(table.find(exactlyAtTimeout));
+  EXPECT_TRUE(table.find(establishedTcp));
+  EXPECT_TRUE(table.find(future));
 
   // An hour later everything but the established TCP flow has gone; then that one too.
-  EXPECT_EQ(table.expire(now + 3000 * Second, 1000, [](FlowEntry&) {}), 3u);
+  EXPECT_EQ(table.expire(now + 3000 * Second, 1000, [](Flow) {}), 3u);
   EXPECT_EQ(table.size(), 1u);
-  EXPECT_EQ(table.expire(now + 3601 * Second, 1000, [](FlowEntry&) {}), 1u);
+  EXPECT_EQ(table.expire(now + 3601 * Second, 1000, [](Flow) {}), 1u);
   EXPECT_EQ(table.size(), 0u);
 }
 
 TEST(FlowTable, ExpireRespectsItsBudget) {
   FlowTableConfig config = smallConfig(64);
   config.timeouts.udpSeconds = 60;
-  FlowTable table(config, uniqueName("budget"));
+  FlowTable table(config);
   constexpr uint32_t Flows = 40;
   for (uint32_t i = 0; i < Flows; ++i) {
-    table.insert(nthKey(i))->lastSeenNs = 0;
+    table.insert(nthKey(i)).hot().lastSeenNs = 0;
   }
   const uint64_t now = 3600 * Second;
   size_t calls = 0;
-  const auto count = [&](FlowEntry&) { ++calls; };
+  const auto count = [&](Flow) { ++calls; };
 
   EXPECT_EQ(table.expire(now, 0, count), 0u);
   EXPECT_EQ(table.size(), Flows);
@@ -294,25 +289,104 @@ TEST(FlowTable, ExpireRespectsItsBudget) {
 }
 
 TEST(FlowTable, ExpireOnEmptyTableVisitsNothing) {
-  FlowTable table(smallConfig(16), uniqueName("empty"));
+  FlowTable table(smallConfig(16));
   size_t calls = 0;
-  EXPECT_EQ(table.expire(UINT64_MAX, 1000, [&](FlowEntry&) { ++calls; }), 0u);
+  EXPECT_EQ(table.expire(UINT64_MAX, 1000, [&](Flow) { ++calls; }), 0u);
   EXPECT_EQ(calls, 0u);
 }
 
-TEST(FlowTable, TablesWithDistinctNamesAreIndependent) {
-  FlowTable first(smallConfig(16), uniqueName("one"));
-  FlowTable second(smallConfig(16), uniqueName("two"));
+TEST(FlowTable, TablesAreIndependent) {
+  FlowTable first(smallConfig(16));
+  FlowTable second(smallConfig(16));
   const FlowKey key = nthKey(1);
-  ASSERT_NE(first.insert(key), nullptr);
-  EXPECT_EQ(second.find(key), nullptr);
+  ASSERT_TRUE(first.insert(key));
+  EXPECT_FALSE(second.find(key));
   EXPECT_EQ(second.size(), 0u);
 }
 
-TEST(FlowTable, DuplicateNameIsRefused) {
-  const std::string name = uniqueName("dup");
-  FlowTable first(smallConfig(16), name);
-  EXPECT_THROW(FlowTable(smallConfig(16), name), std::runtime_error);
+TEST(FlowTable, Ipv6FlowsAreKeptWholeAndApart) {
+  FlowTable table(smallConfig(64));
+  const FlowKey first = keyOf(packet("2001:db8::1", 5000, "2001:db8::2", 53, ip_protocol::UDP));
+  // Same ports, protocol and family; the addresses differ only in their last bytes.
+  const FlowKey second = keyOf(packet("2001:db8::1", 5000, "2001:db8::3", 53, ip_protocol::UDP));
+  const Flow one = table.insert(first);
+  const Flow two = table.insert(second);
+  ASSERT_TRUE(one);
+  ASSERT_TRUE(two);
+  EXPECT_FALSE(one == two);
+  EXPECT_EQ(one.key(), first);
+  EXPECT_EQ(two.key(), second);
+  EXPECT_TRUE(table.find(keyOf(packet("2001:db8::2", 53, "2001:db8::1", 5000, ip_protocol::UDP))) ==
+              one);
+  EXPECT_EQ(one.responderIp().toString(), "2001:db8::2");
+  table.erase(one);
+  EXPECT_FALSE(table.find(first));
+  EXPECT_TRUE(table.find(second) == two);
+}
+
+TEST(FlowTable, ChurnAtFullLoadFindsExactlyWhatIsTracked) {
+  // Random inserts and erases of keys over a table kept near capacity, against a model: the
+  // index's overflow counts must let every lookup find what is tracked and nothing else.
+  constexpr uint32_t Capacity = 2000;
+  constexpr uint32_t Keys = 3000;
+  FlowTable table(smallConfig(Capacity));
+  std::map<uint32_t, uint32_t> model;  // key number -> the slot it got
+  std::mt19937 random(7);
+  for (int step = 0; step < 200000; ++step) {
+    const uint32_t which = random() % Keys;
+    const auto tracked = model.find(which);
+    if (tracked != model.end() && random() % 2 == 0) {
+      table.erase(table.find(nthKey(which)));
+      model.erase(tracked);
+    } else if (tracked == model.end()) {
+      const Flow flow = table.insert(nthKey(which));
+      ASSERT_EQ(static_cast<bool>(flow), model.size() < Capacity) << step;
+      if (flow) {
+        model[which] = flow.slot();
+      }
+    }
+    ASSERT_EQ(table.size(), model.size());
+    const uint32_t probe = random() % Keys;
+    const Flow found = table.find(nthKey(probe));
+    const auto expected = model.find(probe);
+    ASSERT_EQ(static_cast<bool>(found), expected != model.end()) << step << " key " << probe;
+    if (found) {
+      ASSERT_EQ(found.slot(), expected->second);
+      ASSERT_EQ(found.key(), nthKey(probe));
+    }
+  }
+  for (const auto& [which, slot] : model) {
+    ASSERT_TRUE(table.find(nthKey(which))) << which;
+  }
+}
+
+TEST(FlowTable, AFlowCostsAtMost128BytesIndexIncluded) {
+  // What every tracked flow takes of the table, whatever it carries: its two parts and its
+  // share of the index (sized for the capacity). IPv6 addresses and a flow's extra part come on
+  // top, only for the flows that need them.
+  for (const uint32_t capacity : {1024u, 65536u, 1u << 20}) {
+    FlowTable table(smallConfig(capacity));
+    EXPECT_LE(table.bytesPerFlow(), 128.0) << capacity;
+  }
+}
+
+TEST(FlowTable, ExtraPartsAreMadeZeroedAndReused) {
+  FlowTable table(smallConfig(4));
+  const Flow flow = table.insert(nthKey(1));
+  EXPECT_EQ(flow.extra(), nullptr);
+  dataplane::FlowExtra& extra = table.attachExtra(flow);
+  EXPECT_EQ(&table.attachExtra(flow), &extra);  // one per flow
+  EXPECT_EQ(extra.host[0], '\0');
+  extra.host[0] = 'x';
+  table.detachExtra(flow);
+  EXPECT_EQ(flow.extra(), nullptr);
+  const Flow other = table.insert(nthKey(2));
+  dataplane::FlowExtra& reused = table.attachExtra(other);
+  EXPECT_EQ(&reused, &extra);  // the last freed comes back first: memory already touched
+  EXPECT_EQ(reused.host[0], '\0');
+  // Erasing a flow frees its extra part with it.
+  table.erase(other);
+  EXPECT_EQ(&table.attachExtra(table.insert(nthKey(3))), &extra);
 }
 
 }  // namespace

@@ -35,11 +35,11 @@ class HoldQueueTest : public ::testing::Test {
 TEST_F(HoldQueueTest, ReleasesAFlowsPacketsInOrderWithTheirEgress) {
   HoldQueue queue(8, 4, 2 * Ms);
   FlowHold flow;
-  int owner = 0;
+  const uint32_t owner = 0;
   rte_mbuf* a = mbuf();
   rte_mbuf* b = mbuf();
-  ASSERT_TRUE(queue.hold(flow, &owner, a, 3, 0));
-  ASSERT_TRUE(queue.hold(flow, &owner, b, 4, 1));
+  ASSERT_TRUE(queue.hold(flow, owner, a, 3, 0));
+  ASSERT_TRUE(queue.hold(flow, owner, b, 4, 1));
   EXPECT_EQ(flow.count, 2);
   EXPECT_EQ(queue.size(), 2u);
   std::vector<HoldQueue::Released> out;
@@ -60,8 +60,8 @@ TEST_F(HoldQueueTest, DroppingFreesTheMbufs) {
   const unsigned before = inUse();
   HoldQueue queue(8, 4, 2 * Ms);
   FlowHold flow;
-  ASSERT_TRUE(queue.hold(flow, nullptr, mbuf(), 0, 0));
-  ASSERT_TRUE(queue.hold(flow, nullptr, mbuf(), 0, 0));
+  ASSERT_TRUE(queue.hold(flow, 0, mbuf(), 0, 0));
+  ASSERT_TRUE(queue.hold(flow, 0, mbuf(), 0, 0));
   EXPECT_EQ(inUse(), before + 2);
   EXPECT_EQ(queue.drop(flow), 2u);
   EXPECT_EQ(inUse(), before);
@@ -73,13 +73,13 @@ TEST_F(HoldQueueTest, RefusesPastItsCapacityAndAFlowsShare) {
   FlowHold one;
   FlowHold two;
   rte_mbuf* extra = mbuf();
-  EXPECT_TRUE(queue.hold(one, nullptr, mbuf(), 0, 0));
-  EXPECT_TRUE(queue.hold(one, nullptr, mbuf(), 0, 0));
-  EXPECT_FALSE(queue.hold(one, nullptr, extra, 0, 0)) << "a flow's share is 2";
-  EXPECT_TRUE(queue.hold(two, nullptr, mbuf(), 0, 0));
-  EXPECT_FALSE(queue.hold(two, nullptr, extra, 0, 0)) << "the queue holds 3";
+  EXPECT_TRUE(queue.hold(one, 0, mbuf(), 0, 0));
+  EXPECT_TRUE(queue.hold(one, 0, mbuf(), 0, 0));
+  EXPECT_FALSE(queue.hold(one, 0, extra, 0, 0)) << "a flow's share is 2";
+  EXPECT_TRUE(queue.hold(two, 0, mbuf(), 0, 0));
+  EXPECT_FALSE(queue.hold(two, 0, extra, 0, 0)) << "the queue holds 3";
   queue.drop(one);
-  EXPECT_TRUE(queue.hold(two, nullptr, extra, 0, 0)) << "room again once one flow went";
+  EXPECT_TRUE(queue.hold(two, 0, extra, 0, 0)) << "room again once one flow went";
   queue.drop(two);
 }
 
@@ -88,10 +88,10 @@ TEST_F(HoldQueueTest, HoldingTurnsOffWithNoCapacityOrNoTimeout) {
   rte_mbuf* packet = mbuf();
   HoldQueue none(0, 8, 2 * Ms);
   EXPECT_FALSE(none.enabled());
-  EXPECT_FALSE(none.hold(flow, nullptr, packet, 0, 0));
+  EXPECT_FALSE(none.hold(flow, 0, packet, 0, 0));
   HoldQueue noTimeout(8, 8, 0);
   EXPECT_FALSE(noTimeout.enabled());
-  EXPECT_FALSE(noTimeout.hold(flow, nullptr, packet, 0, 0));
+  EXPECT_FALSE(noTimeout.hold(flow, 0, packet, 0, 0));
   rte_pktmbuf_free(packet);
 }
 
@@ -100,27 +100,27 @@ TEST_F(HoldQueueTest, FlowsComeDueInTheOrderTheyStartedHolding) {
   FlowHold first;
   FlowHold second;
   FlowHold early;
-  int a = 1;
-  int b = 2;
-  int c = 3;
-  ASSERT_TRUE(queue.hold(first, &a, mbuf(), 0, 10 * Ms));
-  ASSERT_TRUE(queue.hold(early, &c, mbuf(), 0, 10 * Ms + 1));
-  ASSERT_TRUE(queue.hold(second, &b, mbuf(), 0, 11 * Ms));
-  ASSERT_TRUE(queue.hold(first, &a, mbuf(), 0, 11 * Ms));  // joins its flow: no new deadline
+  const uint32_t a = 1;
+  const uint32_t b = 2;
+  const uint32_t c = 3;
+  ASSERT_TRUE(queue.hold(first, a, mbuf(), 0, 10 * Ms));
+  ASSERT_TRUE(queue.hold(early, c, mbuf(), 0, 10 * Ms + 1));
+  ASSERT_TRUE(queue.hold(second, b, mbuf(), 0, 11 * Ms));
+  ASSERT_TRUE(queue.hold(first, a, mbuf(), 0, 11 * Ms));  // joins its flow: no new deadline
   // `early` got its verdict before the timeout: its deadline entry is stale now.
   queue.drop(early);
 
-  std::vector<void*> due;
-  const auto collect = [&](void* owner) { due.push_back(owner); };
+  std::vector<uint32_t> due;
+  const auto collect = [&](uint32_t owner) { due.push_back(owner); };
   queue.forEachDue(12 * Ms - 1, collect);
   EXPECT_TRUE(due.empty()) << "nothing waited 2 ms yet";
   queue.forEachDue(12 * Ms, collect);
   ASSERT_EQ(due.size(), 1u);
-  EXPECT_EQ(due[0], &a);
+  EXPECT_EQ(due[0], a);
   queue.drop(first);
   queue.forEachDue(13 * Ms, collect);
   ASSERT_EQ(due.size(), 2u);
-  EXPECT_EQ(due[1], &b);
+  EXPECT_EQ(due[1], b);
   queue.drop(second);
   queue.forEachDue(100 * Ms, collect);
   EXPECT_EQ(due.size(), 2u);
@@ -131,7 +131,7 @@ TEST_F(HoldQueueTest, WhatIsStillHeldIsFreedWithTheQueue) {
   {
     HoldQueue queue(8, 4, 2 * Ms);
     FlowHold flow;
-    ASSERT_TRUE(queue.hold(flow, nullptr, mbuf(), 0, 0));
+    ASSERT_TRUE(queue.hold(flow, 0, mbuf(), 0, 0));
     EXPECT_EQ(inUse(), before + 1);
   }
   EXPECT_EQ(inUse(), before);

@@ -25,7 +25,7 @@ namespace {
 
 using dataplane::Action;
 using dataplane::DropReason;
-using dataplane::FlowEntry;
+using dataplane::Flow;
 using dataplane::PacketVerdict;
 using dataplane::Pipeline;
 using dataplane::PipelineConfig;
@@ -128,7 +128,7 @@ class PipelineTest : public ::testing::Test {
   }
 
   std::unique_ptr<Pipeline> makePipeline(PipelineConfig config = smallConfig()) {
-    return std::make_unique<Pipeline>(config, resolver_, uniqueName("p"));
+    return std::make_unique<Pipeline>(config, resolver_);
   }
 
   static PipelineConfig smallConfig() {
@@ -174,14 +174,14 @@ TEST_F(PipelineTest, AllowedFlowForwardsBothDirections) {
                                   session.clientFin(),
                                   session.serverFin(),
                                   session.ack()};
-  FlowEntry* flow = nullptr;
+  Flow flow;
   uint64_t bytes = 0;
   for (size_t i = 0; i < frames.size(); ++i) {
     const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
     EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
     EXPECT_EQ(verdict.reason, DropReason::None) << "packet " << i;
     EXPECT_EQ(verdict.newFlow, i == 0) << "packet " << i;
-    ASSERT_NE(verdict.flow, nullptr);
+    ASSERT_TRUE(verdict.flow);
     if (i == 0) {
       flow = verdict.flow;
     }
@@ -189,21 +189,21 @@ TEST_F(PipelineTest, AllowedFlowForwardsBothDirections) {
     bytes += frames[i].size();
   }
   EXPECT_EQ(pipeline->flows().size(), 1u);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
-  ASSERT_NE(flow->verdict.rule, rules::Verdict::NoRule);
-  EXPECT_EQ(pipeline->policy()->ruleName(flow->verdict), "api/ingress/0");
-  EXPECT_EQ(flow->srcIdentity, Web);
-  EXPECT_EQ(flow->dstIdentity, Api);
-  EXPECT_EQ(flow->srcEndpoint, 0u);
-  EXPECT_EQ(flow->dstEndpoint, 1u);
-  EXPECT_EQ(flow->packets[0], 5u);  // from the initiator
-  EXPECT_EQ(flow->packets[1], 3u);
-  EXPECT_EQ(flow->totalBytes(), bytes);
-  EXPECT_EQ(flow->forwardedPackets, 8u);
-  EXPECT_EQ(flow->droppedPackets, 0u);
-  EXPECT_EQ(flow->state, dataplane::ConnState::Closed);
-  EXPECT_EQ(flow->firstSeenNs, Start);
-  EXPECT_EQ(flow->lastSeenNs, Start + 7000);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Allow);
+  ASSERT_NE(flow.verdict(pipeline->policy()).rule, rules::Verdict::NoRule);
+  EXPECT_EQ(pipeline->policy()->ruleName(flow.verdict(pipeline->policy())), "api/ingress/0");
+  EXPECT_EQ(flow.cold().srcIdentity, Web);
+  EXPECT_EQ(flow.cold().dstIdentity, Api);
+  EXPECT_EQ(flow.cold().srcEndpoint, 0u);
+  EXPECT_EQ(flow.cold().dstEndpoint, 1u);
+  EXPECT_EQ(flow.hot().packets[0], 5u);  // from the initiator
+  EXPECT_EQ(flow.hot().packets[1], 3u);
+  EXPECT_EQ(flow.totalBytes(), bytes);
+  EXPECT_EQ(flow.forwardedPackets(), 8u);
+  EXPECT_EQ(flow.cold().droppedPackets, 0u);
+  EXPECT_EQ(flow.hot().state, dataplane::ConnState::Closed);
+  EXPECT_EQ(flow.cold().firstSeenNs, Start);
+  EXPECT_EQ(flow.hot().lastSeenNs, Start + 7000);
   EXPECT_EQ(resolver_.calls, 1);
 
   const auto& counters = pipeline->counters();
@@ -220,21 +220,21 @@ TEST_F(PipelineTest, ReturnTrafficIsTheSameFlow) {
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
   const PacketVerdict request = send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start);
   ASSERT_EQ(request.action, Action::Forward);
-  ASSERT_NE(request.flow, nullptr);
+  ASSERT_TRUE(request.flow);
   EXPECT_TRUE(request.newFlow);
-  EXPECT_EQ(request.flow->state, dataplane::ConnState::New);
+  EXPECT_EQ(request.flow.hot().state, dataplane::ConnState::New);
 
   const PacketVerdict reply = send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 35000), Start + 1);
   EXPECT_EQ(reply.action, Action::Forward);
   EXPECT_FALSE(reply.newFlow);
   EXPECT_EQ(reply.flow, request.flow);
   EXPECT_EQ(pipeline->flows().size(), 1u);
-  EXPECT_EQ(reply.flow->state, dataplane::ConnState::Established);
-  EXPECT_EQ(reply.flow->packets[0], 1u);
-  EXPECT_EQ(reply.flow->packets[1], 1u);
+  EXPECT_EQ(reply.flow.hot().state, dataplane::ConnState::Established);
+  EXPECT_EQ(reply.flow.hot().packets[0], 1u);
+  EXPECT_EQ(reply.flow.hot().packets[1], 1u);
   // The reply did not make the API the initiator: the verdict is still for web -> api:6100.
-  EXPECT_EQ(reply.flow->srcIdentity, Web);
-  EXPECT_EQ(reply.flow->dstIdentity, Api);
+  EXPECT_EQ(reply.flow.cold().srcIdentity, Web);
+  EXPECT_EQ(reply.flow.cold().dstIdentity, Api);
   EXPECT_EQ(pipeline->counters().flowsCreated, 1u);
   EXPECT_EQ(resolver_.calls, 1);
 
@@ -252,17 +252,19 @@ TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
   const PacketVerdict syn = send(*pipeline, fromOther.syn(), Start);
   EXPECT_EQ(syn.action, Action::Drop);
   EXPECT_EQ(syn.reason, DropReason::PolicyDenied);
-  ASSERT_NE(syn.flow, nullptr);
+  ASSERT_TRUE(syn.flow);
   EXPECT_TRUE(syn.newFlow);
-  EXPECT_EQ(syn.flow->verdict.decision, rules::Decision::Deny);
-  EXPECT_TRUE(syn.flow->verdict.enforced);
-  EXPECT_EQ(syn.flow->verdict.deniedBy, rules::Direction::Ingress);
-  EXPECT_EQ(pipeline->policy()->ruleName(syn.flow->verdict), "default-deny");
+  EXPECT_FALSE(syn.cut) << "nothing of the flow passed: no end to tell";
+  EXPECT_EQ(syn.flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
+  EXPECT_TRUE(syn.flow.verdict(pipeline->policy()).enforced);
+  EXPECT_EQ(syn.flow.verdict(pipeline->policy()).deniedBy, rules::Direction::Ingress);
+  EXPECT_EQ(pipeline->policy()->ruleName(syn.flow.verdict(pipeline->policy())), "default-deny");
 
   // A reply (had one got through) belongs to the same denied flow.
   const PacketVerdict synAck = send(*pipeline, fromOther.synAck(), Start + 1);
   EXPECT_EQ(synAck.action, Action::Drop);
   EXPECT_EQ(synAck.flow, syn.flow);
+  EXPECT_FALSE(synAck.cut);
 
   TcpSession wrongPort(WebIp, 40001, ApiIp, 9999);  // an allowed peer on a port not allowed
   const PacketVerdict other = send(*pipeline, wrongPort.syn(), Start + 2);
@@ -270,8 +272,8 @@ TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
   EXPECT_EQ(other.reason, DropReason::PolicyDenied);
 
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 3u);
-  EXPECT_EQ(syn.flow->droppedPackets, 2u);
-  EXPECT_EQ(syn.flow->forwardedPackets, 0u);
+  EXPECT_EQ(syn.flow.cold().droppedPackets, 2u);
+  EXPECT_EQ(syn.flow.forwardedPackets(), 0u);
   EXPECT_EQ(pipeline->counters().forwarded, 0u);
   EXPECT_EQ(pipeline->counters().monitoredViolations, 0u);
 }
@@ -283,9 +285,9 @@ TEST_F(PipelineTest, DeniedFlowIsForwardedAndCountedInMonitorMode) {
   const PacketVerdict syn = send(*pipeline, fromOther.syn(), Start);
   EXPECT_EQ(syn.action, Action::Forward);
   EXPECT_EQ(syn.reason, DropReason::None);
-  ASSERT_NE(syn.flow, nullptr);
-  EXPECT_EQ(syn.flow->verdict.decision, rules::Decision::Deny);
-  EXPECT_FALSE(syn.flow->verdict.enforced);
+  ASSERT_TRUE(syn.flow);
+  EXPECT_EQ(syn.flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
+  EXPECT_FALSE(syn.flow.verdict(pipeline->policy()).enforced);
   EXPECT_EQ(send(*pipeline, fromOther.synAck(), Start + 1).action, Action::Forward);
   EXPECT_EQ(send(*pipeline, fromOther.ack(), Start + 2).action, Action::Forward);
 
@@ -296,8 +298,8 @@ TEST_F(PipelineTest, DeniedFlowIsForwardedAndCountedInMonitorMode) {
   EXPECT_EQ(pipeline->counters().monitoredViolations, 3u);
   EXPECT_EQ(pipeline->counters().forwarded, 4u);
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
-  EXPECT_EQ(syn.flow->forwardedPackets, 3u);
-  EXPECT_EQ(syn.flow->droppedPackets, 0u);
+  EXPECT_EQ(syn.flow.forwardedPackets(), 3u);
+  EXPECT_EQ(syn.flow.cold().droppedPackets, 0u);
 }
 
 TEST_F(PipelineTest, WithoutPolicyEverythingIpIsForwarded) {
@@ -305,7 +307,7 @@ TEST_F(PipelineTest, WithoutPolicyEverythingIpIsForwarded) {
   TcpSession session(OtherIp, 40000, ApiIp, 22);
   const PacketVerdict verdict = send(*pipeline, session.syn(), Start);
   EXPECT_EQ(verdict.action, Action::Forward);
-  ASSERT_NE(verdict.flow, nullptr);
+  ASSERT_TRUE(verdict.flow);
   EXPECT_TRUE(verdict.newFlow);
   EXPECT_EQ(pipeline->counters().forwarded, 1u);
 }
@@ -318,7 +320,7 @@ TEST_F(PipelineTest, MalformedFrameIsDropped) {
   const PacketVerdict malformed = send(*pipeline, bad, Start);
   EXPECT_EQ(malformed.action, Action::Drop);
   EXPECT_EQ(malformed.reason, DropReason::Malformed);
-  EXPECT_EQ(malformed.flow, nullptr);
+  EXPECT_FALSE(malformed.flow);
 
   Bytes truncated = udpFrame(WebIp, 35000, ApiIp, 6100);
   truncated.resize(30);
@@ -340,7 +342,7 @@ TEST_F(PipelineTest, NonIpIsForwarded) {
   const PacketVerdict arp = send(*pipeline, arpFrame(), Start);
   EXPECT_EQ(arp.action, Action::Forward);
   EXPECT_EQ(arp.reason, DropReason::None);
-  EXPECT_EQ(arp.flow, nullptr);
+  EXPECT_FALSE(arp.flow);
   EXPECT_EQ(pipeline->counters().nonIp, 1u);
   EXPECT_EQ(pipeline->counters().forwarded, 1u);
   EXPECT_EQ(pipeline->flows().size(), 0u);
@@ -369,7 +371,7 @@ TEST_F(PipelineTest, LaterFragmentWithoutItsFirstIsDropped) {
   const PacketVerdict verdict = send(*pipeline, datagram.later, Start);
   EXPECT_EQ(verdict.action, Action::Drop);
   EXPECT_EQ(verdict.reason, DropReason::FragmentNoFlow);
-  EXPECT_EQ(verdict.flow, nullptr);
+  EXPECT_FALSE(verdict.flow);
   EXPECT_EQ(dropped(*pipeline, DropReason::FragmentNoFlow), 1u);
   EXPECT_EQ(pipeline->flows().size(), 0u);
 }
@@ -380,17 +382,17 @@ TEST_F(PipelineTest, LaterFragmentFollowsItsFirstFragmentsFlow) {
   const auto datagram = fragmentedUdp(WebIp, ApiIp, 0x2222);
   const PacketVerdict first = send(*pipeline, datagram.first, Start);
   ASSERT_EQ(first.action, Action::Forward);
-  ASSERT_NE(first.flow, nullptr);
+  ASSERT_TRUE(first.flow);
   EXPECT_TRUE(first.newFlow);
-  EXPECT_TRUE(first.flow->key.portB == 6100 || first.flow->key.portA == 6100);
+  EXPECT_TRUE(first.flow.key().portB == 6100 || first.flow.key().portA == 6100);
 
   const PacketVerdict later = send(*pipeline, datagram.later, Start + 1);
   EXPECT_EQ(later.action, Action::Forward);
   EXPECT_EQ(later.reason, DropReason::None);
   EXPECT_EQ(later.flow, first.flow);
   EXPECT_FALSE(later.newFlow);
-  EXPECT_EQ(first.flow->packets[0], 2u);
-  EXPECT_EQ(first.flow->bytes[0], datagram.first.size() + datagram.later.size());
+  EXPECT_EQ(first.flow.hot().packets[0], 2u);
+  EXPECT_EQ(first.flow.hot().bytes[0], datagram.first.size() + datagram.later.size());
   EXPECT_EQ(pipeline->flows().size(), 1u);
   EXPECT_EQ(dropped(*pipeline, DropReason::FragmentNoFlow), 0u);
 
@@ -416,7 +418,7 @@ TEST_F(PipelineTest, FullFlowTableDropsNewFlows) {
   config.flows.capacity = 8;
   auto pipeline = makePipeline(config);
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
-  std::vector<FlowEntry*> flows;
+  std::vector<Flow> flows;
   for (uint16_t i = 0; i < 8; ++i) {
     const PacketVerdict verdict =
         send(*pipeline, udpFrame(WebIp, static_cast<uint16_t>(30000 + i), ApiIp, 6100), Start);
@@ -427,7 +429,7 @@ TEST_F(PipelineTest, FullFlowTableDropsNewFlows) {
   const PacketVerdict refused = send(*pipeline, udpFrame(WebIp, 31000, ApiIp, 6100), Start + 1);
   EXPECT_EQ(refused.action, Action::Drop);
   EXPECT_EQ(refused.reason, DropReason::FlowTableFull);
-  EXPECT_EQ(refused.flow, nullptr);
+  EXPECT_FALSE(refused.flow);
   EXPECT_EQ(dropped(*pipeline, DropReason::FlowTableFull), 1u);
   EXPECT_EQ(pipeline->counters().flowsCreated, 8u);
   // Tracked flows keep working: nothing was evicted to make room.
@@ -446,8 +448,7 @@ TEST_F(PipelineTest, AFullTableThatEvictsEndsTheLongestIdleFlowForANewOne) {
   auto pipeline = makePipeline(config);
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
   std::vector<uint16_t> ended;
-  pipeline->setFlowEndHandler(
-      [&](const FlowEntry& flow) { ended.push_back(flow.initiatorPort()); });
+  pipeline->setFlowEndHandler([&](Flow flow) { ended.push_back(flow.initiatorPort()); });
   const auto datagram = [](uint16_t port) { return udpFrame(WebIp, port, ApiIp, 6100); };
   for (uint16_t i = 0; i < 8; ++i) {
     ASSERT_EQ(send(*pipeline, datagram(static_cast<uint16_t>(30000 + i)), Start + i * Ms).action,
@@ -462,13 +463,14 @@ TEST_F(PipelineTest, AFullTableThatEvictsEndsTheLongestIdleFlowForANewOne) {
   }
   const PacketVerdict admitted = send(*pipeline, datagram(31001), Start + 2200 * Ms);
   EXPECT_EQ(admitted.action, Action::Forward);
-  ASSERT_NE(admitted.flow, nullptr);
+  ASSERT_TRUE(admitted.flow);
   EXPECT_EQ(ended, std::vector<uint16_t>{30000});  // reported as ended, and only it
   EXPECT_EQ(pipeline->counters().flowsEvicted, 1u);
   EXPECT_EQ(pipeline->flows().size(), 8u);  // never more than the capacity
   // The others are still tracked as they were.
   EXPECT_EQ(
-      send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 30003), Start + 2300 * Ms).flow->packets[1], 1u);
+      send(*pipeline, udpFrame(ApiIp, 6100, WebIp, 30003), Start + 2300 * Ms).flow.hot().packets[1],
+      1u);
   // The evicted flow speaking again is a new flow, and the table is busy again: refused.
   EXPECT_EQ(send(*pipeline, datagram(30000), Start + 2400 * Ms).reason, DropReason::FlowTableFull);
   EXPECT_EQ(pipeline->counters().flowsEvicted, 1u);
@@ -490,25 +492,25 @@ TEST_F(PipelineTest, HttpOnAnL7PortIsAllowedOnceClassified) {
       session.ack()};
 
   const PacketVerdict syn = send(*pipeline, frames[0], Start);
-  ASSERT_NE(syn.flow, nullptr);
-  FlowEntry* flow = syn.flow;
+  ASSERT_TRUE(syn.flow);
+  Flow flow = syn.flow;
   EXPECT_EQ(syn.action, Action::Forward);
   // Only an l7 rule could allow it: undecided until nDPI knows the protocol.
-  EXPECT_FALSE(flow->classified);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::NeedL7);
+  EXPECT_FALSE(flow.hot().classified);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::NeedL7);
   for (size_t i = 1; i < frames.size(); ++i) {
     const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
     EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
     EXPECT_EQ(verdict.flow, flow);
   }
-  ASSERT_TRUE(flow->classified);
+  ASSERT_TRUE(flow.hot().classified);
   const auto http = pipeline->detector().catalog().find("HTTP");
   ASSERT_TRUE(http.has_value());
-  EXPECT_TRUE(flow->classification.protocol.app == *http ||
-              flow->classification.protocol.master == *http);
-  EXPECT_EQ(flow->classification.hostName(), "api.shop.local");
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
-  EXPECT_EQ(pipeline->policy()->ruleName(flow->verdict), "api/ingress/0");
+  EXPECT_TRUE(flow.classification().protocol.app == *http ||
+              flow.classification().protocol.master == *http);
+  EXPECT_EQ(flow.classification().hostName(), "api.shop.local");
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Allow);
+  EXPECT_EQ(pipeline->policy()->ruleName(flow.verdict(pipeline->policy())), "api/ingress/0");
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), 0u);
   EXPECT_EQ(pipeline->counters().forwarded, frames.size());
   EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
@@ -526,18 +528,18 @@ TEST_F(PipelineTest, SshOnTheHttpPortIsDeniedOnceClassified) {
                                   session.ack(),
                                   session.fromClient(std::string(48, '\x14')),
                                   session.fromServer(std::string(48, '\x14'))};
-  FlowEntry* flow = nullptr;
+  Flow flow;
   size_t classifiedAt = frames.size();
   for (size_t i = 0; i < frames.size(); ++i) {
     const PacketVerdict verdict = send(*pipeline, frames[i], Start + i * 1000);
-    ASSERT_NE(verdict.flow, nullptr);
+    ASSERT_TRUE(verdict.flow);
     flow = verdict.flow;
-    if (flow->classified && classifiedAt == frames.size()) {
+    if (flow.hot().classified && classifiedAt == frames.size()) {
       classifiedAt = i;
     }
     if (i < classifiedAt) {
       EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i << " before classification";
-      EXPECT_EQ(flow->verdict.decision, rules::Decision::NeedL7);
+      EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::NeedL7);
     } else {
       EXPECT_EQ(verdict.action, Action::Drop) << "packet " << i << " after classification";
       EXPECT_EQ(verdict.reason, DropReason::PolicyDenied);
@@ -547,12 +549,12 @@ TEST_F(PipelineTest, SshOnTheHttpPortIsDeniedOnceClassified) {
   EXPECT_GE(classifiedAt, 3u);  // the handshake carries nothing to classify
   const auto ssh = pipeline->detector().catalog().find("SSH");
   ASSERT_TRUE(ssh.has_value());
-  EXPECT_TRUE(flow->classification.protocol.app == *ssh ||
-              flow->classification.protocol.master == *ssh);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
-  EXPECT_TRUE(flow->verdict.enforced);
-  EXPECT_EQ(flow->forwardedPackets, classifiedAt);
-  EXPECT_EQ(flow->droppedPackets, frames.size() - classifiedAt);
+  EXPECT_TRUE(flow.classification().protocol.app == *ssh ||
+              flow.classification().protocol.master == *ssh);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
+  EXPECT_TRUE(flow.verdict(pipeline->policy()).enforced);
+  EXPECT_EQ(flow.forwardedPackets(), classifiedAt);
+  EXPECT_EQ(flow.cold().droppedPackets, frames.size() - classifiedAt);
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), frames.size() - classifiedAt);
 }
 
@@ -580,13 +582,13 @@ spec:
   for (size_t i = 0; i < frames.size(); ++i) {
     verdict = send(*pipeline, frames[i], Start + i * 1000);
   }
-  ASSERT_NE(verdict.flow, nullptr);
-  ASSERT_TRUE(verdict.flow->classified);
+  ASSERT_TRUE(verdict.flow);
+  ASSERT_TRUE(verdict.flow.hot().classified);
   const auto& catalog = pipeline->detector().catalog();
-  EXPECT_EQ(catalog.name(verdict.flow->classification.protocol.master), "Unknown");
-  EXPECT_EQ(catalog.name(verdict.flow->classification.protocol.app), "HTTP");
+  EXPECT_EQ(catalog.name(verdict.flow.classification().protocol.master), "Unknown");
+  EXPECT_EQ(catalog.name(verdict.flow.classification().protocol.app), "HTTP");
   EXPECT_EQ(verdict.action, Action::Drop);
-  EXPECT_EQ(verdict.flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_EQ(verdict.flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
 }
 
 TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
@@ -601,9 +603,9 @@ TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
   TcpSession session(WebIp, 42000, ApiIp, 7000);
   const PacketVerdict syn = send(*pipeline, session.syn(), Start);
   ASSERT_EQ(syn.action, Action::Forward);
-  FlowEntry* flow = syn.flow;
-  ASSERT_NE(flow, nullptr);
-  EXPECT_EQ(flow->verdict.generation, 1u);
+  Flow flow = syn.flow;
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).generation, 1u);
   EXPECT_EQ(send(*pipeline, session.synAck(), Start + 1).action, Action::Forward);
 
   pipeline->setPolicy(withoutPort);
@@ -611,14 +613,14 @@ TEST_F(PipelineTest, NewPolicyGenerationReevaluatesExistingFlows) {
   EXPECT_EQ(ack.action, Action::Drop);
   EXPECT_EQ(ack.reason, DropReason::PolicyDenied);
   EXPECT_EQ(ack.flow, flow);
-  EXPECT_EQ(flow->verdict.generation, 2u);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).generation, 2u);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
 
   pipeline->setPolicy(withPortAgain);
   const PacketVerdict data = send(*pipeline, session.fromClient("hello"), Start + 3);
   EXPECT_EQ(data.action, Action::Forward);
-  EXPECT_EQ(flow->verdict.generation, 3u);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Allow);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).generation, 3u);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Allow);
   EXPECT_EQ(pipeline->flows().size(), 1u);
 }
 
@@ -633,17 +635,17 @@ TEST_F(PipelineTest, ExpireHandsSettledFlowsToTheFlowEndHandler) {
     uint64_t packets;
   };
   std::vector<Ended> ended;
-  pipeline->setFlowEndHandler([&](const FlowEntry& flow) {
-    ended.push_back({flow.key, flow.classified, flow.classification, flow.verdict.decision,
-                     flow.totalPackets()});
+  pipeline->setFlowEndHandler([&](Flow flow) {
+    ended.push_back({flow.key(), flow.hot().classified, flow.classification(),
+                     flow.verdict(pipeline->policy()).decision, flow.totalPackets()});
   });
 
   // A half-open connection to the HTTP-only port: still classifying when it goes idle.
   TcpSession session(WebIp, 43000, ApiIp, 8080);
   const PacketVerdict syn = send(*pipeline, session.syn(), Start);
-  ASSERT_NE(syn.flow, nullptr);
-  const dataplane::FlowKey idleKey = syn.flow->key;
-  EXPECT_FALSE(syn.flow->classified);
+  ASSERT_TRUE(syn.flow);
+  const dataplane::FlowKey idleKey = syn.flow.key();
+  EXPECT_FALSE(syn.flow.hot().classified);
   EXPECT_EQ(pipeline->detector().stats().inUse, 1u);
   // A UDP flow that keeps talking.
   send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start);
@@ -662,7 +664,7 @@ TEST_F(PipelineTest, ExpireHandsSettledFlowsToTheFlowEndHandler) {
   EXPECT_EQ(ended[0].decision, rules::Decision::Deny);
   EXPECT_EQ(pipeline->counters().flowsExpired, 1u);
   EXPECT_EQ(pipeline->flows().size(), 1u);
-  EXPECT_EQ(pipeline->flows().find(idleKey), nullptr);
+  EXPECT_FALSE(pipeline->flows().find(idleKey));
   EXPECT_EQ(pipeline->detector().stats().inUse, 1u);  // the expired flow's state went back
 
   // The UDP flow goes too once idle for a minute.
@@ -682,29 +684,29 @@ TEST_F(PipelineTest, FinishDetectionGivesUpOnPendingFlows) {
   TcpSession pending(WebIp, 44000, ApiIp, 8080);
   TcpSession http(WebIp, 44001, ApiIp, 8080);
   const PacketVerdict first = send(*pipeline, pending.syn(), Start);
-  ASSERT_NE(first.flow, nullptr);
-  FlowEntry* pendingFlow = first.flow;
-  FlowEntry* httpFlow = nullptr;
+  ASSERT_TRUE(first.flow);
+  Flow pendingFlow = first.flow;
+  Flow httpFlow;
   for (const Bytes& frame : {http.syn(), http.synAck(), http.ack(),
                              http.fromClient("GET / HTTP/1.1\r\nHost: api.shop.local\r\n\r\n")}) {
     httpFlow = send(*pipeline, frame, Start + 1).flow;
   }
-  ASSERT_NE(httpFlow, nullptr);
-  ASSERT_TRUE(httpFlow->classified);
-  const dpi::Classification httpClassification = httpFlow->classification;
-  EXPECT_FALSE(pendingFlow->classified);
+  ASSERT_TRUE(httpFlow);
+  ASSERT_TRUE(httpFlow.hot().classified);
+  const dpi::Classification httpClassification = httpFlow.classification();
+  EXPECT_FALSE(pendingFlow.hot().classified);
   EXPECT_EQ(pipeline->detector().stats().inUse, 1u);
   const uint64_t gaveUpBefore = pipeline->detector().stats().gaveUp;
 
   pipeline->finishDetection();
-  EXPECT_TRUE(pendingFlow->classified);
-  EXPECT_TRUE(pendingFlow->dpi.done);
+  EXPECT_TRUE(pendingFlow.hot().classified);
+  EXPECT_EQ(pendingFlow.extra(), nullptr);  // no host name: nothing kept beyond its verdict
   EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
   EXPECT_EQ(pipeline->detector().stats().gaveUp, gaveUpBefore + 1);
-  EXPECT_EQ(pendingFlow->verdict.decision, rules::Decision::Deny);
+  EXPECT_EQ(pendingFlow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
   // Classified flows are left as they were; both stay in the table.
-  EXPECT_EQ(httpFlow->classification.protocol.app, httpClassification.protocol.app);
-  EXPECT_EQ(httpFlow->verdict.decision, rules::Decision::Allow);
+  EXPECT_EQ(httpFlow.classification().protocol.app, httpClassification.protocol.app);
+  EXPECT_EQ(httpFlow.verdict(pipeline->policy()).decision, rules::Decision::Allow);
   EXPECT_EQ(pipeline->flows().size(), 2u);
   // The settled verdict applies to what follows.
   EXPECT_EQ(send(*pipeline, pending.synAck(), Start + 2).reason, DropReason::PolicyDenied);
@@ -714,15 +716,15 @@ TEST_F(PipelineTest, ProcessesMbufs) {
   auto pipeline = makePipeline();
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
   rte_mempool* pool = dataplane::createPacketPool(uniqueName("mb"), 63, 2048);
-  ASSERT_NE(pool, nullptr);
+  ASSERT_TRUE(pool);
   const auto toMbuf = [&](const Bytes& frame) {
     rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
-    EXPECT_NE(mbuf, nullptr);
+    EXPECT_TRUE(mbuf);
     if (mbuf == nullptr) {
       return mbuf;
     }
     char* data = rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size()));
-    EXPECT_NE(data, nullptr);
+    EXPECT_TRUE(data);
     if (data != nullptr) {
       std::memcpy(data, frame.data(), frame.size());
     }
@@ -734,9 +736,9 @@ TEST_F(PipelineTest, ProcessesMbufs) {
   rte_mbuf* first = toMbuf(allowed.syn());
   rte_mbuf* reply = toMbuf(allowed.synAck());
   rte_mbuf* blocked = toMbuf(denied.syn());
-  ASSERT_NE(first, nullptr);
-  ASSERT_NE(reply, nullptr);
-  ASSERT_NE(blocked, nullptr);
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(reply);
+  ASSERT_TRUE(blocked);
 
   const dataplane::PacketMeta meta = dataplane::parsePacket(first);
   EXPECT_EQ(meta.status, dataplane::ParseStatus::Ok);
@@ -746,11 +748,11 @@ TEST_F(PipelineTest, ProcessesMbufs) {
   const PacketVerdict a = pipeline->process(first, Start, Port);
   EXPECT_EQ(a.action, Action::Forward);
   EXPECT_TRUE(a.newFlow);
-  ASSERT_NE(a.flow, nullptr);
+  ASSERT_TRUE(a.flow);
   const PacketVerdict b = pipeline->process(reply, Start + 1, Port);
   EXPECT_EQ(b.action, Action::Forward);
   EXPECT_EQ(b.flow, a.flow);
-  EXPECT_EQ(a.flow->state, dataplane::ConnState::SynReceived);
+  EXPECT_EQ(a.flow.hot().state, dataplane::ConnState::SynReceived);
   const PacketVerdict c = pipeline->process(blocked, Start + 2, Port);
   EXPECT_EQ(c.action, Action::Drop);
   EXPECT_EQ(c.reason, DropReason::PolicyDenied);
@@ -779,18 +781,18 @@ TEST_F(PipelineTest, AFlowThatClosesUnclassifiedIsJudgedAsItCloses) {
                                    session.fromClient(opaque),
                                    session.fromServer(opaque),
                                    session.clientFin()};
-  FlowEntry* flow = nullptr;
+  Flow flow;
   for (size_t i = 0; i < passing.size(); ++i) {
     const PacketVerdict verdict = send(*pipeline, passing[i], Start + i);
     EXPECT_EQ(verdict.action, Action::Forward) << "packet " << i;
     flow = verdict.flow;
   }
-  ASSERT_NE(flow, nullptr);
-  EXPECT_FALSE(flow->classified) << pipeline->detector().catalog().name(
-      flow->classification.protocol.app);
+  ASSERT_TRUE(flow);
+  EXPECT_FALSE(flow.hot().classified)
+      << pipeline->detector().catalog().name(flow.classification().protocol.app);
   const PacketVerdict last = send(*pipeline, session.serverFin(), Start + 10);
-  EXPECT_TRUE(flow->classified);
-  EXPECT_EQ(flow->verdict.decision, rules::Decision::Deny);
+  EXPECT_TRUE(flow.hot().classified);
+  EXPECT_EQ(flow.verdict(pipeline->policy()).decision, rules::Decision::Deny);
   EXPECT_EQ(last.action, Action::Drop);
   EXPECT_TRUE(last.cut);
 }
@@ -822,7 +824,7 @@ class HoldingTest : public PipelineTest {
   void SetUp() override {
     PipelineTest::SetUp();
     pool_ = dataplane::createPacketPool(uniqueName("hold"), 127, 2048);
-    ASSERT_NE(pool_, nullptr);
+    ASSERT_TRUE(pool_);
   }
   void TearDown() override {
     pipeline_.reset();
@@ -839,7 +841,7 @@ class HoldingTest : public PipelineTest {
   // or releases is recorded in `sent_` (the payload text of each, "" for none), in order.
   PacketVerdict send(const Bytes& frame, uint64_t nowNs) {
     rte_mbuf* mbuf = rte_pktmbuf_alloc(pool_);
-    EXPECT_NE(mbuf, nullptr);
+    EXPECT_TRUE(mbuf);
     std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size())), frame.data(),
                 frame.size());
     const dataplane::PacketMeta meta = dataplane::parsePacket(mbuf);
@@ -899,12 +901,13 @@ TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
   const PacketVerdict decided = send(session.fromClient(hello.substr(60)), Start + 4);
   EXPECT_EQ(decided.action, Action::Drop);
   EXPECT_TRUE(decided.cut) << "the first drop of a flow that passed its handshake";
-  ASSERT_NE(decided.flow, nullptr);
-  EXPECT_EQ(pipeline_->detector().catalog().name(decided.flow->classification.protocol.app), "TLS");
-  EXPECT_EQ(decided.flow->classification.hostName(), "exfil.evil.test");
+  ASSERT_TRUE(decided.flow);
+  EXPECT_EQ(pipeline_->detector().catalog().name(decided.flow.classification().protocol.app),
+            "TLS");
+  EXPECT_EQ(decided.flow.classification().hostName(), "exfil.evil.test");
   // Only the handshake ever left: no byte of the ClientHello.
   EXPECT_EQ(sent_, (std::vector<std::string>{"", "", ""}));
-  EXPECT_EQ(decided.flow->droppedPackets, 2u);
+  EXPECT_EQ(decided.flow.cold().droppedPackets, 2u);
   EXPECT_EQ(pipeline_->counters().held, 1u);
   EXPECT_EQ(dropped(*pipeline_, DropReason::PolicyDenied), 2u);
   EXPECT_EQ(mbufsInUse(), 0u) << "the held segment was freed with its flow's verdict";
@@ -921,7 +924,7 @@ TEST_F(HoldingTest, HeldSegmentsGoFirstWhenTheVerdictAllows) {
   ASSERT_EQ(sent_.size(), 5u);
   EXPECT_EQ(sent_[3], hello.substr(0, 60));
   EXPECT_EQ(sent_[4], hello.substr(60));
-  EXPECT_EQ(decided.flow->forwardedPackets, 5u);
+  EXPECT_EQ(decided.flow.forwardedPackets(), 5u);
 }
 
 // A protocol nDPI only names from the server's answer (PostgreSQL waits for 'N' after the
@@ -941,7 +944,7 @@ TEST_F(HoldingTest, HeldBytesGoOnAtTheTimeoutSoTheServerCanAnswer) {
   EXPECT_EQ(sent_[3], sslRequest);
   const PacketVerdict answer = send(session.fromServer("N"), Start + 1000 + timeout + 1);
   EXPECT_EQ(answer.action, Action::Forward);
-  EXPECT_EQ(pipeline_->detector().catalog().name(answer.flow->classification.protocol.app),
+  EXPECT_EQ(pipeline_->detector().catalog().name(answer.flow.classification().protocol.app),
             "PostgreSQL");
   EXPECT_EQ(pipeline_->counters().heldReleasedLate, 1u);
 }
@@ -976,7 +979,7 @@ TEST_F(HoldingTest, AFlowThatGoesAwayTakesItsHeldPacketsWithIt) {
   const std::string part = helloStart("a.test");
   EXPECT_EQ(send(session.fromClient(part), Start + 3).action, Action::Hold);
   EXPECT_EQ(mbufsInUse(), 1u);
-  pipeline_->forget([](const FlowEntry&) { return true; });
+  pipeline_->forget([](Flow) { return true; });
   EXPECT_EQ(mbufsInUse(), 0u);
   EXPECT_TRUE(pipeline_->released().empty());
 }
@@ -987,7 +990,7 @@ TEST_F(PipelineTest, DetectionBudgetBoundsUnclassifiableFlows) {
   auto pipeline = makePipeline(config);
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
   std::mt19937 random(99);
-  FlowEntry* flow = nullptr;
+  Flow flow;
   for (int i = 0; i < 6; ++i) {
     Bytes noise(64);
     for (auto& byte : noise) {
@@ -997,10 +1000,10 @@ TEST_F(PipelineTest, DetectionBudgetBoundsUnclassifiableFlows) {
         send(*pipeline, udpFrame(WebIp, 36000, ApiIp, 6100, noise), Start + i);
     EXPECT_EQ(verdict.action, Action::Forward);
     flow = verdict.flow;
-    ASSERT_NE(flow, nullptr);
-    EXPECT_EQ(flow->classified, i >= 3) << "packet " << i;
+    ASSERT_TRUE(flow);
+    EXPECT_EQ(flow.hot().classified, i >= 3) << "packet " << i;
   }
-  EXPECT_EQ(flow->dpi.packets, 4);
+  EXPECT_EQ(flow.cold().dpiPackets, 4);
   EXPECT_EQ(pipeline->detector().stats().inUse, 0u);
 }
 
