@@ -171,11 +171,7 @@ void report(const std::string& phase, const Run::Figures& figures, const Run::Fi
 }  // namespace
 
 int main() {
-  if (::geteuid() != 0) {
-    std::cerr << "api_load_bench: needs root (namespaces, a DPDK agent)\n";
-    return 2;
-  }
-  try {
+  return bulkhead::bench::runLabBenchmark("api_load_bench", [] {
     Run run;
     std::printf(
         "%u hostile connections in the idle and trickling phases\n\n"
@@ -199,9 +195,5 @@ int main() {
     std::printf("\nhostile connections closed by the agent (5 s deadline) and reopened: %u\n",
                 reconnects);
     run.stop();
-  } catch (const std::exception& error) {
-    std::cerr << "api_load_bench: " << error.what() << "\n";
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -64,11 +64,7 @@ nlohmann::json counters(const std::string& socket) {
 }  // namespace
 
 int main() {
-  if (::geteuid() != 0) {
-    std::cerr << "flow_scale_bench: needs root (namespaces, a DPDK agent)\n";
-    return 2;
-  }
-  try {
+  return bulkhead::bench::runLabBenchmark("flow_scale_bench", [] {
     const unsigned flows = fromEnv("FLOWS", 1000000);
     const unsigned perDestination = (flows + Destinations - 1) / Destinations;
     if (perDestination > 65535 - 1024) {
@@ -121,9 +117,5 @@ int main() {
       agent.cni("DEL", i);
     }
     agent.stop();
-  } catch (const std::exception& error) {
-    std::cerr << "flow_scale_bench: " << error.what() << "\n";
-    return 1;
-  }
-  return 0;
+  });
 }

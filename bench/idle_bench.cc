@@ -123,11 +123,7 @@ void report(const char* mode, const Figures& figures) {
 }  // namespace
 
 int main() {
-  if (::geteuid() != 0) {
-    std::cerr << "idle_bench: needs root (namespaces, a DPDK agent)\n";
-    return 2;
-  }
-  try {
+  return bulkhead::bench::runLabBenchmark("idle_bench", [] {
     bulkhead::bench::LabAgent agent(2, Policy);
     std::printf(
         "| worker | idle CPU (one core) | ping RTT p50 ms | p99 | replies |\n"
@@ -141,9 +137,5 @@ int main() {
         "(p50)\n",
         busy.cpuShare > 0 ? idle.cpuShare / busy.cpuShare : 0.0,
         quantile(idle.rtts, 0.5) - quantile(busy.rtts, 0.5));
-  } catch (const std::exception& error) {
-    std::cerr << "idle_bench: " << error.what() << "\n";
-    return 1;
-  }
-  return 0;
+  });
 }

@@ -4,10 +4,13 @@
 // bulkheadd protecting that bridge, and the real bulkhead-cni to attach the hosts as a runtime
 // would. Root only; the lab removes everything (namespaces, bridge, the agent's wire) at the end.
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <functional>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <string>
@@ -42,6 +45,22 @@ inline double millisecondsSince(std::chrono::steady_clock::time_point start) {
 inline std::string binary(const char* variable, const std::string& name) {
   const char* value = std::getenv(variable);
   return value != nullptr && *value != 0 ? value : testing::builtBinary(name);
+}
+
+// The main() of a whole-agent benchmark: without root it says so and exits 2; a setup that fails
+// says why and exits 1 (the lab still cleans up behind it).
+inline int runLabBenchmark(const char* name, const std::function<void()>& body) {
+  if (::geteuid() != 0) {
+    std::cerr << name << ": needs root (namespaces, a DPDK agent)\n";
+    return 2;
+  }
+  try {
+    body();
+  } catch (const std::exception& error) {
+    std::cerr << name << ": " << error.what() << "\n";
+    return 1;
+  }
+  return 0;
 }
 
 class LabAgent {

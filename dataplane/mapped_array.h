@@ -3,7 +3,6 @@
 #include <sys/mman.h>
 
 #include <cstddef>
-#include <new>
 #include <stdexcept>
 #include <string>
 #include <type_traits>

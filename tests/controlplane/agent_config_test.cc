@@ -42,6 +42,14 @@ TEST(AgentConfig, UnknownKeysAndWrongTypesAreErrorsNotIgnored) {
   EXPECT_EQ(errorsOf("maxFlows: 1048576\nmaxFlowsPerEndpoint: 1\n"), "");
 }
 
+// A flow table costs what its flows touch (dataplane/flow_table.h), so the default can be a
+// million flows per worker (docs/agent.md).
+TEST(AgentConfig, AWorkerTracksAMillionFlowsByDefault) {
+  const AgentConfigLoad load = loadAgentConfigText("logLevel: info\n", "b.yaml");
+  ASSERT_TRUE(load.ok());
+  EXPECT_EQ(load.config.maxFlows, 1048576u);
+}
+
 TEST(AgentConfig, AFullFlowTableDropsUnlessToldToEvictIdleFlows) {
   EXPECT_EQ(loadAgentConfigText("logLevel: info\n", "b.yaml").config.flowTableFull,
             dataplane::FullTable::Drop);

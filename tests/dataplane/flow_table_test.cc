@@ -364,6 +364,7 @@ TEST(FlowTable, AFlowCostsAtMost128BytesIndexIncluded) {
   // What every tracked flow takes of the table, whatever it carries: its two parts and its
   // share of the index (sized for the capacity). IPv6 addresses and a flow's extra part come on
   // top, only for the flows that need them.
+  EXPECT_GE(FlowTable(FlowTableConfig{}).capacity(), 1u << 20) << "the default holds 1M flows";
   for (const uint32_t capacity : {1024u, 65536u, 1u << 20}) {
     FlowTable table(smallConfig(capacity));
     EXPECT_LE(table.bytesPerFlow(), 128.0) << capacity;
