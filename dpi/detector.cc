@@ -4,16 +4,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "dpi/ndpi.h"
 #include "dpi/protocol_evidence.h"
 
 namespace bulkhead::dpi {
 namespace {
-
-// Structs are carved from chunks so that pool growth is rare (once per this many new flows) and
-// never happens per packet.
-constexpr size_t ChunkFlows = 1024;
 
 Confidence fromNdpi(ndpi_confidence_t confidence) {
   switch (confidence) {
@@ -58,8 +55,19 @@ Detector::Detector(const DetectorConfig& config) : config_(config) {
   ndpi_set_protocol_detection_bitmask2(module_, &all);
   ndpi_finalize_initialization(module_);
   catalog_ = std::make_unique<NdpiProtocolCatalog>(module_);
-  // Round up so every struct in a chunk stays suitably aligned.
+  // Round up so every struct in the pool stays suitably aligned.
   flowSize_ = (ndpi_detection_get_sizeof_ndpi_flow_struct() + 63) & ~size_t{63};
+  if (config_.maxClassifyingFlows >= NoFree) {
+    throw std::invalid_argument("nDPI: at most 2^32 - 2 flows can be classified at once");
+  }
+  if (config_.maxClassifyingFlows > 0) {
+    pool_.reset(static_cast<std::byte*>(
+        std::aligned_alloc(64, size_t{config_.maxClassifyingFlows} * flowSize_)));
+    if (!pool_) {
+      throw std::runtime_error("nDPI: no memory for " +
+                               std::to_string(config_.maxClassifyingFlows) + " flows' state");
+    }
+  }
 }
 
 Detector::~Detector() {
@@ -67,23 +75,17 @@ Detector::~Detector() {
 }
 
 ndpi_flow_struct* Detector::acquire() {
-  if (free_.empty()) {
-    if (stats_.pooled >= config_.maxClassifyingFlows) {
-      return nullptr;
-    }
-    const size_t count = std::min<size_t>(ChunkFlows, config_.maxClassifyingFlows - stats_.pooled);
-    Chunk chunk(static_cast<std::byte*>(std::aligned_alloc(64, count * flowSize_)));
-    if (!chunk) {
-      return nullptr;
-    }
-    for (size_t i = 0; i < count; ++i) {
-      free_.push_back(reinterpret_cast<ndpi_flow_struct*>(chunk.get() + i * flowSize_));
-    }
-    chunks_.push_back(std::move(chunk));
-    stats_.pooled += count;
+  uint32_t index;
+  if (freeHead_ != NoFree) {
+    index = freeHead_;
+    std::memcpy(&freeHead_, pool_.get() + size_t{index} * flowSize_, sizeof(freeHead_));
+  } else if (fresh_ < config_.maxClassifyingFlows) {
+    index = fresh_++;
+    stats_.pooled = fresh_;
+  } else {
+    return nullptr;
   }
-  ndpi_flow_struct* flow = free_.back();
-  free_.pop_back();
+  auto* flow = reinterpret_cast<ndpi_flow_struct*>(pool_.get() + size_t{index} * flowSize_);
   std::memset(static_cast<void*>(flow), 0, flowSize_);
   // nDPI guesses a protocol from the port and the addresses on a flow's first packet, then lets
   // those guesses run its dissectors (the port's dissector goes first), fill the half of the
@@ -100,7 +102,9 @@ ndpi_flow_struct* Detector::acquire() {
 void Detector::recycle(ndpi_flow_struct* flow) {
   // nDPI may hang allocations off the flow (TLS certificates, HTTP fields); free those, keep ours.
   ndpi_free_flow_data(flow);
-  free_.push_back(flow);
+  auto* bytes = reinterpret_cast<std::byte*>(flow);
+  std::memcpy(bytes, &freeHead_, sizeof(freeHead_));
+  freeHead_ = static_cast<uint32_t>((bytes - pool_.get()) / flowSize_);
   --stats_.inUse;
 }
 

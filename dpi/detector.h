@@ -57,7 +57,7 @@ class Detector {
     uint64_t gaveUp = 0;
     uint64_t poolExhausted = 0;
     size_t inUse = 0;
-    size_t pooled = 0;  // structs allocated so far (in use + free)
+    size_t pooled = 0;  // structs of the pool used so far (in use + free)
   };
   const Stats& stats() const { return stats_; }
 
@@ -70,12 +70,17 @@ class Detector {
   ndpi_detection_module_struct* module_ = nullptr;
   std::unique_ptr<NdpiProtocolCatalog> catalog_;
   size_t flowSize_ = 0;
-  struct FreeChunk {
-    void operator()(std::byte* chunk) const { std::free(chunk); }
+  // Room for maxClassifyingFlows structs, allocated once at construction and so large that the
+  // C library maps it: its pages cost memory once a flow uses them, and acquire() never
+  // allocates. Free structs are a list threaded through their first bytes; the never-used tail
+  // is handed out from `fresh_`.
+  struct FreePool {
+    void operator()(std::byte* pool) const { std::free(pool); }
   };
-  using Chunk = std::unique_ptr<std::byte, FreeChunk>;
-  std::vector<Chunk> chunks_;
-  std::vector<ndpi_flow_struct*> free_;
+  std::unique_ptr<std::byte, FreePool> pool_;
+  static constexpr uint32_t NoFree = UINT32_MAX;
+  uint32_t freeHead_ = NoFree;
+  uint32_t fresh_ = 0;
   Stats stats_;
 };
 
