@@ -238,7 +238,7 @@ nlohmann::json Agent::flowsJson() const {
          {"host", std::string(flow.classification.hostName())},
          {"verdict", verdict},
          {"enforced", flow.enforced},
-         {"rule", flow.rule},
+         {"rule", std::string(flow.ruleName())},
          {"dpi_packets", flow.classification.packets},
          {"packets", flow.packets},
          {"bytes", flow.bytes},

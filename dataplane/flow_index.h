@@ -35,6 +35,14 @@ class FlowIndex {
   void erase(uint64_t hash, uint32_t slot);
   // Brings the key's home bucket towards the cache ahead of a find (a burst's lookups overlap).
   void prefetch(uint64_t hash) const { __builtin_prefetch(&buckets_[home(hash)]); }
+  // The first slot in the key's home bucket whose tag matches: most likely the key's, so its flow
+  // can be fetched ahead of the find too. NotFound when none does.
+  uint32_t likelySlot(uint64_t hash) const {
+    const Bucket& entry = buckets_[home(hash)];
+    const uint32_t ways = candidates(entry, tag(hash));
+    return ways != 0 && entry.slot[__builtin_ctz(ways)] != 0 ? entry.slot[__builtin_ctz(ways)] - 1
+                                                             : NotFound;
+  }
 
   size_t bytes() const { return buckets_.bytes(); }
 

@@ -1,25 +1,10 @@
 #include "dataplane/flow_table.h"
 
+#include <cstring>
 #include <random>
 #include <stdexcept>
 
 namespace bulkhead::dataplane {
-namespace {
-
-uint64_t load64(const uint8_t* bytes) {
-  uint64_t value;
-  std::memcpy(&value, bytes, sizeof(value));
-  return value;
-}
-
-// One 64x64->128 multiply of keyed words, folded (the "mum" step of wyhash): a universal-style
-// hash whose collisions depend on keys the sender never sees.
-uint64_t mix(uint64_t x, uint64_t y) {
-  const Uint128 product = static_cast<Uint128>(x) * y;
-  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
-}
-
-}  // namespace
 
 FlowTable::FlowTable(const FlowTableConfig& config)
     : config_(config),
@@ -38,52 +23,12 @@ FlowTable::FlowTable(const FlowTableConfig& config)
   }
 }
 
-CompactKey FlowTable::compact(const FlowKey& key) const {
-  CompactKey out;
-  if (key.family == 4) {
-    std::memcpy(&out.a, key.addressA, 4);
-    std::memcpy(&out.b, key.addressB, 4);
-  } else {
-    uint64_t digest = mix(load64(key.addressA) ^ seed_[0], load64(key.addressA + 8) ^ seed_[1]);
-    digest = mix(digest ^ load64(key.addressB), load64(key.addressB + 8) ^ seed_[0]);
-    out.a = static_cast<uint32_t>(digest);
-    out.b = static_cast<uint32_t>(digest >> 32);
-  }
-  out.portA = key.portA;
-  out.portB = key.portB;
-  out.vlan = key.vlan;
-  out.family = key.family;
-  out.ipProtocol = key.ipProtocol;
-  return out;
-}
-
-uint64_t FlowTable::hash(const CompactKey& key) const {
-  uint64_t words[2];
-  std::memcpy(words, &key, sizeof(words));
-  return mix(words[0] ^ seed_[0], words[1] ^ seed_[1]);
-}
-
-bool FlowTable::matches(uint32_t slot, const CompactKey& compact, const FlowKey& key) const {
-  if (!(hot_[slot].key == compact)) {
-    return false;
-  }
-  return key.family == 4 || (std::memcmp(v6_[slot].data(), key.addressA, 16) == 0 &&
-                             std::memcmp(v6_[slot].data() + 16, key.addressB, 16) == 0);
-}
-
-Flow FlowTable::find(const FlowKey& key) {
-  const CompactKey wanted = compact(key);
-  const uint32_t slot = index_.find(
-      hash(wanted), [&](uint32_t candidate) { return matches(candidate, wanted, key); });
-  return slot == FlowIndex::NotFound ? Flow() : Flow(this, slot);
-}
-
-Flow FlowTable::insert(const FlowKey& key) {
+Flow FlowTable::insert(const FlowKey& key, const FlowLookup& lookup) {
   if (key.family != 4 && key.family != 6) {
     return {};
   }
-  const CompactKey wanted = compact(key);
-  const uint64_t keyHash = hash(wanted);
+  const CompactKey& wanted = lookup.compact;
+  const uint64_t keyHash = lookup.hash;
   const uint32_t existing =
       index_.find(keyHash, [&](uint32_t candidate) { return matches(candidate, wanted, key); });
   if (existing != FlowIndex::NotFound) {

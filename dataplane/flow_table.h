@@ -1,7 +1,9 @@
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string_view>
 
 #include "dataplane/flow_entry.h"
@@ -27,6 +29,13 @@ struct FlowTableConfig {
 };
 
 class FlowTable;
+
+// A key made ready for the table: compacted and hashed once, for a prefetch ahead of the burst
+// and then the find (and the insert, when the flow is new).
+struct FlowLookup {
+  CompactKey compact;
+  uint64_t hash = 0;
+};
 
 // A tracked flow: a handle on its parts in the table (flow_entry.h), cheap to copy, valid until
 // the flow is erased. A default-made Flow is null: what a lookup that found nothing returns.
@@ -86,11 +95,32 @@ class FlowTable {
   FlowTable(const FlowTable&) = delete;
   FlowTable& operator=(const FlowTable&) = delete;
 
-  Flow find(const FlowKey& key);
-  // Brings the key's index bucket towards the cache, ahead of find() in a burst.
-  void prefetch(const FlowKey& key) const { index_.prefetch(hash(compact(key))); }
+  FlowLookup lookup(const FlowKey& key) const {
+    FlowLookup out;
+    fillLookup(key, out);
+    return out;
+  }
+  void fillLookup(const FlowKey& key, FlowLookup& out) const;
+  // From CompactKey's two words (compactIpv4Key).
+  void fillLookup(uint64_t low, uint64_t high, FlowLookup& out) const;
+  // Brings the key's index bucket towards the cache: a burst's lookups then overlap their misses
+  // instead of waiting for each in turn.
+  void prefetch(const FlowLookup& lookup) const { index_.prefetch(lookup.hash); }
+  // Then, once the bucket has had time to arrive, the flow's hot line.
+  void prefetchFlow(const FlowLookup& lookup) const {
+    const uint32_t slot = index_.likelySlot(lookup.hash);
+    if (slot != FlowIndex::NotFound) {
+      __builtin_prefetch(&hot_[slot]);
+    }
+  }
+
+  // `lookup` is lookup(key), made earlier; `key` is read only for an IPv6 flow (an IPv4 key is
+  // all in `lookup`).
+  Flow find(const FlowKey& key, const FlowLookup& lookup);
+  Flow find(const FlowKey& key) { return find(key, lookup(key)); }
   // A fresh flow for `key` (the existing one if it is already tracked), or null when full.
-  Flow insert(const FlowKey& key);
+  Flow insert(const FlowKey& key, const FlowLookup& lookup);
+  Flow insert(const FlowKey& key) { return insert(key, lookup(key)); }
   // Ends the flow's extra part too (the caller has let go of its DPI state and held packets).
   void erase(Flow flow);
   // For FullTable::EvictIdle: the longest-idle flow among the next `evictSample` used slots
@@ -129,7 +159,6 @@ class FlowTable {
   friend class Flow;
   static constexpr uint32_t NoFree = UINT32_MAX;
 
-  CompactKey compact(const FlowKey& key) const;
   uint64_t hash(const CompactKey& key) const;
   bool matches(uint32_t slot, const CompactKey& compact, const FlowKey& key) const;
   bool used(uint32_t slot) const { return hot_[slot].key.family != 0; }
@@ -154,6 +183,73 @@ class FlowTable {
   uint32_t cursor_ = 0;
   uint32_t evictCursor_ = 0;
 };
+
+namespace flow_hash {
+
+inline uint64_t load64(const uint8_t* bytes) {
+  uint64_t value;
+  std::memcpy(&value, bytes, sizeof(value));
+  return value;
+}
+
+// One 64x64->128 multiply of keyed words, folded (the "mum" step of wyhash): a universal-style
+// hash whose collisions depend on keys the sender never sees.
+inline uint64_t mix(uint64_t x, uint64_t y) {
+  const Uint128 product = static_cast<Uint128>(x) * y;
+  return static_cast<uint64_t>(product) ^ static_cast<uint64_t>(product >> 64);
+}
+
+}  // namespace flow_hash
+
+// Inline: every packet compacts and hashes its key once. The two words are made in registers and
+// stored whole: hashing the key from memory right after storing its fields one by one would stall
+// store forwarding on every packet.
+inline void FlowTable::fillLookup(const FlowKey& key, FlowLookup& out) const {
+  static_assert(std::endian::native == std::endian::little, "CompactKey's words are little-endian");
+  uint64_t low;
+  if (key.family == 4) {
+    uint32_t a;
+    uint32_t b;
+    std::memcpy(&a, key.addressA, 4);
+    std::memcpy(&b, key.addressB, 4);
+    low = uint64_t{a} | uint64_t{b} << 32;
+  } else {
+    using flow_hash::load64;
+    using flow_hash::mix;
+    low = mix(load64(key.addressA) ^ seed_[0], load64(key.addressA + 8) ^ seed_[1]);
+    low = mix(low ^ load64(key.addressB), load64(key.addressB + 8) ^ seed_[0]);
+  }
+  const uint64_t high = uint64_t{key.portA} | uint64_t{key.portB} << 16 | uint64_t{key.vlan} << 32 |
+                        uint64_t{key.family} << 48 | uint64_t{key.ipProtocol} << 56;
+  fillLookup(low, high, out);
+}
+
+inline void FlowTable::fillLookup(uint64_t low, uint64_t high, FlowLookup& out) const {
+  std::memcpy(static_cast<void*>(&out.compact), &low, sizeof(low));
+  std::memcpy(reinterpret_cast<uint8_t*>(static_cast<void*>(&out.compact)) + sizeof(low), &high,
+              sizeof(high));
+  out.hash = flow_hash::mix(low ^ seed_[0], high ^ seed_[1]);
+}
+
+inline uint64_t FlowTable::hash(const CompactKey& key) const {
+  uint64_t words[2];
+  std::memcpy(words, &key, sizeof(words));
+  return flow_hash::mix(words[0] ^ seed_[0], words[1] ^ seed_[1]);
+}
+
+inline bool FlowTable::matches(uint32_t slot, const CompactKey& compact, const FlowKey& key) const {
+  if (!(hot_[slot].key == compact)) {
+    return false;
+  }
+  return compact.family == 4 || (std::memcmp(v6_[slot].data(), key.addressA, 16) == 0 &&
+                                 std::memcmp(v6_[slot].data() + 16, key.addressB, 16) == 0);
+}
+
+inline Flow FlowTable::find(const FlowKey& key, const FlowLookup& lookup) {
+  const uint32_t slot = index_.find(
+      lookup.hash, [&](uint32_t candidate) { return matches(candidate, lookup.compact, key); });
+  return slot == FlowIndex::NotFound ? Flow() : Flow(this, slot);
+}
 
 inline FlowHot& Flow::hot() const {
   return table_->hot_[slot_];

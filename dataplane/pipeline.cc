@@ -78,8 +78,34 @@ PacketVerdict Pipeline::process(rte_mbuf* mbuf, uint64_t nowNs, uint16_t ingress
 
 PacketVerdict Pipeline::process(rte_mbuf* mbuf, const PacketMeta& meta, uint64_t nowNs,
                                 uint16_t ingressPort, uint16_t egress) {
+  FlowLookahead ahead;
+  lookAhead(meta, ahead);
+  return process(mbuf, meta, ahead, nowNs, ingressPort, egress);
+}
+
+void Pipeline::lookAhead(const PacketMeta& meta, FlowLookahead& ahead) const {
+  ahead.ready = meta.status == ParseStatus::Ok && !(meta.fragment && !meta.firstFragment);
+  if (!ahead.ready) {
+    return;
+  }
+  if (meta.srcIp.family == 4) {
+    uint64_t low;
+    uint64_t high;
+    compactIpv4Key(meta, low, high, ahead.reversed);
+    flows_.fillLookup(low, high, ahead.lookup);
+    ahead.keyMade = false;
+  } else {
+    fillFlowKey(meta, ahead.key, ahead.reversed);
+    flows_.fillLookup(ahead.key, ahead.lookup);
+    ahead.keyMade = true;
+  }
+  flows_.prefetch(ahead.lookup);
+}
+
+PacketVerdict Pipeline::process(rte_mbuf* mbuf, const PacketMeta& meta, const FlowLookahead& ahead,
+                                uint64_t nowNs, uint16_t ingressPort, uint16_t egress) {
   return handle(meta, rte_pktmbuf_mtod(mbuf, const uint8_t*), mbuf->data_len, ingressPort,
-                {mbuf, egress, meta.payloadLength > 0, nowNs});
+                {mbuf, egress, meta.payloadLength > 0, nowNs, &ahead});
 }
 
 PacketVerdict Pipeline::process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
@@ -89,11 +115,49 @@ PacketVerdict Pipeline::process(const uint8_t* frame, uint32_t length, uint64_t 
 
 PacketVerdict Pipeline::process(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
                                 uint64_t nowNs, uint16_t ingressPort) {
-  return handle(meta, frame, length, ingressPort, {nullptr, 0, false, nowNs});
+  FlowLookahead ahead;
+  lookAhead(meta, ahead);
+  return handle(meta, frame, length, ingressPort, {nullptr, 0, false, nowNs, &ahead});
+}
+
+void Pipeline::track(FlowHot& hot, bool fromA, const PacketMeta& meta, uint32_t length,
+                     uint64_t nowNs) {
+  const bool fromInitiator = fromA == hot.initiatorIsA;
+  const int direction = fromInitiator ? 0 : 1;
+  ++hot.packets[direction];
+  hot.bytes[direction] += length;
+  hot.lastSeenNs = nowNs;
+  TcpDirectionFlags fins{hot.finFromInitiator, hot.finFromResponder};
+  hot.state =
+      advance(hot.state, meta.ipProtocol == ip_protocol::TCP, fromInitiator, meta.tcpFlags, fins);
+  hot.finFromInitiator = fins.finFromInitiator;
+  hot.finFromResponder = fins.finFromResponder;
 }
 
 PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
                                uint16_t ingressPort, const Packet& packet) {
+  Flow found;
+  const FlowLookahead* ahead = packet.ahead;
+  // Not a first fragment: its flow must remember the datagram for the fragments that follow.
+  if (ahead != nullptr && ahead->ready && !meta.fragment && policy_ != nullptr) {
+    found = flows_.find(ahead->key, ahead->lookup);
+    if (found) {
+      FlowHot& hot = found.hot();
+      if (hot.classified && !hot.holding && found.verdictCurrent(*policy_) &&
+          decision(hot) == rules::Decision::Allow) {
+        ++counters_.packets;
+        counters_.bytes += length;
+        ++counters_.forwarded;
+        track(hot, !ahead->reversed, meta, length, packet.nowNs);
+        return {Action::Forward, DropReason::None, found, false};
+      }
+    }
+  }
+  return handleFlow(meta, frame, length, ingressPort, packet, found);
+}
+
+PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                                   uint16_t ingressPort, const Packet& packet, Flow known) {
   const uint64_t nowNs = packet.nowNs;
   ++counters_.packets;
   counters_.bytes += length;
@@ -119,10 +183,17 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
     }
     fromA = sourceIsA(meta, *key);
   } else {
-    bool reversed = false;
-    const FlowKey key = makeFlowKey(meta, reversed);
-    fromA = !reversed;
-    flow = flows_.find(key);
+    // The full key: a new flow and a first fragment need it, and this is not the fast path.
+    FlowLookahead made;
+    const FlowLookahead* ahead = packet.ahead;
+    if (ahead == nullptr || !ahead->ready || !ahead->keyMade) {
+      fillFlowKey(meta, made.key, made.reversed);
+      flows_.fillLookup(made.key, made.lookup);
+      ahead = &made;
+    }
+    const FlowKey& key = ahead->key;
+    fromA = !ahead->reversed;
+    flow = known ? known : flows_.find(key, ahead->lookup);
     if (!flow) {
       const ResolvedFlow peers = resolver_.resolve(meta, ingressPort);
       const bool counted = peers.src.endpoint < flowsByEndpoint_.size();
@@ -137,7 +208,7 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
           ++counters_.flowsEvicted;
         }
       }
-      flow = flows_.insert(key);
+      flow = flows_.insert(key, ahead->lookup);
       if (!flow) {
         ++counters_.dropped[static_cast<size_t>(DropReason::FlowTableFull)];
         return {Action::Drop, DropReason::FlowTableFull, {}, false};
@@ -161,16 +232,7 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
   }
 
   FlowHot& hot = flow.hot();
-  const bool fromInitiator = fromA == hot.initiatorIsA;
-  const int direction = fromInitiator ? 0 : 1;
-  ++hot.packets[direction];
-  hot.bytes[direction] += length;
-  hot.lastSeenNs = nowNs;
-  TcpDirectionFlags fins{hot.finFromInitiator, hot.finFromResponder};
-  hot.state =
-      advance(hot.state, meta.ipProtocol == ip_protocol::TCP, fromInitiator, meta.tcpFlags, fins);
-  hot.finFromInitiator = fins.finFromInitiator;
-  hot.finFromResponder = fins.finFromResponder;
+  track(hot, fromA, meta, length, nowNs);
 
   // Only a flow that was classifying or holding can have an extra part to give back after this
   // packet: an established flow's packet never reads its cold line for it.
@@ -194,10 +256,11 @@ PacketVerdict Pipeline::handle(const PacketMeta& meta, const uint8_t* frame, uin
       classified(flow, found);
     }
   }
-  const PacketVerdict verdict = decide(flow, created, packet);
-  if (settling) {
-    trimExtra(flow);
+  if (!settling) {
+    return decide(flow, created, packet);  // made in place: no copy of the verdict to wait for
   }
+  const PacketVerdict verdict = decide(flow, created, packet);
+  trimExtra(flow);
   return verdict;
 }
 
@@ -276,7 +339,9 @@ PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
     }
   }
   // Allow, NeedL7 (packets pass while nDPI classifies, bounded by the DPI budget) or monitor.
-  releaseHeld(flow);
+  if (hot.holding) {
+    releaseHeld(flow);
+  }
   ++counters_.forwarded;
   return {Action::Forward, DropReason::None, flow, created};
 }

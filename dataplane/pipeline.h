@@ -67,6 +67,15 @@ struct PipelineCounters {
   uint64_t dropped[static_cast<size_t>(DropReason::Count)] = {};
 };
 
+// A packet's flow key, compacted and hashed ahead of its turn (Pipeline::lookAhead).
+struct FlowLookahead {
+  FlowKey key;  // made only for IPv6 (`keyMade`): an IPv4 key is all in `lookup`
+  FlowLookup lookup;
+  bool reversed = false;
+  bool keyMade = false;
+  bool ready = false;  // false: not a packet the flow table is asked about by its own key
+};
+
 struct PacketVerdict {
   Action action = Action::Forward;
   DropReason reason = DropReason::None;
@@ -100,6 +109,19 @@ class Pipeline {
   // finishDetection) the caller sends released() in order, before a packet this call forwarded.
   PacketVerdict process(rte_mbuf* mbuf, const PacketMeta& meta, uint64_t nowNs,
                         uint16_t ingressPort, uint16_t egress);
+  // A burst, as a worker runs it (rte_hash_lookup_bulk's stages): lookAhead() on every packet
+  // of the burst -- each key hashed, its index bucket fetched while the next is hashed --, then
+  // prefetchFlow() on each (the flow's line fetched from the bucket that has arrived), then
+  // process() each in order with its lookahead. `meta` must be the one the packet is then
+  // processed with.
+  void lookAhead(const PacketMeta& meta, FlowLookahead& ahead) const;
+  void prefetchFlow(const FlowLookahead& ahead) const {
+    if (ahead.ready) {
+      flows_.prefetchFlow(ahead.lookup);
+    }
+  }
+  PacketVerdict process(rte_mbuf* mbuf, const PacketMeta& meta, const FlowLookahead& ahead,
+                        uint64_t nowNs, uint16_t ingressPort, uint16_t egress);
   PacketVerdict process(const uint8_t* frame, uint32_t length, uint64_t nowNs,
                         uint16_t ingressPort);
   // For callers that parsed the frame already (the worker needs the headers for switching).
@@ -136,9 +158,18 @@ class Pipeline {
     uint16_t egress = 0;
     bool payload = false;
     uint64_t nowNs = 0;
+    const FlowLookahead* ahead = nullptr;  // null: made when needed
   };
+  // An established flow's packet (found by its lookahead, classified, nothing held, allowed by
+  // the policy in force) is counted and sent on here; every other packet goes on to handleFlow.
   PacketVerdict handle(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
                        uint16_t ingressPort, const Packet& packet);
+  // `known`: the flow handle() found by the packet's key, or null (look it up, or create it).
+  PacketVerdict handleFlow(const PacketMeta& meta, const uint8_t* frame, uint32_t length,
+                           uint16_t ingressPort, const Packet& packet, Flow known);
+  // The packet's share of its flow: counters, last seen, TCP state.
+  static void track(FlowHot& hot, bool fromA, const PacketMeta& meta, uint32_t length,
+                    uint64_t nowNs);
   void evaluate(Flow flow);
   void settle(Flow flow);
   PacketVerdict decide(Flow flow, bool created, const Packet& packet);

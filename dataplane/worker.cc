@@ -7,7 +7,6 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
-#include <time.h>
 
 #include <algorithm>
 #include <cstring>
@@ -20,7 +19,6 @@
 namespace bulkhead::dataplane {
 namespace {
 
-constexpr uint16_t RxBurst = 32;
 constexpr uint64_t HousekeepingNs = 100ull * 1000000ull;
 constexpr size_t ExpireBudget = 4096;
 constexpr uint32_t IdlePollsBeforeSleep = 64;
@@ -33,12 +31,6 @@ constexpr uint32_t SleepsBeforeDoorbell = 20;
 // that ends so costs a wakeup (about 90 us of CPU on the project's VM): 40 a second.
 constexpr int MaxDoorbellWaitMs = 25;
 constexpr uint16_t EtherTypeArp = 0x0806;
-
-uint64_t clockNs(clockid_t clock) {
-  timespec now;
-  clock_gettime(clock, &now);
-  return uint64_t(now.tv_sec) * 1000000000ull + uint64_t(now.tv_nsec);
-}
 
 bool isNeighbourDiscovery(const PacketMeta& meta) {
   return meta.ipProtocol == ip_protocol::ICMPv6 && meta.icmpType >= 133 && meta.icmpType <= 137;
@@ -76,8 +68,16 @@ ResolvedFlow Worker::AttachmentResolver::resolve(const PacketMeta& meta, uint16_
 }
 
 Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
-    : id_(id), config_(config), shared_(shared), pipeline_(config.pipeline, resolver_) {
+    : id_(id),
+      config_(config),
+      shared_(shared),
+      pipeline_(config.pipeline, resolver_),
+      clock_(rte_get_tsc_hz()) {
   pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
+  dump_.reserve(MaxFlowDump);
+  publishedFlows_.reserve(MaxFlowDump);
+  bound_.reserve(MaxTags);
+  boundSlots_.reserve(MaxTags);
 }
 
 WorkerCounters Worker::counters() const {
@@ -96,19 +96,15 @@ int Worker::run() {
   rte_mbuf* burst[RxBurst];
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     state_ = shared_.state.load(std::memory_order_acquire);
-    nowNs_ = clockNs(CLOCK_MONOTONIC);
-    realtimeNs_ = clockNs(CLOCK_REALTIME);
+    clock_.tick();
+    nowNs_ = clock_.monotonicNs();
+    realtimeNs_ = clock_.realtimeNs();
     uint16_t received = 0;
     if (state_ != nullptr && state_->hasTrunk) {
       pipeline_.setPolicy(state_->policy.get());
       resolver_.state = state_;
       received = rte_eth_rx_burst(state_->trunkPort, static_cast<uint16_t>(id_), burst, RxBurst);
-      for (uint16_t i = 0; i < received; ++i) {
-        if (i + 1 < received) {
-          rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
-        }
-        handle(burst[i]);
-      }
+      handleBurst(burst, received);
       counters_.rxPackets += received;
       if (pipeline_.releaseDue(nowNs_) > 0) {
         sendReleased();
@@ -196,17 +192,43 @@ int16_t Worker::destinationIndex(const PacketMeta& meta, const Attachment& ingre
   return segment.uplink;
 }
 
-void Worker::handle(rte_mbuf* mbuf) {
+void Worker::handleBurst(rte_mbuf** burst, uint16_t count) {
+  for (uint16_t i = 0; i < count; ++i) {
+    if (i + 1 < count) {
+      rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
+    }
+    // Made in place: a copy would wait on the parser's narrow stores.
+    PacketMeta& meta = *new (&metas_[i]) PacketMeta(
+        parsePacket(rte_pktmbuf_mtod(burst[i], const uint8_t*), burst[i]->data_len));
+    const int16_t ingress = state_->byTag[meta.vlan & (MaxTags - 1)];
+    ingress_[i] = ingress;
+    if (ingress != NoAttachment) {
+      // The tags name attachments, not the conversation: the flow is keyed by its segment, so
+      // that both directions (two different tags) meet in one entry.
+      meta.vlan = state_->attachments[static_cast<size_t>(ingress)].segment;
+      pipeline_.lookAhead(meta, ahead_[i]);
+    } else {
+      ahead_[i].ready = false;
+    }
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    pipeline_.prefetchFlow(ahead_[i]);
+  }
+  for (uint16_t i = 0; i < count; ++i) {
+    handle(burst[i], metas_[i], ingress_[i], ahead_[i]);
+  }
+}
+
+void Worker::handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex,
+                    const FlowLookahead& ahead) {
   const uint8_t* frame = rte_pktmbuf_mtod(mbuf, const uint8_t*);
   const uint32_t length = mbuf->data_len;
-  PacketMeta meta = parsePacket(frame, length);
   if (meta.srcMac == state_->trunkMac) {
     // af_packet also sees what the host itself sends on the interface: not traffic of the wire.
     ++counters_.hostFrames;
     rte_pktmbuf_free(mbuf);
     return;
   }
-  const int16_t ingressIndex = state_->byTag[meta.vlan & (MaxTags - 1)];
   if (length < 18 || frame[12] != 0x81 || frame[13] != 0x00 || ingressIndex == NoAttachment) {
     ++counters_.untagged;
     rte_pktmbuf_free(mbuf);
@@ -274,11 +296,8 @@ void Worker::handle(rte_mbuf* mbuf) {
   }
   resolver_.source = &ingress;
   resolver_.destination = &out;
-  // The tags name attachments, not the conversation: the flow is keyed by its segment, so that
-  // both directions (two different tags) meet in one entry.
   const uint16_t ingressTag = ingress.tag;
-  meta.vlan = ingress.segment;
-  const PacketVerdict verdict = pipeline_.process(mbuf, meta, nowNs_, ingressTag, out.tag);
+  const PacketVerdict verdict = pipeline_.process(mbuf, meta, ahead, nowNs_, ingressTag, out.tag);
   if (verdict.flow) {
     reportFlow(verdict.flow);
   }
@@ -498,7 +517,8 @@ void Worker::reportAttachment(ViolationKind kind, const Attachment& attachment,
 
 void Worker::forgetDetachedEndpoints() {
   const ForwardingState* state = state_;
-  std::vector<uint32_t> bound;
+  std::vector<uint32_t>& bound = bound_;
+  bound.clear();
   if (state != nullptr) {
     for (const auto& attachment : state->attachments) {
       if (!attachment.uplink) {
@@ -519,17 +539,21 @@ void Worker::forgetDetachedEndpoints() {
       return detached(flow.cold().srcEndpoint) || detached(flow.cold().dstEndpoint);
     });
   }
-  boundSlots_ = std::move(bound);
+  boundSlots_.swap(bound);  // both keep their reserved room
 }
 
 void Worker::housekeeping() {
+  clock_.anchor();
+  nowNs_ = clock_.monotonicNs();
+  realtimeNs_ = clock_.realtimeNs();
   nextHousekeepingNs_ = nowNs_ + HousekeepingNs;
   pipeline_.expire(nowNs_, ExpireBudget);
   forgetDetachedEndpoints();
   counters_.pipeline = pipeline_.counters();
   counters_.flows = pipeline_.flows().size();
   // Built here, off the per-packet path, only when the control thread asked for it.
-  std::vector<FlowSummary> dump;
+  std::vector<FlowSummary>& dump = dump_;
+  dump.clear();
   const bool dumping = flowsRequested_.load(std::memory_order_acquire);
   if (dumping) {
     const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
@@ -556,18 +580,18 @@ void Worker::housekeeping() {
       const rules::Verdict verdict = flow.verdict(policy);
       summary.decision = current ? verdict.decision : rules::Decision::NeedL7;
       summary.enforced = verdict.enforced;
-      summary.rule = current ? std::string(policy->ruleName(verdict)) : "pending";
+      copyName(summary.rule, current ? policy->ruleName(verdict) : "pending");
       summary.packets = flow.totalPackets();
       summary.bytes = flow.totalBytes();
       summary.dropped = cold.droppedPackets;
-      dump.push_back(std::move(summary));
+      dump.push_back(summary);
     });
   }
   // try_lock: publishing is best effort and must never make the fast path wait.
   if (publishedMutex_.try_lock()) {
     published_ = counters_;
     if (dumping) {
-      publishedFlows_ = std::move(dump);
+      publishedFlows_.swap(dump);
       flowsRequested_.store(false, std::memory_order_relaxed);
       flowsSequence_.fetch_add(1, std::memory_order_release);
     }

@@ -5,11 +5,13 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dataplane/doorbell.h"
 #include "dataplane/forwarding_state.h"
 #include "dataplane/pipeline.h"
+#include "dataplane/tsc_clock.h"
 #include "dataplane/violation_event.h"
 
 struct rte_mbuf;
@@ -65,7 +67,9 @@ struct FlowSummary {
   dpi::Classification classification;
   rules::Decision decision = rules::Decision::Allow;
   bool enforced = true;
-  std::string rule;
+  // A fixed array, as in ViolationEvent: the worker builds the dump without allocating.
+  std::array<char, 96> rule{};
+  std::string_view ruleName() const { return rule.data(); }
   uint64_t packets = 0;
   uint64_t bytes = 0;
   uint64_t dropped = 0;
@@ -117,7 +121,12 @@ class Worker {
     const ForwardingState* state = nullptr;
   };
 
-  void handle(rte_mbuf* mbuf);
+  // One rx burst in the stages of Pipeline::lookAhead: every frame parsed, its ingress attachment
+  // found and its flow key hashed (index bucket fetched), then each flow's line fetched, then
+  // each frame handled in order.
+  void handleBurst(rte_mbuf** burst, uint16_t count);
+  // `meta.vlan` is already the ingress segment when `ingressIndex` names an attachment.
+  void handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex, const FlowLookahead& ahead);
   // Within the ingress segment: the attachment the frame goes to, NoAttachment when none does.
   int16_t destinationIndex(const PacketMeta& meta, const Attachment& ingress) const;
   void flood(rte_mbuf* mbuf, const Attachment& ingress);
@@ -144,13 +153,19 @@ class Worker {
   Pipeline pipeline_;
   const ForwardingState* state_ = nullptr;
   std::vector<uint32_t> boundSlots_;  // endpoints bound at the last housekeeping
-  uint64_t nowNs_ = 0;                // monotonic, per burst
-  uint64_t realtimeNs_ = 0;           // for event timestamps, per burst
+  TscClock clock_;
+  uint64_t nowNs_ = 0;       // monotonic, per loop turn
+  uint64_t realtimeNs_ = 0;  // for event timestamps, per loop turn
   uint64_t nextHousekeepingNs_ = 0;
   uint32_t idlePolls_ = 0;                                 // empty polls in a row
   bool armed_ = false;                                     // the doorbell is armed
   std::array<uint64_t, MaxTags> lastSpoofReportNs_{};      // by attachment tag
   std::array<uint64_t, MaxTags> lastFlowLimitReportNs_{};  // by attachment tag
+
+  static constexpr uint16_t RxBurst = 32;
+  std::array<PacketMeta, RxBurst> metas_;
+  std::array<FlowLookahead, RxBurst> ahead_;
+  std::array<int16_t, RxBurst> ingress_{};
 
   static constexpr uint16_t TxBurst = 32;
   std::array<rte_mbuf*, TxBurst> tx_{};  // into the trunk
@@ -161,7 +176,11 @@ class Worker {
   WorkerCounters published_;
   std::atomic<bool> flowsRequested_{false};
   std::atomic<uint64_t> flowsSequence_{0};
+  // Both reserved for MaxFlowDump at the start and swapped when published: a dump allocates
+  // nothing on the worker (their pages are touched on the first dump, not before).
+  std::vector<FlowSummary> dump_;
   std::vector<FlowSummary> publishedFlows_;  // guarded by publishedMutex_
+  std::vector<uint32_t> bound_;              // forgetDetachedEndpoints' scratch, reserved
 };
 
 }  // namespace bulkhead::dataplane

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -388,6 +389,51 @@ TEST(FlowTable, ExtraPartsAreMadeZeroedAndReused) {
   // Erasing a flow frees its extra part with it.
   table.erase(other);
   EXPECT_EQ(&table.attachExtra(table.insert(nthKey(3))), &extra);
+}
+
+// The established-flow path hashes an IPv4 packet's key straight from its headers, without the
+// full key: it must name the same flow as the full key, from either direction.
+TEST(FlowTable, AnIpv4KeyCompactedFromTheHeadersFindsTheSameFlow) {
+  FlowTable table(smallConfig(64));
+  const std::vector<PacketMeta> packets{
+      packet("10.0.0.9", 40000, "10.0.0.3", 80),
+      packet("10.0.0.3", 80, "10.0.0.9", 40000),
+      packet("127.0.0.1", 9000, "127.0.0.1", 80),  // same address: the ports decide
+      packet("127.0.0.1", 80, "127.0.0.1", 9000),
+      packet("192.168.1.1", 53, "10.255.0.1", 53, ip_protocol::UDP, 7),
+      packet("10.255.0.1", 53, "192.168.1.1", 53, ip_protocol::UDP, 7),
+  };
+  for (const PacketMeta& meta : packets) {
+    bool fullReversed = false;
+    const FlowKey key = dataplane::makeFlowKey(meta, fullReversed);
+    uint64_t low = 0;
+    uint64_t high = 0;
+    bool reversed = !fullReversed;
+    dataplane::compactIpv4Key(meta, low, high, reversed);
+    EXPECT_EQ(reversed, fullReversed) << meta.srcIp.toString() << ":" << meta.srcPort;
+    dataplane::FlowLookup fromHeaders;
+    table.fillLookup(low, high, fromHeaders);
+    const dataplane::FlowLookup fromKey = table.lookup(key);
+    EXPECT_EQ(fromHeaders.hash, fromKey.hash);
+    EXPECT_TRUE(fromHeaders.compact == fromKey.compact);
+    const Flow inserted = table.insert(key);
+    ASSERT_TRUE(inserted);
+    FlowKey unread;  // an IPv4 find never reads the full key
+    std::memset(&unread, 0xAB, sizeof(unread));
+    EXPECT_EQ(table.find(unread, fromHeaders), inserted);
+  }
+  EXPECT_EQ(table.size(), 3u);  // one flow per conversation, whichever side spoke
+  // A near miss is another flow.
+  const PacketMeta otherPort = packet("10.0.0.9", 40001, "10.0.0.3", 80);
+  uint64_t low = 0;
+  uint64_t high = 0;
+  bool reversed = false;
+  dataplane::compactIpv4Key(otherPort, low, high, reversed);
+  dataplane::FlowLookup lookup;
+  table.fillLookup(low, high, lookup);
+  FlowKey unread;
+  std::memset(&unread, 0, sizeof(unread));
+  EXPECT_FALSE(table.find(unread, lookup));
 }
 
 }  // namespace

@@ -245,6 +245,70 @@ TEST_F(PipelineTest, ReturnTrafficIsTheSameFlow) {
   EXPECT_EQ(pipeline->flows().size(), 2u);
 }
 
+// As a worker runs a burst: every packet looked ahead (keys hashed) before the first is
+// processed, so the reply's lookahead was made while its flow did not exist yet. The verdicts and
+// the flows' counters must be those of packets processed one at a time.
+TEST_F(PipelineTest, ABurstLookedAheadIsJudgedAsPacketsOneByOne) {
+  const std::vector<Bytes> frames{
+      udpFrame(WebIp, 35000, ApiIp, 6100),  // new flow, allowed
+      udpFrame(ApiIp, 6100, WebIp, 35000),  // its reply: the flow the first packet makes
+      udpFrame(WebIp, 35000, ApiIp, 6100),  // established, on the fast path
+      udpFrame(WebIp, 35001, ApiIp, 9999),  // new flow, denied
+      udpFrame(WebIp, 35001, ApiIp, 9999),  // denied again, from its cached verdict
+      udpFrame(ApiIp, 6100, WebIp, 35000),
+  };
+  auto burstPipeline = makePipeline();
+  burstPipeline->setPolicy(compile(*burstPipeline, apiPolicy("enforce"), 1));
+  auto onePipeline = makePipeline();
+  onePipeline->setPolicy(compile(*onePipeline, apiPolicy("enforce"), 1));
+
+  std::vector<dataplane::PacketMeta> metas;
+  std::vector<dataplane::FlowLookahead> ahead(frames.size());
+  for (size_t i = 0; i < frames.size(); ++i) {
+    metas.push_back(
+        dataplane::parsePacket(frames[i].data(), static_cast<uint32_t>(frames[i].size())));
+    burstPipeline->lookAhead(metas[i], ahead[i]);
+    EXPECT_TRUE(ahead[i].ready);
+  }
+  for (const auto& one : ahead) {
+    burstPipeline->prefetchFlow(one);
+  }
+  rte_mempool* pool = dataplane::createPacketPool(uniqueName("burst"), 63, 2048);
+  ASSERT_NE(pool, nullptr);
+  std::vector<Flow> burstFlows;
+  for (size_t i = 0; i < frames.size(); ++i) {
+    rte_mbuf* mbuf = rte_pktmbuf_alloc(pool);
+    ASSERT_NE(mbuf, nullptr);
+    std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frames[i].size())), frames[i].data(),
+                frames[i].size());
+    const PacketVerdict inBurst =
+        burstPipeline->process(mbuf, metas[i], ahead[i], Start + i, Port, 7);
+    rte_pktmbuf_free(mbuf);
+    const PacketVerdict alone = send(*onePipeline, frames[i], Start + i);
+    EXPECT_EQ(inBurst.action, alone.action) << "packet " << i;
+    EXPECT_EQ(inBurst.reason, alone.reason) << "packet " << i;
+    EXPECT_EQ(inBurst.newFlow, alone.newFlow) << "packet " << i;
+    ASSERT_TRUE(inBurst.flow) << "packet " << i;
+    burstFlows.push_back(inBurst.flow);
+  }
+  rte_mempool_free(pool);
+  EXPECT_EQ(burstFlows[1], burstFlows[0]) << "the reply found the flow its burst made";
+  EXPECT_EQ(burstFlows[5], burstFlows[0]);
+  EXPECT_EQ(burstFlows[4], burstFlows[3]);
+  EXPECT_EQ(burstFlows[0].hot().packets[0], 2u);
+  EXPECT_EQ(burstFlows[0].hot().packets[1], 2u);
+  EXPECT_EQ(burstFlows[3].cold().droppedPackets, 2u);
+  EXPECT_EQ(burstPipeline->flows().size(), 2u);
+  const auto& burst = burstPipeline->counters();
+  const auto& one = onePipeline->counters();
+  EXPECT_EQ(burst.packets, one.packets);
+  EXPECT_EQ(burst.bytes, one.bytes);
+  EXPECT_EQ(burst.forwarded, one.forwarded);
+  EXPECT_EQ(burst.flowsCreated, 2u);
+  EXPECT_EQ(dropped(*burstPipeline, DropReason::PolicyDenied),
+            dropped(*onePipeline, DropReason::PolicyDenied));
+}
+
 TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
   auto pipeline = makePipeline();
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
@@ -399,6 +463,30 @@ TEST_F(PipelineTest, LaterFragmentFollowsItsFirstFragmentsFlow) {
   // Another datagram id is not covered by that first fragment.
   const auto otherDatagram = fragmentedUdp(WebIp, ApiIp, 0x2223);
   EXPECT_EQ(send(*pipeline, otherDatagram.later, Start + 2).reason, DropReason::FragmentNoFlow);
+}
+
+// A datagram fragmented mid-flow: its first fragment comes on an established flow (the path
+// that skips everything an established packet does not need) and must still leave its datagram
+// id for the fragments that follow.
+TEST_F(PipelineTest, FragmentsOfAnEstablishedFlowFollowIt) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  Flow flow;
+  for (uint64_t i = 0; i < 40 && !(flow && flow.hot().classified); ++i) {
+    const PacketVerdict verdict = send(*pipeline, udpFrame(WebIp, 35000, ApiIp, 6100), Start + i);
+    ASSERT_EQ(verdict.action, Action::Forward);
+    flow = verdict.flow;
+  }
+  ASSERT_TRUE(flow && flow.hot().classified) << "classified within nDPI's packet budget";
+  const uint64_t before = flow.hot().packets[0];
+  const auto datagram = fragmentedUdp(WebIp, ApiIp, 0x4444);
+  EXPECT_EQ(send(*pipeline, datagram.first, Start + 100).flow, flow);
+  const PacketVerdict later = send(*pipeline, datagram.later, Start + 101);
+  EXPECT_EQ(later.action, Action::Forward);
+  EXPECT_EQ(later.reason, DropReason::None);
+  EXPECT_EQ(later.flow, flow);
+  EXPECT_EQ(flow.hot().packets[0], before + 2);
+  EXPECT_EQ(dropped(*pipeline, DropReason::FragmentNoFlow), 0u);
 }
 
 TEST_F(PipelineTest, LaterFragmentOfADeniedFlowIsDeniedToo) {
