@@ -165,6 +165,15 @@ void report(const std::string& phase, const Run::Figures& figures, const Run::Fi
               ratio(quantile(figures.status, 0.5), quantile(quiet.status, 0.5)),
               quantile(figures.cni, 0.5), quantile(figures.cni, 0.99),
               ratio(quantile(figures.cni, 0.5), quantile(quiet.cni, 0.5)));
+  if (&figures != &quiet) {
+    // For scripts/bench/all: metric|value|unit|baseline|baseline value|ratio|target
+    std::printf("result|bulkhead status p99, %s|%.2f|ms|quiet|%.2f|%.2f|\n", phase.c_str(),
+                quantile(figures.status, 0.99), quantile(quiet.status, 0.99),
+                ratio(quantile(figures.status, 0.99), quantile(quiet.status, 0.99)));
+    std::printf("result|CNI ADD p99, %s|%.2f|ms|quiet|%.2f|%.2f|\n", phase.c_str(),
+                quantile(figures.cni, 0.99), quantile(quiet.cni, 0.99),
+                ratio(quantile(figures.cni, 0.99), quantile(quiet.cni, 0.99)));
+  }
   std::fflush(stdout);
 }
 

@@ -113,6 +113,14 @@ int main() {
         added > 0 ? (loaded - idle) * 1048576.0 / added : 0.0, loaded, loaded / 200.0,
         static_cast<unsigned long long>(after.at("flowsCreated").get<uint64_t>()),
         static_cast<unsigned long long>(after.at("dropped").value("flow-table-full", uint64_t{0})));
+    // For scripts/bench/all (#11 item 3): metric|value|unit|baseline|baseline value|ratio|target
+    std::printf("result|agent RSS with %llu flows|%.1f|MB|no flow|%.1f|%.2f|%s\n",
+                static_cast<unsigned long long>(tracked), loaded, idle, loaded / idle,
+                tracked >= 1000000 ? "value<=200" : "");
+    // The 128-byte target is for a full table: with fewer flows the fixed costs weigh more.
+    std::printf("result|resident growth per flow|%.1f|bytes|-|0|0|%s\n",
+                added > 0 ? (loaded - idle) * 1048576.0 / added : 0.0,
+                tracked >= 1000000 ? "value<=128" : "");
     for (unsigned i = 0; i <= Destinations; ++i) {
       agent.cni("DEL", i);
     }

@@ -194,6 +194,11 @@ int run() {
       agentPart.value("p50", 0.0), agentPart.value("p99", 0.0), agentPart.value("max", 0.0));
   std::printf("ratio enforced-latency/docker-run at p50: %.4f\n",
               latency.value("p50", 0.0) / std::max(quantile(dockerRunMs, 0.5), 1e-9));
+  // For scripts/bench/all: metric|value|unit|baseline|baseline value|ratio|target
+  std::printf(
+      "result|start event -> enforced, p50 over %u containers|%.2f|ms|docker run p50|%.1f|%.4f|\n",
+      running, latency.value("p50", 0.0), quantile(dockerRunMs, 0.5),
+      latency.value("p50", 0.0) / std::max(quantile(dockerRunMs, 0.5), 1e-9));
   std::printf(
       "bulkheadd RSS with %u endpoints: %.1f MiB; tags in use %d; policy compiles "
       "saved %d of %d publishes\n",

@@ -26,4 +26,15 @@ print("ratio established, one packet per burst / parse   : %.2f"
       % (ns("BM_EstablishedFlows/flows:4000/burst:1") / ns("BM_BaselineParseOnly")))
 print("ratio new-flow packet / nDPI alone on that packet  : %.2f"
       % (ns("BM_NewFlows") / ns("BM_BaselineNdpiFirstPacket")))
+# For scripts/bench/all: metric|value|unit|baseline|baseline value|ratio|target
+def result(metric, name, baseline, base, target):
+    print("result|%s|%.1f|ns|%s|%.1f|%.2f|%s"
+          % (metric, ns(name), baseline, ns(base), ns(name) / ns(base), target))
+result("established-flow packet (4000 flows, bursts of 32)", "BM_EstablishedFlows/flows:4000/burst:32",
+       "the parser alone", "BM_BaselineParseOnly", "ratio<=3.0")
+result("established-flow packet (4000 flows, one per burst)", "BM_EstablishedFlows/flows:4000/burst:1",
+       "the parser alone", "BM_BaselineParseOnly", "")
+result("a new flow's first packet", "BM_NewFlows", "nDPI alone on it", "BM_BaselineNdpiFirstPacket",
+       "ratio<=1.2")
+result("policy verdict of a new flow", "BM_PolicyVerdict", "the parser alone", "BM_BaselineParseOnly", "")
 PY

@@ -56,3 +56,5 @@ printf 'workload: %d packets (%d copies of %d shared captures)\n' "$packets" "$C
 printf 'ndpiReader -q        : %8.3f s  %10.0f packets/s\n' "$ndpi_s" "$ndpi_pps"
 printf 'bulkhead simulate    : %8.3f s  %10.0f packets/s\n' "$bulkhead_s" "$bulkhead_pps"
 printf 'ratio bulkhead/ndpiReader (packets/s): %.2f\n' "$(echo "$bulkhead_pps / $ndpi_pps" | bc -l)"
+printf 'result|bulkhead simulate on %d packets|%.0f|packets/s|ndpiReader|%.0f|%.2f|\n' "$packets" \
+  "$bulkhead_pps" "$ndpi_pps" "$(echo "$bulkhead_pps / $ndpi_pps" | bc -l)"
