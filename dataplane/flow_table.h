@@ -219,9 +219,7 @@ inline void FlowTable::fillLookup(const FlowKey& key, FlowLookup& out) const {
     low = mix(load64(key.addressA) ^ seed_[0], load64(key.addressA + 8) ^ seed_[1]);
     low = mix(low ^ load64(key.addressB), load64(key.addressB + 8) ^ seed_[0]);
   }
-  const uint64_t high = uint64_t{key.portA} | uint64_t{key.portB} << 16 | uint64_t{key.vlan} << 32 |
-                        uint64_t{key.family} << 48 | uint64_t{key.ipProtocol} << 56;
-  fillLookup(low, high, out);
+  fillLookup(low, compactHighWord(key.portA, key.portB, key.vlan, key.family, key.ipProtocol), out);
 }
 
 inline void FlowTable::fillLookup(uint64_t low, uint64_t high, FlowLookup& out) const {

@@ -48,7 +48,8 @@ void retag(rte_mbuf* mbuf, uint16_t tag) {
   frame[15] = static_cast<uint8_t>(tag);
 }
 
-void copyName(std::array<char, 96>& out, std::string_view name) {
+template <size_t Size>
+void copyName(std::array<char, Size>& out, std::string_view name) {
   out.fill('\0');
   std::memcpy(out.data(), name.data(), std::min(name.size(), out.size() - 1));
 }

@@ -67,8 +67,9 @@ struct FlowSummary {
   dpi::Classification classification;
   rules::Decision decision = rules::Decision::Allow;
   bool enforced = true;
-  // A fixed array, as in ViolationEvent: the worker builds the dump without allocating.
-  std::array<char, 96> rule{};
+  // A fixed array, so that the worker builds the dump without allocating: room for the longest
+  // rule name there is (a policy name is at most 253 characters, then "/ingress/" and an index).
+  std::array<char, 272> rule{};
   std::string_view ruleName() const { return rule.data(); }
   uint64_t packets = 0;
   uint64_t bytes = 0;

@@ -40,9 +40,13 @@ constexpr rules::IdentityId Api = 257;
 constexpr const char* WebIp = "10.0.1.10";
 constexpr const char* ApiIp = "10.0.2.20";
 
-constexpr const char* Policy = R"(apiVersion: bulkhead.io/v1
+// The longest name a policy may have (253 characters): its rule names reach the flow dump whole.
+const std::string PolicyName = "api-" + std::string(249, 'x');
+
+const std::string Policy = R"(apiVersion: bulkhead.io/v1
 kind: SegmentationPolicy
-metadata: {name: api}
+metadata: {name: )" + PolicyName +
+                           R"(}
 spec:
   endpointSelector: {matchLabels: {app: api}}
   ingress:
@@ -263,7 +267,7 @@ TEST_F(WorkerTest, SwitchesBothDirectionsIntoOneFlowWithoutAllocating) {
         continue;
       }
       EXPECT_EQ(flow.decision, rules::Decision::Allow);
-      EXPECT_EQ(flow.ruleName(), "api/ingress/0");
+      EXPECT_EQ(flow.ruleName(), PolicyName + "/ingress/0");
       EXPECT_EQ(flow.packets, uint64_t{2 * Rounds}) << "both directions in one flow";
       EXPECT_EQ(flow.dropped, 0u);
       EXPECT_EQ(flow.state, dataplane::ConnState::Established);
