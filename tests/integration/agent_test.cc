@@ -390,19 +390,21 @@ TEST_F(AgentTest, AReadOnlyStateDirectoryIsReportedAndEnforcementGoesOn) {
 TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
   startAgent();
   // An SSH-style banner exchange on api:8080, where only HTTP is allowed.
-  lab_->spawn(api_,
-              {"/usr/bin/python3", "-c",
-               "import socket\n"
-               "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
-               "s.bind(('" +
-                   std::string(ApiIp) +
-                   "', 8080)); s.listen(1)\n"
-                   "c, _ = s.accept(); c.sendall(b'SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n')\n"
-                   "try:\n"
-                   "    print('server got', c.recv(100), flush=True)\n"
-                   "except Exception as e:\n"
-                   "    print('server error', type(e).__name__, flush=True)\n"},
-              "ssh-server.log");
+  auto& server =
+      lab_->spawn(api_,
+                  {"/usr/bin/python3", "-c",
+                   "import socket\n"
+                   "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                   "s.bind(('" +
+                       std::string(ApiIp) +
+                       "', 8080)); s.listen(1)\n"
+                       "c, _ = s.accept(); print('server accepted', flush=True)\n"
+                       "c.sendall(b'SSH-2.0-OpenSSH_9.2p1 Debian-2\\r\\n')\n"
+                       "try:\n"
+                       "    print('server got', c.recv(100), flush=True)\n"
+                       "except Exception as e:\n"
+                       "    print('server error', type(e).__name__, flush=True)\n"},
+                  "ssh-server.log");
   ASSERT_TRUE(testing::waitFor(
       [&] {
         return lab_->exec(*api_, {"ss", "-ltn", "sport = :8080"}).out.find("LISTEN") !=
@@ -413,10 +415,13 @@ TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
       lab_->exec(*web_,
                  {"/usr/bin/python3", "-c",
                   "import socket, sys, time\n"
-                  "s = socket.create_connection(('" +
+                  "try:\n"
+                  // A connect with a timeout is non-blocking underneath: on a loaded host the
+                  // server's banner can be classified and the reset arrive before this thread
+                  // collects the connect, which then reports the reset itself.
+                  "    s = socket.create_connection(('" +
                       std::string(ApiIp) +
                       "', 8080), 3); s.settimeout(3)\n"
-                      "try:\n"
                       "    s.sendall(b'SSH-2.0-OpenSSH_9.2p1 client\\r\\n')\n"
                       // Which banner nDPI classifies on depends on which arrives first; either way
                       // the connection must end in a reset, not a conversation.
@@ -434,6 +439,9 @@ TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
   // The connection was established (TCP passes while nDPI classifies) and then reset.
   EXPECT_EQ(client.exitCode, 0) << client.out << client.err;
   EXPECT_NE(client.out.find("reset"), std::string::npos) << client.out;
+  EXPECT_TRUE(testing::waitFor(
+      [&] { return server.log().find("server accepted") != std::string::npos; }, 5))
+      << server.log();
   const auto line = violation([](const json& v) { return v["app_protocol"] == "SSH"; });
   ASSERT_TRUE(line) << agent_->log();
   EXPECT_EQ((*line)["dst"]["port"], 8080);
