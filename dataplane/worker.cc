@@ -10,8 +10,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 
 #include "dataplane/anti_spoofing.h"
+#include "dataplane/conversation_owner.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/tcp_reset.h"
 #include "dataplane/violation_event.h"
@@ -74,6 +77,12 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
       shared_(shared),
       pipeline_(config.pipeline, resolver_),
       clock_(rte_get_tsc_hz()) {
+  if (shared.inboxes.size() > MaxWorkers ||
+      (shared.inboxes.size() > 1 && id >= shared.inboxes.size())) {
+    throw std::invalid_argument("worker " + std::to_string(id) + " of " +
+                                std::to_string(shared.inboxes.size()) + ": at most " +
+                                std::to_string(MaxWorkers) + " workers share a trunk");
+  }
   pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
   dump_.reserve(MaxFlowDump);
   publishedFlows_.reserve(MaxFlowDump);
@@ -95,6 +104,7 @@ int Worker::run() {
   rte_rcu_qsbr_thread_register(shared_.rcu, id_);
   rte_rcu_qsbr_thread_online(shared_.rcu, id_);
   rte_mbuf* burst[RxBurst];
+  rte_ring* const inbox = shared_.inboxes.size() > 1 ? shared_.inboxes.at(id_) : nullptr;
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     state_ = shared_.state.load(std::memory_order_acquire);
     clock_.tick();
@@ -105,8 +115,15 @@ int Worker::run() {
       pipeline_.setPolicy(state_->policy.get());
       resolver_.state = state_;
       received = rte_eth_rx_burst(state_->trunkPort, static_cast<uint16_t>(id_), burst, RxBurst);
-      handleBurst(burst, received);
+      handleBurst(burst, received, shared_.inboxes.size() < 2);
       counters_.rxPackets += received;
+      if (inbox != nullptr) {
+        const auto handed = static_cast<uint16_t>(
+            rte_ring_sc_dequeue_burst(inbox, reinterpret_cast<void**>(burst), RxBurst, nullptr));
+        handleBurst(burst, handed, true);
+        counters_.fromPeers += handed;
+        received += handed;
+      }
       if (pipeline_.releaseDue(nowNs_) > 0) {
         sendReleased();
       }
@@ -193,30 +210,59 @@ int16_t Worker::destinationIndex(const PacketMeta& meta, const Attachment& ingre
   return segment.uplink;
 }
 
-void Worker::handleBurst(rte_mbuf** burst, uint16_t count) {
+void Worker::handleBurst(rte_mbuf** burst, uint16_t count, bool owned) {
+  const auto workers = static_cast<unsigned>(shared_.inboxes.size());
+  uint16_t kept = 0;  // frames of this worker's conversations, compacted to the burst's front
   for (uint16_t i = 0; i < count; ++i) {
     if (i + 1 < count) {
       rte_prefetch0(rte_pktmbuf_mtod(burst[i + 1], void*));
     }
     // Made in place: a copy would wait on the parser's narrow stores.
-    PacketMeta& meta = *new (&metas_[i]) PacketMeta(
+    PacketMeta& meta = *new (&metas_[kept]) PacketMeta(
         parsePacket(rte_pktmbuf_mtod(burst[i], const uint8_t*), burst[i]->data_len));
     const int16_t ingress = state_->byTag[meta.vlan & (MaxTags - 1)];
-    ingress_[i] = ingress;
     if (ingress != NoAttachment) {
       // The tags name attachments, not the conversation: the flow is keyed by its segment, so
       // that both directions (two different tags) meet in one entry.
       meta.vlan = state_->attachments[static_cast<size_t>(ingress)].segment;
-      pipeline_.lookAhead(meta, ahead_[i]);
+      if (!owned && meta.status == ParseStatus::Ok) {
+        if (const unsigned owner = conversationOwner(meta, workers); owner != id_) {
+          handoff_[owner][handoffCount_[owner]++] = burst[i];
+          continue;
+        }
+      }
+      pipeline_.lookAhead(meta, ahead_[kept]);
     } else {
-      ahead_[i].ready = false;
+      ahead_[kept].ready = false;
     }
+    ingress_[kept] = ingress;
+    burst[kept++] = burst[i];
+  }
+  if (kept != count) {
+    for (unsigned owner = 0; owner < workers; ++owner) {
+      if (handoffCount_[owner] != 0) {
+        handOff(owner, handoff_[owner].data(), handoffCount_[owner]);
+        handoffCount_[owner] = 0;
+      }
+    }
+    count = kept;
   }
   for (uint16_t i = 0; i < count; ++i) {
     pipeline_.prefetchFlow(ahead_[i]);
   }
   for (uint16_t i = 0; i < count; ++i) {
     handle(burst[i], metas_[i], ingress_[i], ahead_[i]);
+  }
+}
+
+void Worker::handOff(unsigned owner, rte_mbuf* const* frames, uint16_t count) {
+  // Never waited for: an owner that cannot keep up loses frames here, as its rx queue would.
+  const unsigned queued = rte_ring_mp_enqueue_burst(
+      shared_.inboxes[owner], reinterpret_cast<void* const*>(frames), count, nullptr);
+  counters_.handedOff += count;
+  counters_.handoffLost += count - queued;
+  for (unsigned i = queued; i < count; ++i) {
+    rte_pktmbuf_free(frames[i]);
   }
 }
 

@@ -48,6 +48,9 @@ struct WorkerCounters {
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
   uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
   uint64_t doorbellRings = 0;   // of those, woken by a frame entering the trunk
+  uint64_t handedOff = 0;       // received here for a conversation another worker owns
+  uint64_t handoffLost = 0;     // of those, dropped: the owner's inbox was full
+  uint64_t fromPeers = 0;       // taken from this worker's inbox (handed off by the others)
   size_t flows = 0;
 };
 
@@ -85,9 +88,16 @@ struct WorkerShared {
   rte_mempool* eventPool = nullptr;
   rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
   Doorbell* doorbell = nullptr;       // lets an idle worker sleep until the next frame; may be null
+  // With more than one worker, one inbox per worker (indexed by worker id; multi-producer,
+  // single-consumer): the frames the others received for conversations it owns
+  // (conversation_owner.h). Empty with one worker. Set before the workers start; whoever owns
+  // the rings frees what is left in them once the workers have stopped.
+  std::vector<rte_ring*> inboxes;
 };
 
-// One fast-path thread: polls rx queue `id` of the trunk, takes each frame's identity from its
+// One fast-path thread: polls rx queue `id` of the trunk (and, with more workers, hands each
+// frame whose conversation another worker owns to that worker's inbox, and takes its own from
+// its inbox), takes each frame's identity from its
 // tag (the attachment it entered on), checks the source addresses of endpoint attachments,
 // switches it within its segment (endpoint MACs and IPs are bound to their attachments; the rest
 // is behind the segment's uplink), runs IP traffic through its own pipeline, rewrites the tag to
@@ -110,6 +120,7 @@ class Worker {
   uint64_t flowsSequence() const { return flowsSequence_.load(std::memory_order_acquire); }
   std::vector<FlowSummary> flows() const;
   static constexpr size_t MaxFlowDump = 10000;
+  static constexpr unsigned MaxWorkers = 16;  // sharing one trunk (and each other's inboxes)
 
  private:
   // Tells the pipeline who is on each side of a new flow: the endpoint bound to the ingress
@@ -124,8 +135,10 @@ class Worker {
 
   // One rx burst in the stages of Pipeline::lookAhead: every frame parsed, its ingress attachment
   // found and its flow key hashed (index bucket fetched), then each flow's line fetched, then
-  // each frame handled in order.
-  void handleBurst(rte_mbuf** burst, uint16_t count);
+  // each frame handled in order. Unless `owned` (frames from the inbox), frames of conversations
+  // another worker owns are handed to it first, in one enqueue per owner.
+  void handleBurst(rte_mbuf** burst, uint16_t count, bool owned);
+  void handOff(unsigned owner, rte_mbuf* const* frames, uint16_t count);
   // `meta.vlan` is already the ingress segment when `ingressIndex` names an attachment.
   void handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex, const FlowLookahead& ahead);
   // Within the ingress segment: the attachment the frame goes to, NoAttachment when none does.
@@ -167,6 +180,9 @@ class Worker {
   std::array<PacketMeta, RxBurst> metas_;
   std::array<FlowLookahead, RxBurst> ahead_;
   std::array<int16_t, RxBurst> ingress_{};
+
+  std::array<std::array<rte_mbuf*, RxBurst>, MaxWorkers> handoff_{};  // by owner, per burst
+  std::array<uint16_t, MaxWorkers> handoffCount_{};
 
   static constexpr uint16_t TxBurst = 32;
   std::array<rte_mbuf*, TxBurst> tx_{};  // into the trunk

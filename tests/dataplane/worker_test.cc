@@ -12,6 +12,8 @@
 #include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -73,21 +75,32 @@ class WorkerTest : public ::testing::Test {
     static int instance = 0;
     const std::string name = "wt" + std::to_string(instance++);
     const int socket = static_cast<int>(rte_socket_id());
-    rx_ = rte_ring_create((name + "rx").c_str(), 4096, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    tx_ = rte_ring_create((name + "tx").c_str(), 4096, socket, RING_F_SP_ENQ | RING_F_SC_DEQ);
-    ASSERT_NE(rx_, nullptr);
-    ASSERT_NE(tx_, nullptr);
-    const int port = rte_eth_from_rings((name + "trunk").c_str(), &rx_, 1, &tx_, 1,
-                                        static_cast<unsigned>(socket));
+    // Two queues each way, as a trunk shared by two workers has; a test of one worker uses the
+    // first. Each ring has one producer: the test or one worker.
+    for (unsigned queue = 0; queue < Queues; ++queue) {
+      const std::string suffix = std::to_string(queue);
+      rx_[queue] = rte_ring_create((name + "rx" + suffix).c_str(), 4096, socket,
+                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
+      tx_[queue] = rte_ring_create((name + "tx" + suffix).c_str(), 4096, socket,
+                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
+      ASSERT_NE(rx_[queue], nullptr);
+      ASSERT_NE(tx_[queue], nullptr);
+    }
+    const int port = rte_eth_from_rings((name + "trunk").c_str(), rx_.data(), Queues, tx_.data(),
+                                        Queues, static_cast<unsigned>(socket));
     ASSERT_GE(port, 0) << rte_strerror(rte_errno);
     port_ = static_cast<uint16_t>(port);
     frames_ = dataplane::createPacketPool(name + "frames", 4095, 2048);
     ASSERT_NE(frames_, nullptr);
     const rte_eth_conf conf{};
-    ASSERT_EQ(rte_eth_dev_configure(port_, 1, 1, &conf), 0);
-    ASSERT_EQ(
-        rte_eth_rx_queue_setup(port_, 0, 1024, static_cast<unsigned>(socket), nullptr, frames_), 0);
-    ASSERT_EQ(rte_eth_tx_queue_setup(port_, 0, 1024, static_cast<unsigned>(socket), nullptr), 0);
+    ASSERT_EQ(rte_eth_dev_configure(port_, Queues, Queues, &conf), 0);
+    for (uint16_t queue = 0; queue < Queues; ++queue) {
+      ASSERT_EQ(rte_eth_rx_queue_setup(port_, queue, 1024, static_cast<unsigned>(socket), nullptr,
+                                       frames_),
+                0);
+      ASSERT_EQ(rte_eth_tx_queue_setup(port_, queue, 1024, static_cast<unsigned>(socket), nullptr),
+                0);
+    }
     ASSERT_EQ(rte_eth_dev_start(port_), 0);
     shared_.packetPool = dataplane::createPacketPool(name + "own", 1023, 2048);
     shared_.eventPool =
@@ -95,11 +108,11 @@ class WorkerTest : public ::testing::Test {
                            nullptr, nullptr, nullptr, nullptr, socket, 0);
     shared_.violations = rte_ring_create((name + "viol").c_str(), 1024, socket, RING_F_SC_DEQ);
     shared_.rcu = static_cast<rte_rcu_qsbr*>(
-        rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(1), RTE_CACHE_LINE_SIZE));
+        rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(Queues), RTE_CACHE_LINE_SIZE));
     ASSERT_NE(shared_.eventPool, nullptr);
     ASSERT_NE(shared_.violations, nullptr);
     ASSERT_NE(shared_.rcu, nullptr);
-    ASSERT_EQ(rte_rcu_qsbr_init(shared_.rcu, 1), 0);
+    ASSERT_EQ(rte_rcu_qsbr_init(shared_.rcu, Queues), 0);
 
     const dpi::NdpiProtocolCatalog catalog;
     const auto loaded = rules::loadPolicyText(Policy, "worker.yaml", catalog);
@@ -133,8 +146,17 @@ class WorkerTest : public ::testing::Test {
       rte_eth_dev_stop(port_);
       rte_eth_dev_close(port_);
     }
-    rte_ring_free(rx_);
-    rte_ring_free(tx_);
+    for (unsigned queue = 0; queue < Queues; ++queue) {
+      rte_ring_free(rx_[queue]);
+      rte_ring_free(tx_[queue]);
+    }
+    for (rte_ring* inbox : shared_.inboxes) {
+      void* left = nullptr;
+      while (rte_ring_dequeue(inbox, &left) == 0) {
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
+      }
+      rte_ring_free(inbox);
+    }
     rte_ring_free(shared_.violations);
     rte_mempool_free(shared_.eventPool);
     rte_mempool_free(shared_.packetPool);
@@ -142,30 +164,47 @@ class WorkerTest : public ::testing::Test {
     rte_free(shared_.rcu);
   }
 
-  // Runs the worker on its own thread, counting the heap allocations that thread makes.
-  void start(const dataplane::WorkerConfig& config) {
-    worker_ = std::make_unique<dataplane::Worker>(0, config, shared_);
-    thread_ = std::thread([this] {
-      testing::countAllocations(true);
-      worker_->run();
-      testing::countAllocations(false);
-      workerAllocations_ = testing::allocationsCounted();
-    });
+  // Runs `count` workers, each on its own thread, counting the heap allocations those threads
+  // make; with more than one, each gets an inbox.
+  void start(const dataplane::WorkerConfig& config, unsigned count = 1) {
+    if (count > 1) {
+      for (unsigned id = 0; id < count; ++id) {
+        static int inbox = 0;
+        shared_.inboxes.push_back(rte_ring_create(("wtin" + std::to_string(inbox++)).c_str(), 1024,
+                                                  static_cast<int>(rte_socket_id()),
+                                                  RING_F_SC_DEQ));
+        ASSERT_NE(shared_.inboxes.back(), nullptr);
+      }
+    }
+    for (unsigned id = 0; id < count; ++id) {
+      workers_.push_back(std::make_unique<dataplane::Worker>(id, config, shared_));
+    }
+    for (unsigned id = 0; id < count; ++id) {
+      threads_.emplace_back([this, id] {
+        testing::countAllocations(true);
+        workers_[id]->run();
+        testing::countAllocations(false);
+        workerAllocations_ += testing::allocationsCounted();
+      });
+    }
+    worker_ = workers_.front().get();
   }
 
   void stop() {
-    if (thread_.joinable()) {
-      shared_.stop.store(true);
-      thread_.join();
+    shared_.stop.store(true);
+    for (auto& thread : threads_) {
+      if (thread.joinable()) {
+        thread.join();
+      }
     }
   }
 
-  void put(const Bytes& frame) {
+  void put(const Bytes& frame, unsigned queue = 0) {
     rte_mbuf* mbuf = rte_pktmbuf_alloc(frames_);
     ASSERT_NE(mbuf, nullptr);
     std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size())), frame.data(),
                 frame.size());
-    ASSERT_EQ(rte_ring_enqueue(rx_, mbuf), 0);
+    ASSERT_EQ(rte_ring_enqueue(rx_[queue], mbuf), 0);
   }
 
   // What the worker sent, by the tag it went out with; waits until `expected` have come (5 s
@@ -176,7 +215,7 @@ class WorkerTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (got < expected && std::chrono::steady_clock::now() < deadline) {
       void* out = nullptr;
-      if (rte_ring_dequeue(tx_, &out) != 0) {
+      if (rte_ring_dequeue(tx_[0], &out) != 0 && rte_ring_dequeue(tx_[1], &out) != 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
@@ -188,21 +227,26 @@ class WorkerTest : public ::testing::Test {
     return byTag;
   }
 
-  std::vector<dataplane::FlowSummary> dumpFlows() {
-    const uint64_t before = worker_->flowsSequence();
-    worker_->requestFlows();
+  std::vector<dataplane::FlowSummary> dumpFlows(dataplane::Worker* worker = nullptr) {
+    if (worker == nullptr) {
+      worker = worker_;
+    }
+    const uint64_t before = worker->flowsSequence();
+    worker->requestFlows();
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (worker_->flowsSequence() == before && std::chrono::steady_clock::now() < deadline) {
+    while (worker->flowsSequence() == before && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    EXPECT_NE(worker_->flowsSequence(), before) << "the worker never answered the dump";
-    return worker_->flows();
+    EXPECT_NE(worker->flowsSequence(), before) << "the worker never answered the dump";
+    return worker->flows();
   }
 
   void drainTx() {
     void* out = nullptr;
-    while (rte_ring_dequeue(tx_, &out) == 0) {
-      rte_pktmbuf_free(static_cast<rte_mbuf*>(out));
+    for (rte_ring* ring : tx_) {
+      while (ring != nullptr && rte_ring_dequeue(ring, &out) == 0) {
+        rte_pktmbuf_free(static_cast<rte_mbuf*>(out));
+      }
     }
   }
 
@@ -216,15 +260,17 @@ class WorkerTest : public ::testing::Test {
     return count;
   }
 
-  rte_ring* rx_ = nullptr;
-  rte_ring* tx_ = nullptr;
+  static constexpr unsigned Queues = 2;
+  std::array<rte_ring*, Queues> rx_{};
+  std::array<rte_ring*, Queues> tx_{};
   uint16_t port_ = UINT16_MAX;
   rte_mempool* frames_ = nullptr;
   dataplane::ForwardingState state_;
   dataplane::WorkerShared shared_;
-  std::unique_ptr<dataplane::Worker> worker_;
-  std::thread thread_;
-  uint64_t workerAllocations_ = 0;
+  std::vector<std::unique_ptr<dataplane::Worker>> workers_;
+  dataplane::Worker* worker_ = nullptr;  // the first
+  std::vector<std::thread> threads_;
+  std::atomic<uint64_t> workerAllocations_ = 0;
 };
 
 // Both directions of every flow (two different tags) meet in one flow of the worker, the
@@ -281,6 +327,96 @@ TEST_F(WorkerTest, SwitchesBothDirectionsIntoOneFlowWithoutAllocating) {
   EXPECT_EQ(counters.pipeline.dropped[static_cast<size_t>(dataplane::DropReason::PolicyDenied)],
             uint64_t{Rounds});
   EXPECT_EQ(workerAllocations_, 0u) << "heap allocations on the worker's thread";
+}
+
+// Two workers on one trunk. Each direction of every conversation enters on its own queue (web's
+// on the first, api's replies on the second), as a multi-queue trunk may deliver them: both
+// must still meet in one flow, held by one worker, and nothing may be lost or allocated on the
+// way from one worker to the other.
+TEST_F(WorkerTest, TwoWorkersMeetBothDirectionsOfEveryConversationAtItsOwner) {
+  constexpr int Addresses = 16;  // web's: conversations between 16 address pairs
+  constexpr int Ports = 20;
+  constexpr int Rounds = 3;
+  std::vector<std::string> webIps;
+  for (int i = 0; i < Addresses; ++i) {
+    webIps.push_back("10.0.1." + std::to_string(100 + i));
+    state_.attachments[0].ips.push_back(testing::ip(webIps.back().c_str()));
+  }
+  state_.index();
+  dataplane::WorkerConfig config;
+  config.pipeline.flows.capacity = 4096;
+  config.pipeline.dpi.maxClassifyingFlows = 1024;
+  start(config, 2);
+
+  // Each round's requests are through before their replies enter: a reply that overtook its
+  // request would be a flow of its own, from api.
+  constexpr size_t Allowed = size_t{Addresses} * Ports;
+  std::map<uint16_t, size_t> sent;
+  for (int round = 0; round < Rounds; ++round) {
+    for (const bool reply : {false, true}) {
+      for (const std::string& web : webIps) {
+        for (int flow = 0; flow < Ports; ++flow) {
+          const auto port = static_cast<uint16_t>(20000 + flow);
+          put(reply ? trunkFrame(ApiTag, ApiIp, 6100, web.c_str(), port)
+                    : trunkFrame(WebTag, web.c_str(), port, ApiIp, 6100),
+              reply ? 1 : 0);
+        }
+      }
+      if (!reply) {
+        put(trunkFrame(WebTag, webIps[0].c_str(), 30000, ApiIp, 9999), 0);  // not allowed
+      }
+      for (const auto& [tag, count] : collect(Allowed)) {
+        sent[tag] += count;
+      }
+    }
+  }
+  EXPECT_EQ(sent.count(ApiTag) ? sent.at(ApiTag) : 0u, Allowed * Rounds) << "web -> api";
+  EXPECT_EQ(sent.count(WebTag) ? sent.at(WebTag) : 0u, Allowed * Rounds) << "api -> web";
+
+  std::map<std::pair<rules::IpAddress, uint16_t>, unsigned> holder;  // flow -> its worker
+  size_t denied = 0;
+  for (unsigned id = 0; id < 2; ++id) {
+    const auto flows = dumpFlows(workers_[id].get());
+    EXPECT_GT(flows.size(), 0u) << "worker " << id << " owns no conversation";
+    for (const auto& flow : flows) {
+      const auto [_, first] = holder.emplace(std::pair{flow.srcIp, flow.srcPort}, id);
+      EXPECT_TRUE(first) << "a flow in both workers: " << flow.srcIp.toString() << ":"
+                         << flow.srcPort;
+      EXPECT_EQ(flow.srcIdentity, Web);
+      EXPECT_EQ(flow.dstIdentity, Api);
+      if (flow.dstPort == 9999) {
+        ++denied;
+        EXPECT_EQ(flow.decision, rules::Decision::Deny);
+        EXPECT_EQ(flow.dropped, uint64_t{Rounds});
+        continue;
+      }
+      EXPECT_EQ(flow.packets, uint64_t{2 * Rounds}) << "both directions in one flow";
+      EXPECT_EQ(flow.state, dataplane::ConnState::Established);
+    }
+  }
+  EXPECT_EQ(holder.size(), Allowed + 1);
+  EXPECT_EQ(denied, 1u);
+  for (const std::string& web : webIps) {  // every conversation of one pair at one worker
+    const unsigned owner = holder[{testing::ip(web.c_str()), 20000}];
+    for (int flow = 1; flow < Ports; ++flow) {
+      EXPECT_EQ((holder[{testing::ip(web.c_str()), static_cast<uint16_t>(20000 + flow)}]), owner);
+    }
+  }
+  stop();
+  uint64_t handedOff = 0;
+  uint64_t fromPeers = 0;
+  uint64_t received = 0;
+  for (const auto& worker : workers_) {
+    const dataplane::WorkerCounters counters = worker->counters();
+    handedOff += counters.handedOff;
+    fromPeers += counters.fromPeers;
+    received += counters.rxPackets;
+    EXPECT_EQ(counters.handoffLost, 0u);
+  }
+  EXPECT_EQ(received, (2 * Allowed + 1) * Rounds);
+  EXPECT_GT(handedOff, 0u);
+  EXPECT_EQ(fromPeers, handedOff);
+  EXPECT_EQ(workerAllocations_, 0u) << "heap allocations on the workers' threads";
 }
 
 // The counter is live: the same thread counts what it allocates (else the test above proves
