@@ -108,11 +108,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (mbuf == nullptr) {
       __builtin_trap();  // held packets leak, or the hold queue lets more in than it may
     }
-    if (length > 0) {
-      std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(length)), frame, length);
+    // A frame arrives in one mbuf, so never longer than its room.
+    const size_t received = std::min<size_t>(length, rte_pktmbuf_tailroom(mbuf));
+    if (received > 0) {
+      std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(received)), frame, received);
     }
     const auto meta = dataplane::parsePacket(rte_pktmbuf_mtod(mbuf, const uint8_t*),
-                                             static_cast<uint32_t>(length));
+                                             static_cast<uint32_t>(received));
     const auto verdict = pipeline.process(mbuf, meta, f.nowNs, 0, 0);
     freeReleased(pipeline);
     if (verdict.action != dataplane::Action::Hold) {
