@@ -79,8 +79,8 @@ class ConfigParser {
     text(top, "stateDirectory", config.stateDirectory);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
-    // Both directions of a flow must meet in one worker's flow table; until a symmetric
-    // dispatch stage exists, one worker is the only count that keeps that promise.
+    // The workers hand each conversation to its owner (dataplane/conversation_owner.h), but the
+    // trunk cannot spread frames over queues yet (docs/agent.md, "Limits, today").
     number(top, "workers", config.workers, 1, 1);
     number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
     number(top, "dpiBudget", config.dpiBudget, 1, 1000);
