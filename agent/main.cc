@@ -8,6 +8,7 @@
 #include "controlplane/agent.h"
 #include "controlplane/agent_config.h"
 #include "controlplane/wire_names.h"
+#include "dataplane/conversation_hash.h"
 #include "rules/policy_loader.h"
 
 namespace {
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
       "violation-interval", po::value<unsigned>(),
       "seconds between two violation lines of one flow (default 10)")(
       "workers", po::value<unsigned>(),
-      "fast-path worker threads, one lcore each (default 1; only 1 is supported for now)")(
+      "fast-path worker threads, one lcore and one trunk each (default 1, at most 16)")(
       "port-driver", po::value<std::string>(),
       "auto (af_xdp, falling back to af_packet), af_xdp or af_packet (default auto)")(
       "uplink", po::value<std::string>(),
@@ -173,7 +174,7 @@ int main(int argc, char** argv) {
     }
   }
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);
-  number("workers", config.workers, 1, 1);
+  number("workers", config.workers, 1, BH_MAX_WORKERS);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
   number("dpi-budget", config.dpiBudget, 1, 1000);
   number("dpi-hold-us", config.dpiHoldMicros, 0, 1000000);

@@ -104,11 +104,22 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
   out << "packets: " << counters.value("rxPackets", 0) << " received, "
       << counters.value("txPackets", 0) << " sent, " << counters.value("spoofDropped", 0)
       << " spoofed dropped; flows: " << counters.value("flows", 0) << "\n";
+  if (const auto workers = reply.value("perWorker", nlohmann::json::array()); workers.size() > 1) {
+    for (size_t i = 0; i < workers.size(); ++i) {
+      out << "worker " << i << ": " << workers[i].value("rxPackets", 0) << " received, "
+          << workers[i].value("flows", 0) << " flows, " << workers[i].value("handedOff", 0)
+          << " handed to their owner, " << workers[i].value("fromPeers", 0)
+          << " taken from the others\n";
+    }
+  }
   if (const auto& wire = reply["wire"]; wire.is_object()) {
     out << "wire: trunk " << wire["trunk"].value("kernelEnd", "") << " / "
-        << wire["trunk"].value("port", "") << " (" << wire.value("trunkDriver", "") << "), "
-        << wire.value("tagsInUse", 0) << " tags in use, quarantine table bridge "
-        << wire.value("quarantine", "") << "\n";
+        << wire["trunk"].value("port", "");
+    if (const auto trunks = wire.value("trunks", nlohmann::json::array()); trunks.size() > 1) {
+      out << " and " << trunks.size() - 1 << " more, one per worker";
+    }
+    out << " (" << wire.value("trunkDriver", "") << "), " << wire.value("tagsInUse", 0)
+        << " tags in use, quarantine table bridge " << wire.value("quarantine", "") << "\n";
   }
   for (const auto& segment : reply.value("segments", nlohmann::json::array())) {
     const std::string bridge = segment.value("bridge", "");

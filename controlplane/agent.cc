@@ -205,22 +205,29 @@ bool Agent::start(std::string* error) {
       released.push_back(link.ifindex);
     }
   }
-  wire_ = Wire::open(names_, *links_, previous.plugged, previous.uplinks, released, error);
+  wire_ = Wire::open(names_, *links_, previous.plugged, previous.uplinks, released, error,
+                     config_.workers);
   if (!wire_) {
     return false;
   }
   fastPath_ = std::make_unique<FastPath>();
-  std::string bellError;
-  auto doorbell = wire_->doorbell(&bellError);
-  if (!doorbell) {
-    spdlog::warn("wire: {}; an idle worker polls every {} us instead of sleeping until traffic",
-                 bellError, dataplane::WorkerConfig{}.idleSleepMicros);
+  std::vector<std::string> trunkPorts;
+  std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells;
+  for (unsigned worker = 0; worker < config_.workers; ++worker) {
+    trunkPorts.push_back(names_.trunkPort(worker));
+    std::string bellError;
+    doorbells.push_back(wire_->doorbell(worker, &bellError));
+    if (!doorbells.back()) {
+      spdlog::warn("wire: {}; idle worker {} polls every {} us instead of sleeping until traffic",
+                   bellError, worker, dataplane::WorkerConfig{}.idleSleepMicros);
+    }
   }
-  if (!fastPath_->start(config_, names_.trunkPort(), std::move(doorbell), error)) {
+  if (!fastPath_->start(config_, trunkPorts, std::move(doorbells), error)) {
     return false;
   }
-  spdlog::info("wire: trunk {} / {}, quarantine table bridge {}, pins {}", names_.trunkKernelEnd(),
-               names_.trunkPort(), names_.quarantineTable(), names_.pinDirectory());
+  spdlog::info("wire: {} trunk(s) {} / {}..., quarantine table bridge {}, pins {}", config_.workers,
+               names_.trunkKernelEnd(), names_.trunkPort(), names_.quarantineTable(),
+               names_.pinDirectory());
 
   // Segment 0: interfaces on no bridge, and the configured uplink (the world) behind them.
   auto& unbridged = registry_->segment("");

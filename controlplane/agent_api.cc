@@ -28,10 +28,15 @@ nlohmann::json texts(const List& list) {
 }
 
 nlohmann::json panelJson(const wire::PatchPanelCounters& c) {
-  return {{"portToTrunk", c.portToTrunk},         {"portUnknown", c.portUnknown},
-          {"portTagged", c.portTagged},           {"noTrunk", c.noTrunk},
-          {"trunkToPort", c.trunkToPort},         {"trunkUntagged", c.trunkUntagged},
-          {"trunkUnknownTag", c.trunkUnknownTag}, {"pushFailed", c.pushFailed}};
+  return {{"portToTrunk", c.portToTrunk},
+          {"portUnknown", c.portUnknown},
+          {"portTagged", c.portTagged},
+          {"noTrunk", c.noTrunk},
+          {"trunkToPort", c.trunkToPort},
+          {"trunkUntagged", c.trunkUntagged},
+          {"trunkUnknownTag", c.trunkUnknownTag},
+          {"pushFailed", c.pushFailed},
+          {"portToOtherTrunk", c.portToOtherTrunk}};
 }
 
 // Count, median, 99th percentile and maximum of the last latencies.
@@ -93,7 +98,21 @@ nlohmann::json Agent::endpointsJson() const {
 nlohmann::json Agent::status() {
   dataplane::WorkerCounters total;
   uint64_t dropped[static_cast<size_t>(dataplane::DropReason::Count)] = {};
+  // Each worker's share: whether the patch panel spreads the conversations, and whether frames
+  // still have to change worker (handedOff) or are lost doing so (handoffLost).
+  nlohmann::json perWorker = nlohmann::json::array();
   for (const auto& counters : fastPath_->counters()) {
+    perWorker.push_back({{"rxPackets", counters.rxPackets},
+                         {"txPackets", counters.txPackets},
+                         {"flows", counters.flows},
+                         {"handedOff", counters.handedOff},
+                         {"handoffLost", counters.handoffLost},
+                         {"fromPeers", counters.fromPeers},
+                         {"doorbellWaits", counters.doorbellWaits},
+                         {"doorbellRings", counters.doorbellRings}});
+    total.handedOff += counters.handedOff;
+    total.handoffLost += counters.handoffLost;
+    total.fromPeers += counters.fromPeers;
     total.rxPackets += counters.rxPackets;
     total.txPackets += counters.txPackets;
     total.txDropped += counters.txDropped;
@@ -202,7 +221,11 @@ nlohmann::json Agent::status() {
             {"violationsLost", total.violationsLost},
             {"doorbellWaits", total.doorbellWaits},
             {"doorbellRings", total.doorbellRings},
-            {"dropped", droppedJson}}}};
+            {"handedOff", total.handedOff},
+            {"handoffLost", total.handoffLost},
+            {"fromPeers", total.fromPeers},
+            {"dropped", droppedJson}}},
+          {"perWorker", perWorker}};
 }
 
 nlohmann::json Agent::flowsJson() const {

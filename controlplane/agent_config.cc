@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "controlplane/wire_names.h"
+#include "dataplane/conversation_hash.h"
 #include "rules/yaml_reader.h"
 
 namespace bulkhead::controlplane {
@@ -79,9 +80,9 @@ class ConfigParser {
     text(top, "stateDirectory", config.stateDirectory);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
-    // The workers hand each conversation to its owner (dataplane/conversation_owner.h), but the
-    // trunk cannot spread frames over queues yet (docs/agent.md, "Limits, today").
-    number(top, "workers", config.workers, 1, 1);
+    // One trunk each; the patch panel sends each conversation to its owner's
+    // (dataplane/conversation_hash.h). Whether the host has the CPUs is the EAL's to say.
+    number(top, "workers", config.workers, 1, BH_MAX_WORKERS);
     number(top, "memoryMegabytes", config.memoryMegabytes, 64, 1u << 20);
     number(top, "dpiBudget", config.dpiBudget, 1, 1000);
     number(top, "dpiHoldMicros", config.dpiHoldMicros, 0, 1000000);

@@ -109,13 +109,21 @@ FastPath::~FastPath() {
   stop();
 }
 
-bool FastPath::start(const AgentConfig& config, const std::string& trunkPort,
-                     std::unique_ptr<dataplane::Doorbell> doorbell, std::string* error) {
+bool FastPath::start(const AgentConfig& config, const std::vector<std::string>& trunkPorts,
+                     std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells,
+                     std::string* error) {
   const auto fail = [&](std::string message) {
     *error = std::move(message);
     stop();
     return false;
   };
+  if (trunkPorts.size() != config.workers || config.workers == 0 ||
+      config.workers > dataplane::Worker::MaxWorkers) {
+    *error = std::to_string(config.workers) + " workers on " + std::to_string(trunkPorts.size()) +
+             " trunks: one trunk per worker, at most " +
+             std::to_string(dataplane::Worker::MaxWorkers);
+    return false;
+  }
   try {
     dataplane::initEal(ealArguments(config));
   } catch (const std::exception& e) {
@@ -147,21 +155,33 @@ bool FastPath::start(const AgentConfig& config, const std::string& trunkPort,
   shared_.violations = violations_;
   shared_.eventPool = eventPool_;
   shared_.packetPool = packetPool_;
-  // One bell, so one worker may sleep on it (the only count there is until dispatch between
-  // workers exists); more workers would each need their own.
-  doorbell_ = std::move(doorbell);
-  shared_.doorbell = config.workers == 1 ? doorbell_.get() : nullptr;
-  ports_ = std::make_unique<dataplane::PortManager>(config.mbufsPerPort,
-                                                    static_cast<uint16_t>(config.workers), 1024);
-  try {
-    trunk_ = ports_->attach(trunkPort, config.portDriver);
-  } catch (const std::exception& e) {
-    return fail(std::string("trunk: ") + e.what());
+  doorbells_ = std::move(doorbells);
+  doorbells_.resize(config.workers);
+  if (config.workers > 1) {
+    // A frame another worker received for a conversation this one owns (af_packet hashes its
+    // own way; ARP and such are not steered) waits here; sized like an rx ring, twice over.
+    for (unsigned worker = 0; worker < config.workers; ++worker) {
+      const std::string name = "bh_inbox" + std::to_string(worker);
+      rte_ring* inbox = rte_ring_create(name.c_str(), 2048, socket, RING_F_SC_DEQ);
+      if (inbox == nullptr) {
+        return fail("cannot allocate " + name + ": " + rte_strerror(rte_errno));
+      }
+      shared_.inboxes.push_back(inbox);
+    }
   }
-  spdlog::info("trunk {} is port {} via {}", trunkPort, trunk_->portId,
-               dataplane::toString(trunk_->driver));
-  if (!trunk_->fallbackReason.empty()) {
-    spdlog::warn("trunk {}: fell back to af_packet: {}", trunkPort, trunk_->fallbackReason);
+  ports_ = std::make_unique<dataplane::PortManager>(config.mbufsPerPort, 1, 1024);
+  for (const auto& trunkPort : trunkPorts) {
+    try {
+      trunks_.push_back(ports_->attach(trunkPort, config.portDriver));
+    } catch (const std::exception& e) {
+      return fail("trunk " + trunkPort + ": " + e.what());
+    }
+    const auto& trunk = trunks_.back();
+    spdlog::info("trunk {} is port {} via {}", trunkPort, trunk.portId,
+                 dataplane::toString(trunk.driver));
+    if (!trunk.fallbackReason.empty()) {
+      spdlog::warn("trunk {}: fell back to af_packet: {}", trunkPort, trunk.fallbackReason);
+    }
   }
 
   dataplane::WorkerConfig workerConfig;
@@ -182,7 +202,8 @@ bool FastPath::start(const AgentConfig& config, const std::string& trunkPort,
       if (id == config.workers) {
         break;
       }
-      workers_.push_back(std::make_unique<dataplane::Worker>(id, workerConfig, shared_));
+      workers_.push_back(
+          std::make_unique<dataplane::Worker>(id, workerConfig, shared_, doorbells_[id].get()));
       if (rte_eal_remote_launch(launchWorker, workers_.back().get(), lcore) != 0) {
         return fail("cannot launch worker " + std::to_string(id) + " on lcore " +
                     std::to_string(lcore));
@@ -205,17 +226,26 @@ void FastPath::stop(const std::function<void(const dataplane::ViolationEvent&)>&
   if (violations_ != nullptr && drain) {
     drainViolations(drain);
   }
-  if (ports_ && trunk_) {
-    ports_->detach(*trunk_);
-    trunk_.reset();
+  for (rte_ring* inbox : shared_.inboxes) {
+    void* left = nullptr;
+    while (rte_ring_dequeue(inbox, &left) == 0) {
+      rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
+    }
+    rte_ring_free(inbox);
   }
+  shared_.inboxes.clear();
+  if (ports_) {
+    for (const auto& trunk : trunks_) {
+      ports_->detach(trunk);
+    }
+  }
+  trunks_.clear();
   ports_.reset();
   shared_.state = nullptr;
   retired_.clear();  // the workers have stopped
   current_.reset();
   workers_.clear();
-  shared_.doorbell = nullptr;
-  doorbell_.reset();
+  doorbells_.clear();
   rte_ring_free(violations_);
   violations_ = nullptr;
   rte_mempool_free(eventPool_);
@@ -231,10 +261,12 @@ void FastPath::stop(const std::function<void(const dataplane::ViolationEvent&)>&
 }
 
 void FastPath::publish(std::unique_ptr<dataplane::ForwardingState> state) {
-  if (trunk_) {
+  if (!trunks_.empty()) {
     state->hasTrunk = true;
-    state->trunkPort = trunk_->portId;
-    state->trunkMac = trunk_->mac;
+    state->trunks.clear();
+    for (const auto& trunk : trunks_) {
+      state->trunks.push_back({trunk.portId, 0, trunk.mac});
+    }
   }
   shared_.state.store(state.get(), std::memory_order_release);
   if (current_) {

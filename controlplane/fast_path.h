@@ -20,9 +20,10 @@ struct rte_rcu_qsbr;
 
 namespace bulkhead::controlplane {
 
-// The agent's DPDK side: the EAL, the pools, the trunk's port, the workers, the RCU that lets
-// the control thread replace the forwarding state under them, and the ring violations leave the
-// workers by. The control thread owns it and is the only one to call it.
+// The agent's DPDK side: the EAL, the pools, the trunks' ports (one per worker), the workers and
+// their inboxes, the RCU that lets the control thread replace the forwarding state under them,
+// and the ring violations leave the workers by. The control thread owns it and is the only one
+// to call it.
 class FastPath {
  public:
   FastPath() = default;
@@ -30,14 +31,16 @@ class FastPath {
   FastPath(const FastPath&) = delete;
   FastPath& operator=(const FastPath&) = delete;
 
-  // EAL (arguments from the configuration), pools and rings, the trunk port on `trunkPort`
-  // (af_xdp, falling back to af_packet), then the workers, running with no state yet. On failure
-  // everything made so far is undone (stop()) and `error` says what failed.
-  // `doorbell` (may be null: then idle workers only sleep briefly) lets the worker sleep until
-  // the next frame; it is released in stop(), after the workers.
-  bool start(const AgentConfig& config, const std::string& trunkPort,
-             std::unique_ptr<dataplane::Doorbell> doorbell, std::string* error);
-  // Workers stopped, ring drained into `drain`, port closed, memory freed, EAL cleaned up.
+  // EAL (arguments from the configuration), pools and rings, a port on each of `trunkPorts`
+  // (af_xdp, falling back to af_packet; one per worker: `config.workers` of them), then the
+  // workers, running with no state yet; worker i owns trunk i. On failure everything made so far
+  // is undone (stop()) and `error` says what failed. `doorbells` (by worker; one may be null:
+  // that worker then only sleeps briefly when idle) let the workers sleep until their next frame;
+  // they are released in stop(), after the workers.
+  bool start(const AgentConfig& config, const std::vector<std::string>& trunkPorts,
+             std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells, std::string* error);
+  // Workers stopped, rings drained (violations into `drain`, frames in the inboxes freed), ports
+  // closed, memory freed, EAL cleaned up.
   void stop(const std::function<void(const dataplane::ViolationEvent&)>& drain = {});
 
   // Publishes `state` (filled in with the trunk's port): every burst a worker starts from now on
@@ -56,7 +59,8 @@ class FastPath {
   // Every worker's flow table, dumped at its next housekeeping (about 100 ms); what arrived
   // within a second.
   std::vector<dataplane::FlowSummary> flows() const;
-  const dataplane::PortInfo* trunk() const { return trunk_ ? &*trunk_ : nullptr; }
+  // Worker 0's trunk: the others are alike.
+  const dataplane::PortInfo* trunk() const { return trunks_.empty() ? nullptr : &trunks_[0]; }
   size_t workerCount() const { return workers_.size(); }
 
  private:
@@ -65,8 +69,8 @@ class FastPath {
   rte_ring* violations_ = nullptr;
   rte_rcu_qsbr* rcu_ = nullptr;
   std::unique_ptr<dataplane::PortManager> ports_;
-  std::unique_ptr<dataplane::Doorbell> doorbell_;
-  std::optional<dataplane::PortInfo> trunk_;
+  std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells_;  // by worker
+  std::vector<dataplane::PortInfo> trunks_;                      // by worker
   dataplane::WorkerShared shared_;
   std::vector<std::unique_ptr<dataplane::Worker>> workers_;
   std::unique_ptr<dataplane::ForwardingState> current_;

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 
+#include "dataplane/conversation_hash.h"
+
 namespace bulkhead::controlplane {
 
 std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
                                  const std::vector<std::string>& previouslyPlugged,
                                  const std::vector<std::string>& previousUplinks,
-                                 const std::vector<int>& released, std::string* error) {
+                                 const std::vector<int>& released, std::string* error,
+                                 unsigned trunks) {
   // Before anything is made: a host whose bpffs cannot be mounted gets nothing half-done.
   bool mounted = false;
   if (!wire::ensureBpffs(&mounted, error)) {
@@ -52,21 +55,35 @@ std::unique_ptr<Wire> Wire::open(const WireNames& names, HostLinks& links,
   if (!wire->panel_) {
     return fail(failure);
   }
-  const std::string kernelEnd = names.trunkKernelEnd();
-  const std::string port = names.trunkPort();
-  if (!links.remove(kernelEnd, &failure) || !links.createVethPair(kernelEnd, port, "", &failure)) {
-    return fail("trunk: " + failure);
+  if (trunks == 0 || trunks > BH_MAX_WORKERS) {
+    return fail(std::to_string(trunks) + " trunks: between 1 and " +
+                std::to_string(BH_MAX_WORKERS) + " are possible");
   }
-  for (const auto& end : {kernelEnd, port}) {
-    disableIpv6(end);
+  // Trunks an earlier agent with more workers left go too.
+  for (unsigned worker = trunks; worker < BH_MAX_WORKERS; ++worker) {
+    links.remove(names.trunkKernelEnd(worker), &failure);
   }
-  if (!setTrunkOffloads(kernelEnd, &failure)) {
-    return fail("trunk: " + failure);
+  std::vector<int> kernelEnds;
+  for (unsigned worker = 0; worker < trunks; ++worker) {
+    const std::string kernelEnd = names.trunkKernelEnd(worker);
+    const std::string port = names.trunkPort(worker);
+    if (!links.remove(kernelEnd, &failure) ||
+        !links.createVethPair(kernelEnd, port, "", &failure)) {
+      return fail("trunk: " + failure);
+    }
+    wire->trunks_ = worker + 1;
+    for (const auto& end : {kernelEnd, port}) {
+      disableIpv6(end);
+    }
+    if (!setTrunkOffloads(kernelEnd, &failure)) {
+      return fail("trunk: " + failure);
+    }
+    if (!disableOffloads(port, &failure)) {
+      spdlog::warn("trunk: {}", failure);
+    }
+    kernelEnds.push_back(links.ifindexOf(kernelEnd));
   }
-  if (!disableOffloads(port, &failure)) {
-    spdlog::warn("trunk: {}", failure);
-  }
-  if (!wire->panel_->setTrunk(links.ifindexOf(kernelEnd), &failure)) {
+  if (!wire->panel_->setTrunks(kernelEnds, &failure)) {
     return fail("trunk: " + failure);
   }
   return wire;
@@ -166,7 +183,13 @@ std::vector<std::string> Wire::plugged() const {
 }
 
 nlohmann::json Wire::objects() const {
-  return {{"trunk", {{"kernelEnd", names_.trunkKernelEnd()}, {"port", names_.trunkPort()}}},
+  nlohmann::json trunks = nlohmann::json::array();
+  for (unsigned worker = 0; worker < trunks_; ++worker) {
+    trunks.push_back(
+        {{"kernelEnd", names_.trunkKernelEnd(worker)}, {"port", names_.trunkPort(worker)}});
+  }
+  return {{"trunk", trunks.empty() ? nlohmann::json::object() : trunks[0]},
+          {"trunks", trunks},
           {"uplinks", uplinks_},
           {"plugged", plugged()},
           {"pins", panel_ ? panel_->pinDirectory() : ""},
@@ -187,9 +210,12 @@ void Wire::shutdown(bool keepQuarantine) {
   }
   uplinks_.clear();
   plugged_.clear();
-  if (!links_.remove(names_.trunkKernelEnd(), &failure)) {
-    spdlog::warn("trunk: {}", failure);
+  for (unsigned worker = 0; worker < trunks_; ++worker) {
+    if (!links_.remove(names_.trunkKernelEnd(worker), &failure)) {
+      spdlog::warn("trunk: {}", failure);
+    }
   }
+  trunks_ = 0;
   if (quarantine_ && !keepQuarantine && !quarantine_->remove(&failure)) {
     spdlog::warn("quarantine: {}", failure);
   }
@@ -210,7 +236,9 @@ void Wire::releaseAll(const WireNames& names, HostLinks& links,
   for (const auto& uplink : uplinks) {
     links.remove(uplink, &failure);
   }
-  links.remove(names.trunkKernelEnd(), &failure);
+  for (unsigned worker = 0; worker < BH_MAX_WORKERS; ++worker) {
+    links.remove(names.trunkKernelEnd(worker), &failure);
+  }
   if (!wire::Quarantine::removeTable(names.quarantineTable(), &failure)) {
     spdlog::warn("quarantine: {}", failure);
   }

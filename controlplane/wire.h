@@ -13,16 +13,17 @@
 
 namespace bulkhead::controlplane {
 
-// The agent's kernel side (docs/architecture.md, "The wire"): the trunk veth pair whose DPDK end
-// is the fast path's only port, the patch panel (tc BPF) that puts every plugged interface on
-// the trunk with its tag, an uplink pair into each protected bridge, and the quarantine that
-// keeps every other path through the bridges shut. Everything it makes it can list (objects())
-// and take away again. The control thread owns it; failures are false with a sentence.
+// The agent's kernel side (docs/architecture.md, "The wire"): the trunk veth pairs, one per
+// worker, whose DPDK ends are the fast path's only ports, the patch panel (tc BPF) that puts every
+// plugged interface on the trunk with its tag, an uplink pair into each protected bridge, and the
+// quarantine that keeps every other path through the bridges shut. Everything it makes it can list
+// (objects()) and take away again. The control thread owns it; failures are false with a sentence.
 class Wire {
  public:
   // Sets it all up. What an earlier agent of the same instance left is taken over: the filters
   // it put on `previouslyPlugged` interfaces are removed (their bridges stay closed: the
-  // quarantine is replaced in one step, never absent), its trunk made anew, its
+  // quarantine is replaced in one step, never absent), its trunks made anew (`trunks` of them,
+  // one per worker), its
   // `previousUplinks` removed, its pins replaced. `released` (ifindexes) are the veths on
   // bridges the agent does not protect: the quarantine lets them through from its first
   // instant. A failure undoes what the call made, but leaves a quarantine it took over (the
@@ -30,7 +31,8 @@ class Wire {
   static std::unique_ptr<Wire> open(const WireNames& names, HostLinks& links,
                                     const std::vector<std::string>& previouslyPlugged,
                                     const std::vector<std::string>& previousUplinks,
-                                    const std::vector<int>& released, std::string* error);
+                                    const std::vector<int>& released, std::string* error,
+                                    unsigned trunks = 1);
   ~Wire();
   Wire(const Wire&) = delete;
   Wire& operator=(const Wire&) = delete;
@@ -57,11 +59,12 @@ class Wire {
   const std::set<int>& released() const { return released_; }
 
   wire::PatchPanelCounters counters() const { return panel_->counters(); }
-  // The idle fast path's doorbell (dataplane/doorbell.h); null with `error` where the kernel
-  // cannot ring one. Must not outlive the wire.
-  std::unique_ptr<dataplane::Doorbell> doorbell(std::string* error) {
-    return panel_->doorbell(error);
+  // Worker `worker`'s doorbell (dataplane/doorbell.h); null with `error` where the kernel cannot
+  // ring one. Must not outlive the wire.
+  std::unique_ptr<dataplane::Doorbell> doorbell(unsigned worker, std::string* error) {
+    return panel_->doorbell(worker, error);
   }
+  unsigned trunks() const { return trunks_; }
   // Everything this wire has in the kernel, for `bulkhead status` and tests.
   nlohmann::json objects() const;
   std::vector<std::string> plugged() const;
@@ -87,6 +90,7 @@ class Wire {
   std::vector<std::pair<int, std::string>> plugged_;  // ifindex, name
   std::vector<std::string> uplinks_;                  // our ends
   std::set<int> released_;
+  unsigned trunks_ = 0;  // made so far
 };
 
 }  // namespace bulkhead::controlplane

@@ -12,8 +12,13 @@ namespace bulkhead::controlplane {
 struct WireNames {
   std::string instance;
 
-  std::string trunkKernelEnd() const { return instance + "-tk"; }
-  std::string trunkPort() const { return instance + "-td"; }  // the fast path's (DPDK's) end
+  // One trunk per worker; worker 0's names carry no number.
+  std::string trunkKernelEnd(unsigned worker = 0) const {
+    return instance + "-tk" + (worker != 0 ? std::to_string(worker) : "");
+  }
+  std::string trunkPort(unsigned worker = 0) const {  // the fast path's (DPDK's) end
+    return instance + "-td" + (worker != 0 ? std::to_string(worker) : "");
+  }
   std::string uplink(uint16_t segment) const { return instance + "-u" + std::to_string(segment); }
   std::string uplinkPeer(uint16_t segment) const {
     return instance + "-b" + std::to_string(segment);

@@ -75,6 +75,13 @@ struct SegmentIpHash {
   }
 };
 
+// A worker's end of the trunk.
+struct TrunkQueue {
+  uint16_t port = 0;   // the DPDK port
+  uint16_t queue = 0;  // its rx and tx queue
+  MacAddress mac;      // the interface's own address: frames from it are the host's
+};
+
 // Everything workers read that the control thread changes: the policy, the trunk and what each
 // of its tags is bound to. Immutable once published; replaced as a whole and freed after an RCU
 // grace period, so a worker sees either the old state or the new one for a whole burst, never
@@ -83,8 +90,9 @@ struct ForwardingState {
   uint64_t version = 0;
   rules::PolicySnapshotPtr policy;
   bool hasTrunk = false;
-  uint16_t trunkPort = 0;  // the DPDK port every tagged frame comes from and goes back to
-  MacAddress trunkMac;     // the trunk interface's own address: its frames are the host's
+  // Where each worker (by id) receives its tagged frames and sends them back: one trunk per
+  // worker for the agent (the patch panel picks the owner's), queues of one port in tests.
+  std::vector<TrunkQueue> trunks;
   std::vector<Attachment> attachments;
   std::vector<Segment> segments;  // by segment id
   std::array<int16_t, MaxTags> byTag;

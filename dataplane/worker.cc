@@ -71,8 +71,9 @@ ResolvedFlow Worker::AttachmentResolver::resolve(const PacketMeta& meta, uint16_
   return {peer(source, meta.srcIp), peer(destination, meta.dstIp)};
 }
 
-Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
+Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared, Doorbell* doorbell)
     : id_(id),
+      doorbell_(doorbell),
       config_(config),
       shared_(shared),
       pipeline_(config.pipeline, resolver_),
@@ -81,7 +82,7 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared)
       (shared.inboxes.size() > 1 && id >= shared.inboxes.size())) {
     throw std::invalid_argument("worker " + std::to_string(id) + " of " +
                                 std::to_string(shared.inboxes.size()) + ": at most " +
-                                std::to_string(MaxWorkers) + " workers share a trunk");
+                                std::to_string(MaxWorkers) + " workers");
   }
   pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
   dump_.reserve(MaxFlowDump);
@@ -107,14 +108,16 @@ int Worker::run() {
   rte_ring* const inbox = shared_.inboxes.size() > 1 ? shared_.inboxes.at(id_) : nullptr;
   while (!shared_.stop.load(std::memory_order_relaxed)) {
     state_ = shared_.state.load(std::memory_order_acquire);
+    trunk_ = nullptr;
     clock_.tick();
     nowNs_ = clock_.monotonicNs();
     realtimeNs_ = clock_.realtimeNs();
     uint16_t received = 0;
-    if (state_ != nullptr && state_->hasTrunk) {
+    if (state_ != nullptr && state_->hasTrunk && id_ < state_->trunks.size()) {
       pipeline_.setPolicy(state_->policy.get());
       resolver_.state = state_;
-      received = rte_eth_rx_burst(state_->trunkPort, static_cast<uint16_t>(id_), burst, RxBurst);
+      trunk_ = &state_->trunks[id_];
+      received = rte_eth_rx_burst(trunk_->port, trunk_->queue, burst, RxBurst);
       handleBurst(burst, received, shared_.inboxes.size() < 2);
       counters_.rxPackets += received;
       if (inbox != nullptr) {
@@ -139,7 +142,7 @@ int Worker::run() {
     if (received != 0) {
       idlePolls_ = 0;
       if (armed_) {
-        shared_.doorbell->disarm();
+        doorbell_->disarm();
         armed_ = false;
       }
     } else if (!config_.busyPoll && ++idlePolls_ >= IdlePollsBeforeSleep) {
@@ -147,7 +150,7 @@ int Worker::run() {
     }
   }
   if (armed_) {
-    shared_.doorbell->disarm();
+    doorbell_->disarm();
     armed_ = false;
   }
   rte_rcu_qsbr_thread_offline(shared_.rcu, id_);
@@ -157,7 +160,7 @@ int Worker::run() {
 }
 
 void Worker::idle() {
-  Doorbell* bell = shared_.doorbell;
+  Doorbell* bell = doorbell_;
   if (bell == nullptr || idlePolls_ < IdlePollsBeforeSleep + SleepsBeforeDoorbell ||
       pipeline_.holding()) {
     rte_delay_us_sleep(config_.idleSleepMicros);
@@ -270,7 +273,7 @@ void Worker::handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex,
                     const FlowLookahead& ahead) {
   const uint8_t* frame = rte_pktmbuf_mtod(mbuf, const uint8_t*);
   const uint32_t length = mbuf->data_len;
-  if (meta.srcMac == state_->trunkMac) {
+  if (meta.srcMac == trunk_->mac) {
     // af_packet also sees what the host itself sends on the interface: not traffic of the wire.
     ++counters_.hostFrames;
     rte_pktmbuf_free(mbuf);
@@ -423,8 +426,9 @@ void Worker::flush() {
   if (txCount_ == 0) {
     return;
   }
+  // No trunk in this state (none published yet): what was made for it has nowhere to go.
   const uint16_t sent =
-      rte_eth_tx_burst(state_->trunkPort, static_cast<uint16_t>(id_), tx_.data(), txCount_);
+      trunk_ != nullptr ? rte_eth_tx_burst(trunk_->port, trunk_->queue, tx_.data(), txCount_) : 0;
   counters_.txPackets += sent;
   for (uint16_t i = sent; i < txCount_; ++i) {
     rte_pktmbuf_free(tx_[i]);

@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dataplane/conversation_hash.h"
 #include "dataplane/doorbell.h"
 #include "dataplane/forwarding_state.h"
 #include "dataplane/pipeline.h"
@@ -87,7 +88,6 @@ struct WorkerShared {
   rte_ring* violations = nullptr;  // ViolationEvent* from `eventPool`, to the control thread
   rte_mempool* eventPool = nullptr;
   rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
-  Doorbell* doorbell = nullptr;       // lets an idle worker sleep until the next frame; may be null
   // With more than one worker, one inbox per worker (indexed by worker id; multi-producer,
   // single-consumer): the frames the others received for conversations it owns
   // (conversation_owner.h). Empty with one worker. Set before the workers start; whoever owns
@@ -105,7 +105,10 @@ struct WorkerShared {
 // no logging per packet; violations leave through a ring.
 class Worker {
  public:
-  Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared);
+  // `doorbell` (its own; may be null: then it only sleeps briefly when idle) lets the worker
+  // sleep until the next frame into its trunk.
+  Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared,
+         Doorbell* doorbell = nullptr);
 
   // The lcore entry point: runs until `shared.stop`.
   int run();
@@ -120,7 +123,7 @@ class Worker {
   uint64_t flowsSequence() const { return flowsSequence_.load(std::memory_order_acquire); }
   std::vector<FlowSummary> flows() const;
   static constexpr size_t MaxFlowDump = 10000;
-  static constexpr unsigned MaxWorkers = 16;  // sharing one trunk (and each other's inboxes)
+  static constexpr unsigned MaxWorkers = BH_MAX_WORKERS;  // handing frames to each other
 
  private:
   // Tells the pipeline who is on each side of a new flow: the endpoint bound to the ingress
@@ -161,12 +164,14 @@ class Worker {
   void idle();
 
   unsigned id_;
+  Doorbell* doorbell_;
   WorkerConfig config_;
   WorkerShared& shared_;
   AttachmentResolver resolver_;
   Pipeline pipeline_;
   const ForwardingState* state_ = nullptr;
-  std::vector<uint32_t> boundSlots_;  // endpoints bound at the last housekeeping
+  const TrunkQueue* trunk_ = nullptr;  // this worker's, in `state_`; null without one
+  std::vector<uint32_t> boundSlots_;   // endpoints bound at the last housekeeping
   TscClock clock_;
   uint64_t nowNs_ = 0;       // monotonic, per loop turn
   uint64_t realtimeNs_ = 0;  // for event timestamps, per loop turn

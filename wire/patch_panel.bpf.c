@@ -8,8 +8,12 @@
 //   from the trunk (ingress of its kernel end: frames the fast path sent): the tag names the
 //   port; it is removed and the frame leaves through that port. An unknown tag drops.
 //   A frame into the trunk also wakes the fast path when it sleeps (bh_doorbell).
+#include <stddef.h>
+
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -44,21 +48,35 @@ struct {
   __type(value, __u64);
 } bh_counters SEC(".maps");
 
-// An idle worker sets bh_asleep and blocks on bh_doorbell (dataplane/doorbell.h); the next frame
-// into the trunk clears it and rings, forcing the wakeup. While the worker is awake a frame costs
-// one load of this global.
-struct {
+// An idle worker sets its bh_asleep and blocks on its doorbell ring (dataplane/doorbell.h); the
+// next frame into its trunk clears the flag and rings, forcing the wakeup. While the worker is
+// awake a frame costs one load of this global. Worker 0's ring is bh_doorbell; the agent makes
+// the others' and puts them in bh_doorbells.
+struct bh_doorbell_ring {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
   __uint(max_entries, BH_DOORBELL_BYTES);
 } bh_doorbell SEC(".maps");
 
-volatile __u32 bh_asleep = 0;
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, BH_MAX_WORKERS);
+  __type(key, __u32);
+  __array(values, struct bh_doorbell_ring);
+} bh_doorbells SEC(".maps") = {
+    .values = {[0] = &bh_doorbell},
+};
 
-static __always_inline void ring_doorbell(void) {
-  if (bh_asleep) {
-    bh_asleep = 0;
-    __u8 ring = 1;
-    bpf_ringbuf_output(&bh_doorbell, &ring, sizeof(ring), BPF_RB_FORCE_WAKEUP);
+volatile __u32 bh_asleep[BH_MAX_WORKERS];
+
+static __always_inline void ring_doorbell(__u32 trunk) {
+  trunk &= BH_MAX_WORKERS - 1;
+  if (bh_asleep[trunk]) {
+    bh_asleep[trunk] = 0;
+    void *ring = bpf_map_lookup_elem(&bh_doorbells, &trunk);
+    if (ring) {
+      __u8 one = 1;
+      bpf_ringbuf_output(ring, &one, sizeof(one), BPF_RB_FORCE_WAKEUP);
+    }
   }
 }
 
@@ -68,6 +86,40 @@ static __always_inline int count(__u32 counter, int verdict) {
     *value += 1;
   }
   return verdict;
+}
+
+// The trunk of the worker that owns the frame's conversation: the same hash of the address pair
+// the workers compute, so both directions of a flow, its fragments and ICMP errors about it
+// reach one worker. Read with bpf_skb_load_bytes: a header outside the linear part still counts.
+// What does not parse as IP goes to the first trunk, as to a single worker.
+static __always_inline __u32 owner_trunk(struct __sk_buff *skb, __u16 proto, __u32 trunks) {
+  if (trunks < 2) {
+    return 0;
+  }
+  __u32 a = 0;
+  __u32 b = 0;
+  if (proto == bpf_htons(ETH_P_IP)) {
+    __u32 addresses[2];
+    if (bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct iphdr, saddr), addresses,
+                           sizeof(addresses))) {
+      return 0;
+    }
+    a = bpf_ntohl(addresses[0]);
+    b = bpf_ntohl(addresses[1]);
+  } else if (proto == bpf_htons(ETH_P_IPV6)) {
+    __u32 addresses[8];
+    if (bpf_skb_load_bytes(skb, ETH_HLEN + offsetof(struct ipv6hdr, saddr), addresses,
+                           sizeof(addresses))) {
+      return 0;
+    }
+    a = bh_fold_words(bpf_ntohl(addresses[0]), bpf_ntohl(addresses[1]), bpf_ntohl(addresses[2]),
+                      bpf_ntohl(addresses[3]));
+    b = bh_fold_words(bpf_ntohl(addresses[4]), bpf_ntohl(addresses[5]), bpf_ntohl(addresses[6]),
+                      bpf_ntohl(addresses[7]));
+  } else {
+    return 0;
+  }
+  return bh_conversation_owner(bh_conversation_hash(a, b), trunks);
 }
 
 SEC("tc")
@@ -91,15 +143,28 @@ int bh_from_port(struct __sk_buff *skb) {
   }
   __u32 zero = 0;
   struct bh_config *config = bpf_map_lookup_elem(&bh_config, &zero);
-  if (!config || !config->trunk_ifindex) {
+  if (!config || config->trunks == 0 || config->trunks > BH_MAX_WORKERS) {
+    return count(BH_NO_TRUNK, TC_ACT_SHOT);
+  }
+  __u32 trunk = owner_trunk(skb, proto, config->trunks);
+  // The owner is below `trunks`, which clang knows and the verifier does not: the empty asm
+  // hides it from clang, so the mask the verifier needs stays in the program (a no-op: the
+  // bound is a power of two).
+  asm volatile("" : "+r"(trunk));
+  trunk &= BH_MAX_WORKERS - 1;
+  const __u32 trunk_ifindex = config->trunk_ifindex[trunk];
+  if (!trunk_ifindex) {
     return count(BH_NO_TRUNK, TC_ACT_SHOT);
   }
   if (bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), *tag)) {
     return count(BH_PUSH_FAILED, TC_ACT_SHOT);
   }
   count(BH_PORT_TO_TRUNK, 0);
-  ring_doorbell();
-  return bpf_redirect(config->trunk_ifindex, 0);
+  if (trunk != 0) {
+    count(BH_PORT_TO_OTHER_TRUNK, 0);
+  }
+  ring_doorbell(trunk);
+  return bpf_redirect(trunk_ifindex, 0);
 }
 
 SEC("tc")

@@ -132,20 +132,31 @@ PatchPanel::~PatchPanel() {
   patch_panel__destroy(skeleton_);
 }
 
-bool PatchPanel::setTrunk(int ifindex, std::string* error) {
+bool PatchPanel::setTrunks(const std::vector<int>& ifindexes, std::string* error) {
+  if (ifindexes.empty() || ifindexes.size() > BH_MAX_WORKERS) {
+    *error = std::to_string(ifindexes.size()) + " trunks: between 1 and " +
+             std::to_string(BH_MAX_WORKERS) + " are possible";
+    return false;
+  }
+  // The way back first, on every trunk: by the time a frame goes into one, its answers return.
+  for (const int ifindex : ifindexes) {
+    if (!attachFilter(ifindex, bpf_program__fd(skeleton_->progs.bh_from_trunk), error)) {
+      return false;
+    }
+    trunkIfindexes_.push_back(ifindex);
+  }
   const uint32_t zero = 0;
   bh_config config = {};
-  config.trunk_ifindex = static_cast<uint32_t>(ifindex);
+  config.trunks = static_cast<uint32_t>(ifindexes.size());
+  for (size_t i = 0; i < ifindexes.size(); ++i) {
+    config.trunk_ifindex[i] = static_cast<uint32_t>(ifindexes[i]);
+  }
   if (const int updated = bpf_map__update_elem(skeleton_->maps.bh_config, &zero, sizeof(zero),
                                                &config, sizeof(config), BPF_ANY);
       updated != 0) {
-    *error = failure("setting the trunk", updated);
+    *error = failure("setting the trunks", updated);
     return false;
   }
-  if (!attachFilter(ifindex, bpf_program__fd(skeleton_->progs.bh_from_trunk), error)) {
-    return false;
-  }
-  trunkIfindex_ = ifindex;
   return true;
 }
 
@@ -228,10 +239,10 @@ void PatchPanel::removeAll() {
   for (uint32_t ifindex : plugged) {
     removeFilter(static_cast<int>(ifindex), &ignored);
   }
-  if (trunkIfindex_ != 0) {
-    removeFilter(trunkIfindex_, &ignored);
-    trunkIfindex_ = 0;
+  for (const int ifindex : trunkIfindexes_) {
+    removeFilter(ifindex, &ignored);
   }
+  trunkIfindexes_.clear();
   removePins(pinDirectory_);
 }
 
@@ -246,13 +257,36 @@ void PatchPanel::removePins(const std::string& pinDirectory) {
   fs::remove(fs::path(pinDirectory).parent_path(), ec);
 }
 
-std::unique_ptr<dataplane::Doorbell> PatchPanel::doorbell(std::string* error) {
+std::unique_ptr<dataplane::Doorbell> PatchPanel::doorbell(unsigned worker, std::string* error) {
   if (skeleton_->bss == nullptr) {
     *error = "the patch panel's globals are not mapped (kernel without mmapable BPF arrays)";
     return nullptr;
   }
-  return TrunkDoorbell::open(&skeleton_->bss->bh_asleep, bpf_map__fd(skeleton_->maps.bh_doorbell),
-                             error);
+  if (worker >= BH_MAX_WORKERS) {
+    *error = "no doorbell for worker " + std::to_string(worker);
+    return nullptr;
+  }
+  uint32_t* asleep = const_cast<uint32_t*>(&skeleton_->bss->bh_asleep[worker]);
+  if (worker == 0) {
+    return TrunkDoorbell::open(asleep, bpf_map__fd(skeleton_->maps.bh_doorbell), -1, error);
+  }
+  // The other workers' rings are made here and put where the program finds them; the map holds
+  // its own reference, the doorbell closes ours.
+  const int ring =
+      bpf_map_create(BPF_MAP_TYPE_RINGBUF, "bh_doorbell", 0, 0, BH_DOORBELL_BYTES, nullptr);
+  if (ring < 0) {
+    *error = failure("creating worker " + std::to_string(worker) + "'s doorbell", ring);
+    return nullptr;
+  }
+  const uint32_t key = worker;
+  if (const int updated = bpf_map__update_elem(skeleton_->maps.bh_doorbells, &key, sizeof(key),
+                                               &ring, sizeof(ring), BPF_ANY);
+      updated != 0) {
+    close(ring);
+    *error = failure("installing worker " + std::to_string(worker) + "'s doorbell", updated);
+    return nullptr;
+  }
+  return TrunkDoorbell::open(asleep, ring, ring, error);
 }
 
 PatchPanelCounters PatchPanel::counters() const {
@@ -276,6 +310,7 @@ PatchPanelCounters PatchPanel::counters() const {
   out.trunkUntagged = totals[BH_TRUNK_UNTAGGED];
   out.trunkUnknownTag = totals[BH_TRUNK_UNKNOWN_TAG];
   out.pushFailed = totals[BH_PUSH_FAILED];
+  out.portToOtherTrunk = totals[BH_PORT_TO_OTHER_TRUNK];
   return out;
 }
 

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/doorbell.h"
 
@@ -19,6 +20,7 @@ struct PatchPanelCounters {
   uint64_t trunkUntagged = 0;
   uint64_t trunkUnknownTag = 0;
   uint64_t pushFailed = 0;
+  uint64_t portToOtherTrunk = 0;  // of portToTrunk, into a trunk other than the first (worker 0's)
 };
 
 // The kernel half of the wire (wire/patch_panel.bpf.c): on every plugged interface a tc program
@@ -39,9 +41,10 @@ class PatchPanel {
   PatchPanel(const PatchPanel&) = delete;
   PatchPanel& operator=(const PatchPanel&) = delete;
 
-  // Frames of plugged interfaces go to `ifindex` (the trunk's kernel end), and frames arriving
-  // there go back out by their tag.
-  bool setTrunk(int ifindex, std::string* error);
+  // Frames of plugged interfaces go to the trunks' kernel ends in `ifindexes`, one per worker:
+  // each IP frame to its conversation owner's (dataplane/conversation_hash.h), the rest to the
+  // first. Frames arriving on any of them go back out by their tag. At most BH_MAX_WORKERS.
+  bool setTrunks(const std::vector<int>& ifindexes, std::string* error);
   // The interface's frames get `tag`; frames with `tag` leave through it -- handed straight to
   // its peer when `peer` (a veth whose other end is in another namespace). Replaces any filter
   // of ours already on it (one a crashed agent left) in one step.
@@ -51,9 +54,9 @@ class PatchPanel {
   // The trunk's filter, the plugged interfaces' filters (of those still there), the pins.
   void removeAll();
 
-  // The idle fast path's doorbell: rung by the next frame into the trunk. Lives no longer than
-  // the panel.
-  std::unique_ptr<dataplane::Doorbell> doorbell(std::string* error);
+  // Worker `worker`'s doorbell: rung by the next frame into its trunk while it sleeps. Lives no
+  // longer than the panel.
+  std::unique_ptr<dataplane::Doorbell> doorbell(unsigned worker, std::string* error);
 
   PatchPanelCounters counters() const;
   const std::string& pinDirectory() const { return pinDirectory_; }
@@ -70,7 +73,7 @@ class PatchPanel {
 
   patch_panel* skeleton_;
   std::string pinDirectory_;
-  int trunkIfindex_ = 0;
+  std::vector<int> trunkIfindexes_;
 };
 
 // Makes sure bpffs is mounted at /sys/fs/bpf, mounting it when it is not (`mounted` says so);

@@ -4,6 +4,8 @@
 
 #include <linux/types.h>
 
+#include "dataplane/conversation_hash.h"
+
 // 802.1Q VLAN ids: a frame's tag on the trunk names the attachment it entered on (or is bound
 // for). 0 and 4095 are reserved by 802.1Q and never given out.
 #define BH_TAGS 4096
@@ -11,14 +13,15 @@
 
 // Why a frame went where it went; per CPU, summed by the agent.
 enum bh_counter {
-  BH_PORT_TO_TRUNK = 0,  // tagged and sent into the trunk
-  BH_PORT_UNKNOWN,       // from an interface with no tag (not plugged in): dropped
-  BH_PORT_TAGGED,        // already carried a VLAN tag: dropped
-  BH_NO_TRUNK,           // no trunk set: dropped
-  BH_TRUNK_TO_PORT,      // from the trunk, untagged and sent to its interface
-  BH_TRUNK_UNTAGGED,     // from the trunk without a tag: dropped
-  BH_TRUNK_UNKNOWN_TAG,  // a tag no interface carries: dropped
-  BH_PUSH_FAILED,        // the kernel could not add or remove the tag: dropped
+  BH_PORT_TO_TRUNK = 0,    // tagged and sent into the trunk
+  BH_PORT_UNKNOWN,         // from an interface with no tag (not plugged in): dropped
+  BH_PORT_TAGGED,          // already carried a VLAN tag: dropped
+  BH_NO_TRUNK,             // no trunk set: dropped
+  BH_TRUNK_TO_PORT,        // from the trunk, untagged and sent to its interface
+  BH_TRUNK_UNTAGGED,       // from the trunk without a tag: dropped
+  BH_TRUNK_UNKNOWN_TAG,    // a tag no interface carries: dropped
+  BH_PUSH_FAILED,          // the kernel could not add or remove the tag: dropped
+  BH_PORT_TO_OTHER_TRUNK,  // of BH_PORT_TO_TRUNK, sent into a trunk other than the first
   BH_COUNTERS
 };
 
@@ -35,6 +38,10 @@ struct bh_port {
 // The fast path's doorbell (a BPF ring buffer): one record per ring, a page is plenty.
 #define BH_DOORBELL_BYTES 4096
 
+// One trunk per worker (DPDK 22.11's af_xdp driver takes one queue of a veth, which has no
+// combined channels): an IP frame goes into the trunk of the worker that owns its conversation
+// (dataplane/conversation_hash.h), anything else into trunk 0.
 struct bh_config {
-  __u32 trunk_ifindex;  // the trunk's kernel end: where tagged frames go
+  __u32 trunks;                         // how many of trunk_ifindex are set; 0 for none yet
+  __u32 trunk_ifindex[BH_MAX_WORKERS];  // the trunks' kernel ends: where tagged frames go
 };

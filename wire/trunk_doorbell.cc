@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <unistd.h>
+
 namespace bulkhead::wire {
 namespace {
 
@@ -15,18 +17,24 @@ int counted(void*, void*, size_t) {
 
 }  // namespace
 
-std::unique_ptr<TrunkDoorbell> TrunkDoorbell::open(uint32_t* asleep, int ringFd,
+std::unique_ptr<TrunkDoorbell> TrunkDoorbell::open(uint32_t* asleep, int ringFd, int ownedFd,
                                                    std::string* error) {
   ring_buffer* ring = ring_buffer__new(ringFd, counted, nullptr, nullptr);
   if (ring == nullptr) {
     *error = std::string("the fast path's doorbell (BPF ring buffer): ") + std::strerror(errno);
+    if (ownedFd >= 0) {
+      close(ownedFd);
+    }
     return nullptr;
   }
-  return std::unique_ptr<TrunkDoorbell>(new TrunkDoorbell(asleep, ring));
+  return std::unique_ptr<TrunkDoorbell>(new TrunkDoorbell(asleep, ring, ownedFd));
 }
 
 TrunkDoorbell::~TrunkDoorbell() {
   ring_buffer__free(ring_);
+  if (ownedFd_ >= 0) {
+    close(ownedFd_);
+  }
 }
 
 void TrunkDoorbell::arm() {

@@ -42,6 +42,16 @@ TEST(AgentConfig, UnknownKeysAndWrongTypesAreErrorsNotIgnored) {
   EXPECT_EQ(errorsOf("maxFlows: 1048576\nmaxFlowsPerEndpoint: 1\n"), "");
 }
 
+// A trunk per worker, and the patch panel picks among at most 16.
+TEST(AgentConfig, WorkersRangeFromOneToSixteen) {
+  const AgentConfigLoad four = loadAgentConfigText("workers: 4\n", "b.yaml");
+  ASSERT_TRUE(four.ok());
+  EXPECT_EQ(four.config.workers, 4u);
+  EXPECT_EQ(errorsOf("workers: 16\n"), "");
+  EXPECT_NE(errorsOf("workers: 17\n").find("bulkhead.yaml:1:"), std::string::npos)
+      << errorsOf("workers: 17\n");
+}
+
 // A flow table costs what its flows touch (dataplane/flow_table.h), so the default can be a
 // million flows per worker (docs/agent.md).
 TEST(AgentConfig, AWorkerTracksAMillionFlowsByDefault) {

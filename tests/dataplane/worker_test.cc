@@ -3,181 +3,49 @@
 #include "dataplane/worker.h"
 
 #include <gtest/gtest.h>
-#include <rte_eth_ring.h>
-#include <rte_ethdev.h>
-#include <rte_lcore.h>
-#include <rte_malloc.h>
-#include <rte_mbuf.h>
-#include <rte_mempool.h>
-#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
-#include <array>
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "dataplane/eal.h"
-#include "dpi/protocol_catalog.h"
-#include "rules/policy_compiler.h"
-#include "rules/policy_loader.h"
 #include "tests/support/allocation_counter.h"
 #include "tests/support/frames.h"
+#include "tests/support/ring_trunk.h"
 
 namespace bulkhead {
 namespace {
 
+using testing::ApiIp;
+using testing::ApiTag;
 using testing::Bytes;
-
-constexpr uint16_t WebTag = 10;
-constexpr uint16_t ApiTag = 11;
-constexpr rules::IdentityId Web = 256;
-constexpr rules::IdentityId Api = 257;
-constexpr const char* WebIp = "10.0.1.10";
-constexpr const char* ApiIp = "10.0.2.20";
-
-// The longest name a policy may have (253 characters): its rule names reach the flow dump whole.
-const std::string PolicyName = "api-" + std::string(249, 'x');
-
-const std::string Policy = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: )" + PolicyName +
-                           R"(}
-spec:
-  endpointSelector: {matchLabels: {app: api}}
-  ingress:
-    - fromEndpoints: [{matchLabels: {app: web}}]
-      toPorts: [{ports: [{port: 6100, protocol: UDP}]}]
-)";
-
-// A UDP frame on the trunk, tagged with the attachment it enters on.
-Bytes trunkFrame(uint16_t tag, const char* src, uint16_t srcPort, const char* dst,
-                 uint16_t dstPort) {
-  const Bytes ip = testing::ipv4({.src = src, .dst = dst, .protocol = 17, .id = 1},
-                                 testing::udp(srcPort, dstPort, Bytes(32, 0x5A)));
-  return testing::join({testing::ethernet(testing::EtherIpv4, {{testing::EtherVlan, tag}}), ip});
-}
-
-uint16_t tagOf(rte_mbuf* mbuf) {
-  const uint8_t* frame = rte_pktmbuf_mtod(mbuf, const uint8_t*);
-  return static_cast<uint16_t>(((frame[14] & 0x0F) << 8) | frame[15]);
-}
+using testing::trunkFrame;
+using testing::WebIp;
+using testing::WebTag;
+constexpr rules::IdentityId Web = testing::WebIdentity;
+constexpr rules::IdentityId Api = testing::ApiIdentity;
 
 class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     static int instance = 0;
-    const std::string name = "wt" + std::to_string(instance++);
-    const int socket = static_cast<int>(rte_socket_id());
-    // Two queues each way, as a trunk shared by two workers has; a test of one worker uses the
-    // first. Each ring has one producer: the test or one worker.
-    for (unsigned queue = 0; queue < Queues; ++queue) {
-      const std::string suffix = std::to_string(queue);
-      rx_[queue] = rte_ring_create((name + "rx" + suffix).c_str(), 4096, socket,
-                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
-      tx_[queue] = rte_ring_create((name + "tx" + suffix).c_str(), 4096, socket,
-                                   RING_F_SP_ENQ | RING_F_SC_DEQ);
-      ASSERT_NE(rx_[queue], nullptr);
-      ASSERT_NE(tx_[queue], nullptr);
-    }
-    const int port = rte_eth_from_rings((name + "trunk").c_str(), rx_.data(), Queues, tx_.data(),
-                                        Queues, static_cast<unsigned>(socket));
-    ASSERT_GE(port, 0) << rte_strerror(rte_errno);
-    port_ = static_cast<uint16_t>(port);
-    frames_ = dataplane::createPacketPool(name + "frames", 4095, 2048);
-    ASSERT_NE(frames_, nullptr);
-    const rte_eth_conf conf{};
-    ASSERT_EQ(rte_eth_dev_configure(port_, Queues, Queues, &conf), 0);
-    for (uint16_t queue = 0; queue < Queues; ++queue) {
-      ASSERT_EQ(rte_eth_rx_queue_setup(port_, queue, 1024, static_cast<unsigned>(socket), nullptr,
-                                       frames_),
-                0);
-      ASSERT_EQ(rte_eth_tx_queue_setup(port_, queue, 1024, static_cast<unsigned>(socket), nullptr),
-                0);
-    }
-    ASSERT_EQ(rte_eth_dev_start(port_), 0);
-    shared_.packetPool = dataplane::createPacketPool(name + "own", 1023, 2048);
-    shared_.eventPool =
-        rte_mempool_create((name + "events").c_str(), 1023, sizeof(dataplane::ViolationEvent), 0, 0,
-                           nullptr, nullptr, nullptr, nullptr, socket, 0);
-    shared_.violations = rte_ring_create((name + "viol").c_str(), 1024, socket, RING_F_SC_DEQ);
-    shared_.rcu = static_cast<rte_rcu_qsbr*>(
-        rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(Queues), RTE_CACHE_LINE_SIZE));
-    ASSERT_NE(shared_.eventPool, nullptr);
-    ASSERT_NE(shared_.violations, nullptr);
-    ASSERT_NE(shared_.rcu, nullptr);
-    ASSERT_EQ(rte_rcu_qsbr_init(shared_.rcu, Queues), 0);
-
-    const dpi::NdpiProtocolCatalog catalog;
-    const auto loaded = rules::loadPolicyText(Policy, "worker.yaml", catalog);
-    ASSERT_TRUE(loaded.ok());
-    state_.policy = rules::compilePolicy(
-        loaded.set, {{Web, {{"app", "web"}}}, {Api, {{"app", "api"}}}}, catalog, 1);
-    state_.hasTrunk = true;
-    state_.trunkPort = port_;
-    state_.trunkMac = {{0x02, 0xAA, 0, 0, 0, 1}};
-    dataplane::Attachment web;
-    web.tag = WebTag;
-    web.segment = 1;
-    web.endpointSlot = 0;
-    web.identity = Web;
-    web.ips = {testing::ip(WebIp)};
-    dataplane::Attachment api = web;
-    api.tag = ApiTag;
-    api.endpointSlot = 1;
-    api.identity = Api;
-    api.ips = {testing::ip(ApiIp)};
-    state_.attachments = {web, api};
-    state_.index();
-    shared_.state.store(&state_);
+    // Two queues each way, as two workers have; a test of one worker uses the first.
+    ASSERT_NO_THROW(trunk_.emplace("wt" + std::to_string(instance++), Queues));
   }
 
-  void TearDown() override {
-    stop();
-    drainTx();
-    drainViolations();
-    if (port_ != UINT16_MAX) {
-      rte_eth_dev_stop(port_);
-      rte_eth_dev_close(port_);
-    }
-    for (unsigned queue = 0; queue < Queues; ++queue) {
-      rte_ring_free(rx_[queue]);
-      rte_ring_free(tx_[queue]);
-    }
-    for (rte_ring* inbox : shared_.inboxes) {
-      void* left = nullptr;
-      while (rte_ring_dequeue(inbox, &left) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(left));
-      }
-      rte_ring_free(inbox);
-    }
-    rte_ring_free(shared_.violations);
-    rte_mempool_free(shared_.eventPool);
-    rte_mempool_free(shared_.packetPool);
-    rte_mempool_free(frames_);
-    rte_free(shared_.rcu);
-  }
+  void TearDown() override { stop(); }
 
   // Runs `count` workers, each on its own thread, counting the heap allocations those threads
   // make; with more than one, each gets an inbox.
   void start(const dataplane::WorkerConfig& config, unsigned count = 1) {
-    if (count > 1) {
-      for (unsigned id = 0; id < count; ++id) {
-        static int inbox = 0;
-        shared_.inboxes.push_back(rte_ring_create(("wtin" + std::to_string(inbox++)).c_str(), 1024,
-                                                  static_cast<int>(rte_socket_id()),
-                                                  RING_F_SC_DEQ));
-        ASSERT_NE(shared_.inboxes.back(), nullptr);
-      }
-    }
+    ASSERT_NO_THROW(trunk_->addInboxes(count));
     for (unsigned id = 0; id < count; ++id) {
-      workers_.push_back(std::make_unique<dataplane::Worker>(id, config, shared_));
+      workers_.push_back(std::make_unique<dataplane::Worker>(id, config, trunk_->shared));
     }
     for (unsigned id = 0; id < count; ++id) {
       threads_.emplace_back([this, id] {
@@ -191,7 +59,9 @@ class WorkerTest : public ::testing::Test {
   }
 
   void stop() {
-    shared_.stop.store(true);
+    if (trunk_) {
+      trunk_->shared.stop.store(true);
+    }
     for (auto& thread : threads_) {
       if (thread.joinable()) {
         thread.join();
@@ -199,13 +69,7 @@ class WorkerTest : public ::testing::Test {
     }
   }
 
-  void put(const Bytes& frame, unsigned queue = 0) {
-    rte_mbuf* mbuf = rte_pktmbuf_alloc(frames_);
-    ASSERT_NE(mbuf, nullptr);
-    std::memcpy(rte_pktmbuf_append(mbuf, static_cast<uint16_t>(frame.size())), frame.data(),
-                frame.size());
-    ASSERT_EQ(rte_ring_enqueue(rx_[queue], mbuf), 0);
-  }
+  void put(const Bytes& frame, unsigned queue = 0) { ASSERT_TRUE(trunk_->put(frame, queue)); }
 
   // What the worker sent, by the tag it went out with; waits until `expected` have come (5 s
   // at most).
@@ -215,12 +79,13 @@ class WorkerTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
     while (got < expected && std::chrono::steady_clock::now() < deadline) {
       void* out = nullptr;
-      if (rte_ring_dequeue(tx_[0], &out) != 0 && rte_ring_dequeue(tx_[1], &out) != 0) {
+      if (rte_ring_dequeue(trunk_->tx[0], &out) != 0 &&
+          rte_ring_dequeue(trunk_->tx[1], &out) != 0) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
         continue;
       }
       auto* mbuf = static_cast<rte_mbuf*>(out);
-      ++byTag[tagOf(mbuf)];
+      ++byTag[testing::tagOf(mbuf)];
       rte_pktmbuf_free(mbuf);
       ++got;
     }
@@ -241,32 +106,11 @@ class WorkerTest : public ::testing::Test {
     return worker->flows();
   }
 
-  void drainTx() {
-    void* out = nullptr;
-    for (rte_ring* ring : tx_) {
-      while (ring != nullptr && rte_ring_dequeue(ring, &out) == 0) {
-        rte_pktmbuf_free(static_cast<rte_mbuf*>(out));
-      }
-    }
-  }
-
-  size_t drainViolations() {
-    size_t count = 0;
-    void* event = nullptr;
-    while (shared_.violations != nullptr && rte_ring_dequeue(shared_.violations, &event) == 0) {
-      rte_mempool_put(shared_.eventPool, event);
-      ++count;
-    }
-    return count;
-  }
+  size_t drainViolations() { return trunk_->drainViolations(); }
 
   static constexpr unsigned Queues = 2;
-  std::array<rte_ring*, Queues> rx_{};
-  std::array<rte_ring*, Queues> tx_{};
-  uint16_t port_ = UINT16_MAX;
-  rte_mempool* frames_ = nullptr;
-  dataplane::ForwardingState state_;
-  dataplane::WorkerShared shared_;
+  // Declared first: destroyed after the workers, whose threads have stopped by then.
+  std::optional<testing::RingTrunk> trunk_;
   std::vector<std::unique_ptr<dataplane::Worker>> workers_;
   dataplane::Worker* worker_ = nullptr;  // the first
   std::vector<std::thread> threads_;
@@ -313,7 +157,7 @@ TEST_F(WorkerTest, SwitchesBothDirectionsIntoOneFlowWithoutAllocating) {
         continue;
       }
       EXPECT_EQ(flow.decision, rules::Decision::Allow);
-      EXPECT_EQ(flow.ruleName(), PolicyName + "/ingress/0");
+      EXPECT_EQ(flow.ruleName(), testing::ringTrunkPolicyName() + "/ingress/0");
       EXPECT_EQ(flow.packets, uint64_t{2 * Rounds}) << "both directions in one flow";
       EXPECT_EQ(flow.dropped, 0u);
       EXPECT_EQ(flow.state, dataplane::ConnState::Established);
@@ -340,9 +184,9 @@ TEST_F(WorkerTest, TwoWorkersMeetBothDirectionsOfEveryConversationAtItsOwner) {
   std::vector<std::string> webIps;
   for (int i = 0; i < Addresses; ++i) {
     webIps.push_back("10.0.1." + std::to_string(100 + i));
-    state_.attachments[0].ips.push_back(testing::ip(webIps.back().c_str()));
+    trunk_->state.attachments[0].ips.push_back(testing::ip(webIps.back().c_str()));
   }
-  state_.index();
+  trunk_->state.index();
   dataplane::WorkerConfig config;
   config.pipeline.flows.capacity = 4096;
   config.pipeline.dpi.maxClassifyingFlows = 1024;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "api/client.h"
+#include "dataplane/conversation_owner.h"
 #include "tests/integration/lab.h"
 #include "tests/integration/live_agent.h"
 #include "tests/support/binaries.h"
@@ -100,6 +101,7 @@ class AgentTest : public ::testing::Test {
     if (withDb) {
       config += endpointYaml(*db_, "db");
     }
+    config += extraEndpoints_;
     return lab_->dir().write("bulkhead.yaml", config);
   }
 
@@ -197,7 +199,8 @@ class AgentTest : public ::testing::Test {
   std::string policyPath_;
   std::string socket_;
   std::string violationLog_;
-  std::string extraConfig_;  // configuration lines a test adds, each ending in a newline
+  std::string extraConfig_;     // configuration lines a test adds, each ending in a newline
+  std::string extraEndpoints_;  // endpoint lines a test adds (endpointYaml)
 };
 
 TEST_F(AgentTest, AllowedHttpPassesAndReturnTrafficWorks) {
@@ -462,6 +465,108 @@ TEST_F(AgentTest, AnAllowedDatagramCrossesInFragmentsBothWays) {
       lab_->exec(*web_, {"ping", "-n", "-c", "3", "-i", "0.2", "-W", "2", "-s", "3000", ApiIp}, 15);
   EXPECT_EQ(ping.exitCode, 0) << ping.out << ping.err << agent_->log();
   EXPECT_NE(ping.out.find("3 received"), std::string::npos) << ping.out;
+}
+
+// Two workers, a trunk each: the patch panel sends every conversation into its owner's trunk,
+// so under load both directions of every flow meet at one worker, and no frame has to change
+// worker on the way (the kernel and the workers compute the same owner). Each worker sleeps on
+// a doorbell of its own and is woken by its own traffic.
+TEST_F(AgentTest, TwoWorkersHoldBothDirectionsOfEveryFlowUnderLoad) {
+  extraConfig_ = "workers: 2\nportDriver: af_xdp\n";
+  std::vector<const Host*> webs = {web_};
+  for (const char* ip : {"10.213.0.21", "10.213.0.22"}) {
+    Host& host = lab_->addHost("web" + std::to_string(webs.size() + 1), std::string(ip) + "/24");
+    extraEndpoints_ += endpointYaml(host, "web");
+    webs.push_back(&host);
+  }
+  // The conversations with api spread over both workers, by the owner function itself.
+  std::set<unsigned> owners;
+  for (const Host* host : std::vector<const Host*>{web_, webs[1], webs[2], db_}) {
+    dataplane::PacketMeta meta;
+    meta.srcIp = *rules::IpAddress::parse(host->ip);
+    meta.dstIp = *rules::IpAddress::parse(ApiIp);
+    owners.insert(dataplane::conversationOwner(meta, 2));
+  }
+  ASSERT_EQ(owners.size(), 2u) << "the lab's addresses all map to one worker";
+
+  startAgent();
+  ASSERT_EQ(json::parse(cli({"status", "--json"}).out)["workers"], 2) << agent_->log();
+  const auto perWorker = [&] { return json::parse(cli({"status", "--json"}).out)["perWorker"]; };
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        const auto workers = perWorker();
+        return workers.size() == 2 && workers[0]["doorbellWaits"].get<uint64_t>() > 0 &&
+               workers[1]["doorbellWaits"].get<uint64_t>() > 0;
+      },
+      10))
+      << perWorker();
+
+  const std::string directory = lab_->dir().file("www");
+  std::filesystem::create_directories(directory);
+  {
+    std::ofstream file(directory + "/big.bin", std::ios::binary);
+    const std::string chunk(1 << 20, 'x');
+    for (int i = 0; i < 8; ++i) {
+      file << chunk;
+    }
+  }
+  httpServer(*api_, 8443, directory);
+  httpServer(*api_, 8080, directory);
+  // Every web host downloads at once, twice over, while short requests run beside them.
+  std::vector<testing::Process*> transfers;
+  for (const Host* host : webs) {
+    for (int i = 0; i < 2; ++i) {
+      transfers.push_back(&lab_->spawn(host,
+                                       {"curl", "-s", "-o", "/dev/null", "--max-time", "60", "-w",
+                                        "done %{http_code} %{size_download}\n",
+                                        "http://" + std::string(ApiIp) + ":8443/big.bin"},
+                                       host->role + "-transfer" + std::to_string(i) + ".log"));
+    }
+  }
+  for (int round = 0; round < 3; ++round) {
+    for (const Host* host : webs) {
+      EXPECT_EQ(httpGet(*host, *api_, 8080), 200) << host->role;
+    }
+  }
+  // And the policy still holds on both workers: db may not reach api.
+  EXPECT_EQ(httpGet(*db_, *api_, 8080, 2), 0);
+  for (auto* transfer : transfers) {
+    ASSERT_TRUE(transfer->waitForLog("done", 60)) << transfer->log();
+    EXPECT_NE(transfer->log().find("done 200 8388608"), std::string::npos) << transfer->log();
+  }
+  EXPECT_TRUE(violation(
+      [](const json& line) { return line["dst"]["port"] == 8080 && line["src"]["ip"] == DbIp; }));
+
+  // Both workers carried traffic, and not one frame had to change worker.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  for (const auto& worker : status["perWorker"]) {
+    EXPECT_GT(worker["rxPackets"].get<uint64_t>(), 1000u) << status["perWorker"];
+    EXPECT_GT(worker["doorbellRings"].get<uint64_t>(), 0u) << status["perWorker"];
+  }
+  EXPECT_EQ(status["counters"]["handedOff"], 0) << status["perWorker"];
+  const auto text = cli({"status"}).out;
+  EXPECT_NE(text.find("and 1 more, one per worker"), std::string::npos) << text;
+  EXPECT_NE(text.find("worker 1: "), std::string::npos) << text;
+  EXPECT_GT(status["wire"]["counters"]["portToOtherTrunk"].get<uint64_t>(), 0u)
+      << status["wire"]["counters"];
+  // Every flow is held once: a flow whose two directions met different workers would be held
+  // twice, once by each, one of them seen from the answering side.
+  const auto flows = json::parse(cli({"flows", "--json"}).out);
+  std::set<std::string> seen;
+  size_t tcp = 0;
+  for (const auto& flow : flows) {
+    std::string a = flow["src"]["ip"].get<std::string>() + ":" + flow["src"]["port"].dump();
+    std::string b = flow["dst"]["ip"].get<std::string>() + ":" + flow["dst"]["port"].dump();
+    if (b < a) {
+      std::swap(a, b);
+    }
+    EXPECT_TRUE(seen.insert(flow["l4"].get<std::string>() + " " + a + " " + b).second)
+        << flow.dump() << "\n"
+        << flows.dump();
+    tcp += flow["l4"] == "TCP" ? 1 : 0;
+  }
+  EXPECT_GE(tcp, 6u) << flows.dump();
 }
 
 TEST_F(AgentTest, SpoofedSourceAddressIsDropped) {
