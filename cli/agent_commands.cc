@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -22,7 +23,12 @@ namespace po = boost::program_options;
 
 namespace {
 
-constexpr const char* DefaultSocket = "/run/bulkhead/api.sock";
+// $BULKHEAD_SOCKET, so that an operator of an agent elsewhere need not repeat --socket.
+std::string defaultSocket() {
+  const char* fromEnvironment = std::getenv("BULKHEAD_SOCKET");
+  return fromEnvironment != nullptr && *fromEnvironment != '\0' ? fromEnvironment
+                                                                : "/run/bulkhead/api.sock";
+}
 
 struct Parsed {
   po::variables_map vm;
@@ -33,7 +39,8 @@ Parsed parse(const std::vector<std::string>& args, po::options_description& opti
              const po::positional_options_description& positional, std::ostream& out,
              std::ostream& err, const std::string& name) {
   options.add_options()("help,h", "show this help")(
-      "socket", po::value<std::string>()->default_value(DefaultSocket), "the agent's API socket")(
+      "socket", po::value<std::string>()->default_value(defaultSocket()),
+      "the agent's API socket ($BULKHEAD_SOCKET overrides the default)")(
       "json", "print the agent's answer as JSON");
   Parsed parsed;
   try {
@@ -101,9 +108,39 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
       << reply.value("workers", 0) << " worker(s), policy generation "
       << reply.value("policyGeneration", 0) << "\n";
   const auto& counters = reply["counters"];
-  out << "packets: " << counters.value("rxPackets", 0) << " received, "
-      << counters.value("txPackets", 0) << " sent, " << counters.value("spoofDropped", 0)
-      << " spoofed dropped; flows: " << counters.value("flows", 0) << "\n";
+  const auto count = [&](const char* key) { return counters.value(key, uint64_t{0}); };
+  // Every counter the JSON has, in words: what is dropped must not hide behind the totals.
+  out << "packets: " << count("rxPackets") << " received, " << count("txPackets") << " sent, "
+      << count("txDropped") << " lost on the way out, " << count("flooded") << " flooded ("
+      << count("floodCopiesLost") << " copies lost)\n";
+  out << "dropped:";
+  uint64_t droppedTotal = 0;
+  const auto dropped = counters.value("dropped", nlohmann::json::object());
+  for (const auto& [reason, value] : dropped.items()) {
+    if (value.is_number_unsigned() && value.get<uint64_t>() != 0) {
+      out << " " << text::escapeBytes(reason, text::Escape::InvalidUtf8AndControls) << " "
+          << value.get<uint64_t>() << ",";
+      droppedTotal += value.get<uint64_t>();
+    }
+  }
+  out << (droppedTotal == 0 ? " nothing by policy," : "") << " spoofed " << count("spoofDropped")
+      << ", blocked endpoint " << count("blockedDropped") << ", no route " << count("noRoute")
+      << ", untagged " << count("untagged") << ", the host's own " << count("hostFrames") << "\n";
+  out << "verdicts: " << count("resetsSent") << " TCP resets sent, " << count("monitoredViolations")
+      << " violations passed in monitor mode, " << count("violationsQueued")
+      << " violation events (" << count("violationsLost") << " lost)\n";
+  out << "flows: " << count("flows") << " tracked, " << count("flowsCreated") << " created, "
+      << count("flowsEvicted") << " evicted; held for inspection " << count("held") << " ("
+      << count("heldReleasedLate") << " released late, " << count("holdFull")
+      << " with the hold full)\n";
+  out << "idle: " << count("doorbellWaits") << " sleeps on the doorbell, " << count("doorbellRings")
+      << " woken by traffic\n";
+  if (const auto& log = reply["violationLog"]; log.is_object()) {
+    out << "violation log: "
+        << text::escapeBytes(log.value("path", ""), text::Escape::InvalidUtf8AndControls) << ", "
+        << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
+        << " write errors\n";
+  }
   if (const auto workers = reply.value("perWorker", nlohmann::json::array()); workers.size() > 1) {
     for (size_t i = 0; i < workers.size(); ++i) {
       out << "worker " << i << ": " << workers[i].value("rxPackets", 0) << " received, "
@@ -149,7 +186,9 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
   out << "fail mode: " << (reply.value("failOpen", false) ? "open" : "closed") << "\n";
   out << "endpoints:\n";
   for (const auto& endpoint : reply["endpoints"]) {
-    out << "  " << endpoint.value("name", "") << "  identity " << endpoint.value("identity", 0);
+    out << "  "
+        << text::escapeBytes(endpoint.value("name", ""), text::Escape::InvalidUtf8AndControls)
+        << "  identity " << endpoint.value("identity", 0);
     for (const auto& attachment : endpoint.value("attachments", nlohmann::json::array())) {
       const std::string bridge = attachment.value("bridge", "");
       out << "  " << attachment.value("interface", "") << " (tag " << attachment.value("tag", 0)
@@ -348,8 +387,17 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     if (!judged.empty() && judged != (master == app ? app : master + "." + app)) {
       line += " (judged as " + judged + ")";
     }
-    line += " " + flow.value("state", "") + " " + flow.value("verdict", "") + " " +
-            flow.value("rule", "") + " packets=" + std::to_string(flow.value("packets", 0));
+    if (const std::string host = flow.value("host", ""); !host.empty()) {
+      line += " host=" + host;
+    }
+    // A monitor-mode denial passes: say so, as `simulate` does, not a bare "deny".
+    std::string verdict = flow.value("verdict", "");
+    if (verdict == "deny" && !flow.value("enforced", true)) {
+      verdict = "deny(monitor)";
+    }
+    line += " " + flow.value("state", "") + " " + verdict + " " + flow.value("rule", "") +
+            " packets=" + std::to_string(flow.value("packets", uint64_t{0})) +
+            " bytes=" + std::to_string(flow.value("bytes", uint64_t{0}));
     out << shown(line) << "\n";
   }
   return ExitOk;

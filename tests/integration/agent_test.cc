@@ -278,6 +278,22 @@ TEST_F(AgentTest, HttpToAnUnlistedPortIsBlockedAndLogged) {
   EXPECT_EQ((*line)["rule"], "default-deny");
   EXPECT_EQ((*line)["denied_by"], "ingress");
   EXPECT_GE((*line)["packets"].get<int>(), 1);
+
+  // `bulkhead status` in words shows the drops its JSON counts.
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        return json::parse(cli({"status", "--json"}).out)["counters"]["dropped"]["policy-denied"] >
+               0;
+      },
+      5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // the curl has given up
+  const auto denied =
+      json::parse(cli({"status", "--json"}).out)["counters"]["dropped"]["policy-denied"];
+  const auto shown = cli({"status"});
+  ASSERT_EQ(shown.exitCode, 0) << shown.err;
+  const auto& text = shown.out;
+  EXPECT_NE(text.find("dropped: policy-denied " + denied.dump() + ","), std::string::npos) << text;
+  EXPECT_NE(text.find("violation log: " + violationLog_), std::string::npos) << text;
 }
 
 TEST_F(AgentTest, AHostNameThatIsNotUtf8CannotStopTheAgent) {
@@ -627,6 +643,15 @@ TEST_F(AgentTest, MonitorModePassesEverythingAndLogsWouldBeViolations) {
   EXPECT_EQ((*line)["action"], "log");
   EXPECT_EQ((*line)["mode"], "monitor");
   EXPECT_EQ((*line)["src"]["endpoint"], "web");
+  // `bulkhead flows` says the flow passed only because of monitor mode, and names its host.
+  const auto flows = cli({"flows"});
+  ASSERT_EQ(flows.exitCode, 0) << flows.err;
+  const auto at = flows.out.find(std::string(ApiIp) + ":9090");
+  ASSERT_NE(at, std::string::npos) << flows.out;
+  const std::string flowLine = flows.out.substr(at, flows.out.find('\n', at) - at);
+  EXPECT_NE(flowLine.find(" deny(monitor) default-deny"), std::string::npos) << flowLine;
+  EXPECT_NE(flowLine.find("host=" + std::string(ApiIp) + " "), std::string::npos)
+      << flowLine;  // curl's Host header, without its port
 }
 
 TEST_F(AgentTest, ReloadFlipsAVerdictAndABrokenPolicyChangesNothing) {
