@@ -155,6 +155,11 @@ int Worker::run() {
   }
   rte_rcu_qsbr_thread_offline(shared_.rcu, id_);
   rte_rcu_qsbr_thread_unregister(shared_.rcu, id_);
+  // The state of the last turn may be gone: a worker that slept through a publish was offline,
+  // so the control thread freed it. With `stop` set, the control thread waits for the workers and
+  // publishes nothing: the current state stays until they are done.
+  state_ = shared_.state.load(std::memory_order_acquire);
+  trunk_ = state_ != nullptr && id_ < state_->trunks.size() ? &state_->trunks[id_] : nullptr;
   housekeeping();
   return 0;
 }
