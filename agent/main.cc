@@ -78,7 +78,10 @@ int main(int argc, char** argv) {
       "mbufs-per-port", po::value<unsigned>(),
       "packet buffers in each port's receive pool (default 4095)")(
       "busy-poll", "poll without pausing when idle (lowest latency, one core per worker at 100%)")(
-      "log-level", po::value<std::string>(), "trace, debug, info, warn or error (default info)")(
+      "offload", po::value<std::string>(),
+      "established (default): a flow allowed for good passes veth to veth in the kernel; none: "
+      "every packet through the fast path")("log-level", po::value<std::string>(),
+                                            "trace, debug, info, warn or error (default info)")(
       "docker", "protect the containers of every Docker network as the engine runs them")(
       "docker-network", po::value<std::vector<std::string>>(),
       "protect this Docker network only (repeatable; implies --docker)")(
@@ -186,6 +189,11 @@ int main(int argc, char** argv) {
       !bulkhead::controlplane::parseFullTable(vm["flow-table-full"].as<std::string>(),
                                               config.flowTableFull)) {
     std::cerr << "bulkheadd: --flow-table-full must be drop or evict-idle\n";
+    return 2;
+  }
+  if (vm.count("offload") &&
+      !bulkhead::controlplane::parseOffload(vm["offload"].as<std::string>(), config.offload)) {
+    std::cerr << "bulkheadd: --offload must be established or none\n";
     return 2;
   }
   if (vm.count("port-driver") && !bulkhead::dataplane::parsePortDriver(

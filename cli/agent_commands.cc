@@ -157,6 +157,12 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
     }
     out << " (" << wire.value("trunkDriver", "") << "), " << wire.value("tagsInUse", 0)
         << " tags in use, quarantine table bridge " << wire.value("quarantine", "") << "\n";
+    const auto panel = wire.value("counters", nlohmann::json::object());
+    out << "offload: " << wire.value("offload", "none") << ", "
+        << panel.value("offloaded", uint64_t{0}) << " frames carried by the wire past the trunk ("
+        << panel.value("offloadStale", uint64_t{0}) << " of voided flows sent to the trunk), "
+        << count("offloadInstalled") << " directions offloaded, " << count("offloadFailed")
+        << " refused, " << count("offloadWithdrawn") << " taken back\n";
   }
   for (const auto& segment : reply.value("segments", nlohmann::json::array())) {
     const std::string bridge = segment.value("bridge", "");
@@ -398,6 +404,9 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     line += " " + flow.value("state", "") + " " + verdict + " " + flow.value("rule", "") +
             " packets=" + std::to_string(flow.value("packets", uint64_t{0})) +
             " bytes=" + std::to_string(flow.value("bytes", uint64_t{0}));
+    if (flow.value("offloaded", false)) {
+      line += " offloaded";
+    }
     out << shown(line) << "\n";
   }
   return ExitOk;

@@ -17,6 +17,9 @@ namespace {
 
 std::atomic<bool> stopRequested{false};
 std::atomic<bool> reloadRequested{false};
+// The wire offloads established flows only this long past the control loop's last turn: an
+// agent that died (or hangs) fails closed within it, offloaded flows included.
+constexpr unsigned OffloadKeepAliveSeconds = 3;
 
 void onSignal(int signal) {
   if (signal == SIGHUP) {
@@ -87,6 +90,13 @@ void Agent::flush() {
   state->policy = policy_->snapshot(registry_->identities().identities(), identitiesChanged_);
   state->hostIps = config_.staticEndpoints.hostIps;
   registry_->fill(*state);
+  if (offload_ && wire_) {
+    // Every entry offloaded under the state before is void from this store on, before any
+    // worker reads the new state: a flow the new one denies is cut at its next packet.
+    state->offloadVersion =
+        static_cast<uint32_t>(state->version) == 0 ? 1 : static_cast<uint32_t>(state->version);
+    wire_->setOffloadVersion(state->offloadVersion);
+  }
   fastPath_->publish(std::move(state));
   if (!attachEvents_.empty()) {
     timespec now;
@@ -222,7 +232,16 @@ bool Agent::start(std::string* error) {
                    bellError, worker, dataplane::WorkerConfig{}.idleSleepMicros);
     }
   }
-  if (!fastPath_->start(config_, trunkPorts, std::move(doorbells), error)) {
+  if (config_.offload == Offload::Established) {
+    std::string offloadError;
+    offload_ = wire_->offload(&offloadError);
+    if (!offload_) {
+      spdlog::warn("wire: {}; every packet goes through the fast path (offload: none)",
+                   offloadError);
+    }
+    wire_->keepOffloading(OffloadKeepAliveSeconds);
+  }
+  if (!fastPath_->start(config_, trunkPorts, std::move(doorbells), error, offload_.get())) {
     return false;
   }
   spdlog::info("wire: {} trunk(s) {} / {}..., quarantine table bridge {}, pins {}", config_.workers,
@@ -409,6 +428,9 @@ void Agent::serve() {
     flush();
     fastPath_->reclaim();
     drainViolations();
+    if (offload_ && wire_) {
+      wire_->keepOffloading(OffloadKeepAliveSeconds);
+    }
   }
 }
 

@@ -24,6 +24,7 @@
 #include "controlplane/runtime_labels.h"
 #include "controlplane/violation_log.h"
 #include "controlplane/wire.h"
+#include "dataplane/flow_offload.h"
 #include "dpi/protocol_catalog.h"
 #include "dpi/protocol_report.h"
 
@@ -121,6 +122,8 @@ class Agent {
   std::unique_ptr<HostLinks> links_;
   std::unique_ptr<LinkWatcher> linkWatcher_;
   std::unique_ptr<Wire> wire_;
+  // The wire's offload map as the workers use it; null with `offload: none`. Outlives them.
+  std::unique_ptr<dataplane::FlowOffload> offload_;
   std::unique_ptr<FastPath> fastPath_;
   std::unique_ptr<ViolationLog> violationLog_;
   std::unique_ptr<api::ApiServer> api_;

@@ -36,7 +36,9 @@ nlohmann::json panelJson(const wire::PatchPanelCounters& c) {
           {"trunkUntagged", c.trunkUntagged},
           {"trunkUnknownTag", c.trunkUnknownTag},
           {"pushFailed", c.pushFailed},
-          {"portToOtherTrunk", c.portToOtherTrunk}};
+          {"portToOtherTrunk", c.portToOtherTrunk},
+          {"offloaded", c.offloaded},
+          {"offloadStale", c.offloadStale}};
 }
 
 // Count, median, 99th percentile and maximum of the last latencies.
@@ -109,7 +111,13 @@ nlohmann::json Agent::status() {
                          {"handoffLost", counters.handoffLost},
                          {"fromPeers", counters.fromPeers},
                          {"doorbellWaits", counters.doorbellWaits},
-                         {"doorbellRings", counters.doorbellRings}});
+                         {"doorbellRings", counters.doorbellRings},
+                         {"offloadInstalled", counters.offloadInstalled},
+                         {"offloadFailed", counters.offloadFailed},
+                         {"offloadWithdrawn", counters.offloadWithdrawn}});
+    total.offloadInstalled += counters.offloadInstalled;
+    total.offloadFailed += counters.offloadFailed;
+    total.offloadWithdrawn += counters.offloadWithdrawn;
     total.handedOff += counters.handedOff;
     total.handoffLost += counters.handoffLost;
     total.fromPeers += counters.fromPeers;
@@ -162,6 +170,7 @@ nlohmann::json Agent::status() {
   wire["tagsInUse"] = registry_->tags().used();
   wire["protectedBridges"] = protected_;
   wire["counters"] = panelJson(wire_->counters());
+  wire["offload"] = offload_ ? "established" : "none";
   nlohmann::json uplink = nullptr;
   if (!config_.uplink.empty()) {
     uplink = {{"interface", config_.uplink}};
@@ -224,6 +233,9 @@ nlohmann::json Agent::status() {
             {"handedOff", total.handedOff},
             {"handoffLost", total.handoffLost},
             {"fromPeers", total.fromPeers},
+            {"offloadInstalled", total.offloadInstalled},
+            {"offloadFailed", total.offloadFailed},
+            {"offloadWithdrawn", total.offloadWithdrawn},
             {"dropped", droppedJson}}},
           {"perWorker", perWorker}};
 }
@@ -265,7 +277,8 @@ nlohmann::json Agent::flowsJson() const {
          {"dpi_packets", flow.classification.packets},
          {"packets", flow.packets},
          {"bytes", flow.bytes},
-         {"packets_dropped", flow.dropped}});
+         {"packets_dropped", flow.dropped},
+         {"offloaded", flow.offloaded}});
   }
   return {{"ok", true}, {"flows", list}};
 }

@@ -12,6 +12,17 @@
 
 namespace bulkhead::controlplane {
 
+bool parseOffload(std::string_view text, Offload& out) {
+  if (text == "established") {
+    out = Offload::Established;
+  } else if (text == "none") {
+    out = Offload::None;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 bool parseFullTable(std::string_view text, dataplane::FullTable& out) {
   if (text == "drop") {
     out = dataplane::FullTable::Drop;
@@ -61,6 +72,7 @@ class ConfigParser {
                                      "flowTableFull",
                                      "mbufsPerPort",
                                      "busyPoll",
+                                     "offload",
                                      "logLevel",
                                      "endpoints",
                                      "host",
@@ -96,6 +108,12 @@ class ConfigParser {
       if (value && !parseFullTable(*value, config.flowTableFull)) {
         reader_.error(field->value,
                       "flowTableFull must be drop or evict-idle, got " + quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "offload")) {
+      const auto value = reader_.scalar(field->value, "offload");
+      if (value && !parseOffload(*value, config.offload)) {
+        reader_.error(field->value, "offload must be established or none, got " + quote(*value));
       }
     }
     if (const auto* field = YamlReader::optional(top, "portDriver")) {

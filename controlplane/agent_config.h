@@ -12,6 +12,9 @@
 namespace bulkhead::controlplane {
 
 enum class Hugepages { Auto, On, Off };
+// Whether a flow the fast path has allowed for good is handed to the wire (docs/architecture.md,
+// "Offloaded flows"): its established packets then go from veth to veth in the kernel.
+enum class Offload { Established, None };
 
 // The agent's configuration: /etc/bulkhead/bulkhead.yaml, then command-line flags on top.
 // Every key and flag is documented in docs/agent.md and `bulkheadd --help`.
@@ -43,6 +46,7 @@ struct AgentConfig {
   dataplane::FullTable flowTableFull = dataplane::FullTable::Drop;
   unsigned mbufsPerPort = 4095;
   bool busyPoll = false;
+  Offload offload = Offload::Established;
   std::string logLevel = "info";
   // Names everything the agent makes in the kernel (docs/agent.md, "Instances"): two agents
   // with different instances never touch each other's trunk, programs or tables.
@@ -73,6 +77,9 @@ struct AgentConfigLoad {
 
 // "drop" or "evict-idle" (the configuration's and the flag's spelling); false for anything else.
 bool parseFullTable(std::string_view text, dataplane::FullTable& out);
+
+// "established" or "none"; false for anything else.
+bool parseOffload(std::string_view text, Offload& out);
 
 // Reads the YAML file over the defaults. A missing file is an error only when `required`.
 AgentConfigLoad loadAgentConfig(const std::string& path, bool required);

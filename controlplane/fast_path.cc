@@ -111,7 +111,7 @@ FastPath::~FastPath() {
 
 bool FastPath::start(const AgentConfig& config, const std::vector<std::string>& trunkPorts,
                      std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells,
-                     std::string* error) {
+                     std::string* error, dataplane::FlowOffload* offload) {
   const auto fail = [&](std::string message) {
     *error = std::move(message);
     stop();
@@ -155,6 +155,7 @@ bool FastPath::start(const AgentConfig& config, const std::vector<std::string>& 
   shared_.violations = violations_;
   shared_.eventPool = eventPool_;
   shared_.packetPool = packetPool_;
+  shared_.offload = offload;
   doorbells_ = std::move(doorbells);
   doorbells_.resize(config.workers);
   if (config.workers > 1) {

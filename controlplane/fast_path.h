@@ -36,9 +36,11 @@ class FastPath {
   // workers, running with no state yet; worker i owns trunk i. On failure everything made so far
   // is undone (stop()) and `error` says what failed. `doorbells` (by worker; one may be null:
   // that worker then only sleeps briefly when idle) let the workers sleep until their next frame;
-  // they are released in stop(), after the workers.
+  // they are released in stop(), after the workers. `offload` (may be null: nothing is offloaded)
+  // is where the workers offload established flows; it must outlive the workers.
   bool start(const AgentConfig& config, const std::vector<std::string>& trunkPorts,
-             std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells, std::string* error);
+             std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells, std::string* error,
+             dataplane::FlowOffload* offload = nullptr);
   // Workers stopped, rings drained (violations into `drain`, frames in the inboxes freed), ports
   // closed, memory freed, EAL cleaned up.
   void stop(const std::function<void(const dataplane::ViolationEvent&)>& drain = {});

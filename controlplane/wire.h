@@ -65,6 +65,13 @@ class Wire {
     return panel_->doorbell(worker, error);
   }
   unsigned trunks() const { return trunks_; }
+  // Established-flow offload (wire/patch_panel.h): the workers' map, the version the next
+  // forwarding state goes with (set before it is published), and the agent's keep-alive.
+  std::unique_ptr<dataplane::FlowOffload> offload(std::string* error) {
+    return panel_->offload(error);
+  }
+  void setOffloadVersion(uint32_t version) { panel_->setOffloadVersion(version); }
+  void keepOffloading(unsigned seconds) { panel_->keepOffloading(seconds); }
   // Everything this wire has in the kernel, for `bulkhead status` and tests.
   nlohmann::json objects() const;
   std::vector<std::string> plugged() const;

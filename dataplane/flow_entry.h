@@ -72,7 +72,10 @@ struct alignas(64) FlowHot {
   bool verdictValid : 1 = false;  // `verdict*` hold a verdict (possibly of an older generation)
   bool holding : 1 = false;       // packets of the flow are held (FlowExtra::hold)
   bool malformed : 1 = false;     // dpi::Classification::malformed
-  uint8_t spare = 0;
+  // Which directions were offloaded into the wire (bit 0: the initiator's, bit 1: the
+  // responder's), and under which forwarding state (the low 6 bits of its offload version,
+  // from bit 2): a direction is installed once per state (docs/architecture.md).
+  uint8_t offload = 0;
 };
 static_assert(sizeof(FlowHot) == 64, "a packet of an established flow touches one cache line");
 

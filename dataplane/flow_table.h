@@ -134,9 +134,15 @@ class FlowTable {
   void detachExtra(Flow flow);
 
   // Visits up to `budget` slots from where the last call stopped and removes flows idle past
-  // their state's timeout, calling `onExpire(flow)` first. Returns the number removed.
-  template <typename OnExpire>
-  size_t expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire);
+  // their state's timeout, calling `onExpire(flow)` first. A flow may have been busy where the
+  // table does not see it (offloaded into the wire): `refresh(flow)` may move its last-seen
+  // time on, and returns whether it did; the flow stays if it is no longer idle. Returns the
+  // number removed.
+  struct NoRefresh {
+    bool operator()(Flow) const { return false; }
+  };
+  template <typename OnExpire, typename Refresh = NoRefresh>
+  size_t expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire, Refresh&& refresh = {});
 
   template <typename Visit>
   void forEach(Visit&& visit) {
@@ -264,14 +270,17 @@ inline uint32_t Flow::heldPackets() const {
   return part != nullptr ? part->hold.count : 0;
 }
 
-template <typename OnExpire>
-size_t FlowTable::expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire) {
+template <typename OnExpire, typename Refresh>
+size_t FlowTable::expire(uint64_t nowNs, size_t budget, OnExpire&& onExpire, Refresh&& refresh) {
   size_t removed = 0;
   const uint32_t span = freshSlot_;  // slots past it were never used
   for (size_t visited = 0; visited < budget && size_ > 0 && span > 0; ++visited) {
     cursor_ = cursor_ + 1 < span ? cursor_ + 1 : 0;
     if (used(cursor_) && expired(hot_[cursor_], nowNs)) {
       const Flow flow(this, cursor_);
+      if (refresh(flow) && !expired(hot_[cursor_], nowNs)) {
+        continue;
+      }
       onExpire(flow);
       erase(flow);
       ++removed;

@@ -8,6 +8,7 @@ void ForwardingState::index() {
   byTag.fill(NoAttachment);
   endpointByMac.clear();
   endpointByIp.clear();
+  byEndpoint.clear();
   uint16_t highest = 0;
   for (const auto& attachment : attachments) {
     highest = std::max(highest, attachment.segment);
@@ -25,6 +26,7 @@ void ForwardingState::index() {
       continue;
     }
     segment.members.push_back(index);
+    byEndpoint[endpointSegmentKey(attachment.segment, attachment.endpointSlot)] = index;
     for (const auto& mac : attachment.macs) {
       endpointByMac[segmentMacKey(attachment.segment, mac)] = index;
     }
@@ -32,6 +34,19 @@ void ForwardingState::index() {
       endpointByIp[{attachment.segment, ip}] = index;
     }
   }
+}
+
+const Attachment* ForwardingState::sideOf(uint16_t segment, uint32_t endpointSlot) const {
+  int16_t index = NoAttachment;
+  if (endpointSlot != UINT32_MAX) {
+    if (const auto found = byEndpoint.find(endpointSegmentKey(segment, endpointSlot));
+        found != byEndpoint.end()) {
+      index = found->second;
+    }
+  } else if (segment < segments.size()) {
+    index = segments[segment].uplink;
+  }
+  return index == NoAttachment ? nullptr : &attachments[static_cast<size_t>(index)];
 }
 
 }  // namespace bulkhead::dataplane

@@ -88,6 +88,9 @@ struct TrunkQueue {
 // half of each.
 struct ForwardingState {
   uint64_t version = 0;
+  // Under which the workers offload the established flows this state allows
+  // (dataplane/flow_offload.h); 0: they offload nothing.
+  uint32_t offloadVersion = 0;
   rules::PolicySnapshotPtr policy;
   bool hasTrunk = false;
   // Where each worker (by id) receives its tagged frames and sends them back: one trunk per
@@ -99,12 +102,20 @@ struct ForwardingState {
   std::unordered_map<uint64_t, int16_t> endpointByMac;  // segmentMacKey -> attachment
   std::unordered_map<SegmentIp, int16_t, SegmentIpHash> endpointByIp;
   std::vector<rules::IpAddress> hostIps;  // the host's own addresses, beyond the uplinks
+  // (segment << 32 | endpoint slot) -> attachment: where a flow's side is attached.
+  std::unordered_map<uint64_t, int16_t> byEndpoint;
 
   ForwardingState() { byTag.fill(NoAttachment); }
 
   // Fills the lookup tables from `attachments`; call once before publishing.
   void index();
 
+  // The attachment of a flow's side on `segment`: the endpoint's, or the segment's uplink for a
+  // side beyond it (no endpoint); null when there is none (any more).
+  const Attachment* sideOf(uint16_t segment, uint32_t endpointSlot) const;
+  static uint64_t endpointSegmentKey(uint16_t segment, uint32_t endpointSlot) {
+    return (uint64_t{segment} << 32) | endpointSlot;
+  }
   const Attachment* attachment(uint16_t tag) const {
     const int16_t index = tag < MaxTags ? byTag[tag] : NoAttachment;
     return index == NoAttachment ? nullptr : &attachments[static_cast<size_t>(index)];

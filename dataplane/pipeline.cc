@@ -396,7 +396,9 @@ void Pipeline::endFlow(Flow flow) {
 }
 
 size_t Pipeline::expire(uint64_t nowNs, size_t budget) {
-  const size_t removed = flows_.expire(nowNs, budget, [&](Flow flow) { endFlow(flow); });
+  const size_t removed = flows_.expire(
+      nowNs, budget, [&](Flow flow) { endFlow(flow); },
+      [&](Flow flow) { return idle_ && idle_(flow); });
   counters_.flowsExpired += removed;
   return removed;
 }

@@ -147,6 +147,10 @@ class Pipeline {
 
   using FlowEndHandler = std::function<void(Flow)>;
   void setFlowEndHandler(FlowEndHandler handler) { flowEnd_ = std::move(handler); }
+  // Asked about a flow that looks idle before it expires: it may move the flow's last-seen time
+  // on (a flow the wire carried past the pipeline) and returns whether it did.
+  using IdleHandler = std::function<bool(Flow)>;
+  void setIdleHandler(IdleHandler handler) { idle_ = std::move(handler); }
 
   FlowTable& flows() { return flows_; }
   const PipelineCounters& counters() const { return counters_; }
@@ -202,6 +206,7 @@ class Pipeline {
   const rules::PolicySnapshot* policy_ = nullptr;
   PipelineCounters counters_;
   FlowEndHandler flowEnd_;
+  IdleHandler idle_;
 };
 
 }  // namespace bulkhead::dataplane

@@ -10,6 +10,7 @@
 
 #include "dataplane/conversation_hash.h"
 #include "dataplane/doorbell.h"
+#include "dataplane/flow_offload.h"
 #include "dataplane/forwarding_state.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/tsc_clock.h"
@@ -52,6 +53,11 @@ struct WorkerCounters {
   uint64_t handedOff = 0;       // received here for a conversation another worker owns
   uint64_t handoffLost = 0;     // of those, dropped: the owner's inbox was full
   uint64_t fromPeers = 0;       // taken from this worker's inbox (handed off by the others)
+  // Established-flow offload: directions put into the wire, refused by it (its map full), and
+  // taken back (a FIN or RST, the flow's end, a state that voided them).
+  uint64_t offloadInstalled = 0;
+  uint64_t offloadFailed = 0;
+  uint64_t offloadWithdrawn = 0;
   size_t flows = 0;
 };
 
@@ -75,9 +81,10 @@ struct FlowSummary {
   // rule name there is (a policy name is at most 253 characters, then "/ingress/" and an index).
   std::array<char, 272> rule{};
   std::string_view ruleName() const { return rule.data(); }
-  uint64_t packets = 0;
+  uint64_t packets = 0;  // the wire's share of an offloaded flow included
   uint64_t bytes = 0;
   uint64_t dropped = 0;
+  bool offloaded = false;  // some of its packets pass in the wire, past the fast path
 };
 
 // Shared between the control thread and the workers; owned by the control side.
@@ -93,6 +100,8 @@ struct WorkerShared {
   // (conversation_owner.h). Empty with one worker. Set before the workers start; whoever owns
   // the rings frees what is left in them once the workers have stopped.
   std::vector<rte_ring*> inboxes;
+  // Where established flows are offloaded (the wire's map); null: nothing is.
+  FlowOffload* offload = nullptr;
 };
 
 // One fast-path thread: polls rx queue `id` of the trunk (and, with more workers, hands each
@@ -154,6 +163,18 @@ class Worker {
                   uint16_t egressTag);
   void reportFlow(Flow flow);
   void reportEnded(Flow flow);
+  // Established-flow offload (docs/architecture.md, "Offloaded flows"). After a packet the
+  // pipeline let through: its direction goes into the wire when the flow's verdict is final
+  // and allows it; a FIN or RST takes the flow back.
+  void offloadAfter(Flow flow, const PacketMeta& meta, uint16_t ingressTag, uint16_t egressTag);
+  // The flow's two directions as the wire keys them; false when a side is no longer attached.
+  bool offloadDirections(Flow flow, OffloadDirection (&directions)[2]) const;
+  // The wire's counts of what it carried for the flow, not yet in the flow's own; false when
+  // none. `take`: the entries go, and their counts into the flow.
+  bool offloadCounts(Flow flow, bool take, OffloadCounts (&counts)[2]);
+  void withdrawOffload(Flow flow);
+  // The pipeline's idle handler: last seen from the wire.
+  bool refreshOffloaded(Flow flow);
   void queueViolation(Flow flow);
   // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
   // the endpoint's limit. At most one per attachment and kind per violation interval.

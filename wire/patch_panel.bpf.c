@@ -8,12 +8,18 @@
 //   from the trunk (ingress of its kernel end: frames the fast path sent): the tag names the
 //   port; it is removed and the frame leaves through that port. An unknown tag drops.
 //   A frame into the trunk also wakes the fast path when it sleeps (bh_doorbell).
+//   A frame of an offloaded flow (bh_offload: an established flow the fast path has allowed
+//   for good) skips the trunk: it goes straight out of the interface its entry names, counted
+//   in the entry.
 #include <stddef.h>
 
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_endian.h>
 #include <bpf/bpf_helpers.h>
@@ -67,6 +73,20 @@ struct {
 };
 
 volatile __u32 bh_asleep[BH_MAX_WORKERS];
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, BH_OFFLOAD_ENTRIES);
+  __type(key, struct bh_offload_key);
+  __type(value, struct bh_offload_value);
+} bh_offload SEC(".maps");
+
+// 0: no offload (the configuration says none, or no state is in force yet).
+volatile __u32 bh_offload_version;
+// The agent moves it a few seconds ahead while it runs (bpf_ktime_get_ns): an agent that died
+// stops offloading within that, and every frame goes into the trunk, where nobody takes it --
+// the wire fails closed, offloaded flows included.
+volatile __u64 bh_offload_until;
 
 static __always_inline void ring_doorbell(__u32 trunk) {
   trunk &= BH_MAX_WORKERS - 1;
@@ -122,6 +142,99 @@ static __always_inline __u32 owner_trunk(struct __sk_buff *skb, __u16 proto, __u
   return bh_conversation_owner(bh_conversation_hash(a, b), trunks);
 }
 
+static __always_inline int same_mac(const __u8 *a, const __u8 *b) {
+  return ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4]) |
+          (a[5] ^ b[5])) == 0;
+}
+
+static __always_inline int redirect_to(const struct bh_port *port) {
+  if (port->flags & BH_PORT_PEER) {
+    return bpf_redirect_peer(port->ifindex, 0);
+  }
+  return bpf_redirect(port->ifindex, 0);
+}
+
+// The verdict for a frame of an offloaded flow, or -1: the frame goes to the trunk as any other.
+static __always_inline int offloaded(struct __sk_buff *skb, __u16 tag) {
+  const __u32 version = bh_offload_version;
+  if (version == 0) {
+    return -1;
+  }
+  const __u64 now = bpf_ktime_get_ns();
+  if (now > bh_offload_until) {
+    return -1;
+  }
+  struct iphdr ip;
+  if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip))) {
+    return -1;
+  }
+  // Fragments (MF or an offset) are the fast path's: it alone knows which datagram they are of.
+  if (ip.version != 4 || ip.ihl < 5 || (ip.frag_off & bpf_htons(0x3fff))) {
+    return -1;
+  }
+  const __u32 l4 = ETH_HLEN + ip.ihl * 4;
+  __u32 headers = ip.ihl * 4;
+  __u16 ports[2];
+  if (ip.protocol == IPPROTO_TCP) {
+    struct tcphdr tcp;
+    if (bpf_skb_load_bytes(skb, l4, &tcp, sizeof(tcp))) {
+      return -1;
+    }
+    // Opening and closing are the fast path's: its connection tracking must see them.
+    if (tcp.syn || tcp.fin || tcp.rst) {
+      return -1;
+    }
+    ports[0] = tcp.source;
+    ports[1] = tcp.dest;
+    headers += tcp.doff * 4;
+  } else if (ip.protocol == IPPROTO_UDP) {
+    if (bpf_skb_load_bytes(skb, l4, ports, sizeof(ports))) {
+      return -1;
+    }
+    headers += sizeof(struct udphdr);
+  } else {
+    return -1;
+  }
+  struct bh_offload_key key = {
+      .tag = tag,
+      .protocol = ip.protocol,
+      .saddr = ip.saddr,
+      .daddr = ip.daddr,
+      .sport = ports[0],
+      .dport = ports[1],
+  };
+  struct bh_offload_value *entry = bpf_map_lookup_elem(&bh_offload, &key);
+  if (!entry) {
+    return -1;
+  }
+  if (entry->version != version) {
+    return count(BH_OFFLOAD_STALE, -1);
+  }
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (data + ETH_HLEN > end) {
+    return -1;
+  }
+  const struct ethhdr *eth = data;
+  if (!same_mac(eth->h_dest, entry->dst_mac) || !same_mac(eth->h_source, entry->src_mac)) {
+    return -1;  // not the frames the fast path switched: let it look at this one
+  }
+  __u32 egress = entry->egress_tag;
+  struct bh_port *port = bpf_map_lookup_elem(&bh_tag_port, &egress);
+  if (!port || !port->ifindex) {
+    return -1;
+  }
+  // As the trunk would have counted it: each segment of a super-frame with its own headers
+  // and the tag.
+  const __u32 segments = skb->gso_segs > 1 ? skb->gso_segs : 1;
+  __sync_fetch_and_add(&entry->packets, segments);
+  __sync_fetch_and_add(&entry->bytes,
+                       skb->len + segments * 4 + (segments - 1) * (ETH_HLEN + headers));
+  entry->last_ns = now;
+  count(BH_PORT_OFFLOADED, 0);
+  return redirect_to(port);
+}
+
 SEC("tc")
 int bh_from_port(struct __sk_buff *skb) {
   __u32 ifindex = skb->ifindex;
@@ -140,6 +253,12 @@ int bh_from_port(struct __sk_buff *skb) {
   __u16 proto = ((struct ethhdr *)data)->h_proto;
   if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
     return count(BH_PORT_TAGGED, TC_ACT_SHOT);
+  }
+  if (proto == bpf_htons(ETH_P_IP)) {
+    const int verdict = offloaded(skb, *tag);
+    if (verdict >= 0) {
+      return verdict;
+    }
   }
   __u32 zero = 0;
   struct bh_config *config = bpf_map_lookup_elem(&bh_config, &zero);
@@ -191,10 +310,7 @@ int bh_from_trunk(struct __sk_buff *skb) {
     return count(BH_PUSH_FAILED, TC_ACT_SHOT);
   }
   count(BH_TRUNK_TO_PORT, 0);
-  if (port->flags & BH_PORT_PEER) {
-    return bpf_redirect_peer(port->ifindex, 0);
-  }
-  return bpf_redirect(port->ifindex, 0);
+  return redirect_to(port);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -6,6 +6,7 @@
 #include <net/if.h>
 #include <sys/mount.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -13,6 +14,7 @@
 #include <filesystem>
 #include <vector>
 
+#include "wire/offload_map.h"
 #include "wire/patch_panel.skel.h"
 #include "wire/patch_panel_maps.h"
 #include "wire/trunk_doorbell.h"
@@ -198,6 +200,7 @@ bool PatchPanel::unplug(int ifindex, uint16_t tag, std::string* error) {
     bpf_map__update_elem(skeleton_->maps.bh_tag_port, &tagKey, sizeof(tagKey), &none, sizeof(none),
                          BPF_ANY);
   }
+  OffloadMap::removeTag(bpf_map__fd(skeleton_->maps.bh_offload), tag);
   if (!filterRemoved) {
     *error = filterError;
   }
@@ -289,6 +292,34 @@ std::unique_ptr<dataplane::Doorbell> PatchPanel::doorbell(unsigned worker, std::
   return TrunkDoorbell::open(asleep, ring, ring, error);
 }
 
+std::unique_ptr<dataplane::FlowOffload> PatchPanel::offload(std::string* error) {
+  if (skeleton_->bss == nullptr) {
+    *error = "the patch panel's globals are not mapped (kernel without mmapable BPF arrays)";
+    return nullptr;
+  }
+  return std::make_unique<OffloadMap>(bpf_map__fd(skeleton_->maps.bh_offload));
+}
+
+void PatchPanel::setOffloadVersion(uint32_t version) {
+  if (skeleton_->bss != nullptr) {
+    // A plain store the programs see at their next frame: entries of the old version are
+    // ignored from then on, before any worker reads the state this version goes with (the
+    // caller publishes it after this).
+    __atomic_store_n(&skeleton_->bss->bh_offload_version, version, __ATOMIC_SEQ_CST);
+  }
+}
+
+void PatchPanel::keepOffloading(unsigned seconds) {
+  if (skeleton_->bss == nullptr) {
+    return;
+  }
+  timespec now = {};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const uint64_t until = static_cast<uint64_t>(now.tv_sec + seconds) * 1000000000ull +
+                         static_cast<uint64_t>(now.tv_nsec);
+  __atomic_store_n(&skeleton_->bss->bh_offload_until, until, __ATOMIC_RELAXED);
+}
+
 PatchPanelCounters PatchPanel::counters() const {
   const int cpus = libbpf_num_possible_cpus();
   std::vector<uint64_t> values(cpus > 0 ? static_cast<size_t>(cpus) : 1);
@@ -311,6 +342,8 @@ PatchPanelCounters PatchPanel::counters() const {
   out.trunkUnknownTag = totals[BH_TRUNK_UNKNOWN_TAG];
   out.pushFailed = totals[BH_PUSH_FAILED];
   out.portToOtherTrunk = totals[BH_PORT_TO_OTHER_TRUNK];
+  out.offloaded = totals[BH_PORT_OFFLOADED];
+  out.offloadStale = totals[BH_OFFLOAD_STALE];
   return out;
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dataplane/doorbell.h"
+#include "dataplane/flow_offload.h"
 
 struct patch_panel;
 
@@ -21,6 +22,8 @@ struct PatchPanelCounters {
   uint64_t trunkUnknownTag = 0;
   uint64_t pushFailed = 0;
   uint64_t portToOtherTrunk = 0;  // of portToTrunk, into a trunk other than the first (worker 0's)
+  uint64_t offloaded = 0;         // frames of offloaded flows, sent on past the trunk
+  uint64_t offloadStale = 0;      // frames of flows offloaded under an older version: to the trunk
 };
 
 // The kernel half of the wire (wire/patch_panel.bpf.c): on every plugged interface a tc program
@@ -49,8 +52,18 @@ class PatchPanel {
   // its peer when `peer` (a veth whose other end is in another namespace). Replaces any filter
   // of ours already on it (one a crashed agent left) in one step.
   bool plug(int ifindex, uint16_t tag, bool peer, std::string* error);
-  // Takes the filter off and forgets the tag. An interface that is already gone is fine.
+  // Takes the filter off and forgets the tag, and every offloaded flow that enters or leaves by
+  // it. An interface that is already gone is fine.
   bool unplug(int ifindex, uint16_t tag, std::string* error);
+
+  // Established-flow offload (dataplane/flow_offload.h). The workers' way into the map; null
+  // with `error` where the kernel cannot map the panel's globals. Lives no longer than the panel.
+  std::unique_ptr<dataplane::FlowOffload> offload(std::string* error);
+  // Entries made under another version are void from now on; 0 voids all and offloads nothing.
+  void setOffloadVersion(uint32_t version);
+  // Offloaded flows pass for `seconds` more (CLOCK_MONOTONIC) unless this is called again: an
+  // agent that stops calling it -- a dead one -- stops the offload.
+  void keepOffloading(unsigned seconds);
   // The trunk's filter, the plugged interfaces' filters (of those still there), the pins.
   void removeAll();
 

@@ -70,5 +70,14 @@ TEST(AgentConfig, AFullFlowTableDropsUnlessToldToEvictIdleFlows) {
             "bulkhead.yaml:1:16: flowTableFull must be drop or evict-idle, got 'lru'\n");
 }
 
+TEST(AgentConfig, EstablishedFlowsAreOffloadedUnlessToldNone) {
+  EXPECT_EQ(loadAgentConfigText("logLevel: info\n", "b.yaml").config.offload, Offload::Established);
+  const AgentConfigLoad none = loadAgentConfigText("offload: none\n", "b.yaml");
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none.config.offload, Offload::None);
+  EXPECT_EQ(errorsOf("offload: all\n"),
+            "bulkhead.yaml:1:10: offload must be established or none, got 'all'\n");
+}
+
 }  // namespace
 }  // namespace bulkhead::controlplane

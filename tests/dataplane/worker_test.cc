@@ -9,6 +9,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -265,6 +266,159 @@ TEST_F(WorkerTest, TwoWorkersMeetBothDirectionsOfEveryConversationAtItsOwner) {
 
 // The counter is live: the same thread counts what it allocates (else the test above proves
 // nothing).
+// Where a worker offloads flows, kept as the wire keeps them: one entry per direction; the test
+// sets the counts the wire would have made.
+class RecordingOffload final : public dataplane::FlowOffload {
+ public:
+  struct Entry {
+    dataplane::OffloadDirection direction;
+    uint32_t version = 0;
+    dataplane::OffloadCounts counts;
+  };
+
+  bool install(const dataplane::OffloadDirection& direction, uint32_t version) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_[direction.ingressTag] = {direction, version, {}};
+    ++installs_;
+    return true;
+  }
+  bool read(const dataplane::OffloadDirection& direction,
+            dataplane::OffloadCounts* counts) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = find(direction);
+    if (found == entries_.end()) {
+      return false;
+    }
+    *counts = found->second.counts;
+    return true;
+  }
+  bool take(const dataplane::OffloadDirection& direction,
+            dataplane::OffloadCounts* counts) override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto found = find(direction);
+    if (found == entries_.end()) {
+      return false;
+    }
+    *counts = found->second.counts;
+    entries_.erase(found);
+    ++takes_;
+    return true;
+  }
+
+  std::map<uint16_t, Entry> entries() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return entries_;
+  }
+  void count(uint16_t ingressTag, uint64_t packets, uint64_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.at(ingressTag).counts = {packets, bytes, 0};
+  }
+  size_t installs() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return installs_;
+  }
+  size_t takes() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return takes_;
+  }
+
+ private:
+  // By ingress tag, but only for the very direction asked about: the worker must name it right.
+  std::map<uint16_t, Entry>::iterator find(const dataplane::OffloadDirection& direction) {
+    const auto found = entries_.find(direction.ingressTag);
+    if (found == entries_.end()) {
+      return found;
+    }
+    const auto& entry = found->second.direction;
+    const bool same = entry.ipProtocol == direction.ipProtocol && entry.srcIp == direction.srcIp &&
+                      entry.dstIp == direction.dstIp && entry.srcPort == direction.srcPort &&
+                      entry.dstPort == direction.dstPort;
+    return same ? found : entries_.end();
+  }
+
+  std::mutex mutex_;
+  std::map<uint16_t, Entry> entries_;  // by ingress tag: one flow per direction in this test
+  size_t installs_ = 0;
+  size_t takes_ = 0;
+};
+
+// A flow the worker has allowed for good goes into the wire, both directions, once each; a
+// denied one never does. What the wire carried shows in the flow dump, and a new forwarding
+// state takes the old entries' counts into the flow and installs the directions again under its
+// own version, as their next packets come.
+TEST_F(WorkerTest, OffloadsAFlowAllowedForGoodAndTakesItBackUnderANewState) {
+  RecordingOffload offload;
+  trunk_->shared.offload = &offload;
+  trunk_->state.offloadVersion = 7;
+  dataplane::WorkerConfig config;
+  config.pipeline.flows.capacity = 4096;
+  config.pipeline.dpi.maxClassifyingFlows = 1024;
+  start(config);
+
+  constexpr int Rounds = 40;  // past nDPI's budget of 32: classified, the verdict final
+  for (int round = 0; round < Rounds; ++round) {
+    put(trunkFrame(WebTag, WebIp, 20000, ApiIp, 6100));
+    put(trunkFrame(ApiTag, ApiIp, 6100, WebIp, 20000));
+    put(trunkFrame(WebTag, WebIp, 30000, ApiIp, 9999));  // denied
+  }
+  EXPECT_EQ(collect(2 * Rounds).size(), 2u);
+  auto entries = offload.entries();
+  ASSERT_EQ(entries.size(), 2u) << "both directions of the allowed flow, nothing of the denied";
+  EXPECT_EQ(offload.installs(), 2u) << "once per direction, not once per packet";
+  const auto& forward = entries.at(WebTag);
+  EXPECT_EQ(forward.direction.egressTag, ApiTag);
+  EXPECT_EQ(forward.direction.srcIp, testing::ip(WebIp));
+  EXPECT_EQ(forward.direction.srcPort, 20000);
+  EXPECT_EQ(forward.direction.dstPort, 6100);
+  EXPECT_EQ(forward.version, 7u);
+  const auto& back = entries.at(ApiTag);
+  EXPECT_EQ(back.direction.egressTag, WebTag);
+  EXPECT_EQ(back.direction.srcIp, testing::ip(ApiIp));
+  EXPECT_EQ(back.direction.dstPort, 20000);
+
+  // The wire carried 1000 frames one way.
+  offload.count(WebTag, 1000, 64000);
+  const auto flowOf = [](const std::vector<dataplane::FlowSummary>& flows, uint16_t port) {
+    for (const auto& flow : flows) {
+      if (flow.srcPort == port) {
+        return flow;
+      }
+    }
+    ADD_FAILURE() << "no flow from port " << port;
+    return dataplane::FlowSummary{};
+  };
+  auto flow = flowOf(dumpFlows(), 20000);
+  EXPECT_TRUE(flow.offloaded);
+  EXPECT_EQ(flow.packets, uint64_t{2 * Rounds + 1000});
+  const uint64_t workerBytes = flow.bytes - 64000;
+  EXPECT_FALSE(flowOf(dumpFlows(), 30000).offloaded);
+
+  // A new state: the old entries are void in the wire; the next packet brings their counts home.
+  auto next = std::make_unique<dataplane::ForwardingState>(trunk_->state);
+  next->offloadVersion = 8;
+  trunk_->shared.state.store(next.get());
+  put(trunkFrame(WebTag, WebIp, 20000, ApiIp, 6100));
+  EXPECT_EQ(collect(1).size(), 1u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (offload.installs() < 3 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  entries = offload.entries();
+  EXPECT_EQ(offload.takes(), 2u) << "both old directions taken back";
+  ASSERT_EQ(entries.size(), 1u) << "only the direction that spoke since";
+  EXPECT_EQ(entries.at(WebTag).version, 8u);
+  flow = flowOf(dumpFlows(), 20000);
+  EXPECT_EQ(flow.packets, uint64_t{2 * Rounds + 1000 + 1}) << "the wire's share, in the flow";
+  EXPECT_GT(flow.bytes, workerBytes + 64000);
+  put(trunkFrame(ApiTag, ApiIp, 6100, WebIp, 20000));
+  EXPECT_EQ(collect(1).size(), 1u);
+  stop();  // before `next` goes: the worker reads it
+  EXPECT_EQ(offload.entries().size(), 2u);
+  EXPECT_EQ(offload.entries().at(ApiTag).version, 8u);
+  EXPECT_EQ(worker_->counters().offloadInstalled, 4u);
+  EXPECT_EQ(worker_->counters().offloadWithdrawn, 2u);
+}
+
 TEST(AllocationCounter, CountsTheCallingThreadsAllocations) {
   // Through a volatile pointer and an escaping vector: the compiler may not elide either.
   void* (*volatile allocate)(size_t) = std::malloc;

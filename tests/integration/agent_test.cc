@@ -488,7 +488,9 @@ TEST_F(AgentTest, AnAllowedDatagramCrossesInFragmentsBothWays) {
 // worker on the way (the kernel and the workers compute the same owner). Each worker sleeps on
 // a doorbell of its own and is woken by its own traffic.
 TEST_F(AgentTest, TwoWorkersHoldBothDirectionsOfEveryFlowUnderLoad) {
-  extraConfig_ = "workers: 2\nportDriver: af_xdp\n";
+  // The workers' dispatch under load is what this measures: no established flow may leave it
+  // for the wire.
+  extraConfig_ = "workers: 2\nportDriver: af_xdp\noffload: none\n";
   std::vector<const Host*> webs = {web_};
   for (const char* ip : {"10.213.0.21", "10.213.0.22"}) {
     Host& host = lab_->addHost("web" + std::to_string(webs.size() + 1), std::string(ip) + "/24");
@@ -747,6 +749,252 @@ TEST_F(AgentTest, LongTransferSurvivesAHundredReloadsWithoutALostPacket) {
       << transfer.log() << cli({"status", "--json"}).out << agent_->log();
   EXPECT_EQ(std::filesystem::file_size(lab_->dir().file("big.out")), 25165824u);
   EXPECT_EQ(transfer.exitCode(), 0);
+}
+
+// A TCP server in api on `port` that answers each client: it echoes what it gets ("echo"), or
+// reads until EOF and then sends back `reply` bytes ("sink"). It prints how it ended.
+testing::Process& tcpServer(Lab& lab, const Host& host, int port, const std::string& mode,
+                            size_t reply = 0) {
+  return lab.spawn(&host,
+                   {"/usr/bin/python3", "-c",
+                    "import socket, sys\n"
+                    "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                    "s.bind(('" +
+                        host.ip + "', " + std::to_string(port) +
+                        ")); s.listen(1); print('listening', flush=True)\n"
+                        "c, _ = s.accept(); got = 0\n"
+                        "try:\n"
+                        "    while True:\n"
+                        "        data = c.recv(65536)\n"
+                        "        if not data: break\n"
+                        "        got += len(data)\n"
+                        "        if '" +
+                        mode +
+                        "' == 'echo': c.sendall(data)\n"
+                        "    c.sendall(b'r' * " +
+                        std::to_string(reply) +
+                        "); c.shutdown(socket.SHUT_WR)\n"
+                        "    print('server done', got, flush=True)\n"
+                        "except ConnectionResetError:\n"
+                        "    print('server reset after', got, flush=True)\n"},
+                   host.role + "-tcp-" + std::to_string(port) + ".log");
+}
+
+// The frames of a pcap file and their bytes as they were on the wire (each record's original
+// length), read with the standard library only.
+struct Captured {
+  uint64_t frames = 0;
+  uint64_t bytes = 0;
+};
+Captured capturedIn(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  char header[24];
+  Captured out;
+  if (!file.read(header, sizeof(header))) {
+    ADD_FAILURE() << "no pcap header in " << path;
+    return out;
+  }
+  uint32_t record[4];  // seconds, fraction, included length, original length (host order)
+  while (file.read(reinterpret_cast<char*>(record), sizeof(record))) {
+    ++out.frames;
+    out.bytes += record[3];
+    file.seekg(record[2], std::ios::cur);
+  }
+  return out;
+}
+
+// Once its verdict is final, an allowed flow passes in the wire, past the fast path: the flow's
+// counters still hold every packet and byte, the wire's share included, as the trunk would have
+// counted them (each GSO segment one frame with its own headers and tag).
+TEST_F(AgentTest, AnOffloadedFlowsCountersMatchTheBytesSent) {
+  startAgent();
+  if (const auto tool = testing::missingTool({"tcpdump"}); !tool.empty()) {
+    GTEST_SKIP() << "needs '" << tool << "' (scripts/setup.sh installs it)";
+  }
+  auto& server = tcpServer(*lab_, *api_, 8443, "sink", 1 << 20);
+  ASSERT_TRUE(server.waitForLog("listening", 10)) << server.log();
+  // What reaches api and what it sends, frame by frame, at its own interface: the count to match.
+  const std::string pcap = lab_->dir().file("api.pcap");
+  auto& capture =
+      lab_->spawn(api_,
+                  {testing::findOnPath("tcpdump"), "-nn", "-i", "eth0", "-s", "96", "-B", "65536",
+                   "-U", "--immediate-mode", "-w", pcap, "tcp", "port", "8443"},
+                  "tcpdump.log");
+  ASSERT_TRUE(capture.waitForLog("listening on", 10)) << capture.log();
+  constexpr size_t Sent = 32u << 20;
+  auto& client = lab_->spawn(web_,
+                             {"/usr/bin/python3", "-c",
+                              "import socket, time\n"
+                              "s = socket.create_connection(('" +
+                                  std::string(ApiIp) +
+                                  "', 8443), 5)\n"
+                                  "chunk = b'x' * 65536\n"
+                                  "for _ in range(" +
+                                  std::to_string(Sent / 65536) +
+                                  "): s.sendall(chunk)\n"
+                                  "s.shutdown(socket.SHUT_WR); got = 0\n"
+                                  "while True:\n"
+                                  "    data = s.recv(65536)\n"
+                                  "    if not data: break\n"
+                                  "    got += len(data)\n"
+                                  "s.close(); print('client got', got, flush=True)\n"},
+                             "offload-client.log");
+  ASSERT_TRUE(client.waitForLog("client got", 60)) << client.log() << server.log();
+  EXPECT_NE(client.log().find("client got 1048576"), std::string::npos) << client.log();
+  EXPECT_TRUE(server.waitForLog("server done " + std::to_string(Sent), 5)) << server.log();
+
+  // Closed (FIN both ways, taken back from the wire): the flow stays listed for a while.
+  json flow;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        for (const auto& candidate : json::parse(cli({"flows", "--json"}).out)) {
+          if (candidate["dst"]["port"] == 8443 && candidate["src"]["ip"] == WebIp &&
+              candidate["state"] == "closed") {
+            flow = candidate;
+            return true;
+          }
+        }
+        return false;
+      },
+      10))
+      << cli({"flows", "--json"}).out;
+  // tcpdump writes each frame as it takes it (-U): once the file stops growing it has them all.
+  uintmax_t size = 0;
+  testing::waitFor(
+      [&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        const uintmax_t now = std::filesystem::file_size(pcap);
+        return std::exchange(size, now) == now;
+      },
+      10);
+  capture.stop();
+  EXPECT_NE(capture.log().find("\n0 packets dropped by kernel"), std::string::npos)
+      << capture.log();
+  const Captured seen = capturedIn(pcap);
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  const auto wire = status["wire"]["counters"];
+  // Most of it went past the trunk: the wire carried it, the workers saw a few hundred frames.
+  EXPECT_EQ(status["wire"]["offload"], "established");
+  EXPECT_GE(status["counters"]["offloadInstalled"].get<uint64_t>(), 2u) << status["counters"];
+  EXPECT_GE(status["counters"]["offloadWithdrawn"].get<uint64_t>(), 2u) << status["counters"];
+  EXPECT_GT(wire["offloaded"].get<uint64_t>(), 10000u) << wire;
+  EXPECT_LT(status["counters"]["rxPackets"].get<uint64_t>(), 5000u) << status["counters"];
+  // The flow is every frame api's interface saw go in and out (the lab's veths have their
+  // offloads off: one segment, one frame), retransmissions included, each with its tag as on
+  // the trunk. A wire that missed its share, or counted it twice, is off by thousands.
+  EXPECT_GT(seen.bytes, Sent + (1u << 20));
+  EXPECT_NEAR(static_cast<double>(flow["packets"].get<uint64_t>()),
+              static_cast<double>(seen.frames), 2)
+      << flow.dump() << "\n"
+      << wire;
+  EXPECT_NEAR(static_cast<double>(flow["bytes"].get<uint64_t>()),
+              static_cast<double>(seen.bytes + 4 * seen.frames), 2 * 1518)
+      << flow.dump() << "\n"
+      << wire;
+  EXPECT_EQ(flow["offloaded"], false) << flow.dump();  // closed: the wire has let it go
+}
+
+// A reload that denies a flow the wire carries cuts it as if the fast path had carried it: the
+// new state voids every offloaded entry before it is in force, the flow's next packet reaches
+// the fast path, and both ends get a reset.
+TEST_F(AgentTest, AReloadThatDeniesAnOffloadedFlowCutsItBothWays) {
+  startAgent();
+  auto& server = tcpServer(*lab_, *api_, 8443, "echo");
+  ASSERT_TRUE(server.waitForLog("listening", 10)) << server.log();
+  auto& client = lab_->spawn(web_,
+                             {"/usr/bin/python3", "-c",
+                              "import socket, time\n"
+                              "s = socket.create_connection(('" +
+                                  std::string(ApiIp) +
+                                  "', 8443), 5); s.settimeout(5); got = 0\n"
+                                  "try:\n"
+                                  "    for i in range(600):\n"
+                                  "        s.sendall(b'y' * 1000)\n"
+                                  "        while got < (i + 1) * 1000:\n"
+                                  "            got += len(s.recv(65536))\n"
+                                  "        if i == 20: print('echoing', flush=True)\n"
+                                  "        time.sleep(0.05)\n"
+                                  "    print('client never cut', got, flush=True)\n"
+                                  "except ConnectionResetError:\n"
+                                  "    print('client reset after', got, flush=True)\n"
+                                  "except socket.timeout:\n"
+                                  "    print('client timed out after', got, flush=True)\n"},
+                             "cut-client.log");
+  ASSERT_TRUE(client.waitForLog("echoing", 20)) << client.log() << server.log();
+  // Offloaded, both ways, and the wire carries it.
+  json flow;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        for (const auto& candidate : json::parse(cli({"flows", "--json"}).out)) {
+          if (candidate["dst"]["port"] == 8443 && candidate["offloaded"] == true) {
+            flow = candidate;
+            return true;
+          }
+        }
+        return false;
+      },
+      10))
+      << cli({"flows", "--json"}).out;
+  const auto before = json::parse(cli({"status", "--json"}).out);
+  ASSERT_GE(before["counters"]["offloadInstalled"].get<uint64_t>(), 2u) << before["counters"];
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        return json::parse(cli({"status", "--json"}).out)["wire"]["counters"]["offloaded"]
+                   .get<uint64_t>() > 20;
+      },
+      10));
+
+  // The same policy without web's TCP to 8443.
+  std::string denying = policy("enforce");
+  const std::string rule =
+      "    - fromEndpoints: [{matchLabels: {app: web}}]\n"
+      "      toPorts: [{ports: [{port: 8443, protocol: TCP}]}]\n";
+  ASSERT_NE(denying.find(rule), std::string::npos);
+  denying.erase(denying.find(rule), rule.size());
+  std::ofstream(policyPath_) << denying;
+  ASSERT_EQ(cli({"policy", "reload"}).exitCode, 0);
+
+  ASSERT_TRUE(client.waitForLog("after", 15)) << client.log();
+  EXPECT_NE(client.log().find("client reset after"), std::string::npos) << client.log();
+  EXPECT_TRUE(server.waitForLog("server reset after", 10)) << server.log();
+  const auto line = violation([](const json& v) {
+    return v["dst"]["port"] == 8443 && v["src"]["ip"] == WebIp && v["action"] == "drop";
+  });
+  ASSERT_TRUE(line) << agent_->log();
+  const auto after = json::parse(cli({"status", "--json"}).out);
+  EXPECT_GE(after["counters"]["resetsSent"].get<uint64_t>(), 2u) << after["counters"];
+  // The packet that found its entry void went to the trunk, not on.
+  EXPECT_GT(after["wire"]["counters"]["offloadStale"].get<uint64_t>(), 0u)
+      << after["wire"]["counters"];
+  // Nothing of it passes any more, in the wire or through the workers.
+  const uint64_t offloadedAtCut = after["wire"]["counters"]["offloaded"].get<uint64_t>();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(json::parse(cli({"status", "--json"}).out)["wire"]["counters"]["offloaded"],
+            offloadedAtCut);
+}
+
+// `offload: none`: every packet through the fast path, as before the wire could carry flows.
+TEST_F(AgentTest, OffloadNoneKeepsEveryPacketInTheFastPath) {
+  extraConfig_ = "offload: none\n";
+  startAgent();
+  auto& server = tcpServer(*lab_, *api_, 8443, "sink", 1000);
+  ASSERT_TRUE(server.waitForLog("listening", 10)) << server.log();
+  const auto sent = lab_->exec(*web_,
+                               {"/usr/bin/python3", "-c",
+                                "import socket\n"
+                                "s = socket.create_connection(('" +
+                                    std::string(ApiIp) +
+                                    "', 8443), 5)\n"
+                                    "s.sendall(b'z' * 4000000); s.shutdown(socket.SHUT_WR)\n"
+                                    "while s.recv(65536): pass\n"},
+                               30);
+  EXPECT_EQ(sent.exitCode, 0) << sent.err;
+  EXPECT_TRUE(server.waitForLog("server done 4000000", 5)) << server.log();
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(status["wire"]["offload"], "none");
+  EXPECT_EQ(status["wire"]["counters"]["offloaded"], 0);
+  EXPECT_EQ(status["counters"]["offloadInstalled"], 0);
+  EXPECT_TRUE(counterReaches("rxPackets", 1000)) << cli({"status", "--json"}).out;
 }
 
 TEST_F(AgentTest, AVethThatVanishesIsDetachedWithoutBeingAsked) {
