@@ -126,9 +126,11 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
   out << (droppedTotal == 0 ? " nothing by policy," : "") << " spoofed " << count("spoofDropped")
       << ", blocked endpoint " << count("blockedDropped") << ", no route " << count("noRoute")
       << ", untagged " << count("untagged") << ", the host's own " << count("hostFrames") << "\n";
-  out << "verdicts: " << count("resetsSent") << " TCP resets sent, " << count("monitoredViolations")
-      << " violations passed in monitor mode, " << count("violationsQueued")
-      << " violation events (" << count("violationsLost") << " lost)\n";
+  out << "verdicts: " << count("resetsSent") << " TCP resets sent, " << count("rejectsSent")
+      << " rejected senders told (" << count("rejectsLimited") << " held back by the rate limit), "
+      << count("monitoredViolations") << " violations passed in monitor mode, "
+      << count("violationsQueued") << " violation events (" << count("violationsLost")
+      << " lost)\n";
   out << "flows: " << count("flows") << " tracked, " << count("flowsCreated") << " created, "
       << count("flowsEvicted") << " evicted; held for inspection " << count("held") << " ("
       << count("heldReleasedLate") << " released late, " << count("holdFull")

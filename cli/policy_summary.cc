@@ -34,7 +34,8 @@ std::string describePorts(const rules::PortRule& rule) {
 
 void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
   out << "  " << policy.name << " (" << rules::toString(policy.mode)
-      << "): selects {" << policy.endpointSelector.toString() << "}\n";
+      << (policy.denyAction == rules::DenyAction::Reject ? ", rejects" : "") << "): selects {"
+      << policy.endpointSelector.toString() << "}\n";
   const auto directions = {std::pair{"ingress", &policy.ingress},
                            std::pair{"egress", &policy.egress}};
   for (const auto& [name, rulesOf] : directions) {
@@ -65,6 +66,5 @@ void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
     }
   }
 }
-
 
 }  // namespace bulkhead::cli

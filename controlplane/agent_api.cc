@@ -132,6 +132,8 @@ nlohmann::json Agent::status() {
     total.blockedDropped += counters.blockedDropped;
     total.noRoute += counters.noRoute;
     total.resetsSent += counters.resetsSent;
+    total.rejectsSent += counters.rejectsSent;
+    total.rejectsLimited += counters.rejectsLimited;
     total.violationsQueued += counters.violationsQueued;
     total.violationsLost += counters.violationsLost;
     total.doorbellWaits += counters.doorbellWaits;
@@ -219,6 +221,8 @@ nlohmann::json Agent::status() {
             {"blockedDropped", total.blockedDropped},
             {"noRoute", total.noRoute},
             {"resetsSent", total.resetsSent},
+            {"rejectsSent", total.rejectsSent},
+            {"rejectsLimited", total.rejectsLimited},
             {"flows", total.flows},
             {"flowsCreated", total.pipeline.flowsCreated},
             {"flowsEvicted", total.pipeline.flowsEvicted},

@@ -103,7 +103,7 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
   out["time"] = formatTimeNs(event.timeNs);
   out["kind"] = limit ? "flow-limit" : spoof ? "spoof" : "policy";
-  out["action"] = event.enforced ? "drop" : "log";
+  out["action"] = !event.enforced ? "log" : event.rejected ? "reject" : "drop";
   out["mode"] = event.enforced ? "enforce" : "monitor";
   out["src"] = peerJson(src, event.srcIdentity, event.srcIp, event.srcPort);
   out["dst"] = peerJson(dst, event.dstIdentity, event.dstIp, event.dstPort);

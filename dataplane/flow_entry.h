@@ -53,6 +53,7 @@ struct PackedVerdict {
   uint8_t decision : 2 = 0;  // rules::Decision
   uint8_t enforced : 1 = 1;
   uint8_t deniedByEgress : 1 = 0;
+  uint8_t reject : 1 = 0;  // rules::Verdict::reject
 };
 
 struct alignas(64) FlowHot {

@@ -207,6 +207,7 @@ rules::Verdict Flow::verdict(const rules::PolicySnapshot* current) const {
   out.enforced = entry.verdict.enforced;
   out.deniedBy =
       entry.verdict.deniedByEgress ? rules::Direction::Egress : rules::Direction::Ingress;
+  out.reject = entry.verdict.reject;
   out.rule = cold().verdictRule;
   if (current != nullptr && verdictCurrent(*current)) {
     out.generation = current->generation();

@@ -19,6 +19,7 @@ void storeVerdict(Flow flow, const rules::Verdict& verdict) {
   hot.verdict.decision = static_cast<uint8_t>(verdict.decision);
   hot.verdict.enforced = verdict.enforced;
   hot.verdict.deniedByEgress = verdict.deniedBy == rules::Direction::Egress;
+  hot.verdict.reject = verdict.reject;
   hot.verdictGeneration = static_cast<uint32_t>(verdict.generation);
   hot.verdictValid = true;
   flow.cold().verdictRule = verdict.rule;
@@ -321,7 +322,8 @@ PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
       dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
       ++flow.cold().droppedPackets;
-      return {Action::Drop, DropReason::PolicyDenied, flow, created, cut};
+      return {Action::Drop, DropReason::PolicyDenied,  flow, created,
+              cut,          !cut && hot.verdict.reject};
     }
     ++counters_.monitoredViolations;
   }

@@ -84,6 +84,9 @@ struct PacketVerdict {
   // The first drop of a flow that had already passed packets: both ends should hear of it
   // (a TCP reset), or they wait on a connection that carries nothing any more.
   bool cut = false;
+  // A drop the deciding policy rejects (denyAction: reject), not a cut: the sender should hear
+  // of it (a TCP reset, an ICMP destination unreachable) rather than wait for its timeout.
+  bool reject = false;
 };
 
 // Parse -> flow table/conntrack -> nDPI on the first packets -> cached policy verdict. One per

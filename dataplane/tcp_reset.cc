@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "dataplane/inet_checksum.h"
+
 namespace bulkhead::dataplane {
 namespace {
 
@@ -10,30 +12,10 @@ constexpr size_t TcpHeader = 20;
 uint32_t read32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-void write16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
+void write16(uint8_t* p, uint16_t v) { writeBe16(p, v); }
 void write32(uint8_t* p, uint32_t v) {
   write16(p, static_cast<uint16_t>(v >> 16));
   write16(p + 2, static_cast<uint16_t>(v));
-}
-
-uint32_t sum(const uint8_t* data, size_t length, uint32_t total = 0) {
-  for (size_t i = 0; i + 1 < length; i += 2) {
-    total += (uint32_t{data[i]} << 8) | data[i + 1];
-  }
-  if (length % 2) {
-    total += uint32_t{data[length - 1]} << 8;
-  }
-  return total;
-}
-
-uint16_t fold(uint32_t total) {
-  while (total >> 16) {
-    total = (total & 0xFFFF) + (total >> 16);
-  }
-  return static_cast<uint16_t>(~total);
 }
 
 // One RST segment from (srcIp:srcPort, srcMac) to (dstIp:dstPort, dstMac).
@@ -72,7 +54,7 @@ size_t build(const uint8_t* frame, const PacketMeta& meta, bool reverse, uint32_
     ip[9] = ip_protocol::TCP;
     std::memcpy(ip + 12, srcIp.bytes.data(), 4);
     std::memcpy(ip + 16, dstIp.bytes.data(), 4);
-    write16(ip + 10, fold(sum(ip, 20)));
+    write16(ip + 10, inetFold(inetSum(ip, 20)));
   }
 
   uint8_t* tcp = ip + ipHeader;
@@ -83,10 +65,10 @@ size_t build(const uint8_t* frame, const PacketMeta& meta, bool reverse, uint32_
   tcp[12] = 5 << 4;
   tcp[13] = tcp_flags::Rst | tcp_flags::Ack;
   // Pseudo-header: addresses, protocol, TCP length.
-  uint32_t total = sum(srcIp.bytes.data(), addressLength);
-  total = sum(dstIp.bytes.data(), addressLength, total);
+  uint32_t total = inetSum(srcIp.bytes.data(), addressLength);
+  total = inetSum(dstIp.bytes.data(), addressLength, total);
   total += ip_protocol::TCP + TcpHeader;
-  write16(tcp + 16, fold(sum(tcp, TcpHeader, total)));
+  write16(tcp + 16, inetFold(inetSum(tcp, TcpHeader, total)));
   return length;
 }
 

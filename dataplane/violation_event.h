@@ -23,7 +23,8 @@ struct ViolationEvent {
   ViolationKind kind = ViolationKind::Policy;
   uint64_t timeNs = 0;  // CLOCK_REALTIME, nanoseconds since the epoch
   uint64_t policyGeneration = 0;
-  bool enforced = true;  // dropped (enforce) or only reported (monitor)
+  bool enforced = true;   // dropped (enforce) or only reported (monitor)
+  bool rejected = false;  // enforced, and the sender is told (denyAction: reject)
   rules::Direction deniedBy = rules::Direction::Ingress;
   bool classified = false;  // the verdict came after nDPI named the protocol
   dpi::Classification classification;

@@ -15,6 +15,7 @@
 
 #include "dataplane/anti_spoofing.h"
 #include "dataplane/conversation_owner.h"
+#include "dataplane/icmp_unreachable.h"
 #include "dataplane/packet_parser.h"
 #include "dataplane/tcp_reset.h"
 #include "dataplane/violation_event.h"
@@ -373,6 +374,8 @@ void Worker::handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex,
     // neither hangs on a connection that can no longer carry anything.
     if (verdict.reason == DropReason::PolicyDenied && verdict.cut) {
       sendResets(frame, meta, ingressTag, out.tag);
+    } else if (verdict.reason == DropReason::PolicyDenied && verdict.reject) {
+      reject(frame, length, meta, ingressTag);
     }
     if (verdict.reason == DropReason::EndpointFlowLimit) {
       reportAttachment(ViolationKind::EndpointFlowLimit, ingress, meta);
@@ -608,6 +611,43 @@ void Worker::sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t i
   emit(false, egressTag);
 }
 
+void Worker::reject(const uint8_t* frame, uint32_t length, const PacketMeta& meta,
+                    uint16_t ingressTag) {
+  const bool tcp = meta.ipProtocol == ip_protocol::TCP;
+  if (tcp && (meta.tcpFlags & tcp_flags::Rst) != 0) {
+    return;  // a reset is never answered
+  }
+  if (nowNs_ - rejectRefillNs_ >= 1000000000ull / RejectsPerSecond) {
+    const uint64_t earned = (nowNs_ - rejectRefillNs_) * RejectsPerSecond / 1000000000ull;
+    rejectTokens_ =
+        static_cast<uint32_t>(std::min<uint64_t>(RejectsPerSecond, rejectTokens_ + earned));
+    rejectRefillNs_ = nowNs_;
+  }
+  if (rejectTokens_ == 0) {
+    ++counters_.rejectsLimited;
+    return;
+  }
+  rte_mbuf* answer = rte_pktmbuf_alloc(shared_.packetPool);
+  if (answer == nullptr) {
+    return;
+  }
+  constexpr size_t Room = std::max(MaxResetFrame, MaxUnreachableFrame);
+  auto* data = reinterpret_cast<uint8_t*>(rte_pktmbuf_append(answer, Room));
+  size_t made = 0;
+  if (data != nullptr) {
+    made = tcp ? buildTcpReset(frame, meta, true, data, Room)
+               : buildIcmpUnreachable(frame, length, meta, data, Room);
+  }
+  if (made == 0) {
+    rte_pktmbuf_free(answer);
+    return;
+  }
+  rte_pktmbuf_trim(answer, static_cast<uint16_t>(Room - made));
+  --rejectTokens_;
+  ++counters_.rejectsSent;
+  send(answer, ingressTag);  // back where the refused packet came from
+}
+
 namespace {
 
 bool denied(Flow flow) {
@@ -655,6 +695,7 @@ void Worker::queueViolation(Flow flow) {
   const FlowCold& cold = flow.cold();
   event->policyGeneration = verdict.generation;
   event->enforced = verdict.enforced;
+  event->rejected = verdict.enforced && verdict.reject;
   event->deniedBy = verdict.deniedBy;
   event->classified = flow.hot().classified;
   event->classification = flow.classification();

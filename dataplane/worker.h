@@ -46,6 +46,10 @@ struct WorkerCounters {
   uint64_t blockedDropped = 0;  // to or from an attachment that is cut off (labels pending)
   uint64_t noRoute = 0;         // unicast to an unknown destination with no uplink to send it to
   uint64_t resetsSent = 0;
+  // Answers to senders of rejected packets (denyAction: reject): TCP resets and ICMP
+  // unreachables sent, and those the rate limit held back (the packet was dropped silently).
+  uint64_t rejectsSent = 0;
+  uint64_t rejectsLimited = 0;
   uint64_t violationsQueued = 0;
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
   uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
@@ -161,6 +165,10 @@ class Worker {
   void flush();
   void sendResets(const uint8_t* frame, const PacketMeta& meta, uint16_t ingressTag,
                   uint16_t egressTag);
+  // Tells the sender of a rejected packet: a TCP reset, or an ICMP destination unreachable
+  // (administratively prohibited). At most RejectsPerSecond per worker, as a host's ICMP rate
+  // limit would: a container cannot make the worker answer faster than that.
+  void reject(const uint8_t* frame, uint32_t length, const PacketMeta& meta, uint16_t ingressTag);
   void reportFlow(Flow flow);
   void reportEnded(Flow flow);
   // Established-flow offload (docs/architecture.md, "Offloaded flows"). After a packet the
@@ -197,8 +205,11 @@ class Worker {
   uint64_t nowNs_ = 0;       // monotonic, per loop turn
   uint64_t realtimeNs_ = 0;  // for event timestamps, per loop turn
   uint64_t nextHousekeepingNs_ = 0;
-  uint32_t idlePolls_ = 0;                                 // empty polls in a row
-  bool armed_ = false;                                     // the doorbell is armed
+  uint32_t idlePolls_ = 0;  // empty polls in a row
+  bool armed_ = false;      // the doorbell is armed
+  static constexpr uint32_t RejectsPerSecond = 1000;
+  uint32_t rejectTokens_ = RejectsPerSecond;  // a token bucket, refilled by nowNs_
+  uint64_t rejectRefillNs_ = 0;
   std::array<uint64_t, MaxTags> lastSpoofReportNs_{};      // by attachment tag
   std::array<uint64_t, MaxTags> lastFlowLimitReportNs_{};  // by attachment tag
 

@@ -4,6 +4,8 @@ namespace bulkhead::rules {
 
 const char* toString(Mode mode) { return mode == Mode::Enforce ? "enforce" : "monitor"; }
 
+const char* toString(DenyAction action) { return action == DenyAction::Drop ? "drop" : "reject"; }
+
 const char* toString(Direction direction) {
   return direction == Direction::Ingress ? "ingress" : "egress";
 }

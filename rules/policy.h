@@ -15,11 +15,16 @@ namespace bulkhead::rules {
 // and validated. Nothing here is resolved against endpoints: that is the compiler's job.
 
 enum class Mode { Enforce, Monitor };
+// What an enforced denial does to the flow's sender: nothing it can see (drop), or a TCP reset or
+// an ICMP destination-unreachable (administratively prohibited) right away, so that its client
+// fails at once rather than after its timeout (reject).
+enum class DenyAction { Drop, Reject };
 enum class Direction { Ingress, Egress };
 enum class L4Protocol : uint8_t { Any = 0, ICMP = 1, TCP = 6, UDP = 17, ICMPv6 = 58 };
 enum class Entity { World, Host, All };
 
 const char* toString(Mode mode);
+const char* toString(DenyAction action);
 const char* toString(Direction direction);
 const char* toString(L4Protocol protocol);
 const char* toString(Entity entity);
@@ -61,6 +66,7 @@ struct PeerRule {
 struct Policy {
   std::string name;
   Mode mode = Mode::Enforce;
+  DenyAction denyAction = DenyAction::Drop;
   EndpointSelector endpointSelector;
   // Present (even empty) means the selected endpoints are default-deny in that direction.
   std::optional<std::vector<PeerRule>> ingress;

@@ -84,6 +84,8 @@ void addRules(const Policy& policy, const std::vector<uint32_t>& rules,
               PolicySnapshot::DirectionalPolicy& target) {
   target.isolated = true;
   target.enforced = target.enforced || policy.mode == Mode::Enforce;
+  target.rejects =
+      target.rejects || (policy.mode == Mode::Enforce && policy.denyAction == DenyAction::Reject);
   target.rules.insert(target.rules.end(), rules.begin(), rules.end());
 }
 

@@ -96,7 +96,8 @@ class DocumentParser : private YamlReader {
       return;
     }
     const Fields spec =
-        fields(node, {"description", "mode", "endpointSelector", "ingress", "egress"}, "spec");
+        fields(node, {"description", "mode", "denyAction", "endpointSelector", "ingress", "egress"},
+               "spec");
     if (const auto* description = optional(spec, "description")) {
       scalar(description->value, "description");
     }
@@ -108,6 +109,17 @@ class DocumentParser : private YamlReader {
           policy.mode = Mode::Monitor;
         } else {
           error(mode->value, "mode must be 'enforce' or 'monitor', got " + quote(*text));
+        }
+      }
+    }
+    if (const auto* action = optional(spec, "denyAction")) {
+      if (const auto text = scalar(action->value, "denyAction")) {
+        if (*text == "drop") {
+          policy.denyAction = DenyAction::Drop;
+        } else if (*text == "reject") {
+          policy.denyAction = DenyAction::Reject;
+        } else {
+          error(action->value, "denyAction must be 'drop' or 'reject', got " + quote(*text));
         }
       }
     }

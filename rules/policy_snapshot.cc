@@ -66,6 +66,7 @@ struct DirectionResult {
   Decision decision = Decision::Allow;
   uint32_t rule = Verdict::NoRule;
   bool enforced = false;  // for Deny: an enforce-mode policy denies it
+  bool rejects = false;   // for an enforced Deny: the side's policies say reject
 };
 
 // Both inlined into verdict(): returned as calls, their small results go through the stack,
@@ -114,6 +115,7 @@ BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy, const st
   }
   if (all.decision == Decision::Deny) {
     all.enforced = true;
+    all.rejects = policy->rejects;
     return all;
   }
   DirectionResult enforcedOnly = evaluate(*policy, compiled, peer, peerIp, query, true);
@@ -121,6 +123,7 @@ BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy, const st
     return all;
   }
   enforcedOnly.enforced = true;
+  enforcedOnly.rejects = enforcedOnly.decision == Decision::Deny && policy->rejects;
   return enforcedOnly;
 }
 
@@ -179,6 +182,8 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
     const bool egressDecides =
         egressDenies && (!ingressDenies || (egress.enforced && !ingress.enforced));
     verdict.deniedBy = egressDecides ? Direction::Egress : Direction::Ingress;
+    // The deciding side's action: a reject answers the sender, a drop leaves it to time out.
+    verdict.reject = egressDecides ? egress.rejects : ingress.rejects;
     return verdict;
   }
   if (egress.decision == Decision::NeedL7 || ingress.decision == Decision::NeedL7) {

@@ -60,6 +60,9 @@ struct Verdict {
   bool enforced = true;
   // For Deny: the side whose policy denied (ingress of the destination, egress of the source).
   Direction deniedBy = Direction::Ingress;
+  // For an enforced Deny: answer the sender (TCP reset, ICMP unreachable) rather than drop
+  // silently (the deciding side's denyAction).
+  bool reject = false;
   // The rule that allowed, or NoRule: for Allow, no policy selects either side
   // ("default-allow"); for Deny, nothing allowed it ("default-deny").
   uint32_t rule = NoRule;
@@ -85,6 +88,7 @@ class PolicySnapshot {
   struct DirectionalPolicy {
     bool isolated = false;  // some policy selects the endpoint in this direction
     bool enforced = false;  // at least one of those policies is in enforce mode
+    bool rejects = false;   // one of those in enforce mode says denyAction: reject
     // Indices into the snapshot's compiled rules, in policy order: a policy's rules are compiled
     // once and shared by every identity it selects.
     std::vector<uint32_t> rules;

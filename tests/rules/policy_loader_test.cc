@@ -268,7 +268,7 @@ TEST(PolicyLoaderTest, UnknownKeyWithoutCloseMatchListsValidKeys) {
   colour: red
 )")),
             Errors{"p.yaml:8:3: unknown key 'colour' in spec (valid keys: description mode "
-                   "endpointSelector ingress egress)"});
+                   "denyAction endpointSelector ingress egress)"});
 }
 
 TEST(PolicyLoaderTest, ListWhereMappingExpected) {
@@ -624,6 +624,28 @@ TEST(PolicyLoaderTest, InvalidMode) {
   ingress: []
 )")),
             Errors{"p.yaml:6:9: mode must be 'enforce' or 'monitor', got 'enforcing'"});
+}
+
+TEST(PolicyLoaderTest, DenyActionIsDropOrReject) {
+  EXPECT_EQ(errorsOf(withHeader(R"(spec:
+  denyAction: refuse
+  endpointSelector: {}
+  ingress: []
+)")),
+            Errors{"p.yaml:6:15: denyAction must be 'drop' or 'reject', got 'refuse'"});
+  const auto rejecting = load(withHeader(R"(spec:
+  denyAction: reject
+  endpointSelector: {}
+  ingress: []
+)"));
+  ASSERT_TRUE(rejecting.errors.empty());
+  EXPECT_EQ(rejecting.set.policies.at(0).denyAction, rules::DenyAction::Reject);
+  const auto dropping = load(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress: []
+)"));
+  ASSERT_TRUE(dropping.errors.empty());
+  EXPECT_EQ(dropping.set.policies.at(0).denyAction, rules::DenyAction::Drop);
 }
 
 TEST(PolicyLoaderTest, InvalidPolicyName) {

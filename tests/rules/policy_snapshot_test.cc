@@ -648,5 +648,43 @@ TEST_F(PolicySnapshotTest, GenerationAndCountsAreKept) {
   EXPECT_EQ(compile(DbFromApi, 7)->generation(), 7u);
 }
 
+// The side that denies decides what the sender sees: the destination's ingress policies, or
+// the source's egress policies; only an enforce-mode policy's reject counts.
+TEST_F(PolicySnapshotTest, AnEnforcedDenialRejectsWhereTheDecidingSidesPolicySaysReject) {
+  snapshot_ = compile(policy("db-in", R"(
+  denyAction: reject
+  endpointSelector: {matchLabels: {app: db}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: api}}]
+      toPorts: [{ports: [{port: 5432, protocol: TCP}]}]
+)") + policy("web-out", R"(
+  endpointSelector: {matchLabels: {app: web}}
+  egress:
+    - toEndpoints: [{matchLabels: {app: api}}]
+)") + policy("other-watch", R"(
+  mode: monitor
+  denyAction: reject
+  endpointSelector: {matchLabels: {app: other}}
+  ingress: []
+)"));
+  EXPECT_TRUE(verdict(flow(Api, Db, Tcp, 80)).reject) << "db's ingress rejects";
+  EXPECT_TRUE(verdict(flow(Api, Db, Udp, 5432)).reject);
+  EXPECT_FALSE(verdict(flow(Api, Db, Tcp, 5432)).reject) << "allowed";
+  // Only web's egress denies: its policy drops.
+  const Verdict fromWeb = verdict(flow(Web, reserved::World, Tcp, 443));
+  EXPECT_EQ(fromWeb.decision, Decision::Deny);
+  EXPECT_EQ(fromWeb.deniedBy, Direction::Egress);
+  EXPECT_FALSE(fromWeb.reject);
+  // Both deny, both enforced: the side `deniedBy` names, ingress, decides -- db's reject.
+  const Verdict both = verdict(flow(Web, Db, Tcp, 5432));
+  EXPECT_EQ(both.deniedBy, Direction::Ingress);
+  EXPECT_TRUE(both.reject);
+  // A monitor-mode policy never drops, so it rejects nothing either.
+  const Verdict watched = verdict(flow(Api, Other, Tcp, 80));
+  EXPECT_EQ(watched.decision, Decision::Deny);
+  EXPECT_FALSE(watched.enforced);
+  EXPECT_FALSE(watched.reject);
+}
+
 }  // namespace
 }  // namespace bulkhead
