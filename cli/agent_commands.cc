@@ -409,6 +409,9 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     if (flow.value("offloaded", false)) {
       line += " offloaded";
     }
+    if (flow.value("ended", false)) {
+      line += " (ended)";
+    }
     out << shown(line) << "\n";
   }
   return ExitOk;

@@ -282,7 +282,8 @@ nlohmann::json Agent::flowsJson() const {
          {"packets", flow.packets},
          {"bytes", flow.bytes},
          {"packets_dropped", flow.dropped},
-         {"offloaded", flow.offloaded}});
+         {"offloaded", flow.offloaded},
+         {"ended", flow.ended}});
   }
   return {{"ok", true}, {"flows", list}};
 }

@@ -94,6 +94,7 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared, Do
   pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
   pipeline_.setIdleHandler([this](Flow flow) { return refreshOffloaded(flow); });
   dump_.reserve(MaxFlowDump);
+  ended_.resize(RecentEnded);
   publishedFlows_.reserve(MaxFlowDump);
   bound_.reserve(MaxTags);
   boundSlots_.reserve(MaxTags);
@@ -675,6 +676,10 @@ void Worker::reportFlow(Flow flow) {
 void Worker::reportEnded(Flow flow) {
   // What the wire carried of it belongs in its totals, and its entries must not outlive it.
   withdrawOffload(flow);
+  // Kept for the dump a while: an operator sees what succeeded, not only what is open.
+  ended_[endedNext_] = summarise(flow, true);
+  endedNext_ = (endedNext_ + 1) % RecentEnded;
+  endedCount_ = std::min(endedCount_ + 1, RecentEnded);
   // A flow judged only as it ended (nDPI never named it while it ran) was never reported.
   if (denied(flow) && flow.cold().lastViolationMs == 0) {
     queueViolation(flow);
@@ -785,6 +790,49 @@ void Worker::forgetDetachedEndpoints() {
   boundSlots_.swap(bound);  // both keep their reserved room
 }
 
+FlowSummary Worker::summarise(Flow flow, bool ended) {
+  const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
+  const FlowCold& cold = flow.cold();
+  FlowSummary summary;
+  summary.srcIp = flow.initiatorIp();
+  summary.dstIp = flow.responderIp();
+  summary.ipProtocol = flow.ipProtocol();
+  summary.srcPort = flow.initiatorPort();
+  summary.dstPort = flow.responderPort();
+  summary.srcIdentity = cold.srcIdentity;
+  summary.dstIdentity = cold.dstIdentity;
+  summary.srcEndpoint = cold.srcEndpoint;
+  summary.dstEndpoint = cold.dstEndpoint;
+  summary.state = flow.hot().state;
+  summary.classified = flow.hot().classified;
+  summary.classification = flow.classification();
+  const rules::Verdict verdict = flow.verdict(policy);
+  summary.enforced = verdict.enforced;
+  if (ended) {
+    // Its last verdict, whatever generation it came from (named "superseded" if not current).
+    summary.decision = verdict.decision;
+    copyName(summary.rule,
+             policy != nullptr ? policy->ruleName(verdict) : rules::PolicySnapshot::SupersededRule);
+  } else {
+    // A verdict of an earlier generation is judged again at the flow's next packet.
+    const bool current = policy != nullptr && flow.verdictCurrent(*policy);
+    summary.decision = current ? verdict.decision : rules::Decision::NeedL7;
+    copyName(summary.rule, current ? policy->ruleName(verdict) : "pending");
+  }
+  summary.packets = flow.totalPackets();
+  summary.bytes = flow.totalBytes();
+  summary.dropped = cold.droppedPackets;
+  summary.ended = ended;
+  if (OffloadCounts wire[2]; !ended && offloadCounts(flow, false, wire)) {
+    summary.packets += wire[0].packets + wire[1].packets;
+    summary.bytes += wire[0].bytes + wire[1].bytes;
+  }
+  summary.offloaded =
+      !ended && (flow.hot().offload & OffloadedDirections) != 0 && state_ != nullptr &&
+      (flow.hot().offload & ~OffloadedDirections) == offloadEpoch(state_->offloadVersion);
+  return summary;
+}
+
 void Worker::housekeeping() {
   clock_.anchor();
   nowNs_ = clock_.monotonicNs();
@@ -799,43 +847,15 @@ void Worker::housekeeping() {
   dump.clear();
   const bool dumping = flowsRequested_.load(std::memory_order_acquire);
   if (dumping) {
-    const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
     pipeline_.flows().forEach([&](Flow flow) {
-      if (dump.size() >= MaxFlowDump) {
-        return;
+      if (dump.size() < MaxFlowDump) {
+        dump.push_back(summarise(flow, false));
       }
-      const FlowCold& cold = flow.cold();
-      FlowSummary summary;
-      summary.srcIp = flow.initiatorIp();
-      summary.dstIp = flow.responderIp();
-      summary.ipProtocol = flow.ipProtocol();
-      summary.srcPort = flow.initiatorPort();
-      summary.dstPort = flow.responderPort();
-      summary.srcIdentity = cold.srcIdentity;
-      summary.dstIdentity = cold.dstIdentity;
-      summary.srcEndpoint = cold.srcEndpoint;
-      summary.dstEndpoint = cold.dstEndpoint;
-      summary.state = flow.hot().state;
-      summary.classified = flow.hot().classified;
-      summary.classification = flow.classification();
-      // A verdict of an earlier generation is judged again at the flow's next packet.
-      const bool current = policy != nullptr && flow.verdictCurrent(*policy);
-      const rules::Verdict verdict = flow.verdict(policy);
-      summary.decision = current ? verdict.decision : rules::Decision::NeedL7;
-      summary.enforced = verdict.enforced;
-      copyName(summary.rule, current ? policy->ruleName(verdict) : "pending");
-      summary.packets = flow.totalPackets();
-      summary.bytes = flow.totalBytes();
-      summary.dropped = cold.droppedPackets;
-      if (OffloadCounts wire[2]; offloadCounts(flow, false, wire)) {
-        summary.packets += wire[0].packets + wire[1].packets;
-        summary.bytes += wire[0].bytes + wire[1].bytes;
-      }
-      summary.offloaded =
-          (flow.hot().offload & OffloadedDirections) != 0 && state_ != nullptr &&
-          (flow.hot().offload & ~OffloadedDirections) == offloadEpoch(state_->offloadVersion);
-      dump.push_back(summary);
     });
+    // Then the flows that ended lately, newest first: what succeeded stays visible a while.
+    for (size_t i = 0; i < endedCount_ && dump.size() < MaxFlowDump; ++i) {
+      dump.push_back(ended_[(endedNext_ + RecentEnded - 1 - i) % RecentEnded]);
+    }
   }
   // try_lock: publishing is best effort and must never make the fast path wait.
   if (publishedMutex_.try_lock()) {

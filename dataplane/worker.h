@@ -89,6 +89,7 @@ struct FlowSummary {
   uint64_t bytes = 0;
   uint64_t dropped = 0;
   bool offloaded = false;  // some of its packets pass in the wire, past the fast path
+  bool ended = false;      // no longer tracked: one of the worker's RecentEnded last to end
 };
 
 // Shared between the control thread and the workers; owned by the control side.
@@ -136,6 +137,9 @@ class Worker {
   uint64_t flowsSequence() const { return flowsSequence_.load(std::memory_order_acquire); }
   std::vector<FlowSummary> flows() const;
   static constexpr size_t MaxFlowDump = 10000;
+  // The flows that ended last (expired, closed, evicted, or gone with their endpoint), kept
+  // for the dump after the tracked ones.
+  static constexpr size_t RecentEnded = 1024;
   static constexpr unsigned MaxWorkers = BH_MAX_WORKERS;  // handing frames to each other
 
  private:
@@ -171,6 +175,7 @@ class Worker {
   void reject(const uint8_t* frame, uint32_t length, const PacketMeta& meta, uint16_t ingressTag);
   void reportFlow(Flow flow);
   void reportEnded(Flow flow);
+  FlowSummary summarise(Flow flow, bool ended);
   // Established-flow offload (docs/architecture.md, "Offloaded flows"). After a packet the
   // pipeline let through: its direction goes into the wire when the flow's verdict is final
   // and allows it; a FIN or RST takes the flow back.
@@ -235,6 +240,9 @@ class Worker {
   std::vector<FlowSummary> dump_;
   std::vector<FlowSummary> publishedFlows_;  // guarded by publishedMutex_
   std::vector<uint32_t> bound_;              // forgetDetachedEndpoints' scratch, reserved
+  std::vector<FlowSummary> ended_;           // a ring of RecentEnded, made at the start
+  size_t endedNext_ = 0;
+  size_t endedCount_ = 0;
 };
 
 }  // namespace bulkhead::dataplane

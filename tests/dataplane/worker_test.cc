@@ -419,6 +419,38 @@ TEST_F(WorkerTest, OffloadsAFlowAllowedForGoodAndTakesItBackUnderANewState) {
   EXPECT_EQ(worker_->counters().offloadWithdrawn, 2u);
 }
 
+// A flow that ended is still in the dump for a while, marked ended, with its verdict and counts:
+// what succeeded does not vanish from `bulkhead flows` when it closes.
+TEST_F(WorkerTest, TheDumpKeepsTheFlowsThatEndedLately) {
+  dataplane::WorkerConfig config;
+  config.pipeline.flows.capacity = 4096;
+  config.pipeline.flows.timeouts.udpSeconds = 1;
+  start(config);
+  put(trunkFrame(WebTag, WebIp, 20001, ApiIp, 6100));
+  put(trunkFrame(ApiTag, ApiIp, 6100, WebIp, 20001));
+  put(trunkFrame(WebTag, WebIp, 30000, ApiIp, 9999));  // denied
+  EXPECT_EQ(collect(2).size(), 2u);
+  auto flows = dumpFlows();
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_FALSE(flows[0].ended);
+  // Idle past the UDP timeout: both expire at a housekeeping.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1600));
+  flows = dumpFlows();
+  ASSERT_EQ(flows.size(), 2u);
+  EXPECT_EQ(worker_->counters().flows, 0u) << "nothing tracked any more";
+  for (const auto& flow : flows) {
+    EXPECT_TRUE(flow.ended);
+    if (flow.dstPort == 6100) {
+      EXPECT_EQ(flow.decision, rules::Decision::Allow);
+      EXPECT_EQ(flow.packets, 2u);
+      EXPECT_EQ(flow.ruleName(), testing::ringTrunkPolicyName() + "/ingress/0");
+    } else {
+      EXPECT_EQ(flow.decision, rules::Decision::Deny);
+      EXPECT_EQ(flow.dropped, 1u);
+    }
+  }
+}
+
 TEST(AllocationCounter, CountsTheCallingThreadsAllocations) {
   // Through a volatile pointer and an escaping vector: the compiler may not elide either.
   void* (*volatile allocate)(size_t) = std::malloc;
