@@ -176,9 +176,9 @@ class Worker {
   void reportFlow(Flow flow);
   void reportEnded(Flow flow);
   FlowSummary summarise(Flow flow, bool ended);
-  // Established-flow offload (docs/architecture.md, "Offloaded flows"). After a packet the
-  // pipeline let through: its direction goes into the wire when the flow's verdict is final
-  // and allows it; a FIN or RST takes the flow back.
+  // Established-flow offload (docs/architecture.md, "Offloaded flows"; worker_offload.cc). After a
+  // packet the pipeline let through: its direction goes into the wire when the flow's verdict is
+  // final and allows it; a FIN or RST takes the flow back.
   void offloadAfter(Flow flow, const PacketMeta& meta, uint16_t ingressTag, uint16_t egressTag);
   // The flow's two directions as the wire keys them; false when a side is no longer attached.
   bool offloadDirections(Flow flow, OffloadDirection (&directions)[2]) const;
@@ -188,6 +188,8 @@ class Worker {
   void withdrawOffload(Flow flow);
   // The pipeline's idle handler: last seen from the wire.
   bool refreshOffloaded(Flow flow);
+  // In the wire under the state in force.
+  bool offloadedNow(Flow flow) const;
   void queueViolation(Flow flow);
   // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
   // the endpoint's limit. At most one per attachment and kind per violation interval.
