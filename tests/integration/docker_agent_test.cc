@@ -316,12 +316,14 @@ TEST_F(DockerAgentTest, AContainerStoppedAndRemovedLeavesNoPortVethOrFlow) {
   ASSERT_TRUE(attached(web));
   ASSERT_TRUE(reaches(web, api, 8080));
   const std::string veth = endpointOf(api)->at("interface");
-  const auto flowsWith = [&](const std::string& name) {
+  // The flows tracked with `name` on either side (`ended`: those that ended lately instead).
+  const auto flowsWith = [&](const std::string& name, bool ended = false) {
     std::string error;
     const json reply = api::callApi(socket_, {{"command", "flows"}}, &error);
     int count = 0;
     for (const auto& flow : reply.value("flows", json::array())) {
-      count += flow["src"]["endpoint"] == name || flow["dst"]["endpoint"] == name;
+      count += (flow["src"]["endpoint"] == name || flow["dst"]["endpoint"] == name) &&
+               flow.value("ended", false) == ended;
     }
     return count;
   };
@@ -332,6 +334,8 @@ TEST_F(DockerAgentTest, AContainerStoppedAndRemovedLeavesNoPortVethOrFlow) {
   EXPECT_TRUE(testing::waitFor([&] { return !listed(api); }, 10)) << status().dump();
   EXPECT_FALSE(std::filesystem::exists("/sys/class/net/" + veth));
   EXPECT_TRUE(testing::waitFor([&] { return flowsWith(api) == 0; }, 5));
+  // Gone from the table, kept in the history of ended flows, still under its name.
+  EXPECT_GT(flowsWith(api, true), 0);
   EXPECT_EQ(status()["endpoints"].size(), 1u);  // web alone; the uplink is not an endpoint
 }
 
