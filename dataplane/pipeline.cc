@@ -322,8 +322,8 @@ PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
       dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
       ++flow.cold().droppedPackets;
-      return {Action::Drop, DropReason::PolicyDenied,  flow, created,
-              cut,          !cut && hot.verdict.reject};
+      const bool reject = !cut && hot.verdict.reject;  // a cut resets both ends anyway
+      return {Action::Drop, DropReason::PolicyDenied, flow, created, cut, reject};
     }
     ++counters_.monitoredViolations;
   }

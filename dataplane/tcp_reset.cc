@@ -12,10 +12,9 @@ constexpr size_t TcpHeader = 20;
 uint32_t read32(const uint8_t* p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-void write16(uint8_t* p, uint16_t v) { writeBe16(p, v); }
 void write32(uint8_t* p, uint32_t v) {
-  write16(p, static_cast<uint16_t>(v >> 16));
-  write16(p + 2, static_cast<uint16_t>(v));
+  writeBe16(p, static_cast<uint16_t>(v >> 16));
+  writeBe16(p + 2, static_cast<uint16_t>(v));
 }
 
 // One RST segment from (srcIp:srcPort, srcMac) to (dstIp:dstPort, dstMac).
@@ -41,25 +40,25 @@ size_t build(const uint8_t* frame, const PacketMeta& meta, bool reverse, uint32_
   uint8_t* ip = out + meta.l3Offset;
   if (v6) {
     ip[0] = 0x60;
-    write16(ip + 4, TcpHeader);
+    writeBe16(ip + 4, TcpHeader);
     ip[6] = ip_protocol::TCP;
     ip[7] = 64;
     std::memcpy(ip + 8, srcIp.bytes.data(), 16);
     std::memcpy(ip + 24, dstIp.bytes.data(), 16);
   } else {
     ip[0] = 0x45;
-    write16(ip + 2, static_cast<uint16_t>(20 + TcpHeader));
-    write16(ip + 6, 0x4000);  // don't fragment
+    writeBe16(ip + 2, static_cast<uint16_t>(20 + TcpHeader));
+    writeBe16(ip + 6, 0x4000);  // don't fragment
     ip[8] = 64;
     ip[9] = ip_protocol::TCP;
     std::memcpy(ip + 12, srcIp.bytes.data(), 4);
     std::memcpy(ip + 16, dstIp.bytes.data(), 4);
-    write16(ip + 10, inetFold(inetSum(ip, 20)));
+    writeBe16(ip + 10, inetFold(inetSum(ip, 20)));
   }
 
   uint8_t* tcp = ip + ipHeader;
-  write16(tcp, reverse ? meta.dstPort : meta.srcPort);
-  write16(tcp + 2, reverse ? meta.srcPort : meta.dstPort);
+  writeBe16(tcp, reverse ? meta.dstPort : meta.srcPort);
+  writeBe16(tcp + 2, reverse ? meta.srcPort : meta.dstPort);
   write32(tcp + 4, seq);
   write32(tcp + 8, ack);
   tcp[12] = 5 << 4;
@@ -68,7 +67,7 @@ size_t build(const uint8_t* frame, const PacketMeta& meta, bool reverse, uint32_
   uint32_t total = inetSum(srcIp.bytes.data(), addressLength);
   total = inetSum(dstIp.bytes.data(), addressLength, total);
   total += ip_protocol::TCP + TcpHeader;
-  write16(tcp + 16, inetFold(inetSum(tcp, TcpHeader, total)));
+  writeBe16(tcp + 16, inetFold(inetSum(tcp, TcpHeader, total)));
   return length;
 }
 

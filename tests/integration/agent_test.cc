@@ -167,6 +167,24 @@ class AgentTest : public ::testing::Test {
 
   std::vector<json> violations() { return testing::readViolations(violationLog_); }
 
+  // The first flow of `bulkhead flows --json` that `predicate` picks, waited for (10 s at
+  // most); null when none came.
+  json awaitFlow(const std::function<bool(const json&)>& predicate) {
+    json found;
+    testing::waitFor(
+        [&] {
+          for (const auto& candidate : json::parse(cli({"flows", "--json"}).out)) {
+            if (predicate(candidate)) {
+              found = candidate;
+              return true;
+            }
+          }
+          return false;
+        },
+        10);
+    return found;
+  }
+
   // A tmpfs on `path` with mount `options`, unmounted (lazily: the agent may still hold a file
   // on it) when the returned guard goes; nullptr when it cannot be mounted.
   struct Mounted {
@@ -844,20 +862,11 @@ TEST_F(AgentTest, AnOffloadedFlowsCountersMatchTheBytesSent) {
   EXPECT_TRUE(server.waitForLog("server done " + std::to_string(Sent), 5)) << server.log();
 
   // Closed (FIN both ways, taken back from the wire): the flow stays listed for a while.
-  json flow;
-  ASSERT_TRUE(testing::waitFor(
-      [&] {
-        for (const auto& candidate : json::parse(cli({"flows", "--json"}).out)) {
-          if (candidate["dst"]["port"] == 8443 && candidate["src"]["ip"] == WebIp &&
-              candidate["state"] == "closed") {
-            flow = candidate;
-            return true;
-          }
-        }
-        return false;
-      },
-      10))
-      << cli({"flows", "--json"}).out;
+  const json flow = awaitFlow([](const json& candidate) {
+    return candidate["dst"]["port"] == 8443 && candidate["src"]["ip"] == WebIp &&
+           candidate["state"] == "closed";
+  });
+  ASSERT_FALSE(flow.is_null()) << cli({"flows", "--json"}).out;
   // tcpdump writes each frame as it takes it (-U): once the file stops growing it has them all.
   uintmax_t size = 0;
   testing::waitFor(
@@ -922,18 +931,9 @@ TEST_F(AgentTest, AReloadThatDeniesAnOffloadedFlowCutsItBothWays) {
                              "cut-client.log");
   ASSERT_TRUE(client.waitForLog("echoing", 20)) << client.log() << server.log();
   // Offloaded, both ways, and the wire carries it.
-  json flow;
-  ASSERT_TRUE(testing::waitFor(
-      [&] {
-        for (const auto& candidate : json::parse(cli({"flows", "--json"}).out)) {
-          if (candidate["dst"]["port"] == 8443 && candidate["offloaded"] == true) {
-            flow = candidate;
-            return true;
-          }
-        }
-        return false;
-      },
-      10))
+  ASSERT_FALSE(awaitFlow([](const json& candidate) {
+                 return candidate["dst"]["port"] == 8443 && candidate["offloaded"] == true;
+               }).is_null())
       << cli({"flows", "--json"}).out;
   const auto before = json::parse(cli({"status", "--json"}).out);
   ASSERT_GE(before["counters"]["offloadInstalled"].get<uint64_t>(), 2u) << before["counters"];
