@@ -14,6 +14,9 @@ PACKAGES=(
   libnl-3-dev libnl-route-3-dev libnl-genl-3-dev
   libboost-program-options-dev libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libpcap-dev
   libssl-dev libcurl4-openssl-dev
+  # the Prometheus endpoint's HTTP server; prometheus (promtool, and a server to scrape the agent
+  # in the tests)
+  libcpp-httplib-dev prometheus
   # the wire: the patch panel's BPF (clang -target bpf, libbpf, bpftool's skeleton) and the
   # bridges' quarantine (libnftables; nft for inspecting and cleaning up)
   clang libbpf-dev bpftool libnftables-dev nftables
