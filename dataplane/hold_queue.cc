@@ -71,9 +71,14 @@ void HoldQueue::release(FlowHold& flow, std::vector<Released>& out) {
   takeAll(flow, [&](const Slot& slot) { out.push_back({slot.mbuf, slot.egress}); });
 }
 
-uint32_t HoldQueue::drop(FlowHold& flow) {
+uint32_t HoldQueue::drop(FlowHold& flow, uint64_t* bytes) {
   const uint32_t count = flow.count;
-  takeAll(flow, [](const Slot& slot) { rte_pktmbuf_free(slot.mbuf); });
+  takeAll(flow, [&](const Slot& slot) {
+    if (bytes != nullptr) {
+      *bytes += rte_pktmbuf_pkt_len(slot.mbuf);
+    }
+    rte_pktmbuf_free(slot.mbuf);
+  });
   return count;
 }
 

@@ -44,8 +44,8 @@ class HoldQueue {
   bool hold(FlowHold& flow, uint32_t owner, rte_mbuf* mbuf, uint16_t egress, uint64_t nowNs);
   // Moves the flow's held packets, oldest first, to `out`.
   void release(FlowHold& flow, std::vector<Released>& out);
-  // Frees the flow's held packets; how many there were.
-  uint32_t drop(FlowHold& flow);
+  // Frees the flow's held packets; how many there were (their bytes added to *bytes).
+  uint32_t drop(FlowHold& flow, uint64_t* bytes = nullptr);
   // Calls `due(owner)` for every flow that has held packets for longer than the timeout, in
   // the order they started holding; the caller releases (or drops) them. Cheap when nothing is
   // due: one comparison.

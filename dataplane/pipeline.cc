@@ -2,11 +2,34 @@
 
 #include <rte_mbuf.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "dataplane/packet_parser.h"
 
 namespace bulkhead::dataplane {
+
+void addCounters(PipelineCounters& total, const PipelineCounters& one) {
+  total.packets += one.packets;
+  total.bytes += one.bytes;
+  total.droppedBytes += one.droppedBytes;
+  total.forwarded += one.forwarded;
+  total.nonIp += one.nonIp;
+  total.flowsCreated += one.flowsCreated;
+  total.flowsExpired += one.flowsExpired;
+  total.flowsEvicted += one.flowsEvicted;
+  total.monitoredViolations += one.monitoredViolations;
+  total.held += one.held;
+  total.heldReleasedLate += one.heldReleasedLate;
+  total.holdFull += one.holdFull;
+  total.flowsCut += one.flowsCut;
+  for (size_t i = 0; i < static_cast<size_t>(DropReason::Count); ++i) {
+    total.dropped[i] += one.dropped[i];
+  }
+  for (size_t i = 0; i < CountedProtocols; ++i) {
+    total.classified[i] += one.classified[i];
+  }
+}
 namespace {
 
 bool sourceIsA(const PacketMeta& meta, const FlowKey& key) {
@@ -169,6 +192,7 @@ PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame,
   }
   if (meta.status != ParseStatus::Ok) {
     ++counters_.dropped[static_cast<size_t>(DropReason::Malformed)];
+    counters_.droppedBytes += length;
     return {Action::Drop, DropReason::Malformed, {}, false};
   }
 
@@ -180,6 +204,7 @@ PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame,
     flow = key != nullptr ? flows_.find(*key) : Flow();
     if (!flow) {
       ++counters_.dropped[static_cast<size_t>(DropReason::FragmentNoFlow)];
+      counters_.droppedBytes += length;
       return {Action::Drop, DropReason::FragmentNoFlow, {}, false};
     }
     fromA = sourceIsA(meta, *key);
@@ -200,6 +225,7 @@ PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame,
       const bool counted = peers.src.endpoint < flowsByEndpoint_.size();
       if (counted && flowsByEndpoint_[peers.src.endpoint] >= maxFlowsPerEndpoint_) {
         ++counters_.dropped[static_cast<size_t>(DropReason::EndpointFlowLimit)];
+        counters_.droppedBytes += length;
         return {Action::Drop, DropReason::EndpointFlowLimit, {}, false};
       }
       if (flows_.full() && flows_.config().whenFull == FullTable::EvictIdle) {
@@ -212,6 +238,7 @@ PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame,
       flow = flows_.insert(key, ahead->lookup);
       if (!flow) {
         ++counters_.dropped[static_cast<size_t>(DropReason::FlowTableFull)];
+        counters_.droppedBytes += length;
         return {Action::Drop, DropReason::FlowTableFull, {}, false};
       }
       if (counted) {
@@ -258,9 +285,10 @@ PacketVerdict Pipeline::handleFlow(const PacketMeta& meta, const uint8_t* frame,
     }
   }
   if (!settling) {
-    return decide(flow, created, packet);  // made in place: no copy of the verdict to wait for
+    // Made in place: no copy of the verdict to wait for.
+    return decide(flow, created, length, packet);
   }
-  const PacketVerdict verdict = decide(flow, created, packet);
+  const PacketVerdict verdict = decide(flow, created, length, packet);
   trimExtra(flow);
   return verdict;
 }
@@ -278,6 +306,8 @@ void Pipeline::classified(Flow flow, const dpi::Classification& found) {
   }
   hot.classified = true;
   hot.verdictValid = false;  // the protocol is known now: L7 rules can decide
+  const uint16_t counted = found.protocol.master != 0 ? found.protocol.master : found.protocol.app;
+  ++counters_.classified[std::min<size_t>(counted, CountedProtocols - 1)];
 }
 
 void Pipeline::trimExtra(Flow flow) {
@@ -304,7 +334,7 @@ void Pipeline::evaluate(Flow flow) {
   storeVerdict(flow, policy_->verdict(query));
 }
 
-PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
+PacketVerdict Pipeline::decide(Flow flow, bool created, uint32_t length, const Packet& packet) {
   FlowHot& hot = flow.hot();
   if (policy_ == nullptr) {
     releaseHeld(flow);
@@ -321,6 +351,8 @@ PacketVerdict Pipeline::decide(Flow flow, bool created, const Packet& packet) {
       const bool cut = flow.cold().droppedPackets == 0 && flow.totalPackets() > 1;
       dropHeld(flow);
       ++counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)];
+      counters_.droppedBytes += length;
+      counters_.flowsCut += cut ? 1 : 0;
       ++flow.cold().droppedPackets;
       const bool reject = !cut && hot.verdict.reject;  // a cut resets both ends anyway
       return {Action::Drop, DropReason::PolicyDenied, flow, created, cut, reject};
@@ -363,7 +395,7 @@ void Pipeline::dropHeld(Flow flow) {
   if (extra == nullptr) {
     return;
   }
-  const uint32_t count = holds_.drop(extra->hold);
+  const uint32_t count = holds_.drop(extra->hold, &counters_.droppedBytes);
   counters_.dropped[static_cast<size_t>(DropReason::PolicyDenied)] += count;
   flow.cold().droppedPackets += count;
   flow.hot().holding = false;

@@ -51,10 +51,15 @@ enum class DropReason : uint8_t {
 
 const char* toString(DropReason reason);
 
+// Flows classified are counted by protocol id (the master protocol, or the app when there is
+// none); ids from here on (custom protocols) share the last slot.
+inline constexpr size_t CountedProtocols = 512;
+
 // Counters of one pipeline (one worker); read by the control side, summed across workers.
 struct PipelineCounters {
   uint64_t packets = 0;
   uint64_t bytes = 0;
+  uint64_t droppedBytes = 0;  // of the packets counted in dropped[]
   uint64_t forwarded = 0;
   uint64_t nonIp = 0;
   uint64_t flowsCreated = 0;
@@ -64,8 +69,14 @@ struct PipelineCounters {
   uint64_t held = 0;                 // packets kept back until their flow's verdict
   uint64_t heldReleasedLate = 0;     // of those, let go at the hold timeout, before any verdict
   uint64_t holdFull = 0;             // packets that should have been held but the queue had no room
+  // Flows denied after packets of theirs had passed (an L7 verdict, a reload): cut both ways.
+  uint64_t flowsCut = 0;
   uint64_t dropped[static_cast<size_t>(DropReason::Count)] = {};
+  uint64_t classified[CountedProtocols] = {};
 };
+
+// Sums one pipeline's counters into a total, field by field.
+void addCounters(PipelineCounters& total, const PipelineCounters& one);
 
 // A packet's flow key, compacted and hashed ahead of its turn (Pipeline::lookAhead).
 struct FlowLookahead {
@@ -179,7 +190,7 @@ class Pipeline {
                     uint64_t nowNs);
   void evaluate(Flow flow);
   void settle(Flow flow);
-  PacketVerdict decide(Flow flow, bool created, const Packet& packet);
+  PacketVerdict decide(Flow flow, bool created, uint32_t length, const Packet& packet);
   // Detection is over: its outcome goes into the flow (the host name into its extra part).
   void classified(Flow flow, const dpi::Classification& found);
   // A classified flow that holds nothing and has no host name needs no extra part any more.

@@ -94,6 +94,35 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared, Do
   boundSlots_.reserve(MaxTags);
 }
 
+void addCounters(WorkerCounters& total, const WorkerCounters& one) {
+  addCounters(total.pipeline, one.pipeline);
+  total.rxPackets += one.rxPackets;
+  total.txPackets += one.txPackets;
+  total.txDropped += one.txDropped;
+  total.flooded += one.flooded;
+  total.floodCopiesLost += one.floodCopiesLost;
+  total.spoofDropped += one.spoofDropped;
+  total.hostFrames += one.hostFrames;
+  total.untagged += one.untagged;
+  total.blockedDropped += one.blockedDropped;
+  total.noRoute += one.noRoute;
+  total.resetsSent += one.resetsSent;
+  total.rejectsSent += one.rejectsSent;
+  total.rejectsLimited += one.rejectsLimited;
+  total.violationsQueued += one.violationsQueued;
+  total.violationsLost += one.violationsLost;
+  total.violationsSuppressed += one.violationsSuppressed;
+  total.doorbellWaits += one.doorbellWaits;
+  total.doorbellRings += one.doorbellRings;
+  total.handedOff += one.handedOff;
+  total.handoffLost += one.handoffLost;
+  total.fromPeers += one.fromPeers;
+  total.offloadInstalled += one.offloadInstalled;
+  total.offloadFailed += one.offloadFailed;
+  total.offloadWithdrawn += one.offloadWithdrawn;
+  total.flows += one.flows;
+}
+
 WorkerCounters Worker::counters() const {
   std::lock_guard<std::mutex> lock(publishedMutex_);
   return published_;
@@ -527,6 +556,7 @@ void Worker::reportFlow(Flow flow) {
   nowMs = nowMs == 0 ? 1 : nowMs;
   uint32_t& last = flow.cold().lastViolationMs;
   if (last != 0 && uint64_t{nowMs - last} * 1000000 < config_.violationIntervalNs) {
+    ++counters_.violationsSuppressed;
     return;
   }
   last = nowMs;
@@ -591,6 +621,7 @@ void Worker::reportAttachment(ViolationKind kind, const Attachment& attachment,
   auto& reported = kind == ViolationKind::Spoof ? lastSpoofReportNs_ : lastFlowLimitReportNs_;
   uint64_t& last = reported[attachment.tag & (MaxTags - 1)];
   if (last != 0 && nowNs_ - last < config_.violationIntervalNs) {
+    ++counters_.violationsSuppressed;
     return;
   }
   last = nowNs_;

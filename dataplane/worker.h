@@ -52,6 +52,8 @@ struct WorkerCounters {
   uint64_t rejectsLimited = 0;
   uint64_t violationsQueued = 0;
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
+  // Not reported: the same flow (or attachment) was reported less than violationInterval ago.
+  uint64_t violationsSuppressed = 0;
   uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
   uint64_t doorbellRings = 0;   // of those, woken by a frame entering the trunk
   uint64_t handedOff = 0;       // received here for a conversation another worker owns
@@ -64,6 +66,9 @@ struct WorkerCounters {
   uint64_t offloadWithdrawn = 0;
   size_t flows = 0;
 };
+
+// Sums one worker's counters into a total, field by field (`flows` too).
+void addCounters(WorkerCounters& total, const WorkerCounters& one);
 
 // One flow as a worker reports it to the control thread (names are resolved there).
 struct FlowSummary {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <numeric>
 #include <random>
 #include <string>
 #include <string_view>
@@ -340,6 +341,9 @@ TEST_F(PipelineTest, DeniedFlowIsDroppedInEnforceMode) {
   EXPECT_EQ(syn.flow.forwardedPackets(), 0u);
   EXPECT_EQ(pipeline->counters().forwarded, 0u);
   EXPECT_EQ(pipeline->counters().monitoredViolations, 0u);
+  EXPECT_EQ(pipeline->counters().droppedBytes,
+            fromOther.syn().size() + fromOther.synAck().size() + wrongPort.syn().size());
+  EXPECT_EQ(pipeline->counters().flowsCut, 0u) << "denied from their first packet: nothing cut";
 }
 
 TEST_F(PipelineTest, DeniedFlowIsForwardedAndCountedInMonitorMode) {
@@ -644,6 +648,11 @@ TEST_F(PipelineTest, SshOnTheHttpPortIsDeniedOnceClassified) {
   EXPECT_EQ(flow.forwardedPackets(), classifiedAt);
   EXPECT_EQ(flow.cold().droppedPackets, frames.size() - classifiedAt);
   EXPECT_EQ(dropped(*pipeline, DropReason::PolicyDenied), frames.size() - classifiedAt);
+  EXPECT_EQ(pipeline->counters().flowsCut, 1u) << "its handshake had passed";
+  // Counted once, under its protocol.
+  const auto& classified = pipeline->counters().classified;
+  EXPECT_EQ(std::accumulate(std::begin(classified), std::end(classified), uint64_t{0}), 1u);
+  EXPECT_EQ(classified[*ssh], 1u);
 }
 
 // nDPI starts an unclassified flow over on a SYN without ACK, and guesses from the port again:
@@ -998,6 +1007,9 @@ TEST_F(HoldingTest, AnUndecidedSegmentWaitsForTheOneThatDecides) {
   EXPECT_EQ(decided.flow.cold().droppedPackets, 2u);
   EXPECT_EQ(pipeline_->counters().held, 1u);
   EXPECT_EQ(dropped(*pipeline_, DropReason::PolicyDenied), 2u);
+  // The held segment's bytes are dropped bytes too.
+  EXPECT_EQ(pipeline_->counters().droppedBytes, session.fromClient(hello.substr(0, 60)).size() +
+                                                    session.fromClient(hello.substr(60)).size());
   EXPECT_EQ(mbufsInUse(), 0u) << "the held segment was freed with its flow's verdict";
 }
 

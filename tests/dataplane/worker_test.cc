@@ -171,6 +171,9 @@ TEST_F(WorkerTest, SwitchesBothDirectionsIntoOneFlowWithoutAllocating) {
   EXPECT_EQ(counters.rxPackets, uint64_t{(2 * Flows + 1) * Rounds});
   EXPECT_EQ(counters.pipeline.dropped[static_cast<size_t>(dataplane::DropReason::PolicyDenied)],
             uint64_t{Rounds});
+  // One report per violationInterval (10 s): the denied flow's later packets are held back.
+  EXPECT_EQ(counters.violationsQueued, 1u);
+  EXPECT_EQ(counters.violationsSuppressed, uint64_t{Rounds - 1});
   EXPECT_EQ(workerAllocations_, 0u) << "heap allocations on the worker's thread";
 }
 
