@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
       "group allowed to use the API (socket 0660); default root only (0600)")(
       "violation-log", po::value<std::string>(),
       "violation log, JSON lines (default /var/log/bulkhead/violations.jsonl)")(
+      "metrics-address", po::value<std::string>(),
+      "the Prometheus endpoint, host:port or off (default 127.0.0.1:9968)")(
       "state-directory", po::value<std::string>(),
       "where the agent keeps state across restarts (default /var/lib/bulkhead)")(
       "violation-interval", po::value<unsigned>(),
@@ -190,6 +192,16 @@ int main(int argc, char** argv) {
                                               config.flowTableFull)) {
     std::cerr << "bulkheadd: --flow-table-full must be drop or evict-idle\n";
     return 2;
+  }
+  if (vm.count("metrics-address")) {
+    std::string why;
+    if (!bulkhead::controlplane::validMetricsAddress(vm["metrics-address"].as<std::string>(),
+                                                     &why)) {
+      std::cerr << "bulkheadd: --metrics-address: " << why << " (or off)\n";
+      return 2;
+    }
+    config.metricsAddress = vm["metrics-address"].as<std::string>();
+    config.metricsAddressChosen = true;
   }
   if (vm.count("offload") &&
       !bulkhead::controlplane::parseOffload(vm["offload"].as<std::string>(), config.offload)) {

@@ -129,8 +129,8 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
   out << "verdicts: " << count("resetsSent") << " TCP resets sent, " << count("rejectsSent")
       << " rejected senders told (" << count("rejectsLimited") << " held back by the rate limit), "
       << count("monitoredViolations") << " violations passed in monitor mode, "
-      << count("violationsQueued") << " violation events (" << count("violationsLost")
-      << " lost)\n";
+      << count("violationsQueued") << " violation events (" << count("violationsLost") << " lost, "
+      << count("violationsSuppressed") << " held back by the interval)\n";
   out << "flows: " << count("flows") << " tracked, " << count("flowsCreated") << " created, "
       << count("flowsEvicted") << " evicted; held for inspection " << count("held") << " ("
       << count("heldReleasedLate") << " released late, " << count("holdFull")
@@ -142,6 +142,21 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
         << text::escapeBytes(log.value("path", ""), text::Escape::InvalidUtf8AndControls) << ", "
         << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
         << " write errors\n";
+  }
+  if (const auto& metrics = reply["metrics"]; metrics.is_object()) {
+    if (metrics["address"].is_string()) {
+      out << "metrics: http://"
+          << text::escapeBytes(metrics["address"].get<std::string>(),
+                               text::Escape::InvalidUtf8AndControls)
+          << "/metrics, " << metrics.value("scrapes", uint64_t{0}) << " scrapes\n";
+    } else if (metrics["error"].is_string()) {
+      out << "metrics: none ("
+          << text::escapeBytes(metrics["error"].get<std::string>(),
+                               text::Escape::InvalidUtf8AndControls)
+          << ")\n";
+    } else {
+      out << "metrics: off\n";
+    }
   }
   if (const auto workers = reply.value("perWorker", nlohmann::json::array()); workers.size() > 1) {
     for (size_t i = 0; i < workers.size(); ++i) {

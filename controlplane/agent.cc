@@ -298,6 +298,9 @@ bool Agent::start(std::string* error) {
     *error = "API socket: " + apiError;
     return false;
   }
+  if (!openMetrics(error)) {
+    return false;
+  }
   if (config_.docker) {
     docker_ = std::make_unique<DockerWatcher>(config_.dockerSocket);
     docker_->start();
@@ -317,6 +320,7 @@ void Agent::stop() {
   }
   docker_.reset();
   api_.reset();
+  metrics_.reset();
   if (fastPath_) {
     fastPath_->stop([this](const dataplane::ViolationEvent& event) {
       if (violationLog_) {
@@ -381,12 +385,13 @@ int Agent::release(const AgentConfig& config) {
 void Agent::serve() {
   const auto handler = [this](const nlohmann::json& request) { return handle(request); };
   while (!stopRequested) {
-    pollfd fds[5] = {{api_->fd(), POLLIN, 0},
+    pollfd fds[6] = {{api_->fd(), POLLIN, 0},
                      {watcher_ ? watcher_->fd() : -1, POLLIN, 0},
                      {linkWatcher_->fd(), POLLIN, 0},
                      {docker_ ? docker_->fd() : -1, POLLIN, 0},
-                     {runtime_ ? runtime_->fd() : -1, POLLIN, 0}};
-    ::poll(fds, 5, 50);
+                     {runtime_ ? runtime_->fd() : -1, POLLIN, 0},
+                     {metrics_ ? metrics_->fd() : -1, POLLIN, 0}};
+    ::poll(fds, 6, 50);
     if (fds[4].revents & POLLIN) {
       for (const auto& answer : runtime_->take()) {
         applyRuntimeLabels(answer);
@@ -404,6 +409,9 @@ void Agent::serve() {
     }
     // Every turn, ready or not: the server also cuts off clients past their deadline.
     api_->serve(handler);
+    if (metrics_) {
+      metrics_->serve([this] { return metricsText(); });
+    }
     // The endpoints this turn brought are enforced before anything slower runs: everything
     // they changed reaches the workers at once, one state and one grace period.
     flush();

@@ -27,6 +27,7 @@
 #include "dataplane/flow_offload.h"
 #include "dpi/protocol_catalog.h"
 #include "dpi/protocol_report.h"
+#include "metrics/metrics_server.h"
 
 namespace bulkhead::controlplane {
 
@@ -37,7 +38,7 @@ namespace bulkhead::controlplane {
 //    on the wire (agent_endpoints.cc);
 //  - every change marks the forwarding state dirty; it is published once per loop turn, and
 //    the policy compiled again only when the set of identities changed (flush());
-//  - the API's requests are answered in agent_api.cc.
+//  - the API's requests are answered in agent_api.cc, Prometheus's scrapes in agent_metrics.cc.
 // A start that fails half-way undoes what it did (stop()).
 class Agent {
  public:
@@ -112,6 +113,10 @@ class Agent {
   nlohmann::json flowsJson() const;
   nlohmann::json identitiesJson() const;
 
+  // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
+  bool openMetrics(std::string* error);
+  std::string metricsText();
+
   AgentConfig config_;
   WireNames names_;
   std::unique_ptr<dpi::NdpiProtocolCatalog> catalog_;
@@ -127,6 +132,8 @@ class Agent {
   std::unique_ptr<FastPath> fastPath_;
   std::unique_ptr<ViolationLog> violationLog_;
   std::unique_ptr<api::ApiServer> api_;
+  std::unique_ptr<metrics::MetricsServer> metrics_;  // null: off, or the default port was taken
+  std::string metricsError_;                         // why there is none at the default
   std::unique_ptr<DockerWatcher> docker_;
   std::unique_ptr<RuntimeLabels> runtime_;  // labels of CNI containers
   DockerScope dockerScope_;

@@ -99,7 +99,6 @@ nlohmann::json Agent::endpointsJson() const {
 
 nlohmann::json Agent::status() {
   dataplane::WorkerCounters total;
-  uint64_t dropped[static_cast<size_t>(dataplane::DropReason::Count)] = {};
   // Each worker's share: whether the patch panel spreads the conversations, and whether frames
   // still have to change worker (handedOff) or are lost doing so (handoffLost).
   nlohmann::json perWorker = nlohmann::json::array();
@@ -115,43 +114,12 @@ nlohmann::json Agent::status() {
                          {"offloadInstalled", counters.offloadInstalled},
                          {"offloadFailed", counters.offloadFailed},
                          {"offloadWithdrawn", counters.offloadWithdrawn}});
-    total.offloadInstalled += counters.offloadInstalled;
-    total.offloadFailed += counters.offloadFailed;
-    total.offloadWithdrawn += counters.offloadWithdrawn;
-    total.handedOff += counters.handedOff;
-    total.handoffLost += counters.handoffLost;
-    total.fromPeers += counters.fromPeers;
-    total.rxPackets += counters.rxPackets;
-    total.txPackets += counters.txPackets;
-    total.txDropped += counters.txDropped;
-    total.flooded += counters.flooded;
-    total.floodCopiesLost += counters.floodCopiesLost;
-    total.spoofDropped += counters.spoofDropped;
-    total.hostFrames += counters.hostFrames;
-    total.untagged += counters.untagged;
-    total.blockedDropped += counters.blockedDropped;
-    total.noRoute += counters.noRoute;
-    total.resetsSent += counters.resetsSent;
-    total.rejectsSent += counters.rejectsSent;
-    total.rejectsLimited += counters.rejectsLimited;
-    total.violationsQueued += counters.violationsQueued;
-    total.violationsLost += counters.violationsLost;
-    total.doorbellWaits += counters.doorbellWaits;
-    total.doorbellRings += counters.doorbellRings;
-    total.flows += counters.flows;
-    total.pipeline.monitoredViolations += counters.pipeline.monitoredViolations;
-    total.pipeline.flowsCreated += counters.pipeline.flowsCreated;
-    total.pipeline.flowsEvicted += counters.pipeline.flowsEvicted;
-    total.pipeline.held += counters.pipeline.held;
-    total.pipeline.heldReleasedLate += counters.pipeline.heldReleasedLate;
-    total.pipeline.holdFull += counters.pipeline.holdFull;
-    for (size_t reason = 0; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
-      dropped[reason] += counters.pipeline.dropped[reason];
-    }
+    dataplane::addCounters(total, counters);
   }
   nlohmann::json droppedJson = nlohmann::json::object();
   for (size_t reason = 1; reason < static_cast<size_t>(dataplane::DropReason::Count); ++reason) {
-    droppedJson[dataplane::toString(static_cast<dataplane::DropReason>(reason))] = dropped[reason];
+    droppedJson[dataplane::toString(static_cast<dataplane::DropReason>(reason))] =
+        total.pipeline.dropped[reason];
   }
   nlohmann::json policies = nlohmann::json::array();
   for (const auto& policy : policy_->policies().policies) {
@@ -205,6 +173,10 @@ nlohmann::json Agent::status() {
           {"wire", wire},
           {"segments", segments},
           {"endpoints", endpointsJson()},
+          {"metrics",
+           {{"address", metrics_ ? nlohmann::json(metrics_->address()) : nlohmann::json()},
+            {"error", metricsError_.empty() ? nlohmann::json() : nlohmann::json(metricsError_)},
+            {"scrapes", metrics_ ? metrics_->scrapes() : 0}}},
           {"violationLog",
            {{"path", violationLog_->path()},
             {"lines", violationLog_->linesWritten()},
@@ -232,6 +204,7 @@ nlohmann::json Agent::status() {
             {"holdFull", total.pipeline.holdFull},
             {"violationsQueued", total.violationsQueued},
             {"violationsLost", total.violationsLost},
+            {"violationsSuppressed", total.violationsSuppressed},
             {"doorbellWaits", total.doorbellWaits},
             {"doorbellRings", total.doorbellRings},
             {"handedOff", total.handedOff},

@@ -8,6 +8,7 @@
 
 #include "controlplane/wire_names.h"
 #include "dataplane/conversation_hash.h"
+#include "metrics/metrics_server.h"
 #include "rules/yaml_reader.h"
 
 namespace bulkhead::controlplane {
@@ -21,6 +22,15 @@ bool parseOffload(std::string_view text, Offload& out) {
     return false;
   }
   return true;
+}
+
+bool validMetricsAddress(const std::string& text, std::string* error) {
+  if (text == "off") {
+    return true;
+  }
+  std::string host;
+  uint16_t port = 0;
+  return metrics::parseListenAddress(text, host, port, error);
 }
 
 bool parseFullTable(std::string_view text, dataplane::FullTable& out) {
@@ -58,6 +68,7 @@ class ConfigParser {
                                      "apiSocketGroup",
                                      "violationLog",
                                      "violationIntervalSeconds",
+                                     "metricsAddress",
                                      "workers",
                                      "portDriver",
                                      "uplink",
@@ -108,6 +119,17 @@ class ConfigParser {
       if (value && !parseFullTable(*value, config.flowTableFull)) {
         reader_.error(field->value,
                       "flowTableFull must be drop or evict-idle, got " + quote(*value));
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "metricsAddress")) {
+      if (const auto value = reader_.scalar(field->value, "metricsAddress")) {
+        std::string why;
+        if (!validMetricsAddress(*value, &why)) {
+          reader_.error(field->value, why + " (or off)");
+        } else {
+          config.metricsAddress = *value;
+          config.metricsAddressChosen = true;
+        }
       }
     }
     if (const auto* field = YamlReader::optional(top, "offload")) {

@@ -16,6 +16,8 @@ enum class Hugepages { Auto, On, Off };
 // "Offloaded flows"): its established packets then go from veth to veth in the kernel.
 enum class Offload { Established, None };
 
+inline constexpr std::string_view DefaultMetricsAddress = "127.0.0.1:9968";
+
 // The agent's configuration: /etc/bulkhead/bulkhead.yaml, then command-line flags on top.
 // Every key and flag is documented in docs/agent.md and `bulkheadd --help`.
 struct AgentConfig {
@@ -26,6 +28,11 @@ struct AgentConfig {
   std::string violationLog = "/var/log/bulkhead/violations.jsonl";
   std::string stateDirectory = "/var/lib/bulkhead";  // identities.json lives here
   unsigned violationIntervalSeconds = 10;
+  // The Prometheus endpoint (docs/metrics.md): host:port, or "off". Left at the default, a port
+  // someone else holds costs the agent its metrics (logged, and said in `bulkhead status`);
+  // an address the operator chose must be had, or the agent does not start.
+  std::string metricsAddress = std::string(DefaultMetricsAddress);
+  bool metricsAddressChosen = false;
   unsigned workers = 1;
   dataplane::PortDriver portDriver = dataplane::PortDriver::Auto;
   std::string uplink;  // kernel interface toward the host bridge or NIC; empty: none
@@ -77,6 +84,9 @@ struct AgentConfigLoad {
 
 // "drop" or "evict-idle" (the configuration's and the flag's spelling); false for anything else.
 bool parseFullTable(std::string_view text, dataplane::FullTable& out);
+
+// "off", or host:port as metrics::parseListenAddress reads it; false with *error otherwise.
+bool validMetricsAddress(const std::string& text, std::string* error);
 
 // "established" or "none"; false for anything else.
 bool parseOffload(std::string_view text, Offload& out);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+
 #include "controlplane/policy_watcher.h"
 #include "rules/policy_compiler.h"
 #include "rules/policy_loader.h"
@@ -11,6 +13,7 @@ namespace bulkhead::controlplane {
 bool PolicyManager::load(std::vector<std::string>* errors) {
   if (paths_.empty()) {
     errors->push_back("no policy configured (set 'policy' in the configuration or --policy)");
+    ++loadsRejected_;
     return false;
   }
   auto loaded = rules::loadPolicies(paths_, catalog_);
@@ -18,6 +21,7 @@ bool PolicyManager::load(std::vector<std::string>* errors) {
     errors->push_back(rules::format(error));
   }
   if (!loaded.ok()) {
+    ++loadsRejected_;
     return false;
   }
   for (const auto& warning : loaded.warnings) {
@@ -26,6 +30,7 @@ bool PolicyManager::load(std::vector<std::string>* errors) {
   policies_ = std::move(loaded.set);
   sha256_ = policyDigest(policies_.sources);
   stale_ = true;
+  ++loadsApplied_;
   return true;
 }
 
@@ -36,7 +41,10 @@ rules::PolicySnapshotPtr PolicyManager::snapshot(const rules::IdentityList& iden
     return snapshot_;
   }
   ++generation_;
+  const auto start = std::chrono::steady_clock::now();
   snapshot_ = rules::compilePolicy(policies_, identities, catalog_, generation_);
+  compileSeconds_.observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   stale_ = false;
   return snapshot_;
 }

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "metrics/histogram.h"
 #include "rules/identity.h"
 #include "rules/policy.h"
 #include "rules/policy_snapshot.h"
@@ -34,6 +35,11 @@ class PolicyManager {
   uint64_t generation() const { return generation_; }
   // Compilations skipped because nothing the snapshot depends on changed.
   uint64_t compilesSaved() const { return compilesSaved_; }
+  // Loads (the start's, reloads) that were applied, and those refused by validation.
+  uint64_t loadsApplied() const { return loadsApplied_; }
+  uint64_t loadsRejected() const { return loadsRejected_; }
+  // How long each compilation took, in seconds.
+  const metrics::Histogram& compileSeconds() const { return compileSeconds_; }
 
  private:
   std::vector<std::string> paths_;
@@ -44,6 +50,11 @@ class PolicyManager {
   bool stale_ = true;
   uint64_t generation_ = 0;
   uint64_t compilesSaved_ = 0;
+  uint64_t loadsApplied_ = 0;
+  uint64_t loadsRejected_ = 0;
+  // From 100 µs (a handful of rules) to 10 s (thousands of identities times thousands of rules).
+  metrics::Histogram compileSeconds_{{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                      0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
 };
 
 }  // namespace bulkhead::controlplane

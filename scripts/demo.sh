@@ -81,6 +81,7 @@ hugepages: off
 memoryMegabytes: 512
 mbufsPerPort: 4095
 violationIntervalSeconds: 1
+metricsAddress: 127.0.0.1:0
 endpoints:
 $endpoints
 EOF
@@ -142,6 +143,12 @@ cli violations
 echo
 echo "== one violation as logged"
 head -n 1 "$work/violations.jsonl"
+echo
+metrics=$(cli status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["address"])')
+echo "== Prometheus metrics, scraped once from http://$metrics/metrics (docs/metrics.md)"
+curl -s --max-time 5 "http://$metrics/metrics" |
+  grep -E '^bulkhead_(packets_total|drops_total\{reason="policy"|flows_cut_total|classifications_total|endpoints\{source="config"|policy_generation)' |
+  sed 's/^/  /'
 
 # The namespaces and their agent go before the Docker part starts its own.
 cleanup

@@ -27,5 +27,19 @@ TEST(AgentFlags, MaxFlowsBelowTheMinimumIsAUsageErrorBeforeAnythingStarts) {
   std::remove(config.c_str());
 }
 
+TEST(AgentFlags, AMetricsAddressThatIsNoHostAndPortIsAUsageError) {
+  const std::string config = ::testing::TempDir() + "/agent_flags_metrics.yaml";
+  std::ofstream(config) << "logLevel: info\n";
+  for (const std::string bad : {"9968", "localhost:http", "::1:9968"}) {
+    const auto result = testing::runCommand(
+        {testing::builtBinary("bulkheadd"), "--config", config, "--metrics-address", bad}, 30);
+    EXPECT_EQ(result.exitCode, 2) << result.err;
+    EXPECT_NE(result.err.find("--metrics-address: metrics address '" + bad + "'"),
+              std::string::npos)
+        << result.err;
+  }
+  std::remove(config.c_str());
+}
+
 }  // namespace
 }  // namespace bulkhead

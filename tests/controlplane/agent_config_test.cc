@@ -79,5 +79,20 @@ TEST(AgentConfig, EstablishedFlowsAreOffloadedUnlessToldNone) {
             "bulkhead.yaml:1:10: offload must be established or none, got 'all'\n");
 }
 
+TEST(AgentConfig, MetricsAreOnLoopbackUnlessMovedOrOff) {
+  const AgentConfigLoad plain = loadAgentConfigText("logLevel: info\n", "b.yaml");
+  EXPECT_EQ(plain.config.metricsAddress, "127.0.0.1:9968");
+  EXPECT_FALSE(plain.config.metricsAddressChosen);
+  for (const char* address : {"0.0.0.0:9100", "[::1]:0", "off"}) {
+    const AgentConfigLoad moved =
+        loadAgentConfigText(std::string("metricsAddress: \"") + address + "\"\n", "b.yaml");
+    ASSERT_TRUE(moved.ok()) << address;
+    EXPECT_EQ(moved.config.metricsAddress, address);
+    EXPECT_TRUE(moved.config.metricsAddressChosen);
+  }
+  EXPECT_EQ(errorsOf("metricsAddress: 9968\n"),
+            "bulkhead.yaml:1:17: metrics address '9968': expected host:port (or off)\n");
+}
+
 }  // namespace
 }  // namespace bulkhead::controlplane

@@ -93,5 +93,27 @@ TEST(PolicyManager, CompilesOnlyWhenThePolicyOrTheIdentitiesChange) {
   EXPECT_EQ(manager.compilesSaved(), 6u);
 }
 
+// What the metrics report of the policy: loads applied and refused, one compile time each.
+TEST(PolicyManager, CountsLoadsByResultAndTimesEachCompilation) {
+  testing::TempDir dir;
+  const std::string path = dir.write("api.yaml", apiPolicy("8080"));
+  const dpi::NdpiProtocolCatalog catalog;
+  PolicyManager manager({path}, catalog);
+  std::vector<std::string> errors;
+  ASSERT_TRUE(manager.load(&errors));
+  manager.snapshot(Identities, true);
+  manager.snapshot(Identities, false);  // nothing changed: not compiled, not timed
+  dir.write("api.yaml", apiPolicy("not-a-port"));
+  EXPECT_FALSE(manager.load(&errors));
+  dir.write("api.yaml", apiPolicy("8081"));
+  ASSERT_TRUE(manager.load(&errors));
+  manager.snapshot(Identities, false);
+  EXPECT_EQ(manager.loadsApplied(), 2u);
+  EXPECT_EQ(manager.loadsRejected(), 1u);
+  EXPECT_EQ(manager.compileSeconds().count(), 2u);
+  EXPECT_GT(manager.compileSeconds().sum(), 0.0);
+  EXPECT_EQ(manager.compileSeconds().cumulativeCounts().back(), 2u) << "well under 10 s";
+}
+
 }  // namespace
 }  // namespace bulkhead
