@@ -36,8 +36,14 @@ constexpr uint32_t SleepsBeforeDoorbell = 20;
 constexpr int MaxDoorbellWaitMs = 25;
 constexpr uint16_t EtherTypeArp = 0x0806;
 
-bool isNeighbourDiscovery(const PacketMeta& meta) {
-  return meta.ipProtocol == ip_protocol::ICMPv6 && meta.icmpType >= 133 && meta.icmpType <= 137;
+// IPv6's link-local control: multicast listener discovery (queries 130, reports 131 and 143,
+// done 132) and neighbour discovery (router and neighbour solicitations and advertisements,
+// redirects: 133-137). An IPv6 stack sends them as its link comes up, whatever the policy.
+bool isLinkLocalControl(const PacketMeta& meta) {
+  if (meta.ipProtocol != ip_protocol::ICMPv6) {
+    return false;
+  }
+  return (meta.icmpType >= 130 && meta.icmpType <= 137) || meta.icmpType == 143;
 }
 
 template <typename T>
@@ -336,14 +342,14 @@ void Worker::handle(rte_mbuf* mbuf, PacketMeta& meta, int16_t ingressIndex,
     return;
   }
 
-  const bool l2Control = meta.status == ParseStatus::NotIp || isNeighbourDiscovery(meta);
+  const bool l2Control = meta.status == ParseStatus::NotIp || isLinkLocalControl(meta);
   if (l2Control) {
     if (meta.etherType == EtherTypeArp && !arp) {
       rte_pktmbuf_free(mbuf);  // an ARP frame too short to have been checked
       return;
     }
-    // ARP and neighbour discovery are what make the segment work at all: switched like a
-    // learning bridge within the segment, without flows or policy.
+    // ARP, neighbour and multicast listener discovery are what make the segment work at all:
+    // switched like a learning bridge within the segment, without flows or policy.
     const auto known =
         meta.dstMac.isMulticast()
             ? state_->endpointByMac.end()

@@ -942,6 +942,49 @@ TEST_F(AgentTest, TheWorldIsBeyondTheUplink) {
   EXPECT_EQ(status["uplink"]["interface"], world.hostIfname);
 }
 
+// A container's IPv6 stack announces itself as its link comes up: MLD reports to ff02::16,
+// router solicitations, duplicate address detection. That is link-local control, switched like
+// ARP; before, every container's MLD report was judged as a flow to the world and logged as a
+// drop by its egress policy.
+TEST_F(AgentTest, Ipv6LinkLocalControlIsSwitchedNotReportedAsAViolation) {
+  if (const auto tool = testing::missingTool({"tcpdump", "sysctl"}); !tool.empty()) {
+    GTEST_SKIP() << "needs '" << tool << "' (scripts/setup.sh installs it)";
+  }
+  Host& world = lab_->addHost("world", "10.213.0.50/24");
+  std::ofstream(policyPath_) << policy("enforce") +
+                                    "---\napiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"
+                                    "metadata: {name: web}\nspec:\n"
+                                    "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"
+                                    "    - toEntities: [world]\n"
+                                    "      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]\n";
+  startAgent(true, world.hostIfname);
+  const std::string pcap = lab_->dir().file("world.pcap");
+  auto& capture = lab_->spawn(&world,
+                              {testing::findOnPath("tcpdump"), "-nn", "-i", "eth0", "-U",
+                               "--immediate-mode", "-w", pcap, "ip6"},
+                              "tcpdump.log");
+  ASSERT_TRUE(capture.waitForLog("listening on", 10)) << capture.log();
+  const auto enabled = lab_->exec(
+      *web_, {testing::findOnPath("sysctl"), "-w", "net.ipv6.conf.eth0.disable_ipv6=0"});
+  ASSERT_EQ(enabled.exitCode, 0) << enabled.err;
+  // The kernel reports its groups at once and again within a second or two.
+  std::string seen;
+  EXPECT_TRUE(testing::waitFor(
+      [&] {
+        seen = testing::runCommand({testing::findOnPath("tcpdump"), "-nn", "-v", "-r", pcap}).out;
+        return seen.find("multicast listener report v2") != std::string::npos;
+      },
+      10))
+      << seen << capture.log();
+  capture.stop();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a violation would be written
+  for (const auto& line : violations()) {
+    EXPECT_NE(line["l4"], "ICMPv6") << line;
+  }
+  // The world still gets nothing else of web's: its policy holds.
+  EXPECT_EQ(httpGet(*web_, world, 9090, 2), 0);
+}
+
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
   startAgent();
   const auto identities = [&] {
