@@ -7,6 +7,7 @@
 
 #include "controlplane/agent.h"
 #include "controlplane/agent_config.h"
+#include "controlplane/log_sink.h"
 #include "controlplane/wire_names.h"
 #include "dataplane/conversation_hash.h"
 #include "rules/policy_loader.h"
@@ -46,7 +47,15 @@ int main(int argc, char** argv) {
       "api-socket-group", po::value<std::string>(),
       "group allowed to use the API (socket 0660); default root only (0600)")(
       "violation-log", po::value<std::string>(),
-      "violation log, JSON lines (default /var/log/bulkhead/violations.jsonl)")(
+      "violation log, JSON lines: a file, stdout, syslog, syslog+unix:///PATH or "
+      "syslog+udp://HOST:PORT (default /var/log/bulkhead/violations.jsonl)")(
+      "flow-log", po::value<std::string>(),
+      "one JSON line per flow that ended, to the same kinds of target (default none)")(
+      "log-max-bytes", po::value<std::string>(),
+      "rotate file logs past this size (100M, 1G; default 0: never, leave it to logrotate)")(
+      "log-files", po::value<unsigned>(), "rotated files kept of each log (default 5)")(
+      "syslog-facility", po::value<std::string>(),
+      "facility of syslog messages: local0..local7, daemon, user, auth (default local0)")(
       "metrics-address", po::value<std::string>(),
       "the Prometheus endpoint, host:port or off (default 127.0.0.1:9968)")(
       "state-directory", po::value<std::string>(),
@@ -154,6 +163,27 @@ int main(int argc, char** argv) {
   text("api-socket", config.apiSocket);
   text("api-socket-group", config.apiSocketGroup);
   text("violation-log", config.violationLog);
+  text("flow-log", config.flowLog);
+  for (const auto* log : {&config.violationLog, &config.flowLog}) {
+    std::string why;
+    if (!log->empty() && !bulkhead::controlplane::validLogTarget(*log, &why)) {
+      std::cerr << "bulkheadd: " << why << "\n";
+      return 2;
+    }
+  }
+  number("log-files", config.logFiles, 1, 100);
+  if (vm.count("log-max-bytes") && !bulkhead::controlplane::parseByteSize(
+                                       vm["log-max-bytes"].as<std::string>(), config.logMaxBytes)) {
+    std::cerr << "bulkheadd: --log-max-bytes must be a size such as 104857600, 100M or 1G\n";
+    return 2;
+  }
+  if (vm.count("syslog-facility") &&
+      !bulkhead::controlplane::parseSyslogFacility(vm["syslog-facility"].as<std::string>(),
+                                                   config.syslogFacility)) {
+    std::cerr << "bulkheadd: --syslog-facility must be local0..local7, daemon, user, auth or "
+                 "authpriv\n";
+    return 2;
+  }
   text("state-directory", config.stateDirectory);
   text("uplink", config.uplink);
   text("log-level", config.logLevel);

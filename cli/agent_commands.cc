@@ -143,6 +143,12 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
         << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
         << " write errors\n";
   }
+  if (const auto& log = reply["flowLog"]; log.is_object()) {
+    out << "flow log: "
+        << text::escapeBytes(log.value("path", ""), text::Escape::InvalidUtf8AndControls) << ", "
+        << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
+        << " write errors, " << count("flowRecordsLost") << " records lost\n";
+  }
   if (const auto& metrics = reply["metrics"]; metrics.is_object()) {
     if (metrics["address"].is_string()) {
       out << "metrics: http://"
@@ -502,6 +508,11 @@ int violationsCommand(const std::vector<std::string>& args, std::ostream& out, s
     return ExitUsage;
   }
   const std::string path = reply["violationLog"].value("path", "");
+  if (path == "stdout" || path.starts_with("syslog ")) {
+    err << "bulkhead violations: the agent writes its violations to " << path
+        << ", not to a file; read them there\n";
+    return ExitUsage;
+  }
   const bool json = parsed.vm.count("json") > 0;
   const bool follow = parsed.vm.count("follow") > 0;
   std::ifstream in;

@@ -163,13 +163,28 @@ bool Agent::start(std::string* error) {
   if (!linkWatcher_) {
     return false;
   }
+  const auto target = [&](const std::string& spec, const char* messageId, unsigned severity) {
+    LogTarget out{spec, config_.logMaxBytes, config_.logFiles, config_.syslogFacility};
+    out.messageId = messageId;
+    out.severity = severity;
+    return out;
+  };
+  const EndpointLookup lookup = [this](uint32_t slot) { return registry_->infoForSlot(slot); };
   std::string logError;
-  violationLog_ = ViolationLog::open(
-      config_.violationLog, [this](uint32_t slot) { return registry_->infoForSlot(slot); },
-      *protocols_, &logError);
+  violationLog_ =
+      ViolationLog::open(target(config_.violationLog, "violation", 4), lookup, *protocols_,
+                         &logError);  // 4: warning
   if (!violationLog_) {
     *error = "violation log: " + logError;
     return false;
+  }
+  if (!config_.flowLog.empty()) {
+    flowLog_ = ViolationLog::open(target(config_.flowLog, "flow", 6), lookup, *protocols_,
+                                  &logError);  // 6: informational
+    if (!flowLog_) {
+      *error = "flow log: " + logError;
+      return false;
+    }
   }
 
   journalPath_ = config_.stateDirectory + "/agent.json";
@@ -322,11 +337,7 @@ void Agent::stop() {
   api_.reset();
   metrics_.reset();
   if (fastPath_) {
-    fastPath_->stop([this](const dataplane::ViolationEvent& event) {
-      if (violationLog_) {
-        violationLog_->write(event);
-      }
-    });
+    fastPath_->stop([this](const dataplane::ViolationEvent& event) { writeEvent(event); });
     fastPath_.reset();
   }
   if (wire_) {
@@ -341,13 +352,21 @@ void Agent::stop() {
   wire_.reset();
   linkWatcher_.reset();
   violationLog_.reset();
+  flowLog_.reset();
   runtime_.reset();
   registry_.reset();
 }
 
 void Agent::drainViolations() {
-  fastPath_->drainViolations(
-      [this](const dataplane::ViolationEvent& event) { violationLog_->write(event); });
+  fastPath_->drainViolations([this](const dataplane::ViolationEvent& event) { writeEvent(event); });
+}
+
+void Agent::writeEvent(const dataplane::ViolationEvent& event) {
+  ViolationLog* log =
+      event.kind == dataplane::ViolationKind::FlowEnd ? flowLog_.get() : violationLog_.get();
+  if (log != nullptr) {
+    log->write(event);
+  }
 }
 
 int Agent::release(const AgentConfig& config) {
@@ -431,6 +450,9 @@ void Agent::serve() {
       std::string reopenError;
       if (!violationLog_->reopen(&reopenError)) {
         spdlog::error("violation log: {}", reopenError);
+      }
+      if (flowLog_ && !flowLog_->reopen(&reopenError)) {
+        spdlog::error("flow log: {}", reopenError);
       }
     }
     flush();

@@ -86,6 +86,8 @@ class Agent {
   void saveJournal(bool running);
   nlohmann::json reloadPolicy(const std::string& trigger);
   void drainViolations();
+  // To the violation log, or a flow record to the flow log.
+  void writeEvent(const dataplane::ViolationEvent& event);
 
   // agent_endpoints.cc: endpoints, bridges and the links under them.
   std::string attach(const AttachSpec& spec);
@@ -131,6 +133,7 @@ class Agent {
   std::unique_ptr<dataplane::FlowOffload> offload_;
   std::unique_ptr<FastPath> fastPath_;
   std::unique_ptr<ViolationLog> violationLog_;
+  std::unique_ptr<ViolationLog> flowLog_;  // the same writer, for flow records; null: none
   std::unique_ptr<api::ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_;  // null: off, or the default port was taken
   std::string metricsError_;                         // why there is none at the default

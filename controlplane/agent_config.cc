@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "controlplane/log_sink.h"
 #include "controlplane/wire_names.h"
 #include "dataplane/conversation_hash.h"
 #include "metrics/metrics_server.h"
@@ -21,6 +22,25 @@ bool parseOffload(std::string_view text, Offload& out) {
   } else {
     return false;
   }
+  return true;
+}
+
+bool parseByteSize(std::string_view text, uint64_t& out) {
+  uint64_t value = 0;
+  const auto [end, code] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (code != std::errc() || end == text.data()) {
+    return false;
+  }
+  const std::string_view unit = text.substr(static_cast<size_t>(end - text.data()));
+  const uint64_t scale = unit.empty()                 ? 1
+                         : unit == "K" || unit == "k" ? 1ull << 10
+                         : unit == "M"                ? 1ull << 20
+                         : unit == "G"                ? 1ull << 30
+                                                      : 0;
+  if (scale == 0 || value > (uint64_t{1} << 50) / scale) {
+    return false;
+  }
+  out = value * scale;
   return true;
 }
 
@@ -68,6 +88,10 @@ class ConfigParser {
                                      "apiSocketGroup",
                                      "violationLog",
                                      "violationIntervalSeconds",
+                                     "flowLog",
+                                     "logMaxBytes",
+                                     "logFiles",
+                                     "syslogFacility",
                                      "metricsAddress",
                                      "workers",
                                      "portDriver",
@@ -99,7 +123,6 @@ class ConfigParser {
     }
     text(top, "apiSocket", config.apiSocket);
     text(top, "apiSocketGroup", config.apiSocketGroup);
-    text(top, "violationLog", config.violationLog);
     text(top, "stateDirectory", config.stateDirectory);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
@@ -119,6 +142,41 @@ class ConfigParser {
       if (value && !parseFullTable(*value, config.flowTableFull)) {
         reader_.error(field->value,
                       "flowTableFull must be drop or evict-idle, got " + quote(*value));
+      }
+    }
+    for (const auto& [key, out] :
+         {std::pair<const char*, std::string*>{"violationLog", &config.violationLog},
+          {"flowLog", &config.flowLog}}) {
+      if (const auto* field = YamlReader::optional(top, key)) {
+        if (const auto value = reader_.scalar(field->value, key)) {
+          std::string why;
+          if (!validLogTarget(*value, &why)) {
+            reader_.error(field->value, std::string(key) + ": " + why);
+          } else {
+            *out = *value;
+          }
+        }
+      }
+    }
+    number(top, "logFiles", config.logFiles, 1, 100);
+    if (const auto* field = YamlReader::optional(top, "logMaxBytes")) {
+      if (const auto value = reader_.scalar(field->value, "logMaxBytes")) {
+        if (!parseByteSize(*value, config.logMaxBytes)) {
+          reader_.error(
+              field->value,
+              "logMaxBytes must be a size such as 104857600, 100M or 1G (0: never rotate), "
+              "got " +
+                  quote(*value));
+        }
+      }
+    }
+    if (const auto* field = YamlReader::optional(top, "syslogFacility")) {
+      const auto value = reader_.scalar(field->value, "syslogFacility");
+      if (value && !parseSyslogFacility(*value, config.syslogFacility)) {
+        reader_.error(field->value,
+                      "syslogFacility must be local0..local7, daemon, user, auth or "
+                      "authpriv, got " +
+                          quote(*value));
       }
     }
     if (const auto* field = YamlReader::optional(top, "metricsAddress")) {

@@ -25,7 +25,15 @@ struct AgentConfig {
   bool watchPolicy = true;  // apply edits of the policy files as they happen (inotify)
   std::string apiSocket = "/run/bulkhead/api.sock";
   std::string apiSocketGroup;  // empty: root only (0600); else 0660 with this group
+  // A file, stdout or syslog (controlplane/log_sink.h, docs/violations.md).
   std::string violationLog = "/var/log/bulkhead/violations.jsonl";
+  // One JSON line per flow that ended, allowed or not; empty: none. The same targets.
+  std::string flowLog;
+  // File logs rotate past logMaxBytes, keeping logFiles older files (0: never; logrotate and
+  // SIGHUP instead). Syslog messages go to syslogFacility.
+  uint64_t logMaxBytes = 0;
+  unsigned logFiles = 5;
+  unsigned syslogFacility = 16;                      // local0
   std::string stateDirectory = "/var/lib/bulkhead";  // identities.json lives here
   unsigned violationIntervalSeconds = 10;
   // The Prometheus endpoint (docs/metrics.md): host:port, or "off". Left at the default, a port
@@ -87,6 +95,9 @@ bool parseFullTable(std::string_view text, dataplane::FullTable& out);
 
 // "off", or host:port as metrics::parseListenAddress reads it; false with *error otherwise.
 bool validMetricsAddress(const std::string& text, std::string* error);
+
+// "104857600", "64K", "100M", "1G": bytes; false for anything else (or past 1 PiB).
+bool parseByteSize(std::string_view text, uint64_t& out);
 
 // "established" or "none"; false for anything else.
 bool parseOffload(std::string_view text, Offload& out);

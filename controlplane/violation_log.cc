@@ -1,17 +1,12 @@
 #include "controlplane/violation_log.h"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <cerrno>
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <filesystem>
-#include <system_error>
 
-#include "controlplane/atomic_file.h"
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/packet_meta.h"
 #include "rules/protocol_names.h"
@@ -50,10 +45,6 @@ bool hasPorts(uint8_t ipProtocol) {
 // The events come from the workers through shared memory: never trust a terminator to be there.
 std::string boundedString(const char* text, size_t capacity) {
   return std::string(text, strnlen(text, capacity));
-}
-
-std::string errnoMessage(int error) {
-  return std::error_code(error, std::system_category()).message();
 }
 
 nlohmann::ordered_json peerJson(const Peer& peer, rules::IdentityId identity,
@@ -131,28 +122,41 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
   return out;
 }
 
-// -1 with *error set on failure. O_APPEND: every line lands at the end even when a rotator
-// truncates the file under us, and lines of one write(2) are never interleaved with others'.
-int openFile(const std::string& path, std::string* error) {
-  const auto fail = [&](std::string message) {
-    if (error != nullptr) {
-      *error = std::move(message);
-    }
-    return -1;
-  };
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) {
-      return fail("cannot create directory " + parent.string() + ": " + ec.message());
-    }
-  }
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-  if (fd < 0) {
-    return fail("cannot open " + path + ": " + errnoMessage(errno));
-  }
-  return fd;
+// A flow that ended, as the flow log has it (docs/violations.md, "The flow log").
+nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const EndpointLookup& lookup,
+                                       const dpi::ProtocolReporter& protocols) {
+  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
+  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
+  const dpi::ProtocolReport protocol =
+      protocols.describe(event.classified ? &event.classification : nullptr, event.ipProtocol,
+                         event.srcIp, event.srcPort, event.dstIp, event.dstPort);
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  out["time"] = formatTimeNs(event.timeNs);
+  out["kind"] = "flow";
+  out["src"] = peerJson(src, event.srcIdentity, event.srcIp, event.srcPort);
+  out["dst"] = peerJson(dst, event.dstIdentity, event.dstIp, event.dstPort);
+  out["l4"] = dataplane::ipProtocolName(event.ipProtocol);
+  out["master_protocol"] = protocol.master;
+  out["app_protocol"] = protocol.app;
+  out["protocol"] = protocol.judged;
+  out["host"] = boundedString(event.classification.host.data(), event.classification.host.size());
+  out["verdict"] = event.decision == rules::Decision::Allow  ? "allow"
+                   : event.decision == rules::Decision::Deny ? "deny"
+                                                             : "pending";
+  out["mode"] = event.enforced ? "enforce" : "monitor";
+  out["rule"] = boundedString(event.rule.data(), event.rule.size());
+  out["packets"] = event.packets;
+  out["bytes"] = event.bytes;
+  out["packets_dropped"] = event.packets - std::min(event.packets, event.forwardedPackets);
+  out["duration_ms"] = static_cast<double>(event.durationNs / 1000) / 1000.0;
+  out["policy_generation"] = event.policyGeneration;
+  return out;
+}
+
+nlohmann::ordered_json buildLine(const ViolationEvent& event, const EndpointLookup& lookup,
+                                 const dpi::ProtocolReporter& protocols) {
+  return event.kind == ViolationKind::FlowEnd ? buildFlowRecord(event, lookup, protocols)
+                                              : buildViolation(event, lookup, protocols);
 }
 
 }  // namespace
@@ -170,42 +174,38 @@ std::string formatTimeNs(uint64_t timeNs) {
 
 nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols) {
-  return nlohmann::json(buildViolation(event, lookup, protocols));
+  return nlohmann::json(buildLine(event, lookup, protocols));
 }
 
-std::unique_ptr<ViolationLog> ViolationLog::open(const std::string& path, EndpointLookup lookup,
+std::unique_ptr<ViolationLog> ViolationLog::open(const LogTarget& target, EndpointLookup lookup,
                                                  const dpi::ProtocolReporter& protocols,
                                                  std::string* error) {
-  try {
-    const int fd = openFile(path, error);
-    if (fd < 0) {
-      return nullptr;
-    }
-    return std::unique_ptr<ViolationLog>(new ViolationLog(path, fd, std::move(lookup), protocols));
-  } catch (const std::exception& e) {
+  std::string why;
+  auto sink = openLogSink(target, &why);
+  if (!sink) {
     if (error != nullptr) {
-      *error = "cannot open " + path + ": " + e.what();
+      *error = why;
     }
     return nullptr;
   }
+  return std::unique_ptr<ViolationLog>(
+      new ViolationLog(std::move(sink), std::move(lookup), protocols));
 }
 
-ViolationLog::ViolationLog(std::string path, int fd, EndpointLookup lookup,
+ViolationLog::ViolationLog(std::unique_ptr<LogSink> sink, EndpointLookup lookup,
                            const dpi::ProtocolReporter& protocols)
-    : lookup_(std::move(lookup)), protocols_(protocols), path_(std::move(path)), fd_(fd) {}
+    : lookup_(std::move(lookup)),
+      protocols_(protocols),
+      sink_(std::move(sink)),
+      path_(sink_->describe()) {}
 
-ViolationLog::~ViolationLog() {
-  if (fd_ >= 0) {
-    ::close(fd_);
-  }
-}
+ViolationLog::~ViolationLog() = default;
 
 bool ViolationLog::write(const ViolationEvent& event) {
   std::string line;
   try {
     // Host names come straight from the network: escaped as every other output escapes them.
-    line = text::dumpJson(buildViolation(event, lookup_, protocols_));
-    line += '\n';
+    line = text::dumpJson(buildLine(event, lookup_, protocols_));
   } catch (const std::exception& e) {
     ++writeErrors_;
     spdlog::warn("violation log {}: cannot format an event: {}", path_, e.what());
@@ -215,12 +215,12 @@ bool ViolationLog::write(const ViolationEvent& event) {
 }
 
 bool ViolationLog::writeLine(const std::string& line) {
-  if (!writeAll(fd_, line)) {
+  std::string why;
+  if (!sink_->write(line, &why)) {
     ++writeErrors_;
     if (!failing_) {
       // One message per outage: a full disk would otherwise fill the other log too.
-      spdlog::warn("violation log {}: write failed: {}; counting further failures", path_,
-                   errnoMessage(errno));
+      spdlog::warn("violation log {}: write failed: {}; counting further failures", path_, why);
       failing_ = true;
     }
     return false;
@@ -234,20 +234,7 @@ bool ViolationLog::writeLine(const std::string& line) {
 }
 
 bool ViolationLog::reopen(std::string* error) {
-  try {
-    const int fd = openFile(path_, error);
-    if (fd < 0) {
-      return false;
-    }
-    ::close(fd_);
-    fd_ = fd;
-    return true;
-  } catch (const std::exception& e) {
-    if (error != nullptr) {
-      *error = "cannot reopen " + path_ + ": " + e.what();
-    }
-    return false;
-  }
+  return sink_->reopen(error);
 }
 
 }  // namespace bulkhead::controlplane

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "controlplane/log_sink.h"
 #include "dataplane/violation_event.h"
 #include "dpi/protocol_report.h"
 #include "rules/labels.h"
@@ -31,21 +32,27 @@ std::string formatTimeNs(uint64_t timeNs);
 nlohmann::json violationToJson(const dataplane::ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols);
 
-// The violation log: one JSON object per line, appended to a file operators tail, ship or
-// rotate. Every line is written with a single write(2) as soon as it is formatted, so a reader
-// never waits for a buffer to fill and never sees half a line from us. I/O errors are returned
-// and counted, never thrown: a full disk must not take the agent down with it.
+// The violation log: one JSON object per line, to a file operators tail, ship or rotate, to
+// stdout, or to syslog (controlplane/log_sink.h). Every line is written as soon as it is
+// formatted, with one write(2) or one datagram, so a reader never waits for a buffer to fill and
+// never sees half a line from us. I/O errors are returned and counted, never thrown: a full disk
+// must not take the agent down with it.
 //
 // Not thread-safe: the control thread drains the workers' event ring and owns the log. reopen()
 // is not async-signal-safe either; a SIGHUP handler should only set a flag the control thread
 // acts on.
 class ViolationLog {
  public:
-  // Creates the parent directories and the file (mode 0640, less the umask) as needed, and
-  // appends to what is there. nullptr with *error set when the file cannot be opened.
-  static std::unique_ptr<ViolationLog> open(const std::string& path, EndpointLookup lookup,
+  // Opens the target (a file's parent directories and the file, mode 0640 less the umask, are
+  // created as needed; lines are appended). nullptr with *error set when it cannot be opened.
+  static std::unique_ptr<ViolationLog> open(const LogTarget& target, EndpointLookup lookup,
                                             const dpi::ProtocolReporter& protocols,
                                             std::string* error);
+  static std::unique_ptr<ViolationLog> open(const std::string& path, EndpointLookup lookup,
+                                            const dpi::ProtocolReporter& protocols,
+                                            std::string* error) {
+    return open(LogTarget{path}, std::move(lookup), protocols, error);
+  }
 
   ~ViolationLog();
   ViolationLog(const ViolationLog&) = delete;
@@ -54,24 +61,26 @@ class ViolationLog {
   // Appends one line; false (and counted) when it could not be written in full.
   bool write(const dataplane::ViolationEvent& event);
 
-  // Opens the path again, for log rotation: once a rotator has renamed the file, lines go to a
-  // new file under the old name. On failure the log keeps writing where it was and returns false.
+  // Opens a file again, for log rotation: once a rotator has renamed the file, lines go to a
+  // new file under the old name. On failure the log keeps writing where it was and returns
+  // false. Nothing to do for stdout, syslog or a file rotated by size.
   bool reopen(std::string* error);
 
+  // The file's path, "stdout", or "syslog ADDRESS".
   const std::string& path() const { return path_; }
   uint64_t linesWritten() const { return linesWritten_; }
   uint64_t writeErrors() const { return writeErrors_; }
 
  private:
-  ViolationLog(std::string path, int fd, EndpointLookup lookup,
+  ViolationLog(std::unique_ptr<LogSink> sink, EndpointLookup lookup,
                const dpi::ProtocolReporter& protocols);
 
   bool writeLine(const std::string& line);
 
   EndpointLookup lookup_;
   const dpi::ProtocolReporter& protocols_;
+  std::unique_ptr<LogSink> sink_;
   std::string path_;
-  int fd_ = -1;
   uint64_t linesWritten_ = 0;
   uint64_t writeErrors_ = 0;
   bool failing_ = false;  // the last write failed: more failures are counted, not logged

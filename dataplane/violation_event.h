@@ -14,9 +14,11 @@ enum class ViolationKind : uint8_t {
   Policy,  // a flow the policy denies (dropped in enforce mode, reported in monitor mode)
   Spoof,   // a packet from an endpoint port with a source MAC or IP that is not the endpoint's
   EndpointFlowLimit,  // a new flow from an endpoint that has maxFlowsPerEndpoint open already
+  FlowEnd,  // not a violation: a flow that ended, allowed or not, for the flow log (flowLog)
 };
 
-// What a worker reports about a denied (or would-be-denied) flow. Plain data of fixed size: it
+// What a worker reports about a denied (or would-be-denied) flow, or (FlowEnd) about any flow
+// that ended. Plain data of fixed size: it
 // leaves the fast path through a lock-free ring and is formatted by the control thread, after
 // the policy snapshot it came from may be gone (so the rule name is copied, not pointed to).
 struct ViolationEvent {
@@ -42,6 +44,9 @@ struct ViolationEvent {
   uint64_t packets = 0;  // of the flow so far, both directions
   uint64_t bytes = 0;
   uint64_t forwardedPackets = 0;  // of those, passed on (before the verdict, or while allowed)
+  // FlowEnd: the flow's last verdict and how long it lived.
+  rules::Decision decision = rules::Decision::Deny;
+  uint64_t durationNs = 0;
 };
 
 }  // namespace bulkhead::dataplane

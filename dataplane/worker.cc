@@ -118,6 +118,8 @@ void addCounters(WorkerCounters& total, const WorkerCounters& one) {
   total.violationsQueued += one.violationsQueued;
   total.violationsLost += one.violationsLost;
   total.violationsSuppressed += one.violationsSuppressed;
+  total.flowRecordsQueued += one.flowRecordsQueued;
+  total.flowRecordsLost += one.flowRecordsLost;
   total.doorbellWaits += one.doorbellWaits;
   total.doorbellRings += one.doorbellRings;
   total.handedOff += one.handedOff;
@@ -580,16 +582,29 @@ void Worker::reportEnded(Flow flow) {
   if (denied(flow) && flow.cold().lastViolationMs == 0) {
     queueViolation(flow);
   }
+  if (config_.flowRecords) {
+    ViolationEvent* event = flowEvent(flow, ViolationKind::FlowEnd);
+    if (event == nullptr) {
+      ++counters_.flowRecordsLost;
+      return;
+    }
+    event->durationNs = nowNs_ - std::min(nowNs_, flow.cold().firstSeenNs);
+    if (rte_ring_enqueue(shared_.violations, event) != 0) {
+      rte_mempool_put(shared_.eventPool, event);
+      ++counters_.flowRecordsLost;
+      return;
+    }
+    ++counters_.flowRecordsQueued;
+  }
 }
 
-void Worker::queueViolation(Flow flow) {
+ViolationEvent* Worker::flowEvent(Flow flow, ViolationKind kind) {
   void* slot = nullptr;
   if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
-    ++counters_.violationsLost;
-    return;
+    return nullptr;
   }
   auto* event = new (slot) ViolationEvent{};
-  event->kind = ViolationKind::Policy;
+  event->kind = kind;
   event->timeNs = realtimeNs_;
   const rules::PolicySnapshot* policy = state_ != nullptr ? state_->policy.get() : nullptr;
   const rules::Verdict verdict = flow.verdict(policy);
@@ -598,6 +613,7 @@ void Worker::queueViolation(Flow flow) {
   event->enforced = verdict.enforced;
   event->rejected = verdict.enforced && verdict.reject;
   event->deniedBy = verdict.deniedBy;
+  event->decision = verdict.decision;
   event->classified = flow.hot().classified;
   event->classification = flow.classification();
   copyName(event->rule,
@@ -614,6 +630,15 @@ void Worker::queueViolation(Flow flow) {
   event->packets = flow.totalPackets();
   event->bytes = flow.totalBytes();
   event->forwardedPackets = flow.forwardedPackets();
+  return event;
+}
+
+void Worker::queueViolation(Flow flow) {
+  ViolationEvent* event = flowEvent(flow, ViolationKind::Policy);
+  if (event == nullptr) {
+    ++counters_.violationsLost;
+    return;
+  }
   if (rte_ring_enqueue(shared_.violations, event) != 0) {
     rte_mempool_put(shared_.eventPool, event);
     ++counters_.violationsLost;

@@ -30,6 +30,8 @@ struct WorkerConfig {
   bool busyPoll = false;
   uint32_t idleSleepMicros = 50;
   uint64_t violationIntervalNs = 10ull * 1000000000ull;
+  // Every flow that ends is reported (ViolationKind::FlowEnd), for the flow log.
+  bool flowRecords = false;
 };
 
 // Counters one worker publishes for the control thread (copied, never shared while written).
@@ -54,6 +56,8 @@ struct WorkerCounters {
   uint64_t violationsLost = 0;  // event ring or pool full: counted, never waited for
   // Not reported: the same flow (or attachment) was reported less than violationInterval ago.
   uint64_t violationsSuppressed = 0;
+  uint64_t flowRecordsQueued = 0;
+  uint64_t flowRecordsLost = 0;  // event ring or pool full
   uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
   uint64_t doorbellRings = 0;   // of those, woken by a frame entering the trunk
   uint64_t handedOff = 0;       // received here for a conversation another worker owns
@@ -196,6 +200,8 @@ class Worker {
   // In the wire under the state in force.
   bool offloadedNow(Flow flow) const;
   void queueViolation(Flow flow);
+  // The flow's part of an event, for a violation or a flow record; false when the pool is empty.
+  ViolationEvent* flowEvent(Flow flow, ViolationKind kind);
   // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
   // the endpoint's limit. At most one per attachment and kind per violation interval.
   void reportAttachment(ViolationKind kind, const Attachment& attachment, const PacketMeta& meta);

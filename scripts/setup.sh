@@ -17,6 +17,8 @@ PACKAGES=(
   # the Prometheus endpoint's HTTP server; prometheus (promtool, and a server to scrape the agent
   # in the tests)
   libcpp-httplib-dev prometheus
+  # a real syslog receiver for the log sinks' tests (tests/controlplane/log_sink_test.cc)
+  rsyslog
   # the wire: the patch panel's BPF (clang -target bpf, libbpf, bpftool's skeleton) and the
   # bridges' quarantine (libnftables; nft for inspecting and cleaning up)
   clang libbpf-dev bpftool libnftables-dev nftables

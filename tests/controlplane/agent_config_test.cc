@@ -94,5 +94,31 @@ TEST(AgentConfig, MetricsAreOnLoopbackUnlessMovedOrOff) {
             "bulkhead.yaml:1:17: metrics address '9968': expected host:port (or off)\n");
 }
 
+TEST(AgentConfig, LogsGoToAFileStdoutOrSyslogAndFilesMayRotateBySize) {
+  const AgentConfigLoad plain = loadAgentConfigText("logLevel: info\n", "b.yaml");
+  EXPECT_EQ(plain.config.violationLog, "/var/log/bulkhead/violations.jsonl");
+  EXPECT_EQ(plain.config.flowLog, "");
+  EXPECT_EQ(plain.config.logMaxBytes, 0u);
+  const AgentConfigLoad set = loadAgentConfigText(
+      "violationLog: syslog+udp://127.0.0.1:514\nflowLog: /var/log/bulkhead/flows.jsonl\n"
+      "logMaxBytes: 100M\nlogFiles: 3\nsyslogFacility: local3\n",
+      "b.yaml");
+  ASSERT_TRUE(set.ok());
+  EXPECT_EQ(set.config.violationLog, "syslog+udp://127.0.0.1:514");
+  EXPECT_EQ(set.config.flowLog, "/var/log/bulkhead/flows.jsonl");
+  EXPECT_EQ(set.config.logMaxBytes, 100u << 20);
+  EXPECT_EQ(set.config.logFiles, 3u);
+  EXPECT_EQ(set.config.syslogFacility, 19u);
+  EXPECT_EQ(errorsOf("flowLog: syslog+tcp://127.0.0.1:514\n"),
+            "bulkhead.yaml:1:10: flowLog: 'syslog+tcp://127.0.0.1:514': syslog takes "
+            "syslog+unix:// or syslog+udp://\n");
+  EXPECT_EQ(errorsOf("logMaxBytes: 10X\n"),
+            "bulkhead.yaml:1:14: logMaxBytes must be a size such as 104857600, 100M or 1G (0: "
+            "never rotate), got '10X'\n");
+  EXPECT_EQ(errorsOf("syslogFacility: kern\n"),
+            "bulkhead.yaml:1:17: syslogFacility must be local0..local7, daemon, user, auth or "
+            "authpriv, got 'kern'\n");
+}
+
 }  // namespace
 }  // namespace bulkhead::controlplane

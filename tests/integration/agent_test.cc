@@ -985,6 +985,59 @@ TEST_F(AgentTest, Ipv6LinkLocalControlIsSwitchedNotReportedAsAViolation) {
   EXPECT_EQ(httpGet(*web_, world, 9090, 2), 0);
 }
 
+// flowLog: one line per flow that ended, allowed or denied, with what it carried. Detaching the
+// server's endpoint ends its flows at once.
+TEST_F(AgentTest, TheFlowLogHasALinePerEndedFlowAllowedOrNot) {
+  const std::string flowLog = lab_->dir().file("flows.jsonl");
+  extraConfig_ = "flowLog: " + flowLog + "\n";
+  startAgent();
+  httpServer(*api_, 8080);
+  httpServer(*api_, 9090);
+  ASSERT_EQ(httpGet(*web_, *api_, 8080), 200);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  ASSERT_EQ(cli({"endpoint", "detach", "api"}).exitCode, 0);
+  std::vector<json> lines;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        lines = testing::readViolations(flowLog);
+        return lines.size() >= 2;
+      },
+      10))
+      << agent_->log();
+  std::optional<json> allowed;
+  std::optional<json> denied;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line["kind"], "flow") << line;
+    EXPECT_EQ(line["src"]["endpoint"], "web") << line;
+    EXPECT_EQ(line["dst"]["endpoint"], "api") << line;
+    if (line["dst"]["port"] == 8080) {
+      allowed = line;
+    } else if (line["dst"]["port"] == 9090) {
+      denied = line;
+    }
+  }
+  ASSERT_TRUE(allowed && denied) << json(lines).dump(2);
+  EXPECT_EQ((*allowed)["verdict"], "allow");
+  EXPECT_EQ((*allowed)["protocol"], "HTTP");
+  EXPECT_EQ((*allowed)["rule"], "api/ingress/0");
+  EXPECT_GE((*allowed)["packets"].get<uint64_t>(), 8u) << "a whole HTTP exchange";
+  EXPECT_GT((*allowed)["bytes"].get<uint64_t>(), 300u);
+  EXPECT_EQ((*allowed)["packets_dropped"], 0);
+  EXPECT_GT((*allowed)["duration_ms"].get<double>(), 0.0);
+  EXPECT_EQ((*denied)["verdict"], "deny");
+  EXPECT_EQ((*denied)["rule"], "default-deny");
+  EXPECT_EQ((*denied)["packets_dropped"], (*denied)["packets"]);
+  // The violation log still has the denial, and only that.
+  for (const auto& line : violations()) {
+    EXPECT_EQ(line["kind"], "policy") << line;
+  }
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(status["flowLog"]["path"], flowLog);
+  EXPECT_GE(status["flowLog"]["lines"].get<uint64_t>(), 2u);
+  EXPECT_EQ(status["counters"]["flowRecordsLost"], 0);
+  EXPECT_NE(cli({"status"}).out.find("flow log: " + flowLog + ", "), std::string::npos);
+}
+
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
   startAgent();
   const auto identities = [&] {
