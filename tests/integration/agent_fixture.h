@@ -103,8 +103,9 @@ class AgentTest : public ::testing::Test {
 
   void startAgent(bool withDb = true, const std::string& uplink = "") {
     const std::string path = writeConfig(withDb, uplink);
-    agent_ =
-        &lab_->spawn(nullptr, {testing::builtBinary("bulkheadd"), "--config", path}, "agent.log");
+    std::vector<std::string> argv = launcher_;
+    argv.insert(argv.end(), {testing::builtBinary("bulkheadd"), "--config", path});
+    agent_ = &lab_->spawn(nullptr, argv, "agent.log");
     ASSERT_TRUE(agent_->waitForLog("bulkheadd ready", 30)) << agent_->log();
   }
 
@@ -216,6 +217,7 @@ class AgentTest : public ::testing::Test {
   std::string violationLog_;
   std::string extraConfig_;     // configuration lines a test adds, each ending in a newline
   std::string extraEndpoints_;  // endpoint lines a test adds (endpointYaml)
+  std::vector<std::string> launcher_;  // runs the agent (setpriv ...), when a test sets one
 };
 
 }  // namespace bulkhead

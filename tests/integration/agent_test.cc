@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -1036,6 +1037,49 @@ TEST_F(AgentTest, TheFlowLogHasALinePerEndedFlowAllowedOrNot) {
   EXPECT_GE(status["flowLog"]["lines"].get<uint64_t>(), 2u);
   EXPECT_EQ(status["counters"]["flowRecordsLost"], 0);
   EXPECT_NE(cli({"status"}).out.find("flow log: " + flowLog + ", "), std::string::npos);
+}
+
+// The systemd unit gives the agent only the capabilities it lists (CapabilityBoundingSet) and no
+// new privileges: with exactly those, it starts, switches, allows and denies.
+TEST_F(AgentTest, TheCapabilitiesTheSystemdUnitGrantsAreEnough) {
+  if (const auto tool = testing::missingTool({"setpriv"}); !tool.empty()) {
+    GTEST_SKIP() << "needs '" << tool << "' (util-linux)";
+  }
+  std::ifstream unit(std::string(BULKHEAD_SOURCE_DIR) + "/packaging/bulkheadd.service.in");
+  std::string line;
+  std::string bounding;
+  while (std::getline(unit, line)) {
+    if (line.starts_with("CapabilityBoundingSet=")) {
+      std::istringstream words(line.substr(line.find('=') + 1));
+      for (std::string capability; words >> capability;) {
+        ASSERT_TRUE(capability.starts_with("CAP_")) << capability;
+        std::string name = capability.substr(4);
+        std::transform(name.begin(), name.end(), name.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        bounding += ",+" + name;
+      }
+    }
+  }
+  ASSERT_FALSE(bounding.empty()) << "no CapabilityBoundingSet in the unit";
+  launcher_ = {testing::findOnPath("setpriv"), "--bounding-set=-all" + bounding, "--inh-caps=-all",
+               "--no-new-privs", "--"};
+  startAgent();
+  // The agent itself (setpriv exec'd it) runs without the capabilities left out.
+  std::ifstream procStatus("/proc/" + std::to_string(agent_->pid()) + "/status");
+  std::string bounded;
+  while (std::getline(procStatus, line)) {
+    if (line.starts_with("CapBnd:")) {
+      bounded = line;
+    }
+  }
+  EXPECT_FALSE(bounded.empty());
+  EXPECT_EQ(bounded.find("000001ffffffffff"), std::string::npos)
+      << "the agent runs with every capability: " << bounded;
+  httpServer(*api_, 8080);
+  httpServer(*api_, 9090);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080), 200) << agent_->log();
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  EXPECT_TRUE(violation([](const json& v) { return v["dst"]["port"] == 9090; }));
 }
 
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
