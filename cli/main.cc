@@ -21,17 +21,12 @@ struct Command {
 };
 
 constexpr Command Commands[] = {
-    {"policy", "check", policyCheckCommand},
-    {"policy", "reload", reloadCommand},
-    {"policy", "show", policyShowCommand},
-    {"protocols", "", protocolsCommand},
-    {"simulate", "", simulateCommand},
-    {"status", "", statusCommand},
-    {"endpoints", "", endpointsCommand},
-    {"identities", "", identitiesCommand},
-    {"flows", "", flowsCommand},
-    {"violations", "", violationsCommand},
-    {"endpoint", "attach", endpointCommand},
+    {"policy", "check", policyCheckCommand}, {"policy", "reload", reloadCommand},
+    {"policy", "show", policyShowCommand},   {"policy", "explain", explainCommand},
+    {"protocols", "", protocolsCommand},     {"simulate", "", simulateCommand},
+    {"status", "", statusCommand},           {"endpoints", "", endpointsCommand},
+    {"identities", "", identitiesCommand},   {"flows", "", flowsCommand},
+    {"violations", "", violationsCommand},   {"endpoint", "attach", endpointCommand},
     {"endpoint", "detach", endpointCommand},
 };
 
@@ -45,6 +40,8 @@ Usage:
   bulkhead status [--json]           the running agent: endpoints, counters, policy generation
   bulkhead policy reload             make the agent load its policy again (kept if invalid)
   bulkhead policy show               the policy in force: generation, sha256, files, rules
+  bulkhead policy explain --from ENDPOINT --to ENDPOINT --port P [--l4 UDP] [--protocol NAME] [--host NAME]
+                                     the verdict on such a flow, and why: the closest rule
   bulkhead endpoints                 endpoints attached to the agent
   bulkhead identities                identities (label sets) and the endpoints that have them
   bulkhead flows                     the agent's tracked flows with protocol and verdict

@@ -178,6 +178,8 @@ bool Agent::start(std::string* error) {
     *error = "violation log: " + logError;
     return false;
   }
+  violationLog_->setExplainer(
+      [this](const dataplane::ViolationEvent& event) { return explain(event); });
   if (!config_.flowLog.empty()) {
     flowLog_ = ViolationLog::open(target(config_.flowLog, "flow", 6), lookup, *protocols_,
                                   &logError);  // 6: informational
@@ -359,6 +361,31 @@ void Agent::stop() {
 
 void Agent::drainViolations() {
   fastPath_->drainViolations([this](const dataplane::ViolationEvent& event) { writeEvent(event); });
+}
+
+std::optional<rules::Explanation> Agent::explain(const dataplane::ViolationEvent& event) const {
+  const rules::PolicySnapshotPtr& snapshot = policy_->current();
+  // Only the snapshot that judged the flow can say why; a reload since has other rules.
+  if (event.kind != dataplane::ViolationKind::Policy || !snapshot ||
+      snapshot->generation() != event.policyGeneration) {
+    return std::nullopt;
+  }
+  rules::FlowQuery query;
+  query.src = event.srcIdentity;
+  query.dst = event.dstIdentity;
+  query.srcIp = event.srcIp;
+  query.dstIp = event.dstIp;
+  query.ipProtocol = event.ipProtocol;
+  query.dstPort = event.dstPort;
+  if (event.classified) {
+    query.app = event.classification.inspected;  // what the policy matched: what was proven
+    // From shared memory: never trust the terminator to be there.
+    query.host = std::string_view(
+        event.classification.host.data(),
+        strnlen(event.classification.host.data(), event.classification.host.size()));
+  }
+  return rules::explainDenial(*snapshot, query, event.deniedBy,
+                              [this](uint16_t id) { return catalog_->name(id); });
 }
 
 void Agent::writeEvent(const dataplane::ViolationEvent& event) {

@@ -88,6 +88,8 @@ class Agent {
   void drainViolations();
   // To the violation log, or a flow record to the flow log.
   void writeEvent(const dataplane::ViolationEvent& event);
+  // The closest rule and what it did not match, from the snapshot that judged the flow.
+  std::optional<rules::Explanation> explain(const dataplane::ViolationEvent& event) const;
 
   // agent_endpoints.cc: endpoints, bridges and the links under them.
   std::string attach(const AttachSpec& spec);
@@ -114,6 +116,9 @@ class Agent {
   nlohmann::json endpointsJson() const;
   nlohmann::json flowsJson() const;
   nlohmann::json identitiesJson() const;
+  // `bulkhead policy explain`: the verdict of the policy in force on a flow described by the
+  // request, and for a denial the closest rule and what it did not match.
+  nlohmann::json explainJson(const nlohmann::json& request);
 
   // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
   bool openMetrics(std::string* error);

@@ -29,6 +29,8 @@ class PolicyManager {
   rules::PolicySnapshotPtr snapshot(const rules::IdentityList& identities, bool identitiesChanged);
 
   const rules::PolicySet& policies() const { return policies_; }
+  // The snapshot compiled last (what the workers have once it is published); null before.
+  const rules::PolicySnapshotPtr& current() const { return snapshot_; }
   const std::vector<std::string>& paths() const { return paths_; }
   const std::string& sha256() const { return sha256_; }
   // Counts compilations: what the API and the audit log call the policy generation.

@@ -79,7 +79,8 @@ std::string policyReason(const ViolationEvent& event, const Peer& dst, const std
 
 // Built in the documented key order so that a line reads naturally in `tail -f`.
 nlohmann::ordered_json buildViolation(const ViolationEvent& event, const EndpointLookup& lookup,
-                                      const dpi::ProtocolReporter& protocols) {
+                                      const dpi::ProtocolReporter& protocols,
+                                      const Explainer& explain) {
   const bool limit = event.kind == ViolationKind::EndpointFlowLimit;
   // Neither a spoofed frame nor a flow refused at its first packet was judged by the policy.
   const bool spoof = event.kind == ViolationKind::Spoof || limit;
@@ -115,6 +116,21 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
                               "its new flows are dropped until some end"
                   : spoof ? "source address is not the endpoint's"
                           : policyReason(event, dst, protocol.judged);
+  if (!spoof && explain) {
+    if (const auto why = explain(event)) {
+      const Peer& peer = event.deniedBy == rules::Direction::Egress ? dst : src;
+      out["closest_rule"] = why->closestRule.empty() ? nlohmann::ordered_json()
+                                                     : nlohmann::ordered_json(why->closestRule);
+      nlohmann::ordered_json mismatch = nlohmann::ordered_json::object();
+      mismatch["what"] = why->what();
+      mismatch["expected"] = why->expected;
+      mismatch["found"] = why->found;
+      out["mismatch"] = std::move(mismatch);
+      if (!why->closestRule.empty()) {
+        out["reason"] = why->text(peer.name);
+      }
+    }
+  }
   out["packets"] = event.packets;
   out["bytes"] = event.bytes;
   out["forwarded_packets"] = event.forwardedPackets;
@@ -154,9 +170,9 @@ nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const Endpoi
 }
 
 nlohmann::ordered_json buildLine(const ViolationEvent& event, const EndpointLookup& lookup,
-                                 const dpi::ProtocolReporter& protocols) {
+                                 const dpi::ProtocolReporter& protocols, const Explainer& explain) {
   return event.kind == ViolationKind::FlowEnd ? buildFlowRecord(event, lookup, protocols)
-                                              : buildViolation(event, lookup, protocols);
+                                              : buildViolation(event, lookup, protocols, explain);
 }
 
 }  // namespace
@@ -173,8 +189,8 @@ std::string formatTimeNs(uint64_t timeNs) {
 }
 
 nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
-                               const dpi::ProtocolReporter& protocols) {
-  return nlohmann::json(buildLine(event, lookup, protocols));
+                               const dpi::ProtocolReporter& protocols, const Explainer& explain) {
+  return nlohmann::json(buildLine(event, lookup, protocols, explain));
 }
 
 std::unique_ptr<ViolationLog> ViolationLog::open(const LogTarget& target, EndpointLookup lookup,
@@ -205,7 +221,7 @@ bool ViolationLog::write(const ViolationEvent& event) {
   std::string line;
   try {
     // Host names come straight from the network: escaped as every other output escapes them.
-    line = text::dumpJson(buildLine(event, lookup_, protocols_));
+    line = text::dumpJson(buildLine(event, lookup_, protocols_, explain_));
   } catch (const std::exception& e) {
     ++writeErrors_;
     spdlog::warn("violation log {}: cannot format an event: {}", path_, e.what());

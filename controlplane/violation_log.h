@@ -11,6 +11,7 @@
 #include "dataplane/violation_event.h"
 #include "dpi/protocol_report.h"
 #include "rules/labels.h"
+#include "rules/policy_explain.h"
 
 namespace bulkhead::controlplane {
 
@@ -25,12 +26,18 @@ struct EndpointInfo {
 // UINT32_MAX (the peer is no endpoint) is never looked up.
 using EndpointLookup = std::function<std::optional<EndpointInfo>(uint32_t slot)>;
 
+// Explains a policy violation from the policy in force, or nullopt (the policy that judged the
+// flow is gone, or the event is no policy violation).
+using Explainer =
+    std::function<std::optional<rules::Explanation>(const dataplane::ViolationEvent&)>;
+
 // RFC 3339 in UTC with all nine fraction digits: "2023-11-14T22:13:20.123456789Z".
 std::string formatTimeNs(uint64_t timeNs);
 
 // One violation as the log's JSON object; the schema is documented in docs/violations.md.
 nlohmann::json violationToJson(const dataplane::ViolationEvent& event, const EndpointLookup& lookup,
-                               const dpi::ProtocolReporter& protocols);
+                               const dpi::ProtocolReporter& protocols,
+                               const Explainer& explain = nullptr);
 
 // The violation log: one JSON object per line, to a file operators tail, ship or rotate, to
 // stdout, or to syslog (controlplane/log_sink.h). Every line is written as soon as it is
@@ -58,6 +65,9 @@ class ViolationLog {
   ViolationLog(const ViolationLog&) = delete;
   ViolationLog& operator=(const ViolationLog&) = delete;
 
+  // Policy violations name the rule that came closest to allowing them, and what did not match.
+  void setExplainer(Explainer explain) { explain_ = std::move(explain); }
+
   // Appends one line; false (and counted) when it could not be written in full.
   bool write(const dataplane::ViolationEvent& event);
 
@@ -78,6 +88,7 @@ class ViolationLog {
   bool writeLine(const std::string& line);
 
   EndpointLookup lookup_;
+  Explainer explain_;
   const dpi::ProtocolReporter& protocols_;
   std::unique_ptr<LogSink> sink_;
   std::string path_;

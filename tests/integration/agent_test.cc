@@ -97,6 +97,12 @@ TEST_F(AgentTest, HttpToAnUnlistedPortIsBlockedAndLogged) {
   EXPECT_EQ((*line)["rule"], "default-deny");
   EXPECT_EQ((*line)["denied_by"], "ingress");
   EXPECT_GE((*line)["packets"].get<int>(), 1);
+  // Explained by the rule that came closest: the right peer, another port.
+  EXPECT_EQ((*line)["closest_rule"], "api/ingress/0") << *line;
+  EXPECT_EQ((*line)["mismatch"],
+            json({{"what", "port"}, {"expected", "8080/TCP"}, {"found", "9090/TCP"}}));
+  EXPECT_EQ((*line)["reason"],
+            "api/ingress/0 allows HTTP on 8080/TCP; this flow's port is 9090/TCP");
 
   // `bulkhead status` in words shows the drops its JSON counts.
   ASSERT_TRUE(testing::waitFor(
@@ -285,6 +291,11 @@ TEST_F(AgentTest, NonHttpOnTheHttpPortIsCutAfterClassification) {
   EXPECT_EQ((*line)["dst"]["port"], 8080);
   EXPECT_EQ((*line)["action"], "drop");
   EXPECT_EQ((*line)["src"]["endpoint"], "web");
+  // The L7 rule that came closest, and that the protocol is what it did not match.
+  EXPECT_EQ((*line)["closest_rule"], "api/ingress/0") << *line;
+  EXPECT_EQ((*line)["mismatch"]["what"], "protocol") << *line;
+  EXPECT_EQ((*line)["mismatch"]["found"], "SSH") << *line;
+  EXPECT_EQ((*line)["reason"], "api/ingress/0 allows HTTP on 8080/TCP; this flow is SSH") << *line;
   EXPECT_TRUE(counterReaches("resetsSent", 2)) << cli({"status", "--json"}).out;
 }
 
@@ -1080,6 +1091,38 @@ TEST_F(AgentTest, TheCapabilitiesTheSystemdUnitGrantsAreEnough) {
   EXPECT_EQ(httpGet(*web_, *api_, 8080), 200) << agent_->log();
   EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
   EXPECT_TRUE(violation([](const json& v) { return v["dst"]["port"] == 9090; }));
+}
+
+// `bulkhead policy explain` answers from the policy in force, without traffic: the verdict, and
+// for a denial the closest rule and what did not match.
+TEST_F(AgentTest, PolicyExplainAnswersWithoutTraffic) {
+  startAgent();
+  const auto explain = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"policy", "explain", "--from", "web", "--to", "api"});
+    return cli(args);
+  };
+  const auto wrongPort = explain({"--port", "9090"});
+  EXPECT_EQ(wrongPort.exitCode, 0) << wrongPort.err;
+  EXPECT_EQ(wrongPort.out,
+            "deny by default-deny (enforce, generation 1), denied by ingress: api/ingress/0 "
+            "allows HTTP on 8080/TCP; this flow's port is 9090/TCP\n");
+  EXPECT_EQ(explain({"--port", "8443"}).out, "allow by api/ingress/1 (enforce, generation 1)\n");
+  EXPECT_EQ(explain({"--port", "8080", "--protocol", "HTTP"}).out,
+            "allow by api/ingress/0 (enforce, generation 1)\n");
+  EXPECT_NE(explain({"--port", "8080"}).out.find("needs-protocol"), std::string::npos);
+  const json ssh = json::parse(explain({"--port", "8080", "--protocol", "SSH", "--json"}).out);
+  EXPECT_EQ(ssh["verdict"], "deny");
+  EXPECT_EQ(ssh["closest_rule"], "api/ingress/0");
+  EXPECT_EQ(ssh["mismatch"]["what"], "protocol");
+  EXPECT_EQ(ssh["mismatch"]["found"], "SSH");
+  // db may not reach api at all: the first rule is the closest, for another peer.
+  const auto fromDb = cli({"policy", "explain", "--from", "db", "--to", "api", "--port", "8443"});
+  EXPECT_NE(fromDb.out.find("api/ingress/0 allows HTTP on 8080/TCP, but not from or to db"),
+            std::string::npos)
+      << fromDb.out;
+  const auto unknown = cli({"policy", "explain", "--from", "nobody", "--to", "api"});
+  EXPECT_EQ(unknown.exitCode, 1);
+  EXPECT_NE(unknown.err.find("from: no endpoint 'nobody'"), std::string::npos) << unknown.err;
 }
 
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
