@@ -18,6 +18,7 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
 int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int explainCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int graphCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int endpointsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

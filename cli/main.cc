@@ -20,15 +20,24 @@ struct Command {
   Handler handler;
 };
 
+// clang-format off
 constexpr Command Commands[] = {
-    {"policy", "check", policyCheckCommand}, {"policy", "reload", reloadCommand},
-    {"policy", "show", policyShowCommand},   {"policy", "explain", explainCommand},
-    {"protocols", "", protocolsCommand},     {"simulate", "", simulateCommand},
-    {"status", "", statusCommand},           {"endpoints", "", endpointsCommand},
-    {"identities", "", identitiesCommand},   {"flows", "", flowsCommand},
-    {"violations", "", violationsCommand},   {"endpoint", "attach", endpointCommand},
+    {"policy", "check", policyCheckCommand},
+    {"policy", "reload", reloadCommand},
+    {"policy", "show", policyShowCommand},
+    {"policy", "explain", explainCommand},
+    {"protocols", "", protocolsCommand},
+    {"simulate", "", simulateCommand},
+    {"status", "", statusCommand},
+    {"endpoints", "", endpointsCommand},
+    {"identities", "", identitiesCommand},
+    {"flows", "", flowsCommand},
+    {"graph", "", graphCommand},
+    {"violations", "", violationsCommand},
+    {"endpoint", "attach", endpointCommand},
     {"endpoint", "detach", endpointCommand},
 };
+// clang-format on
 
 constexpr const char* Usage = R"(bulkhead - operator's CLI for the bulkhead micro-segmentation agent
 
@@ -45,6 +54,8 @@ Usage:
   bulkhead endpoints                 endpoints attached to the agent
   bulkhead identities                identities (label sets) and the endpoints that have them
   bulkhead flows                     the agent's tracked flows with protocol and verdict
+  bulkhead graph [--format dot|svg|png|plain] [--output FILE]
+                                     the service map of those flows (Graphviz)
   bulkhead violations [--follow]     the violation log, readable (or --json lines)
   bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... [--mac M]...
   bulkhead endpoint detach NAME      plug an endpoint's interface into / out of the agent

@@ -149,6 +149,12 @@ echo "== Prometheus metrics, scraped once from http://$metrics/metrics (docs/met
 curl -s --max-time 5 "http://$metrics/metrics" |
   grep -E '^bulkhead_(packets_total|drops_total\{reason="policy"|flows_cut_total|classifications_total|endpoints\{source="config"|policy_generation)' |
   sed 's/^/  /'
+echo
+map="${TMPDIR:-/tmp}/bulkhead-demo-map.svg"
+if cli graph --format svg --output "$map"; then
+  echo "== the service map (bulkhead graph): $map"
+  cli graph | grep -- ' -> ' | sed 's/^/  /'
+fi
 
 # The namespaces and their agent go before the Docker part starts its own.
 cleanup

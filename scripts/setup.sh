@@ -19,6 +19,8 @@ PACKAGES=(
   libcpp-httplib-dev prometheus
   # a real syslog receiver for the log sinks' tests (tests/controlplane/log_sink_test.cc)
   rsyslog
+  # bulkhead graph renders the service map with Graphviz's dot
+  graphviz
   # the wire: the patch panel's BPF (clang -target bpf, libbpf, bpftool's skeleton) and the
   # bridges' quarantine (libnftables; nft for inspecting and cleaning up)
   clang libbpf-dev bpftool libnftables-dev nftables

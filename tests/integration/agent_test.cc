@@ -1125,6 +1125,38 @@ TEST_F(AgentTest, PolicyExplainAnswersWithoutTraffic) {
   EXPECT_NE(unknown.err.find("from: no endpoint 'nobody'"), std::string::npos) << unknown.err;
 }
 
+// `bulkhead graph`: the live agent's flows as a service map, rendered by Graphviz.
+TEST_F(AgentTest, TheServiceMapShowsAllowedAndDeniedEdges) {
+  if (const auto tool = testing::missingTool({"dot"}); !tool.empty()) {
+    GTEST_SKIP() << "needs '" << tool << "' (Debian package graphviz; scripts/setup.sh)";
+  }
+  startAgent();
+  httpServer(*api_, 8080);
+  ASSERT_EQ(httpGet(*web_, *api_, 8080), 200);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  ASSERT_FALSE(awaitFlow([](const json& flow) { return flow["dst"]["port"] == 9090; }).is_null());
+  const auto dot = cli({"graph"});
+  ASSERT_EQ(dot.exitCode, 0) << dot.err;
+  EXPECT_NE(
+      dot.out.find("\"group:app=web\" -> \"group:app=api\" [label=\"HTTP 8080/TCP\\n1 flow\", "
+                   "color=darkgreen]"),
+      std::string::npos)
+      << dot.out;
+  EXPECT_NE(dot.out.find("\"group:app=web\" -> \"group:app=api\" [label=\"TCP 9090/TCP\\n1 flow, "
+                         "deny\", color=red, style=dashed]"),
+            std::string::npos)
+      << dot.out;
+  const std::string svg = lab_->dir().file("map.svg");
+  const auto rendered = cli({"graph", "--format", "svg", "--output", svg});
+  ASSERT_EQ(rendered.exitCode, 0) << rendered.err;
+  std::ifstream in(svg);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find(">web</text>"), std::string::npos) << text;
+  EXPECT_NE(text.find(">api</text>"), std::string::npos) << text;
+  EXPECT_EQ(cli({"graph", "--format", "png"}).exitCode, 2) << "png needs --output";
+}
+
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
   startAgent();
   const auto identities = [&] {
