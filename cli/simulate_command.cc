@@ -1,8 +1,10 @@
 #include <boost/program_options.hpp>
 
+#include <fstream>
 #include <iostream>
 
 #include "cli/commands.h"
+#include "cli/service_map.h"
 #include "cli/simulation.h"
 #include "controlplane/endpoint_loader.h"
 #include "dataplane/eal.h"
@@ -65,6 +67,9 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
       "endpoints file mapping captured MAC/IP addresses to named endpoints with labels; "
       "addresses no endpoint claims are the entity 'world'")(
       "json", "one JSON object per flow, then one summary object with \"summary\": true")(
+      "graph", po::value<std::string>(),
+      "write the service map of the capture's flows to this file: Graphviz DOT, or SVG/PNG "
+      "by the name's extension (.svg, .png), as bulkhead graph draws it")(
       "write-allowed,w", po::value<std::string>(),
       "write the packets the pipeline forwards (allowed, monitored, passed while classifying, "
       "or let go after being held) to this pcap file")(
@@ -102,6 +107,7 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
     return ExitUsage;
   }
 
+  EndpointLabels labels;
   SimulationInput input;
   {
     const dpi::NdpiProtocolCatalog catalog;
@@ -124,6 +130,9 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
     }
     if (!endpoints.ok()) {
       return endpoints.ioFailure ? ExitUsage : ExitInvalid;
+    }
+    for (const auto& endpoint : endpoints.endpoints) {
+      labels[endpoint.name] = {endpoint.labels.begin(), endpoint.labels.end()};
     }
     input.endpoints = std::move(endpoints.endpoints);
     input.hostIps = std::move(endpoints.hostIps);
@@ -176,6 +185,35 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
         << result.counters.forwarded << " packets forwarded\n";
   }
   int status = ExitOk;
+  if (vm.count("graph")) {
+    // The records in the agent's flow shape, for the one map-drawing code.
+    nlohmann::json flows = nlohmann::json::array();
+    for (const auto& flow : result.flows) {
+      flows.push_back({{"l4", flow.l4},
+                       {"src", {{"endpoint", flow.srcEndpoint}, {"port", flow.srcPort}}},
+                       {"dst", {{"endpoint", flow.dstEndpoint}, {"port", flow.dstPort}}},
+                       {"protocol", flow.protocol},
+                       {"verdict", flow.verdict},
+                       {"enforced", flow.enforced},
+                       {"bytes", flow.bytes}});
+    }
+    const std::string path = vm["graph"].as<std::string>();
+    const std::string dot = serviceMapDot(flows, labels);
+    const auto ends = [&](const char* suffix) { return path.ends_with(suffix); };
+    if (ends(".svg") || ends(".png")) {
+      if (!renderGraph(dot, ends(".svg") ? "svg" : "png", path, &error)) {
+        err << "bulkhead simulate: " << error << "\n";
+        status = ExitUsage;
+      }
+    } else {
+      std::ofstream file(path);
+      file << dot;
+      if (!file.flush()) {
+        err << "bulkhead simulate: cannot write " << path << "\n";
+        status = ExitUsage;
+      }
+    }
+  }
   if (writer && !writer->close(&error)) {
     err << "bulkhead simulate: " << error << "\n";
     status = ExitUsage;

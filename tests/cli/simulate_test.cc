@@ -192,6 +192,27 @@ TEST(Simulate, WriteAllowedKeepsExactlyTheForwardedPackets) {
   EXPECT_LT(written, 64u);
 }
 
+// --graph draws the capture's flows as bulkhead graph draws the agent's (cli/service_map.h).
+TEST(Simulate, GraphWritesTheServiceMapOfTheCapture) {
+  testing::TempDir dir;
+  const std::string out = dir.file("shop.dot");
+  const auto output = simulateShop({"--graph", out});
+  ASSERT_EQ(output.command.exitCode, 0) << output.command.err;
+  std::ifstream in(out);
+  const std::string dot((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* edge :
+       {"\"group:app=web\" -> \"group:app=api\" [label=\"HTTP 8080/TCP\\n1 flow\", "
+        "color=darkgreen]",
+        "\"group:app=web\" -> \"group:app=api\" [label=\"SSH 8080/TCP\\n1 flow, deny\", color=red, "
+        "style=dashed]",
+        "\"group:app=api\" -> \"group:app=db\" [label=\"PostgreSQL 5432/TCP\\n1 flow\", "
+        "color=darkgreen]",
+        "\"group:app=web\" -> \"entity:world\" [label=\"HTTP 80/TCP\\n1 flow, denied (monitor)\", "
+        "color=orange, style=dotted]"}) {
+    EXPECT_NE(dot.find(edge), std::string::npos) << edge << "\n" << dot;
+  }
+}
+
 TEST(Simulate, TextOutputNamesEndpointsProtocolsAndRules) {
   const auto result =
       runCommand({testing::bulkheadBinary(), "simulate", "--policy", example("policies"),
