@@ -1,7 +1,10 @@
 // bulkheadd live: three network namespaces (web, api, db) whose veths are attached to the agent,
 // real clients and servers between them, verdicts checked on the wire and in the violation log.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -15,6 +18,8 @@
 
 #include "dataplane/conversation_owner.h"
 #include "tests/integration/agent_fixture.h"
+#include "tests/support/rsyslog.h"
+#include "tests/support/temp_dir.h"
 #include "wire/quarantine.h"
 
 namespace bulkhead {
@@ -1155,6 +1160,64 @@ TEST_F(AgentTest, TheServiceMapShowsAllowedAndDeniedEdges) {
   EXPECT_NE(text.find(">web</text>"), std::string::npos) << text;
   EXPECT_NE(text.find(">api</text>"), std::string::npos) << text;
   EXPECT_EQ(cli({"graph", "--format", "png"}).exitCode, 2) << "png needs --output";
+}
+
+// violationLog: syslog+udp://... through the agent: a real rsyslogd receives each violation as
+// an RFC 5424 message, MSGID violation, severity warning, the JSON line as the message.
+TEST_F(AgentTest, ViolationsGoToARealSyslogReceiver) {
+  if (!std::filesystem::exists("/usr/sbin/rsyslogd")) {
+    GTEST_SKIP() << "needs rsyslogd (Debian package rsyslog; scripts/setup.sh installs it)";
+  }
+  testing::TempDir receiverDir;
+  testing::Rsyslog rsyslog(receiverDir);
+  ASSERT_TRUE(rsyslog.started());
+  // rsyslogd takes a moment to listen; the agent's first lines would be lost before that.
+  const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(rsyslog.port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        const char message[] = "<14>1 - - probe - - - ready";
+        ::sendto(probe, message, sizeof(message) - 1, 0, reinterpret_cast<sockaddr*>(&to),
+                 sizeof(to));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        return rsyslog.received().find("ready") != std::string::npos;
+      },
+      10));
+  ::close(probe);
+  violationLog_ = "syslog+udp://127.0.0.1:" + std::to_string(rsyslog.port());
+  extraConfig_ = "syslogFacility: local4\n";
+  startAgent();
+  httpServer(*api_, 9090);
+  EXPECT_EQ(httpGet(*web_, *api_, 9090, 2), 0);
+  std::string received;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        received = rsyslog.received();
+        return received.find("|violation|") != std::string::npos;
+      },
+      10))
+      << received << agent_->log();
+  std::istringstream lines(received);
+  std::optional<json> violationLine;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("|violation|") == std::string::npos) {
+      continue;
+    }
+    EXPECT_EQ(line.rfind("1|local4|warning|", 0), 0u) << line;
+    EXPECT_NE(line.find("|bulkheadd|" + std::to_string(agent_->pid()) + "|violation|-|{"),
+              std::string::npos)
+        << line;
+    violationLine = json::parse(line.substr(line.find("|-|") + 3));
+  }
+  ASSERT_TRUE(violationLine);
+  EXPECT_EQ((*violationLine)["kind"], "policy");
+  EXPECT_EQ((*violationLine)["dst"]["port"], 9090);
+  const auto status = json::parse(cli({"status", "--json"}).out);
+  EXPECT_EQ(status["violationLog"]["path"], "syslog 127.0.0.1:" + std::to_string(rsyslog.port()));
+  EXPECT_NE(cli({"violations"}).err.find("not to a file"), std::string::npos);
 }
 
 TEST_F(AgentTest, IdentitiesSurviveARestart) {
