@@ -302,16 +302,15 @@ nlohmann::json Agent::explainJson(const nlohmann::json& request) {
       identity = name == "world" ? rules::reserved_identity::World : rules::reserved_identity::Host;
       return {};
     }
-    for (const auto& endpoint : registry_->endpoints()) {
-      if (endpoint.name == name) {
-        identity = endpoint.identity;
-        if (!endpoint.attachments.empty() && !endpoint.attachments.front().ips.empty()) {
-          ip = endpoint.attachments.front().ips.front();
-        }
-        return {};
-      }
+    const EndpointRegistry::Endpoint* endpoint = registry_->find(name);
+    if (endpoint == nullptr) {
+      return "no endpoint '" + name + "' (an endpoint's name, world or host)";
     }
-    return "no endpoint '" + name + "' (an endpoint's name, world or host)";
+    identity = endpoint->identity;
+    if (!endpoint->attachments.empty() && !endpoint->attachments.front().ips.empty()) {
+      ip = endpoint->attachments.front().ips.front();
+    }
+    return {};
   };
   for (const auto& [key, identity, ip] :
        {std::tuple<const char*, rules::IdentityId*, rules::IpAddress*>{"from", &query.src,

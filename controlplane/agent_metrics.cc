@@ -166,23 +166,22 @@ std::string Agent::metricsText() {
               "Violation reports lost: the workers' event ring was full.");
   out.sample(total.violationsLost);
 
-  out.counter("bulkhead_worker_rx_packets_total", "Frames each worker received.");
-  for (size_t i = 0; i < perWorker.size(); ++i) {
-    out.sample(perWorker[i].rxPackets, {{"worker", std::to_string(i)}});
-  }
-  out.counter("bulkhead_worker_tx_packets_total", "Frames each worker sent.");
-  for (size_t i = 0; i < perWorker.size(); ++i) {
-    out.sample(perWorker[i].txPackets, {{"worker", std::to_string(i)}});
-  }
-  out.counter("bulkhead_worker_handoff_lost_total",
-              "Frames lost changing worker: the owner's inbox was full.");
-  for (size_t i = 0; i < perWorker.size(); ++i) {
-    out.sample(perWorker[i].handoffLost, {{"worker", std::to_string(i)}});
-  }
-  out.gauge("bulkhead_worker_flows", "Flows each worker tracks now.");
-  for (size_t i = 0; i < perWorker.size(); ++i) {
-    out.sample(uint64_t{perWorker[i].flows}, {{"worker", std::to_string(i)}});
-  }
+  const auto perWorkerFamily = [&](const char* name, const char* help, bool gauge,
+                                   uint64_t (*field)(const dataplane::WorkerCounters&)) {
+    gauge ? out.gauge(name, help) : out.counter(name, help);
+    for (size_t i = 0; i < perWorker.size(); ++i) {
+      out.sample(field(perWorker[i]), {{"worker", std::to_string(i)}});
+    }
+  };
+  perWorkerFamily("bulkhead_worker_rx_packets_total", "Frames each worker received.", false,
+                  [](const dataplane::WorkerCounters& c) { return c.rxPackets; });
+  perWorkerFamily("bulkhead_worker_tx_packets_total", "Frames each worker sent.", false,
+                  [](const dataplane::WorkerCounters& c) { return c.txPackets; });
+  perWorkerFamily("bulkhead_worker_handoff_lost_total",
+                  "Frames lost changing worker: the owner's inbox was full.", false,
+                  [](const dataplane::WorkerCounters& c) { return c.handoffLost; });
+  perWorkerFamily("bulkhead_worker_flows", "Flows each worker tracks now.", true,
+                  [](const dataplane::WorkerCounters& c) { return uint64_t{c.flows}; });
 
   out.counter("bulkhead_api_connections_cut_total",
               "Local API clients cut off at their deadline or evicted for a newcomer.");

@@ -10,6 +10,7 @@
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/packet_meta.h"
 #include "rules/protocol_names.h"
+#include "rules/rule_match.h"
 #include "text/json_text.h"
 
 namespace bulkhead::controlplane {
@@ -33,13 +34,6 @@ Peer resolvePeer(uint32_t slot, rules::IdentityId identity, const EndpointLookup
     }
   }
   return {false, identity == rules::reserved_identity::Host ? "host" : "world", {}};
-}
-
-// Protocols whose flows the policy matches by destination port. ICMP's "port" is the echo
-// identifier, which no rule names.
-bool hasPorts(uint8_t ipProtocol) {
-  return ipProtocol == dataplane::ip_protocol::TCP || ipProtocol == dataplane::ip_protocol::UDP ||
-         ipProtocol == dataplane::ip_protocol::SCTP;
 }
 
 // The events come from the workers through shared memory: never trust a terminator to be there.
@@ -68,7 +62,7 @@ nlohmann::ordered_json peerJson(const Peer& peer, rules::IdentityId identity,
 // dpi::Classification), so a flow nDPI could not prove is reported by its L4 protocol.
 std::string policyReason(const ViolationEvent& event, const Peer& dst, const std::string& judged) {
   std::string where = dst.endpoint || event.dstIp.family == 0 ? dst.name : event.dstIp.toString();
-  if (hasPorts(event.ipProtocol)) {
+  if (rules::hasPorts(event.ipProtocol)) {
     where += " port " + std::to_string(event.dstPort);
   }
   if (judged == "Unknown") {

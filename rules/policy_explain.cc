@@ -2,14 +2,12 @@
 
 #include <algorithm>
 
+#include "rules/rule_match.h"
+
 namespace bulkhead::rules {
 namespace {
 
 using CompiledRule = PolicySnapshot::CompiledRule;
-
-bool hasPorts(uint8_t ipProtocol) {
-  return ipProtocol == 6 || ipProtocol == 17 || ipProtocol == 132;
-}
 
 std::string l4Name(uint8_t ipProtocol) {
   switch (ipProtocol) {
@@ -47,41 +45,6 @@ std::string joined(const List& list, Text&& text) {
     out += (out.empty() ? "" : ", ") + text(item);
   }
   return out;
-}
-
-// The checks of policy_snapshot.cc, one at a time, so that the first that fails can be named.
-bool peerMatches(const CompiledRule& rule, IdentityId peer, const IpAddress& peerIp) {
-  if (rule.anyPeer || std::binary_search(rule.peers.begin(), rule.peers.end(), peer)) {
-    return true;
-  }
-  return peer == reserved_identity::World &&
-         std::any_of(rule.cidrs.begin(), rule.cidrs.end(),
-                     [&](const Cidr& cidr) { return cidr.contains(peerIp); });
-}
-
-bool portMatches(const CompiledRule& rule, uint8_t ipProtocol, uint16_t port) {
-  if (rule.ports.empty()) {
-    return true;
-  }
-  return std::any_of(rule.ports.begin(), rule.ports.end(), [&](const PortProtocol& entry) {
-    const bool protocolOk =
-        entry.protocol == L4Protocol::Any || static_cast<uint8_t>(entry.protocol) == ipProtocol;
-    const bool anyPort = entry.first == 0 && entry.last == 65535;
-    return protocolOk &&
-           (anyPort || (hasPorts(ipProtocol) && port >= entry.first && port <= entry.last));
-  });
-}
-
-bool protocolMatches(const CompiledRule& rule, const AppProtocol& app) {
-  return rule.protocols.empty() ||
-         std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.master) ||
-         std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.app);
-}
-
-bool hostMatches(const CompiledRule& rule, std::string_view host) {
-  return rule.hosts.empty() ||
-         std::any_of(rule.hosts.begin(), rule.hosts.end(),
-                     [&](const HostPattern& pattern) { return pattern.matches(host); });
 }
 
 // How far the rule gets: 0 not the peer, 1 not the port, 2 not the protocol (or unclassified),

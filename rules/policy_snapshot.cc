@@ -2,64 +2,16 @@
 
 #include <algorithm>
 
+#include "rules/rule_match.h"
+
 namespace bulkhead::rules {
 namespace {
 
 using CompiledRule = PolicySnapshot::CompiledRule;
 using DirectionalPolicy = PolicySnapshot::DirectionalPolicy;
 
-bool peerMatches(const CompiledRule& rule, IdentityId peer, const IpAddress& peerIp) {
-  if (rule.anyPeer) {
-    return true;
-  }
-  if (std::binary_search(rule.peers.begin(), rule.peers.end(), peer)) {
-    return true;
-  }
-  // CIDRs describe the world outside the host; a container is selected by labels, never by the
-  // address it happens to have.
-  if (peer == reserved_identity::World) {
-    for (const auto& cidr : rule.cidrs) {
-      if (cidr.contains(peerIp)) {
-        return true;
-      }
-    }
-  }
-  return false;
-}
-
-bool hasPorts(uint8_t ipProtocol) {
-  return ipProtocol == 6 || ipProtocol == 17 || ipProtocol == 132;  // TCP, UDP, SCTP
-}
-
-bool portMatches(const CompiledRule& rule, uint8_t ipProtocol, uint16_t port) {
-  if (rule.ports.empty()) {
-    return true;
-  }
-  for (const auto& entry : rule.ports) {
-    const bool protocolOk =
-        entry.protocol == L4Protocol::Any || static_cast<uint8_t>(entry.protocol) == ipProtocol;
-    if (!protocolOk) {
-      continue;
-    }
-    const bool anyPort = entry.first == 0 && entry.last == 65535;
-    if (anyPort || (hasPorts(ipProtocol) && port >= entry.first && port <= entry.last)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 bool l7Matches(const CompiledRule& rule, const AppProtocol& app, std::string_view host) {
-  if (!rule.protocols.empty() &&
-      !std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.master) &&
-      !std::binary_search(rule.protocols.begin(), rule.protocols.end(), app.app)) {
-    return false;
-  }
-  if (!rule.hosts.empty()) {
-    return std::any_of(rule.hosts.begin(), rule.hosts.end(),
-                       [&](const HostPattern& pattern) { return pattern.matches(host); });
-  }
-  return true;
+  return protocolMatches(rule, app) && hostMatches(rule, host);
 }
 
 struct DirectionResult {

@@ -15,12 +15,7 @@
 namespace bulkhead::controlplane {
 namespace {
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using testing::readFile;
 
 TEST(LogSink, Rfc5424HasEveryHeaderFieldInItsPlace) {
   // 2023-11-14T22:13:20.123456Z; local0 (16) warning (4): PRI 132.

@@ -27,6 +27,14 @@ namespace {
 
 using testing::builtBinary;
 
+// web may reach the world (behind the uplink) on TCP 8080 only.
+constexpr const char* WebToTheWorldOn8080 =
+    "---\napiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"
+    "metadata: {name: web}\nspec:\n"
+    "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"
+    "    - toEntities: [world]\n"
+    "      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]\n";
+
 TEST_F(AgentTest, AllowedHttpPassesAndReturnTrafficWorks) {
   startAgent();
   httpServer(*api_, 8080);
@@ -937,12 +945,7 @@ TEST_F(AgentTest, AttachingAndDetachingAnEndpointLeavesOthersFlowing) {
 TEST_F(AgentTest, TheWorldIsBeyondTheUplink) {
   // "world" stands for what lies behind the host bridge: its veth is the agent's uplink.
   Host& world = lab_->addHost("world", "10.213.0.50/24");
-  std::ofstream(policyPath_) << policy("enforce") +
-                                    "---\napiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"
-                                    "metadata: {name: web}\nspec:\n"
-                                    "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"
-                                    "    - toEntities: [world]\n"
-                                    "      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]\n";
+  std::ofstream(policyPath_) << policy("enforce") + WebToTheWorldOn8080;
   startAgent(true, world.hostIfname);
   httpServer(world, 8080);
   httpServer(world, 9090);
@@ -968,12 +971,7 @@ TEST_F(AgentTest, Ipv6LinkLocalControlIsSwitchedNotReportedAsAViolation) {
     GTEST_SKIP() << "needs '" << tool << "' (scripts/setup.sh installs it)";
   }
   Host& world = lab_->addHost("world", "10.213.0.50/24");
-  std::ofstream(policyPath_) << policy("enforce") +
-                                    "---\napiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\n"
-                                    "metadata: {name: web}\nspec:\n"
-                                    "  endpointSelector: {matchLabels: {app: web}}\n  egress:\n"
-                                    "    - toEntities: [world]\n"
-                                    "      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]\n";
+  std::ofstream(policyPath_) << policy("enforce") + WebToTheWorldOn8080;
   startAgent(true, world.hostIfname);
   const std::string pcap = lab_->dir().file("world.pcap");
   auto& capture = lab_->spawn(&world,

@@ -14,12 +14,7 @@
 namespace bulkhead {
 namespace {
 
-std::string readFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
+using testing::readFile;
 
 class InstallTest : public ::testing::Test {
  protected:

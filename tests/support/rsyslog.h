@@ -75,12 +75,7 @@ class Rsyslog {
   }
   bool started() const { return pid_ > 0; }
   uint16_t port() const { return port_; }
-  std::string received() const {
-    std::ifstream in(out_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string received() const { return readFile(out_); }
 
  private:
   std::string out_;

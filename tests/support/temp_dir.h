@@ -4,9 +4,18 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 namespace bulkhead::testing {
+
+// The whole file; "" when it cannot be read.
+inline std::string readFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
 
 // A scratch directory removed when the test ends, whether it passed or not.
 class TempDir {
