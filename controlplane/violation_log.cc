@@ -12,6 +12,7 @@
 #include "rules/protocol_names.h"
 #include "rules/rule_match.h"
 #include "text/json_text.h"
+#include "text/time_text.h"
 
 namespace bulkhead::controlplane {
 namespace {
@@ -87,7 +88,7 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
                          event.srcIp, event.srcPort, event.dstIp, event.dstPort);
 
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  out["time"] = formatTimeNs(event.timeNs);
+  out["time"] = text::formatTimeNs(event.timeNs);
   out["kind"] = limit ? "flow-limit" : spoof ? "spoof" : "policy";
   out["action"] = !event.enforced ? "log" : event.rejected ? "reject" : "drop";
   out["mode"] = event.enforced ? "enforce" : "monitor";
@@ -141,7 +142,7 @@ nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const Endpoi
       protocols.describe(event.classified ? &event.classification : nullptr, event.ipProtocol,
                          event.srcIp, event.srcPort, event.dstIp, event.dstPort);
   nlohmann::ordered_json out = nlohmann::ordered_json::object();
-  out["time"] = formatTimeNs(event.timeNs);
+  out["time"] = text::formatTimeNs(event.timeNs);
   out["kind"] = "flow";
   out["src"] = peerJson(src, event.srcIdentity, event.srcIp, event.srcPort);
   out["dst"] = peerJson(dst, event.dstIdentity, event.dstIp, event.dstPort);
@@ -170,17 +171,6 @@ nlohmann::ordered_json buildLine(const ViolationEvent& event, const EndpointLook
 }
 
 }  // namespace
-
-std::string formatTimeNs(uint64_t timeNs) {
-  const auto seconds = static_cast<time_t>(timeNs / 1000000000ull);
-  const auto fraction = static_cast<unsigned long>(timeNs % 1000000000ull);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[64];
-  std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%09luZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
-  return buffer;
-}
 
 nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols, const Explainer& explain) {

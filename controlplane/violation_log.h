@@ -31,9 +31,6 @@ using EndpointLookup = std::function<std::optional<EndpointInfo>(uint32_t slot)>
 using Explainer =
     std::function<std::optional<rules::Explanation>(const dataplane::ViolationEvent&)>;
 
-// RFC 3339 in UTC with all nine fraction digits: "2023-11-14T22:13:20.123456789Z".
-std::string formatTimeNs(uint64_t timeNs);
-
 // One violation as the log's JSON object; the schema is documented in docs/violations.md.
 nlohmann::json violationToJson(const dataplane::ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols,
