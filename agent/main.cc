@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
       "policy,p", po::value<std::vector<std::string>>(),
       "policy file or directory (repeatable; replaces 'policy')")(
       "no-watch-policy", "do not apply policy file edits by themselves (reload by SIGHUP or API)")(
+      "no-learning", "do not record observed edges for bulkhead policy suggest")(
+      "learned-edges", po::value<unsigned>(),
+      "observed edges kept; past it the longest unseen go first (default 20000)")(
       "api-socket", po::value<std::string>(), "local API socket (default /run/bulkhead/api.sock)")(
       "api-socket-group", po::value<std::string>(),
       "group allowed to use the API (socket 0660); default root only (0600)")(
@@ -209,6 +212,7 @@ int main(int argc, char** argv) {
     }
   }
   number("violation-interval", config.violationIntervalSeconds, 1, 86400);
+  number("learned-edges", config.learnedEdges, 1, 1000000);
   number("workers", config.workers, 1, BH_MAX_WORKERS);
   number("memory", config.memoryMegabytes, 64, 1u << 20);
   number("dpi-budget", config.dpiBudget, 1, 1000);
@@ -265,6 +269,9 @@ int main(int argc, char** argv) {
   }
   if (vm.count("no-watch-policy")) {
     config.watchPolicy = false;
+  }
+  if (vm.count("no-learning")) {
+    config.learning = false;
   }
   if (vm.count("busy-poll")) {
     config.busyPoll = true;

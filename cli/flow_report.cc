@@ -17,6 +17,7 @@ FlowRecord FlowDescriber::describe(dataplane::Flow flow) const {
   const dpi::Classification classification = flow.classification();
   FlowRecord record;
   record.l4 = dataplane::ipProtocolName(flow.ipProtocol());
+  record.ipProtocol = flow.ipProtocol();
   record.srcIp = flow.initiatorIp().toString();
   record.dstIp = flow.responderIp().toString();
   record.srcPort = flow.initiatorPort();

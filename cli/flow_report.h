@@ -16,6 +16,7 @@ namespace bulkhead::cli {
 // One flow as `simulate` reports it (and, later, `bulkhead flows`). Source is the initiator.
 struct FlowRecord {
   std::string l4;
+  uint8_t ipProtocol = 0;
   std::string srcIp;
   uint16_t srcPort = 0;
   std::string dstIp;

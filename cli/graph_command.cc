@@ -23,7 +23,8 @@ int graphCommand(const std::vector<std::string>& args, std::ostream& out, std::o
       "output,o", po::value<std::string>(), "write it here (png needs it); default stdout")(
       "group-by", po::value<std::vector<std::string>>(),
       "label that names a workload (repeatable, first found wins; default app, "
-      "com.docker.compose.service, io.kubernetes.container.name)");
+      "app.kubernetes.io/name, k8s-app, com.docker.compose.service, "
+      "io.kubernetes.container.name)");
   const auto parsed = parse(args, options, {}, out, err, "graph");
   if (parsed.exitCode >= 0) {
     return parsed.exitCode;

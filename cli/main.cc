@@ -26,6 +26,7 @@ constexpr Command Commands[] = {
     {"policy", "reload", reloadCommand},
     {"policy", "show", policyShowCommand},
     {"policy", "explain", explainCommand},
+    {"policy", "suggest", suggestCommand},
     {"protocols", "", protocolsCommand},
     {"simulate", "", simulateCommand},
     {"status", "", statusCommand},
@@ -45,12 +46,15 @@ Usage:
   bulkhead policy check PATH...      validate policy files or directories
   bulkhead protocols [NAME...]        protocols a rule may name: how nDPI reaches each, which are proven
   bulkhead simulate --policy PATH --pcap FILE [--endpoints FILE] [--json] [--write-allowed OUT]
+                   [--graph FILE] [--suggest DIR]
                                      run a capture through the pipeline and report each flow's verdict
   bulkhead status [--json]           the running agent: endpoints, counters, policy generation
   bulkhead policy reload             make the agent load its policy again (kept if invalid)
   bulkhead policy show               the policy in force: generation, sha256, files, rules
   bulkhead policy explain --from ENDPOINT --to ENDPOINT --port P [--l4 UDP] [--protocol NAME] [--host NAME]
                                      the verdict on such a flow, and why: the closest rule
+  bulkhead policy suggest [--since 24h] [--endpoint NAME] [--output DIR] [--diff]
+                                     an allow-list from the flows the agent observed (learning)
   bulkhead endpoints                 endpoints attached to the agent
   bulkhead identities                identities (label sets) and the endpoints that have them
   bulkhead flows                     the agent's tracked flows with protocol and verdict

@@ -88,15 +88,13 @@ std::string serviceMapDot(const nlohmann::json& flows, const EndpointLabels& lab
       node.entity = true;
       return "entity:" + entity;
     }
-    std::string group = "endpoint=" + name;
-    std::string shownAs = name;
-    for (const auto& key : groupLabels) {
-      if (const auto label = found->second.find(key); label != found->second.end()) {
-        group = key + "=" + label->second;
-        shownAs = label->second;
-        break;
-      }
+    const learning::Workload workload = learning::workloadOf(
+        rules::Labels(found->second.begin(), found->second.end()), groupLabels);
+    std::string group;
+    for (const auto& [key, value] : workload.selector) {
+      group += (group.empty() ? "" : ",") + key + "=" + value;
     }
+    const std::string& shownAs = workload.name;
     Node& node = nodes["group:" + group];
     node.label = shownAs;
     node.endpoints.insert(name);

@@ -5,18 +5,19 @@
 #include <string>
 #include <vector>
 
+#include "learning/workload.h"
+
 namespace bulkhead::cli {
 
 // Endpoint name -> its labels, as `bulkhead status` lists them.
 using EndpointLabels = std::map<std::string, std::map<std::string, std::string>>;
 
-// The service map (bulkhead graph): workloads as nodes, grouped by the first of these labels an
-// endpoint has (else by its name), the entities world and host as nodes of their own; one edge
-// per source, destination, L4 protocol, port, protocol and verdict, labelled with the protocol,
-// the port and the number of flows, and styled by verdict: allowed solid, denied dashed red,
-// passed in monitor mode dotted orange.
-inline const std::vector<std::string> DefaultGroupLabels = {"app", "com.docker.compose.service",
-                                                            "io.kubernetes.container.name"};
+// The service map (bulkhead graph): workloads as nodes, grouped as learning::workloadOf groups
+// them (by the first of `groupLabels` an endpoint has, else by its name), the entities world and
+// host as nodes of their own; one edge per source, destination, L4 protocol, port, protocol and
+// verdict, labelled with the protocol, the port and the number of flows, and styled by verdict:
+// allowed solid, denied dashed red, passed in monitor mode dotted orange.
+inline const std::vector<std::string>& DefaultGroupLabels = learning::WorkloadLabels;
 
 // Graphviz DOT of `flows` (the agent's flow list: `bulkhead flows --json`). Every name and label
 // is quoted and escaped: they come from containers.

@@ -6,11 +6,14 @@
 #include "cli/commands.h"
 #include "cli/service_map.h"
 #include "cli/simulation.h"
+#include "cli/suggestion_files.h"
 #include "controlplane/endpoint_loader.h"
 #include "dataplane/eal.h"
 #include "dataplane/pcap_reader.h"
 #include "dataplane/pcap_writer.h"
 #include "dpi/protocol_catalog.h"
+#include "learning/edge_store.h"
+#include "learning/policy_suggestion.h"
 #include "rules/policy_loader.h"
 #include "text/json_text.h"
 
@@ -52,6 +55,43 @@ nlohmann::json summaryJson(const SimulationResult& result) {
            result.captureError ? nlohmann::json(*result.captureError) : nlohmann::json()}};
 }
 
+// The capture's flows as the agent would have recorded them: each as it was judged.
+std::vector<learning::ObservedEdge> observedEdges(const std::vector<FlowRecord>& flows,
+                                                  const EndpointLabels& labels) {
+  learning::EdgeStore store(flows.size() + 1);
+  const auto peer = [&](const std::string& name, const std::string& ip) {
+    learning::EdgePeer out;
+    if (name == "host") {
+      out.kind = learning::EdgePeer::Kind::Host;
+    } else if (const auto found = labels.find(name); found != labels.end()) {
+      out.kind = learning::EdgePeer::Kind::Endpoint;
+      out.labels = {found->second.begin(), found->second.end()};
+    } else {
+      out.address = ip;
+    }
+    return out;
+  };
+  for (const auto& flow : flows) {
+    learning::FlowObservation observed;
+    observed.key.src = peer(flow.srcEndpoint, flow.srcIp);
+    observed.key.dst = peer(flow.dstEndpoint, flow.dstIp);
+    observed.key.ipProtocol = flow.ipProtocol;
+    observed.key.port = flow.dstPort;
+    observed.key.protocol = flow.protocol;
+    observed.key.host = flow.host;
+    observed.decision = flow.verdict == "allow" ? rules::Decision::Allow : rules::Decision::Deny;
+    observed.enforced = flow.enforced;
+    observed.rule = flow.rule;
+    observed.packets = flow.packets;
+    observed.bytes = flow.bytes;
+    observed.timeNs = flow.firstSeenNs;
+    observed.srcAddress = flow.srcIp;
+    observed.dstAddress = flow.dstIp;
+    store.record(observed);
+  }
+  return store.edges();
+}
+
 }  // namespace
 
 int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
@@ -70,6 +110,9 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
       "graph", po::value<std::string>(),
       "write the service map of the capture's flows to this file: Graphviz DOT, or SVG/PNG "
       "by the name's extension (.svg, .png), as bulkhead graph draws it")(
+      "suggest", po::value<std::string>(),
+      "write the allow-list the capture's flows amount to into this directory, one policy per "
+      "workload, as bulkhead policy suggest does from the agent's")(
       "write-allowed,w", po::value<std::string>(),
       "write the packets the pipeline forwards (allowed, monitored, passed while classifying, "
       "or let go after being held) to this pcap file")(
@@ -212,6 +255,21 @@ int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std
         err << "bulkhead simulate: cannot write " << path << "\n";
         status = ExitUsage;
       }
+    }
+  }
+  if (vm.count("suggest")) {
+    std::vector<NamedPolicy> policies;
+    const learning::Suggestion suggestion =
+        learning::suggestPolicies(observedEdges(result.flows, labels), {});
+    for (const auto& policy : suggestion.policies) {
+      policies.push_back({policy.name, policy.yaml});
+    }
+    const std::string directory = vm["suggest"].as<std::string>();
+    if (writePolicies(policies, directory, out, err, "simulate")) {
+      err << "bulkhead simulate: wrote " << policies.size() << " suggested policies to "
+          << directory << " (" << suggestion.leftOut.size() << " edges left out)\n";
+    } else {
+      status = ExitUsage;
     }
   }
   if (writer && !writer->close(&error)) {

@@ -189,6 +189,7 @@ bool Agent::start(std::string* error) {
     }
   }
 
+  openLearning();
   journalPath_ = config_.stateDirectory + "/agent.json";
   std::string warning;
   const AgentJournal previous = AgentJournal::load(journalPath_, &warning);
@@ -351,6 +352,7 @@ void Agent::stop() {
     spdlog::info("wire: removed{}", keep ? "; the quarantine stays (fail closed)" : "");
   }
   saveJournal(false);
+  saveEdges(true);
   wire_.reset();
   linkWatcher_.reset();
   violationLog_.reset();
@@ -389,6 +391,10 @@ std::optional<rules::Explanation> Agent::explain(const dataplane::ViolationEvent
 }
 
 void Agent::writeEvent(const dataplane::ViolationEvent& event) {
+  if (event.kind == dataplane::ViolationKind::Judged) {
+    observe(event);
+    return;
+  }
   ViolationLog* log =
       event.kind == dataplane::ViolationKind::FlowEnd ? flowLog_.get() : violationLog_.get();
   if (log != nullptr) {
@@ -488,6 +494,7 @@ void Agent::serve() {
     if (offload_ && wire_) {
       wire_->keepOffloading(OffloadKeepAliveSeconds);
     }
+    saveEdges(false);
   }
 }
 

@@ -27,6 +27,7 @@
 #include "dataplane/flow_offload.h"
 #include "dpi/protocol_catalog.h"
 #include "dpi/protocol_report.h"
+#include "learning/edge_store.h"
 #include "metrics/metrics_server.h"
 
 namespace bulkhead::controlplane {
@@ -38,7 +39,8 @@ namespace bulkhead::controlplane {
 //    on the wire (agent_endpoints.cc);
 //  - every change marks the forwarding state dirty; it is published once per loop turn, and
 //    the policy compiled again only when the set of identities changed (flush());
-//  - the API's requests are answered in agent_api.cc, Prometheus's scrapes in agent_metrics.cc.
+//  - the API's requests are answered in agent_api.cc, Prometheus's scrapes in agent_metrics.cc;
+//  - every judged flow is an observed edge for `policy suggest` (agent_learning.cc).
 // A start that fails half-way undoes what it did (stop()).
 class Agent {
  public:
@@ -120,6 +122,15 @@ class Agent {
   // request, and for a denial the closest rule and what it did not match.
   nlohmann::json explainJson(const nlohmann::json& request);
 
+  // agent_learning.cc: observed edges and the policy they suggest.
+  void openLearning();
+  // Writes edges.json when edges changed: at once with `now`, else at most every 30 s.
+  void saveEdges(bool now);
+  void observe(const dataplane::ViolationEvent& event);
+  nlohmann::json learningStatusJson() const;
+  nlohmann::json edgesJson(const nlohmann::json& request) const;
+  nlohmann::json suggestJson(const nlohmann::json& request) const;
+
   // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
   bool openMetrics(std::string* error);
   std::string metricsText();
@@ -142,6 +153,11 @@ class Agent {
   std::unique_ptr<api::ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_;  // null: off, or the default port was taken
   std::string metricsError_;                         // why there is none at the default
+  std::unique_ptr<learning::EdgeStore> edges_;       // null: learning is off
+  std::string edgesPath_;
+  bool edgesDirty_ = false;
+  uint64_t edgesSavedMs_ = 0;
+  uint64_t observationsUnresolved_ = 0;  // records of endpoints whose labels were gone
   std::unique_ptr<DockerWatcher> docker_;
   std::unique_ptr<RuntimeLabels> runtime_;  // labels of CNI containers
   DockerScope dockerScope_;

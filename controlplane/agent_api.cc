@@ -179,6 +179,7 @@ nlohmann::json Agent::status() {
            {{"address", metrics_ ? nlohmann::json(metrics_->address()) : nlohmann::json()},
             {"error", metricsError_.empty() ? nlohmann::json() : nlohmann::json(metricsError_)},
             {"scrapes", metrics_ ? metrics_->scrapes() : 0}}},
+          {"learning", learningStatusJson()},
           {"violationLog",
            {{"path", violationLog_->path()},
             {"lines", violationLog_->linesWritten()},
@@ -213,6 +214,8 @@ nlohmann::json Agent::status() {
             {"violationsSuppressed", total.violationsSuppressed},
             {"flowRecordsQueued", total.flowRecordsQueued},
             {"flowRecordsLost", total.flowRecordsLost},
+            {"judgedRecordsQueued", total.judgedRecordsQueued},
+            {"judgedRecordsLost", total.judgedRecordsLost},
             {"doorbellWaits", total.doorbellWaits},
             {"doorbellRings", total.doorbellRings},
             {"handedOff", total.handedOff},
@@ -399,6 +402,12 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
   }
   if (command == "explain") {
     return explainJson(request);
+  }
+  if (command == "edges") {
+    return edgesJson(request);
+  }
+  if (command == "suggest") {
+    return suggestJson(request);
   }
   if (command == "policy") {
     return {{"ok", true},

@@ -88,6 +88,8 @@ class ConfigParser {
                                      "apiSocketGroup",
                                      "violationLog",
                                      "violationIntervalSeconds",
+                                     "learning",
+                                     "learnedEdges",
                                      "flowLog",
                                      "logMaxBytes",
                                      "logFiles",
@@ -126,6 +128,8 @@ class ConfigParser {
     text(top, "stateDirectory", config.stateDirectory);
     text(top, "uplink", config.uplink);
     number(top, "violationIntervalSeconds", config.violationIntervalSeconds, 1, 86400);
+    boolean(top, "learning", config.learning);
+    number(top, "learnedEdges", config.learnedEdges, 1, 1000000);
     // One trunk each; the patch panel sends each conversation to its owner's
     // (dataplane/conversation_hash.h). Whether the host has the CPUs is the EAL's to say.
     number(top, "workers", config.workers, 1, BH_MAX_WORKERS);

@@ -36,6 +36,10 @@ struct AgentConfig {
   unsigned syslogFacility = 16;                      // local0
   std::string stateDirectory = "/var/lib/bulkhead";  // identities.json lives here
   unsigned violationIntervalSeconds = 10;
+  // Learning (docs/operations.md, "Learning a policy"): every judged flow becomes an observed
+  // edge, at most learnedEdges of them (the longest unseen go first), kept in edges.json.
+  bool learning = true;
+  unsigned learnedEdges = 20000;
   // The Prometheus endpoint (docs/metrics.md): host:port, or "off". Left at the default, a port
   // someone else holds costs the agent its metrics (logged, and said in `bulkhead status`);
   // an address the operator chose must be had, or the agent does not start.

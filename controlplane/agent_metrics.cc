@@ -165,6 +165,18 @@ std::string Agent::metricsText() {
   out.counter("bulkhead_violations_lost_total",
               "Violation reports lost: the workers' event ring was full.");
   out.sample(total.violationsLost);
+  if (edges_) {
+    out.gauge("bulkhead_learned_edges", "Observed edges kept for policy suggest (learnedEdges).");
+    out.sample(uint64_t{edges_->size()});
+    out.counter("bulkhead_learned_flows_total", "Judged flows recorded as observed edges.");
+    out.sample(edges_->flowsRecorded());
+    out.counter("bulkhead_learned_edges_evicted_total",
+                "Observed edges forgotten for new ones: the store was full.");
+    out.sample(edges_->evicted());
+    out.counter("bulkhead_learned_flows_lost_total",
+                "Judged flows learning never saw: the workers' event ring was full.");
+    out.sample(total.judgedRecordsLost);
+  }
 
   const auto perWorkerFamily = [&](const char* name, const char* help, bool gauge,
                                    uint64_t (*field)(const dataplane::WorkerCounters&)) {

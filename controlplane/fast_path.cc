@@ -197,6 +197,7 @@ bool FastPath::start(const AgentConfig& config, const std::vector<std::string>& 
   workerConfig.busyPoll = config.busyPoll;
   workerConfig.violationIntervalNs = uint64_t{config.violationIntervalSeconds} * 1000000000ull;
   workerConfig.flowRecords = !config.flowLog.empty();
+  workerConfig.judgedRecords = config.learning;
   unsigned lcore = 0;
   unsigned id = 0;
   try {

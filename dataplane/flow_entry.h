@@ -99,7 +99,7 @@ struct FlowCold {
   rules::AppProtocol inspected;
   uint16_t dpiPackets = 0;
   dpi::Confidence confidence = dpi::Confidence::Unknown;
-  uint8_t spare = 0;
+  bool observed = false;  // handed to the pipeline's judged handler (learning) once
   uint32_t extra = 0;  // the flow's FlowExtra, as its index plus one; 0: none
 };
 static_assert(sizeof(FlowCold) == 56, "with FlowHot and the index, a flow stays within 128 bytes");

@@ -332,6 +332,15 @@ void Pipeline::evaluate(Flow flow) {
     query.host = flow.hostName();
   }
   storeVerdict(flow, policy_->verdict(query));
+  // Judged for good: detection is over, or an enforced denial that no protocol could lift
+  // (nothing of the flow passes, so nDPI would only name it at its expiry, if ever).
+  const FlowHot& hot = flow.hot();
+  const bool final =
+      hot.classified || (decision(hot) == rules::Decision::Deny && hot.verdict.enforced);
+  if (final && !flow.cold().observed && judged_) {
+    flow.cold().observed = true;
+    judged_(flow);
+  }
 }
 
 PacketVerdict Pipeline::decide(Flow flow, bool created, uint32_t length, const Packet& packet) {

@@ -161,6 +161,11 @@ class Pipeline {
 
   using FlowEndHandler = std::function<void(Flow)>;
   void setFlowEndHandler(FlowEndHandler handler) { flowEnd_ = std::move(handler); }
+  // Told of each flow once, when it is first judged for good: after detection is over
+  // (classified, or given up on), or denied by an enforce-mode policy whatever its protocol.
+  // The verdict learning records; not again when a reload judges the flow again.
+  using JudgedHandler = std::function<void(Flow)>;
+  void setJudgedHandler(JudgedHandler handler) { judged_ = std::move(handler); }
   // Asked about a flow that looks idle before it expires: it may move the flow's last-seen time
   // on (a flow the wire carried past the pipeline) and returns whether it did.
   using IdleHandler = std::function<bool(Flow)>;
@@ -220,6 +225,7 @@ class Pipeline {
   const rules::PolicySnapshot* policy_ = nullptr;
   PipelineCounters counters_;
   FlowEndHandler flowEnd_;
+  JudgedHandler judged_;
   IdleHandler idle_;
 };
 

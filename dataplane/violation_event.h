@@ -15,10 +15,11 @@ enum class ViolationKind : uint8_t {
   Spoof,   // a packet from an endpoint port with a source MAC or IP that is not the endpoint's
   EndpointFlowLimit,  // a new flow from an endpoint that has maxFlowsPerEndpoint open already
   FlowEnd,  // not a violation: a flow that ended, allowed or not, for the flow log (flowLog)
+  Judged,   // not a violation: a flow's verdict once detection was over, for learning
 };
 
-// What a worker reports about a denied (or would-be-denied) flow, or (FlowEnd) about any flow
-// that ended. Plain data of fixed size: it
+// What a worker reports about a denied (or would-be-denied) flow, or (FlowEnd, Judged) about
+// any flow that ended or was judged. Plain data of fixed size: it
 // leaves the fast path through a lock-free ring and is formatted by the control thread, after
 // the policy snapshot it came from may be gone (so the rule name is copied, not pointed to).
 struct ViolationEvent {

@@ -92,6 +92,9 @@ Worker::Worker(unsigned id, const WorkerConfig& config, WorkerShared& shared, Do
                                 std::to_string(MaxWorkers) + " workers");
   }
   pipeline_.setFlowEndHandler([this](Flow flow) { reportEnded(flow); });
+  if (config_.judgedRecords) {
+    pipeline_.setJudgedHandler([this](Flow flow) { reportJudged(flow); });
+  }
   pipeline_.setIdleHandler([this](Flow flow) { return refreshOffloaded(flow); });
   dump_.reserve(MaxFlowDump);
   ended_.resize(RecentEnded);
@@ -120,6 +123,8 @@ void addCounters(WorkerCounters& total, const WorkerCounters& one) {
   total.violationsSuppressed += one.violationsSuppressed;
   total.flowRecordsQueued += one.flowRecordsQueued;
   total.flowRecordsLost += one.flowRecordsLost;
+  total.judgedRecordsQueued += one.judgedRecordsQueued;
+  total.judgedRecordsLost += one.judgedRecordsLost;
   total.doorbellWaits += one.doorbellWaits;
   total.doorbellRings += one.doorbellRings;
   total.handedOff += one.handedOff;
@@ -583,19 +588,27 @@ void Worker::reportEnded(Flow flow) {
     queueViolation(flow);
   }
   if (config_.flowRecords) {
-    ViolationEvent* event = flowEvent(flow, ViolationKind::FlowEnd);
-    if (event == nullptr) {
-      ++counters_.flowRecordsLost;
-      return;
-    }
-    event->durationNs = nowNs_ - std::min(nowNs_, flow.cold().firstSeenNs);
-    if (rte_ring_enqueue(shared_.violations, event) != 0) {
-      rte_mempool_put(shared_.eventPool, event);
-      ++counters_.flowRecordsLost;
-      return;
-    }
-    ++counters_.flowRecordsQueued;
+    ++(queueRecord(flow, ViolationKind::FlowEnd) ? counters_.flowRecordsQueued
+                                                 : counters_.flowRecordsLost);
   }
+}
+
+void Worker::reportJudged(Flow flow) {
+  ++(queueRecord(flow, ViolationKind::Judged) ? counters_.judgedRecordsQueued
+                                              : counters_.judgedRecordsLost);
+}
+
+bool Worker::queueRecord(Flow flow, ViolationKind kind) {
+  ViolationEvent* event = flowEvent(flow, kind);
+  if (event == nullptr) {
+    return false;
+  }
+  event->durationNs = nowNs_ - std::min(nowNs_, flow.cold().firstSeenNs);
+  if (rte_ring_enqueue(shared_.violations, event) != 0) {
+    rte_mempool_put(shared_.eventPool, event);
+    return false;
+  }
+  return true;
 }
 
 ViolationEvent* Worker::flowEvent(Flow flow, ViolationKind kind) {

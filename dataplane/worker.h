@@ -32,6 +32,8 @@ struct WorkerConfig {
   uint64_t violationIntervalNs = 10ull * 1000000000ull;
   // Every flow that ends is reported (ViolationKind::FlowEnd), for the flow log.
   bool flowRecords = false;
+  // Every flow is reported once judged after detection (ViolationKind::Judged), for learning.
+  bool judgedRecords = false;
 };
 
 // Counters one worker publishes for the control thread (copied, never shared while written).
@@ -58,6 +60,8 @@ struct WorkerCounters {
   uint64_t violationsSuppressed = 0;
   uint64_t flowRecordsQueued = 0;
   uint64_t flowRecordsLost = 0;  // event ring or pool full
+  uint64_t judgedRecordsQueued = 0;
+  uint64_t judgedRecordsLost = 0;  // event ring or pool full: a flow learning never saw
   uint64_t doorbellWaits = 0;   // idle, blocked until the next frame (or a bound)
   uint64_t doorbellRings = 0;   // of those, woken by a frame entering the trunk
   uint64_t handedOff = 0;       // received here for a conversation another worker owns
@@ -184,6 +188,10 @@ class Worker {
   void reject(const uint8_t* frame, uint32_t length, const PacketMeta& meta, uint16_t ingressTag);
   void reportFlow(Flow flow);
   void reportEnded(Flow flow);
+  void reportJudged(Flow flow);
+  // A FlowEnd or Judged record of `flow` onto the event ring; false (and nothing queued) when
+  // the pool or the ring is full.
+  bool queueRecord(Flow flow, ViolationKind kind);
   FlowSummary summarise(Flow flow, bool ended);
   // Established-flow offload (docs/architecture.md, "Offloaded flows"; worker_offload.cc). After a
   // packet the pipeline let through: its direction goes into the wire when the flow's verdict is

@@ -775,6 +775,55 @@ TEST_F(PipelineTest, ExpireHandsSettledFlowsToTheFlowEndHandler) {
   EXPECT_EQ(pipeline->counters().flowsExpired, 2u);
 }
 
+// Learning's source (Pipeline::setJudgedHandler): each flow once, when its verdict is final --
+// after detection, or at once for an enforced denial -- and not again when a reload judges it.
+TEST_F(PipelineTest, TheJudgedHandlerHearsOfEachFlowOnceItsVerdictIsFinal) {
+  auto pipeline = makePipeline();
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
+  struct Judged {
+    uint16_t port;
+    bool classified;
+    rules::Decision decision;
+  };
+  std::vector<Judged> judged;
+  pipeline->setJudgedHandler([&](Flow flow) {
+    judged.push_back(
+        {flow.responderPort(), flow.hot().classified, flow.verdict(pipeline->policy()).decision});
+  });
+
+  // Denied at its SYN by an enforce-mode policy: final at once, nDPI has nothing to read.
+  TcpSession refused(WebIp, 45000, ApiIp, 9999);
+  ASSERT_EQ(send(*pipeline, refused.syn(), Start).action, Action::Drop);
+  ASSERT_EQ(judged.size(), 1u);
+  EXPECT_EQ(judged[0].port, 9999);
+  EXPECT_FALSE(judged[0].classified);
+  EXPECT_EQ(judged[0].decision, rules::Decision::Deny);
+  send(*pipeline, refused.syn(), Start + 1);  // the client tries again: nothing new
+  EXPECT_EQ(judged.size(), 1u);
+
+  // HTTP to 8080: undecided until nDPI names it, then judged with what it named.
+  TcpSession http(WebIp, 45001, ApiIp, 8080);
+  for (const Bytes& frame : {http.syn(), http.synAck(), http.ack()}) {
+    send(*pipeline, frame, Start + 2);
+  }
+  EXPECT_EQ(judged.size(), 1u);
+  const PacketVerdict request =
+      send(*pipeline, http.fromClient("GET / HTTP/1.1\r\nHost: api.shop.local\r\n\r\n"), Start + 3);
+  send(*pipeline, http.fromServer("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), Start + 4);
+  ASSERT_TRUE(request.flow.hot().classified);
+  ASSERT_EQ(judged.size(), 2u);
+  EXPECT_EQ(judged[1].port, 8080);
+  EXPECT_TRUE(judged[1].classified);
+  EXPECT_EQ(judged[1].decision, rules::Decision::Allow);
+
+  // A reload judges both again; learning has heard of them already.
+  pipeline->setPolicy(compile(*pipeline, apiPolicy("monitor"), 2));
+  send(*pipeline, http.fromClient("GET /again HTTP/1.1\r\nHost: api.shop.local\r\n\r\n"),
+       Start + 5);
+  send(*pipeline, refused.syn(), Start + 6);
+  EXPECT_EQ(judged.size(), 2u);
+}
+
 TEST_F(PipelineTest, FinishDetectionGivesUpOnPendingFlows) {
   auto pipeline = makePipeline();
   pipeline->setPolicy(compile(*pipeline, apiPolicy("enforce"), 1));
