@@ -319,6 +319,19 @@ void Pipeline::trimExtra(Flow flow) {
 }
 
 void Pipeline::evaluate(Flow flow) {
+  storeVerdict(flow, judge(flow, *policy_));
+  // Judged for good: detection is over, or an enforced denial that no protocol could lift
+  // (nothing of the flow passes, so nDPI would only name it at its expiry, if ever).
+  const FlowHot& hot = flow.hot();
+  const bool final =
+      hot.classified || (decision(hot) == rules::Decision::Deny && hot.verdict.enforced);
+  if (final && !flow.cold().observed && judged_) {
+    flow.cold().observed = true;
+    judged_(flow);
+  }
+}
+
+rules::Verdict Pipeline::judge(Flow flow, const rules::PolicySnapshot& policy) {
   const FlowCold& cold = flow.cold();
   rules::FlowQuery query;
   query.src = cold.srcIdentity;
@@ -331,16 +344,7 @@ void Pipeline::evaluate(Flow flow) {
     query.app = cold.inspected;
     query.host = flow.hostName();
   }
-  storeVerdict(flow, policy_->verdict(query));
-  // Judged for good: detection is over, or an enforced denial that no protocol could lift
-  // (nothing of the flow passes, so nDPI would only name it at its expiry, if ever).
-  const FlowHot& hot = flow.hot();
-  const bool final =
-      hot.classified || (decision(hot) == rules::Decision::Deny && hot.verdict.enforced);
-  if (final && !flow.cold().observed && judged_) {
-    flow.cold().observed = true;
-    judged_(flow);
-  }
+  return policy.verdict(query);
 }
 
 PacketVerdict Pipeline::decide(Flow flow, bool created, uint32_t length, const Packet& packet) {

@@ -171,6 +171,10 @@ class Pipeline {
   using IdleHandler = std::function<bool(Flow)>;
   void setIdleHandler(IdleHandler handler) { idle_ = std::move(handler); }
 
+  // What `policy` says of `flow` now, with what is known of it so far; the flow keeps its own
+  // verdict (reports show an established flow as the policy in force sees it).
+  static rules::Verdict judge(Flow flow, const rules::PolicySnapshot& policy);
+
   FlowTable& flows() { return flows_; }
   const PipelineCounters& counters() const { return counters_; }
   const dpi::Detector& detector() const { return detector_; }

@@ -748,11 +748,18 @@ FlowSummary Worker::summarise(Flow flow, bool ended) {
     summary.decision = verdict.decision;
     copyName(summary.rule,
              policy != nullptr ? policy->ruleName(verdict) : rules::PolicySnapshot::SupersededRule);
+  } else if (policy == nullptr) {
+    summary.decision = rules::Decision::NeedL7;
+    copyName(summary.rule, "pending");
   } else {
-    // A verdict of an earlier generation is judged again at the flow's next packet.
-    const bool current = policy != nullptr && flow.verdictCurrent(*policy);
-    summary.decision = current ? verdict.decision : rules::Decision::NeedL7;
-    copyName(summary.rule, current ? policy->ruleName(verdict) : "pending");
+    // A verdict of an earlier generation is judged again at the flow's next packet, which a
+    // closed flow may never have: shown as the policy in force judges it now.
+    const rules::Verdict now =
+        flow.verdictCurrent(*policy) ? verdict : Pipeline::judge(flow, *policy);
+    summary.decision = now.decision;
+    summary.enforced = now.enforced;
+    copyName(summary.rule,
+             now.decision == rules::Decision::NeedL7 ? "pending" : policy->ruleName(now));
   }
   summary.packets = flow.totalPackets();
   summary.bytes = flow.totalBytes();

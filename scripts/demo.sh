@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job. Part 1 (offline): validate the example policy and run the example capture of a
 # small shop through bulkhead's pipeline. Part 2 (live, root): three network namespaces (web,
-# api, db) whose veths are plugged into bulkheadd running that policy; real HTTP, a blocked
-# port, SSH on the HTTP port, then the agent's flows and violation log. Part 3 (live, root,
-# scripts/demo_docker.sh): real Docker containers, found by the agent by their labels, the same
-# policy, a container restart. Everything the demo creates is removed when it ends, also on
+# api, db) whose veths are plugged into bulkheadd, on the operator's path: monitor mode, the
+# policy suggested from what was seen, that policy enforced; a port, a peer and SSH on the HTTP
+# port refused and explained, the agent's flows, violations, metrics and service map. Part 3
+# (live, root, scripts/demo_docker.sh): real Docker containers found by their labels, the
+# hand-written example policy with its host names, a container restart. Everything the demo creates is removed when it ends, also on
 # Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,8 +72,12 @@ for role in web api db; do
   endpoints+="  - {name: $role, interface: $host, labels: {app: $role}, ips: [${ip[$role]}], macs: [\"${mac[$role]}\"]}"$'\n'
 done
 
+# The operator's path (docs/operations.md): observe in monitor mode, have the policy
+# suggested from what was seen, put it in force, see what it refuses and why.
+mkdir -p "$work/policies"
+cp packaging/policies/00-monitor-everything.yaml "$work/policies/"
 cat >"$work/bulkhead.yaml" <<EOF
-policy: $PWD/examples/policies
+policy: $work/policies
 apiSocket: $work/api.sock
 violationLog: $work/violations.jsonl
 stateDirectory: $work/state
@@ -82,6 +87,7 @@ memoryMegabytes: 512
 mbufsPerPort: 4095
 violationIntervalSeconds: 1
 metricsAddress: 127.0.0.1:0
+watchPolicy: false  # the demo reloads once it has put the suggestion in place
 endpoints:
 $endpoints
 EOF
@@ -113,12 +119,8 @@ try_http() {  # from, port, Host header
     --resolve "$host:$port:${ip[api]}" "http://$host:$port/" || true)
   [ "$code" = "200" ] && echo "allowed (HTTP 200)" || echo "blocked (no answer)"
 }
-echo "  web -> api:8080 HTTP Host api.shop.local : $(try_http web 8080 api.shop.local)   [shop-api: HTTP from web, hosts *.shop.local]"
-echo "  web -> api:8080 HTTP Host evil.example   : $(try_http web 8080 evil.example)   [host not allowed: cut once nDPI saw it]"
-echo "  web -> api:9090 HTTP                     : $(try_http web 9090 api.shop.local)   [no rule opens 9090]"
-echo "  db  -> api:8080 HTTP                     : $(try_http db 8080 api.shop.local)   [api takes HTTP from web only]"
-# SSH spoken on the HTTP port: it passes while nDPI classifies, then both ends get a reset.
-ssh_result=$(in_ns web timeout 5 /usr/bin/python3 -c "
+try_ssh() {  # SSH spoken on the HTTP port: it passes while nDPI classifies, then is reset
+  in_ns web timeout 5 /usr/bin/python3 -c "
 import socket
 s = socket.create_connection(('${ip[api]}', 8080), 2); s.settimeout(2)
 try:
@@ -127,8 +129,34 @@ try:
 except (ConnectionResetError, BrokenPipeError):
     print('cut by a TCP reset once nDPI saw SSH')
 except socket.timeout:
-    print('no answer')" 2>&1 || true)
-echo "  web -> api:8080 SSH                      : $ssh_result"
+    print('no answer')" 2>&1 || true
+}
+
+echo
+echo "== 1. observe: the only policy is 00-monitor-everything.yaml (monitor mode, no rules)"
+for _ in 1 2 3; do
+  echo "  web -> api:8080 HTTP Host api.shop.local : $(try_http web 8080 api.shop.local)   [the shop's own traffic]"
+done
+sleep 1
+echo "  each is reported (log), not dropped:"
+cli violations | sed 's/^/    /'
+
+echo
+echo "== 2. bulkhead policy suggest --output $work/suggested --diff"
+cli policy suggest --output "$work/suggested" --diff | sed 's/^/  /'
+echo
+echo "== the suggested policy for api: $work/suggested/api.yaml"
+sed 's/^/  /' "$work/suggested/api.yaml"
+
+echo
+echo "== 3. enforce: the suggestion replaces the monitor policy"
+rm "$work/policies/00-monitor-everything.yaml"
+cp "$work/suggested/"*.yaml "$work/policies/"
+cli policy reload
+echo "  web -> api:8080 HTTP Host api.shop.local : $(try_http web 8080 api.shop.local)   [seen in monitor mode: allowed]"
+echo "  web -> api:9090 HTTP                     : $(try_http web 9090 api.shop.local)   [never seen: no rule opens 9090]"
+echo "  db  -> api:8080 HTTP                     : $(try_http db 8080 api.shop.local)   [api took HTTP from web only]"
+echo "  web -> api:8080 SSH                      : $(try_ssh)   [the rule names HTTP]"
 sleep 1.2
 
 echo
@@ -138,11 +166,11 @@ echo
 echo "== bulkhead flows"
 cli flows
 echo
-echo "== bulkhead violations (the JSON lines are in the agent's violation log)"
-cli violations
+echo "== bulkhead violations in enforce mode, each with the rule that came closest and why"
+cli violations | grep -v ' log ' || true
 echo
 echo "== one violation as logged"
-head -n 1 "$work/violations.jsonl"
+grep -m 1 '"mode":"enforce"' "$work/violations.jsonl"
 echo
 metrics=$(cli status --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["metrics"]["address"])')
 echo "== Prometheus metrics, scraped once from http://$metrics/metrics (docs/metrics.md)"
