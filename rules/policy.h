@@ -72,6 +72,7 @@ struct Policy {
   std::optional<std::vector<PeerRule>> ingress;
   std::optional<std::vector<PeerRule>> egress;
   SourceLocation where;
+  SourceLocation nameWhere;  // the metadata.name value, where a duplicate is reported
 };
 
 struct PolicySet {

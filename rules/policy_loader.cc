@@ -82,6 +82,7 @@ class DocumentParser : private YamlReader {
                                  "with a letter or digit, at most 253 characters");
         }
         policy.name = *text;
+        policy.nameWhere = at(name->value);
       }
     }
     for (const char* key : {"labels", "annotations"}) {
@@ -438,7 +439,13 @@ class DocumentParser : private YamlReader {
           port.protocol = L4Protocol::Any;
         } else {
           std::string message = "unknown L4 protocol " + quote(*text);
-          if (const auto hint = nearest(*text, {"TCP", "UDP", "ICMP", "ICMPv6", "ANY"})) {
+          if (catalog_.find(*text).value_or(0) != 0) {
+            // The commonest slip: the application protocol where the transport goes.
+            message += ": " + quote(*text) +
+                       " is an application protocol; name it in l7.protocols (as in l7: "
+                       "{protocols: [" +
+                       *text + "]}) and give TCP or UDP here";
+          } else if (const auto hint = nearest(*text, {"TCP", "UDP", "ICMP", "ICMPv6", "ANY"})) {
             message += " (did you mean " + quote(*hint) + "?)";
           } else {
             message += " (valid: TCP, UDP, ICMP, ICMPv6, ANY)";
@@ -596,13 +603,13 @@ struct NameRegistry {
   std::map<std::string, SourceLocation> seen;
 
   void add(const Policy& policy, Diagnostics& errors) {
-    const auto [found, inserted] = seen.emplace(policy.name, policy.where);
+    const auto [found, inserted] = seen.emplace(policy.name, policy.nameWhere);
     if (!inserted) {
       const SourceLocation& first = found->second;
-      errors.push_back({policy.where, "duplicate policy name " + quote(policy.name) +
-                                          " (first defined at " + first.file + ":" +
-                                          std::to_string(first.line) + ":" +
-                                          std::to_string(first.column) + ")"});
+      errors.push_back({policy.nameWhere, "duplicate policy name " + quote(policy.name) +
+                                              " (first defined at " + first.file + ":" +
+                                              std::to_string(first.line) + ":" +
+                                              std::to_string(first.column) + ")"});
     }
   }
 };

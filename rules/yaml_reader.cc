@@ -80,6 +80,27 @@ std::vector<std::pair<std::string, int>> splitDocuments(const std::string& text)
   return out;
 }
 
+// The line and column (1-based) of the first tab in a line's leading whitespace.
+std::optional<std::pair<int, int>> indentationTab(const std::string& text) {
+  int line = 1;
+  int column = 1;
+  bool leading = true;
+  for (const char c : text) {
+    if (c == '\n') {
+      ++line;
+      column = 1;
+      leading = true;
+      continue;
+    }
+    if (leading && c == '\t') {
+      return std::pair{line, column};
+    }
+    leading = leading && c == ' ';
+    ++column;
+  }
+  return std::nullopt;
+}
+
 std::optional<SourceLocation> tooDeep(const std::string& text, const std::string& fileName) {
   int line = 1;
   int column = 0;
@@ -139,9 +160,22 @@ std::vector<YamlDocument> parseYamlDocuments(const std::string& text, const std:
         documents.push_back({std::move(node), offset});
       }
     } catch (const YAML::Exception& e) {
+      // A tab in the indentation is never YAML, and yaml-cpp's word on it names something else.
+      if (const auto tab = indentationTab(chunk)) {
+        errors.push_back({{fileName, tab->first + offset, tab->second},
+                          "a tab in the indentation: YAML indents with spaces only"});
+        return {};
+      }
       const int line = e.mark.is_null() ? 0 : e.mark.line + 1 + offset;
       const int column = e.mark.is_null() ? 0 : e.mark.column + 1;
-      errors.push_back({{fileName, line, column}, "YAML syntax error: " + e.msg});
+      std::string message = "YAML syntax error: " + e.msg;
+      if (e.msg == YAML::ErrorMsg::END_OF_MAP || e.msg == YAML::ErrorMsg::END_OF_SEQ ||
+          e.msg == YAML::ErrorMsg::BLOCK_ENTRY || e.msg == YAML::ErrorMsg::MAP_VALUE) {
+        message +=
+            " (is this line indented like the keys of the mapping it belongs to? every "
+            "key of one mapping starts in the same column)";
+      }
+      errors.push_back({{fileName, line, column}, std::move(message)});
       return {};
     }
   }
@@ -188,6 +222,9 @@ YamlReader::Fields YamlReader::fields(const YAML::Node& map,
                                       std::initializer_list<std::string_view> allowed,
                                       std::string_view context) {
   Fields out;
+  // Misspelt keys by the key they were meant to be: read as that key once the mapping is done
+  // (the misspelling is still an error), so a typo is one error, not a second "missing" one.
+  std::vector<std::pair<std::string, Field>> meant;
   const std::vector<std::string> names(allowed.begin(), allowed.end());
   for (const auto& entry : map) {
     const YAML::Node& key = entry.first;
@@ -200,6 +237,7 @@ YamlReader::Fields YamlReader::fields(const YAML::Node& map,
       std::string message = "unknown key " + quote(name) + " in " + std::string(context);
       if (const auto hint = nearest(name, names)) {
         message += " (did you mean " + quote(*hint) + "?)";
+        meant.emplace_back(*hint, Field{key, entry.second});
       } else {
         message += " (valid keys:";
         for (const auto& valid : names) {
@@ -217,6 +255,9 @@ YamlReader::Fields YamlReader::fields(const YAML::Node& map,
       continue;
     }
     out.emplace(name, Field{key, entry.second});
+  }
+  for (auto& [name, field] : meant) {
+    out.emplace(name, std::move(field));  // never over the key itself, when it is there too
   }
   return out;
 }

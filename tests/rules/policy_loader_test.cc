@@ -571,8 +571,9 @@ spec:
   endpointSelector: {}
   egress: []
 )");
+  // At the name itself, both times: where the operator has to look.
   EXPECT_EQ(errorsOf(text),
-            Errors{"p.yaml:9:1: duplicate policy name 'p' (first defined at p.yaml:1:1)"});
+            Errors{"p.yaml:12:9: duplicate policy name 'p' (first defined at p.yaml:4:9)"});
   EXPECT_FALSE(load(text).ok());
 }
 
@@ -719,8 +720,47 @@ metadata:
     team: shop
 spec: {endpointSelector: {}, ingress: []}
 )";
-  EXPECT_EQ(errorsOf(text), Errors{"p.yaml:5:9: YAML syntax error: illegal map value"});
+  EXPECT_EQ(errorsOf(text),
+            Errors{"p.yaml:5:9: YAML syntax error: illegal map value (is this line indented like "
+                   "the keys of the mapping it belongs to? every key of one mapping starts in the "
+                   "same column)"});
   EXPECT_TRUE(load(text).set.policies.empty());
+}
+
+TEST(PolicyLoaderTest, ATabInTheIndentationIsNamedWhereItIs) {
+  const std::string text =
+      "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata:\n"
+      "  name: p\nspec:\n  endpointSelector: {}\n  ingress:\n  \t- {}\n";
+  EXPECT_EQ(errorsOf(text),
+            Errors{"p.yaml:8:3: a tab in the indentation: YAML indents with spaces only"});
+  // A tab inside a value is no indentation, and fine.
+  EXPECT_TRUE(load(withHeader("  annotations: {note: \"a\tb\"}\nspec:\n  endpointSelector: {}\n"
+                              "  ingress: []\n"))
+                  .ok());
+}
+
+TEST(PolicyLoaderTest, AnApplicationProtocolWhereTheL4OneGoesPointsAtL7Protocols) {
+  const auto errors = errorsOf(withHeader(R"(spec:
+  endpointSelector: {}
+  ingress:
+    - toPorts: [{ports: [{port: 80, protocol: HTTP}]}]
+)"));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("unknown L4 protocol 'HTTP': 'HTTP' is an application protocol; name "
+                           "it in l7.protocols"),
+            std::string::npos)
+      << errors[0];
+}
+
+TEST(PolicyLoaderTest, AMisspeltRequiredKeyIsOneErrorNotTwo) {
+  EXPECT_EQ(errorsOf(withHeader("spec:\n  endpointSelectr: {}\n  ingress: []\n")),
+            Errors{"p.yaml:6:3: unknown key 'endpointSelectr' in spec (did you mean "
+                   "'endpointSelector'?)"});
+  // Its value is still read as what it was meant to be, and judged.
+  const auto errors =
+      errorsOf(withHeader("spec:\n  endpointSelectr: {matchLabel: {}}\n  ingress: []\n"));
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_NE(errors[1].find("unknown key 'matchLabel'"), std::string::npos) << errors[1];
 }
 
 TEST(PolicyLoaderTest, UnclosedFlowMappingIsASyntaxError) {
@@ -868,7 +908,7 @@ TEST(PolicyLoaderFilesTest, DuplicateNamesAcrossFilesPointAtTheFirstFile) {
   const auto result = rules::loadPolicies({dir.path().string()}, catalog());
   ASSERT_EQ(result.errors.size(), 1u);
   EXPECT_EQ(rules::format(result.errors[0]),
-            b + ":2:1: duplicate policy name 'same' (first defined at " + a + ":1:1)");
+            b + ":4:18: duplicate policy name 'same' (first defined at " + a + ":3:18)");
 }
 
 TEST(PolicyLoaderFilesTest, SingleFilePathIsLoadedWhateverItsExtension) {
