@@ -71,6 +71,18 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
         << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
         << " write errors, " << count("flowRecordsLost") << " records lost\n";
   }
+  if (const auto& learning = reply["learning"]; learning.is_object()) {
+    if (learning.value("enabled", false)) {
+      out << "learning: " << learning.value("edges", uint64_t{0}) << " observed edges of at most "
+          << learning.value("capacity", uint64_t{0}) << " ("
+          << learning.value("evicted", uint64_t{0}) << " forgotten for newer ones), "
+          << learning.value("flowsRecorded", uint64_t{0}) << " flows recorded, "
+          << count("judgedRecordsLost") << " lost, " << learning.value("unresolved", uint64_t{0})
+          << " of endpoints gone before they were read\n";
+    } else {
+      out << "learning: off\n";
+    }
+  }
   if (const auto& metrics = reply["metrics"]; metrics.is_object()) {
     if (metrics["address"].is_string()) {
       out << "metrics: http://"
