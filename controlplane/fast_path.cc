@@ -145,15 +145,20 @@ bool FastPath::start(const AgentConfig& config, const std::vector<std::string>& 
   eventPool_ = rte_mempool_create("bh_events", 4095, sizeof(dataplane::ViolationEvent), 64, 0,
                                   nullptr, nullptr, nullptr, nullptr, socket, 0);
   violations_ = rte_ring_create("bh_violations", 4096, socket, RING_F_SC_DEQ);
+  recordPool_ = rte_mempool_create("bh_records", 8191, sizeof(dataplane::ViolationEvent), 64, 0,
+                                   nullptr, nullptr, nullptr, nullptr, socket, 0);
+  records_ = rte_ring_create("bh_records", 8192, socket, RING_F_SC_DEQ);
   const size_t rcuSize = rte_rcu_qsbr_get_memsize(config.workers);
   rcu_ = static_cast<rte_rcu_qsbr*>(rte_zmalloc("bh_rcu", rcuSize, RTE_CACHE_LINE_SIZE));
-  if (eventPool_ == nullptr || violations_ == nullptr || rcu_ == nullptr ||
-      rte_rcu_qsbr_init(rcu_, config.workers) != 0) {
+  if (eventPool_ == nullptr || violations_ == nullptr || recordPool_ == nullptr ||
+      records_ == nullptr || rcu_ == nullptr || rte_rcu_qsbr_init(rcu_, config.workers) != 0) {
     return fail(std::string("cannot allocate control structures: ") + rte_strerror(rte_errno));
   }
   shared_.rcu = rcu_;
   shared_.violations = violations_;
   shared_.eventPool = eventPool_;
+  shared_.records = records_;
+  shared_.recordPool = recordPool_;
   shared_.packetPool = packetPool_;
   shared_.offload = offload;
   doorbells_ = std::move(doorbells);
@@ -253,6 +258,10 @@ void FastPath::stop(const std::function<void(const dataplane::ViolationEvent&)>&
   violations_ = nullptr;
   rte_mempool_free(eventPool_);
   eventPool_ = nullptr;
+  rte_ring_free(records_);
+  records_ = nullptr;
+  rte_mempool_free(recordPool_);
+  recordPool_ = nullptr;
   rte_mempool_free(packetPool_);
   packetPool_ = nullptr;
   rte_free(rcu_);
@@ -291,22 +300,27 @@ void FastPath::reclaim() {
 }
 
 void FastPath::drainViolations(const std::function<void(const dataplane::ViolationEvent&)>& write) {
-  if (violations_ == nullptr) {
-    return;
-  }
-  void* events[64];
-  for (;;) {
-    const unsigned count = rte_ring_dequeue_burst(violations_, events, 64, nullptr);
-    for (unsigned i = 0; i < count; ++i) {
-      write(*static_cast<dataplane::ViolationEvent*>(events[i]));
-    }
-    if (count > 0) {
-      rte_mempool_put_bulk(eventPool_, events, count);
-    }
-    if (count < 64) {
+  const auto drain = [&](rte_ring* ring, rte_mempool* pool) {
+    if (ring == nullptr) {
       return;
     }
-  }
+    void* events[64];
+    for (unsigned left = 2 * rte_ring_get_size(ring); left > 0;) {
+      const unsigned count = rte_ring_dequeue_burst(ring, events, std::min(left, 64u), nullptr);
+      for (unsigned i = 0; i < count; ++i) {
+        write(*static_cast<dataplane::ViolationEvent*>(events[i]));
+      }
+      if (count > 0) {
+        rte_mempool_put_bulk(pool, events, count);
+      }
+      if (count < 64) {
+        return;
+      }
+      left -= count;
+    }
+  };
+  drain(violations_, eventPool_);
+  drain(records_, recordPool_);
 }
 
 std::vector<dataplane::WorkerCounters> FastPath::counters() const {

@@ -22,8 +22,8 @@ namespace bulkhead::controlplane {
 
 // The agent's DPDK side: the EAL, the pools, the trunks' ports (one per worker), the workers and
 // their inboxes, the RCU that lets the control thread replace the forwarding state under them,
-// and the ring violations leave the workers by. The control thread owns it and is the only one
-// to call it.
+// and the rings violations and flow records leave the workers by. The control thread owns it and is
+// the only one to call it.
 class FastPath {
  public:
   FastPath() = default;
@@ -54,7 +54,9 @@ class FastPath {
   void reclaim();
   const dataplane::ForwardingState* current() const { return current_.get(); }
 
-  // Hands every violation the workers queued to `write`; never blocks the workers.
+  // Hands the violations, then the flow records, the workers queued to `write`: at most two
+  // rings' worth, so that workers filling them as fast as they are read cannot hold the control
+  // loop here. Never blocks the workers.
   void drainViolations(const std::function<void(const dataplane::ViolationEvent&)>& write);
 
   std::vector<dataplane::WorkerCounters> counters() const;
@@ -69,6 +71,8 @@ class FastPath {
   rte_mempool* packetPool_ = nullptr;
   rte_mempool* eventPool_ = nullptr;
   rte_ring* violations_ = nullptr;
+  rte_mempool* recordPool_ = nullptr;
+  rte_ring* records_ = nullptr;
   rte_rcu_qsbr* rcu_ = nullptr;
   std::unique_ptr<dataplane::PortManager> ports_;
   std::vector<std::unique_ptr<dataplane::Doorbell>> doorbells_;  // by worker

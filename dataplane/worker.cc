@@ -599,21 +599,24 @@ void Worker::reportJudged(Flow flow) {
 }
 
 bool Worker::queueRecord(Flow flow, ViolationKind kind) {
-  ViolationEvent* event = flowEvent(flow, kind);
+  if (shared_.records == nullptr) {
+    return false;
+  }
+  ViolationEvent* event = flowEvent(flow, kind, shared_.recordPool);
   if (event == nullptr) {
     return false;
   }
   event->durationNs = nowNs_ - std::min(nowNs_, flow.cold().firstSeenNs);
-  if (rte_ring_enqueue(shared_.violations, event) != 0) {
-    rte_mempool_put(shared_.eventPool, event);
+  if (rte_ring_enqueue(shared_.records, event) != 0) {
+    rte_mempool_put(shared_.recordPool, event);
     return false;
   }
   return true;
 }
 
-ViolationEvent* Worker::flowEvent(Flow flow, ViolationKind kind) {
+ViolationEvent* Worker::flowEvent(Flow flow, ViolationKind kind, rte_mempool* pool) {
   void* slot = nullptr;
-  if (rte_mempool_get(shared_.eventPool, &slot) != 0) {
+  if (rte_mempool_get(pool, &slot) != 0) {
     return nullptr;
   }
   auto* event = new (slot) ViolationEvent{};
@@ -647,7 +650,7 @@ ViolationEvent* Worker::flowEvent(Flow flow, ViolationKind kind) {
 }
 
 void Worker::queueViolation(Flow flow) {
-  ViolationEvent* event = flowEvent(flow, ViolationKind::Policy);
+  ViolationEvent* event = flowEvent(flow, ViolationKind::Policy, shared_.eventPool);
   if (event == nullptr) {
     ++counters_.violationsLost;
     return;

@@ -112,6 +112,10 @@ struct WorkerShared {
   rte_rcu_qsbr* rcu = nullptr;
   rte_ring* violations = nullptr;  // ViolationEvent* from `eventPool`, to the control thread
   rte_mempool* eventPool = nullptr;
+  // Flow records (FlowEnd, Judged) have a ring and a pool of their own: a container opening
+  // flows as fast as it can fills these, never the room violations are reported in. Null: none.
+  rte_ring* records = nullptr;
+  rte_mempool* recordPool = nullptr;
   rte_mempool* packetPool = nullptr;  // for the frames the worker makes (TCP resets)
   // With more than one worker, one inbox per worker (indexed by worker id; multi-producer,
   // single-consumer): the frames the others received for conversations it owns
@@ -209,7 +213,7 @@ class Worker {
   bool offloadedNow(Flow flow) const;
   void queueViolation(Flow flow);
   // The flow's part of an event, for a violation or a flow record; false when the pool is empty.
-  ViolationEvent* flowEvent(Flow flow, ViolationKind kind);
+  ViolationEvent* flowEvent(Flow flow, ViolationKind kind, rte_mempool* pool);
   // A violation about the frame itself (no flow to name): a spoofed source, or a new flow past
   // the endpoint's limit. At most one per attachment and kind per violation interval.
   void reportAttachment(ViolationKind kind, const Attachment& attachment, const PacketMeta& meta);

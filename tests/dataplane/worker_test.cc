@@ -126,6 +126,7 @@ TEST_F(WorkerTest, SwitchesBothDirectionsIntoOneFlowWithoutAllocating) {
   dataplane::WorkerConfig config;
   config.pipeline.flows.capacity = 4096;
   config.pipeline.dpi.maxClassifyingFlows = 1024;
+  config.judgedRecords = true;  // as the agent runs: learning's records cost no allocation either
   start(config);
 
   constexpr int Flows = 300;
@@ -424,6 +425,31 @@ TEST_F(WorkerTest, OffloadsAFlowAllowedForGoodAndTakesItBackUnderANewState) {
 
 // A flow that ended is still in the dump for a while, marked ended, with its verdict and counts:
 // what succeeded does not vanish from `bulkhead flows` when it closes.
+// Learning's records have a ring of their own: a container opening new flows as fast as it can
+// overflows that (counted), never the room its violations are reported in.
+TEST_F(WorkerTest, AFloodOfNewFlowsFillsTheRecordRingNeverTheViolationRing) {
+  dataplane::WorkerConfig config;
+  config.pipeline.flows.capacity = 4096;
+  config.judgedRecords = true;
+  start(config);
+  constexpr int Flows = 1000;  // past the 256 records, within the 1024 violations
+  for (int flow = 0; flow < Flows; ++flow) {
+    put(trunkFrame(WebTag, WebIp, static_cast<uint16_t>(20000 + flow), ApiIp, 9999));  // denied
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (worker_->counters().rxPackets < Flows && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  stop();
+  const dataplane::WorkerCounters counters = worker_->counters();
+  EXPECT_EQ(counters.violationsQueued, uint64_t{Flows});
+  EXPECT_EQ(counters.violationsLost, 0u);
+  EXPECT_EQ(counters.judgedRecordsQueued + counters.judgedRecordsLost, uint64_t{Flows});
+  EXPECT_GT(counters.judgedRecordsLost, 0u);
+  EXPECT_LE(counters.judgedRecordsQueued, 256u);
+  EXPECT_EQ(drainViolations(), size_t{Flows});
+}
+
 TEST_F(WorkerTest, TheDumpKeepsTheFlowsThatEndedLately) {
   dataplane::WorkerConfig config;
   config.pipeline.flows.capacity = 4096;

@@ -80,10 +80,16 @@ RingTrunk::RingTrunk(const std::string& name, unsigned queues, unsigned ringSize
       rte_mempool_create((name + "events").c_str(), 1023, sizeof(dataplane::ViolationEvent), 0, 0,
                          nullptr, nullptr, nullptr, nullptr, socket, 0);
   shared.violations = rte_ring_create((name + "viol").c_str(), 1024, socket, RING_F_SC_DEQ);
+  // Small: a test fills it with a few hundred new flows.
+  shared.recordPool =
+      rte_mempool_create((name + "records").c_str(), 255, sizeof(dataplane::ViolationEvent), 0, 0,
+                         nullptr, nullptr, nullptr, nullptr, socket, 0);
+  shared.records = rte_ring_create((name + "rec").c_str(), 256, socket, RING_F_SC_DEQ);
   shared.rcu = static_cast<rte_rcu_qsbr*>(
       rte_zmalloc(nullptr, rte_rcu_qsbr_get_memsize(queues), RTE_CACHE_LINE_SIZE));
   if (shared.packetPool == nullptr || shared.eventPool == nullptr || shared.violations == nullptr ||
-      shared.rcu == nullptr || rte_rcu_qsbr_init(shared.rcu, queues) != 0) {
+      shared.recordPool == nullptr || shared.records == nullptr || shared.rcu == nullptr ||
+      rte_rcu_qsbr_init(shared.rcu, queues) != 0) {
     fail("shared structures");
   }
 
@@ -204,6 +210,13 @@ void RingTrunk::release() {
   shared.violations = nullptr;
   rte_mempool_free(shared.eventPool);
   shared.eventPool = nullptr;
+  while (shared.records != nullptr && rte_ring_dequeue(shared.records, &left) == 0) {
+    rte_mempool_put(shared.recordPool, left);
+  }
+  rte_ring_free(shared.records);
+  shared.records = nullptr;
+  rte_mempool_free(shared.recordPool);
+  shared.recordPool = nullptr;
   rte_mempool_free(shared.packetPool);
   shared.packetPool = nullptr;
   rte_mempool_free(frames);
