@@ -16,11 +16,15 @@ namespace po = boost::program_options;
 
 int graphCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
   po::options_description options(
-      "bulkhead graph [--format dot|svg|png|plain] [--output FILE] [--group-by LABEL]...\n"
-      "The service map of the agent's flows (those open and those that ended lately)");
+      "bulkhead graph [--format dot|svg|png|plain] [--output FILE] [--since DURATION] [--flows]\n"
+      "               [--group-by LABEL]...\n"
+      "The service map of what the agent observed (its learned edges), or of its flows");
   options.add_options()("format", po::value<std::string>()->default_value("dot"),
                         "dot (Graphviz source), svg, png or plain (rendered by Graphviz's dot)")(
       "output,o", po::value<std::string>(), "write it here (png needs it); default stdout")(
+      "since", po::value<std::string>(),
+      "only edges seen within this long (90s, 15m, 24h, 7d); default all the agent keeps")(
+      "flows", "the flows tracked now and those that ended lately, not the learned edges")(
       "group-by", po::value<std::vector<std::string>>(),
       "label that names a workload (repeatable, first found wins; default app, "
       "app.kubernetes.io/name, k8s-app, com.docker.compose.service, "
@@ -40,12 +44,33 @@ int graphCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     return ExitUsage;
   }
   const auto status = call(parsed.vm, {{"command", "status"}}, err, "graph");
-  const auto flows =
-      status.is_null() ? status : call(parsed.vm, {{"command", "flows"}}, err, "graph");
-  if (flows.is_null()) {
+  if (status.is_null()) {
     return ExitUsage;
   }
   cli::EndpointLabels labels;
+  bool fromFlows = parsed.vm.count("flows") > 0;
+  if (!fromFlows && !status["learning"].value("enabled", false)) {
+    err << "bulkhead graph: learning is off in the agent; drawing its flows instead\n";
+    fromFlows = true;
+  }
+  nlohmann::json flows;
+  if (fromFlows) {
+    flows = call(parsed.vm, {{"command", "flows"}}, err, "graph");
+  } else {
+    nlohmann::json request = {{"command", "edges"}};
+    if (parsed.vm.count("since")) {
+      request["since"] = parsed.vm["since"].as<std::string>();
+    }
+    const auto edges = call(parsed.vm, request, err, "graph");
+    if (!edges.is_null() && !edges.value("ok", false)) {
+      return finish(edges, parsed.vm, out, err, "graph", "");
+    }
+    flows =
+        edges.is_null() ? edges : nlohmann::json{{"flows", edgesAsFlows(edges["edges"], labels)}};
+  }
+  if (flows.is_null()) {
+    return ExitUsage;
+  }
   for (const auto& endpoint : status.value("endpoints", nlohmann::json::array())) {
     auto& into = labels[text::stringMember(endpoint, "name")];
     if (const auto* map = text::objectMember(endpoint, "labels")) {

@@ -58,8 +58,8 @@ Usage:
   bulkhead endpoints                 endpoints attached to the agent
   bulkhead identities                identities (label sets) and the endpoints that have them
   bulkhead flows                     the agent's tracked flows with protocol and verdict
-  bulkhead graph [--format dot|svg|png|plain] [--output FILE]
-                                     the service map of those flows (Graphviz)
+  bulkhead graph [--format dot|svg|png|plain] [--output FILE] [--since 24h] [--flows]
+                                     the service map of what the agent observed (Graphviz)
   bulkhead violations [--follow]     the violation log, readable (or --json lines)
   bulkhead endpoint attach NAME --interface IF [--label K=V]... [--ip A]... [--mac M]...
   bulkhead endpoint detach NAME      plug an endpoint's interface into / out of the agent

@@ -118,7 +118,7 @@ std::string serviceMapDot(const nlohmann::json& flows, const EndpointLabels& lab
                         ? "monitor"
                         : verdict;
       EdgeCount& count = edges[key];
-      ++count.flows;
+      count.flows += text::unsignedMember(flow, "flows").value_or(1);
       count.bytes += text::unsignedMember(flow, "bytes").value_or(0);
     }
   }
@@ -154,6 +154,56 @@ std::string serviceMapDot(const nlohmann::json& flows, const EndpointLabels& lab
   }
   out += "}\n";
   return out;
+}
+
+nlohmann::json edgesAsFlows(const nlohmann::json& edges, EndpointLabels& labels) {
+  nlohmann::json flows = nlohmann::json::array();
+  if (!edges.is_array()) {
+    return flows;
+  }
+  const auto side = [&](const nlohmann::json* peer) -> std::string {
+    const std::string kind = peer != nullptr ? text::stringMember(*peer, "kind") : "";
+    if (kind != "endpoint") {
+      return kind == "host" ? "host" : "world";
+    }
+    std::map<std::string, std::string> own;
+    if (const auto* map = text::objectMember(*peer, "labels")) {
+      for (const auto& [key, value] : map->items()) {
+        if (value.is_string()) {
+          own[key] = value.get<std::string>();
+        }
+      }
+    }
+    // An endpoint's name is its bulkhead.io/name; one that is gone keeps it in its labels.
+    const auto name = own.find("bulkhead.io/name");
+    const std::string shown = name != own.end() ? name->second : "endpoint";
+    labels.emplace(shown, std::move(own));
+    return shown;
+  };
+  for (const auto& edge : edges) {
+    if (!edge.is_object()) {
+      continue;
+    }
+    const std::string src = side(text::objectMember(edge, "src"));
+    const std::string dst = side(text::objectMember(edge, "dst"));
+    const uint64_t port = text::unsignedMember(edge, "port").value_or(0);
+    for (const auto& [count, verdict, enforced] :
+         {std::tuple{"allowed", "allow", true}, std::tuple{"monitored", "deny", false},
+          std::tuple{"denied", "deny", true}}) {
+      const uint64_t flowsOfVerdict = text::unsignedMember(edge, count).value_or(0);
+      if (flowsOfVerdict == 0) {
+        continue;
+      }
+      flows.push_back({{"l4", text::stringMember(edge, "l4")},
+                       {"src", {{"endpoint", src}}},
+                       {"dst", {{"endpoint", dst}, {"port", port}}},
+                       {"protocol", text::stringMember(edge, "protocol")},
+                       {"verdict", verdict},
+                       {"enforced", enforced},
+                       {"flows", flowsOfVerdict}});
+    }
+  }
+  return flows;
 }
 
 bool renderGraph(const std::string& dot, const std::string& format, const std::string& outputPath,

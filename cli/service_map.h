@@ -19,10 +19,15 @@ using EndpointLabels = std::map<std::string, std::map<std::string, std::string>>
 // allowed solid, denied dashed red, passed in monitor mode dotted orange.
 inline const std::vector<std::string>& DefaultGroupLabels = learning::WorkloadLabels;
 
-// Graphviz DOT of `flows` (the agent's flow list: `bulkhead flows --json`). Every name and label
-// is quoted and escaped: they come from containers.
+// Graphviz DOT of `flows` (the agent's flow list: `bulkhead flows --json`; a flow with a
+// "flows" member counts as that many). Every name and label is quoted and escaped: they come
+// from containers.
 std::string serviceMapDot(const nlohmann::json& flows, const EndpointLabels& labels,
                           const std::vector<std::string>& groupLabels = DefaultGroupLabels);
+
+// The agent's observed edges (its `edges` answer) as flows serviceMapDot draws, one per edge and
+// verdict with a "flows" count, their endpoints' labels added to `labels`.
+nlohmann::json edgesAsFlows(const nlohmann::json& edges, EndpointLabels& labels);
 
 // Runs Graphviz's `dot -T<format>` on `dot`, to `outputPath` (empty: standard output). False
 // with *error when dot is missing or fails.

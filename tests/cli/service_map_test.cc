@@ -129,6 +129,61 @@ TEST(ServiceMap, WorkloadsAreNodesAndEdgesCarryProtocolPortCountAndVerdict) {
   EXPECT_EQ(plain.edges.size(), 4u) << dot;
 }
 
+// The agent's learned edges (bulkhead graph's default) draw as their flows would: one edge per
+// verdict, counted by the edge's own counts; endpoints that are gone keep their labels.
+TEST(ServiceMap, LearnedEdgesDrawWithTheirCountsByVerdict) {
+  if (::access("/usr/bin/dot", X_OK) != 0) {
+    GTEST_SKIP() << "needs Graphviz's dot (Debian package graphviz; scripts/setup.sh)";
+  }
+  const auto endpoint = [](const std::string& name, const std::string& app) {
+    return nlohmann::json{{"kind", "endpoint"},
+                          {"labels", {{"app", app}, {"bulkhead.io/name", name}}}};
+  };
+  const nlohmann::json edges =
+      nlohmann::json::array({{{"src", endpoint("web-1", "web")},
+                              {"dst", endpoint("api-1", "api")},
+                              {"l4", "TCP"},
+                              {"port", 8080u},
+                              {"protocol", "HTTP"},
+                              {"allowed", 5u},
+                              {"monitored", 2u},
+                              {"denied", 0u}},
+                             {{"src", endpoint("web-2", "web")},
+                              {"dst", endpoint("api-1", "api")},
+                              {"l4", "TCP"},
+                              {"port", 8080u},
+                              {"protocol", "HTTP"},
+                              {"allowed", 1u},
+                              {"monitored", 0u},
+                              {"denied", 0u}},
+                             {{"src", endpoint("web-1", "web")},
+                              {"dst", {{"kind", "world"}, {"address", "192.0.2.1"}}},
+                              {"l4", "UDP"},
+                              {"port", 53u},
+                              {"protocol", "DNS"},
+                              {"allowed", 0u},
+                              {"monitored", 0u},
+                              {"denied", 3u}}});
+  EndpointLabels labels;
+  const nlohmann::json flows = edgesAsFlows(edges, labels);
+  EXPECT_EQ(flows.size(), 4u);
+  EXPECT_EQ(labels.at("web-2").at("app"), "web");
+  const std::string dot = serviceMapDot(flows, labels);
+  const Plain plain = renderPlain(dot);
+  using Edge = std::tuple<std::string, std::string, std::string, std::string>;
+  const auto has = [&](const Edge& edge) {
+    return std::find(plain.edges.begin(), plain.edges.end(), edge) != plain.edges.end();
+  };
+  EXPECT_TRUE(has({"web\\n2 endpoints", "api", "HTTP 8080/TCP\\n6 flows", "solid darkgreen"}))
+      << dot;
+  EXPECT_TRUE(has(
+      {"web\\n2 endpoints", "api", "HTTP 8080/TCP\\n2 flows, denied (monitor)", "dotted orange"}))
+      << dot;
+  EXPECT_TRUE(has({"web\\n2 endpoints", "world", "DNS 53/UDP\\n3 flows, deny", "dashed red"}))
+      << dot;
+  EXPECT_EQ(plain.edges.size(), 3u) << dot;
+}
+
 // A label value from a container cannot break out of its DOT string.
 TEST(ServiceMap, HostileLabelsStayInsideTheirStrings) {
   if (::access("/usr/bin/dot", X_OK) != 0) {
