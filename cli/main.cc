@@ -52,6 +52,7 @@ Usage:
   bulkhead policy reload             make the agent load its policy again (kept if invalid)
   bulkhead policy show               the policy in force: generation, sha256, files, rules
   bulkhead policy explain --from ENDPOINT --to ENDPOINT --port P [--l4 UDP] [--protocol NAME] [--host NAME]
+                         [--policy PATH [--endpoints FILE]]
                                      the verdict on such a flow, and why: the closest rule
   bulkhead policy suggest [--since 24h] [--endpoint NAME] [--output DIR] [--diff]
                                      an allow-list from the flows the agent observed (learning)

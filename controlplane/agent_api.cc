@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "controlplane/agent.h"
+#include "controlplane/flow_question.h"
 #include "dataplane/ip_protocol_name.h"
 #include "dataplane/port_manager.h"
 
@@ -288,92 +289,19 @@ nlohmann::json Agent::identitiesJson() const {
 }
 
 nlohmann::json Agent::explainJson(const nlohmann::json& request) {
-  const auto text = [&](const char* key) {
-    const auto found = request.find(key);
-    return found != request.end() && found->is_string() ? found->get<std::string>().substr(0, 256)
-                                                        : std::string();
-  };
-  const rules::PolicySnapshotPtr& snapshot = policy_->current();
-  if (!snapshot) {
+  if (!policy_->current()) {
     return {{"ok", false}, {"error", "no policy compiled yet"}};
   }
-  rules::FlowQuery query;
-  // An endpoint by name (its identity and first address), or the entity world or host.
-  const auto side = [&](const std::string& name, rules::IdentityId& identity,
-                        rules::IpAddress& ip) -> std::string {
-    if (name == "world" || name == "host") {
-      identity = name == "world" ? rules::reserved_identity::World : rules::reserved_identity::Host;
-      return {};
+  std::vector<KnownEndpoint> endpoints;
+  for (const auto& endpoint : registry_->endpoints()) {
+    KnownEndpoint known{endpoint.name, endpoint.labels, std::nullopt};
+    if (!endpoint.attachments.empty() && !endpoint.attachments.front().ips.empty()) {
+      known.ip = endpoint.attachments.front().ips.front();
     }
-    const EndpointRegistry::Endpoint* endpoint = registry_->find(name);
-    if (endpoint == nullptr) {
-      return "no endpoint '" + name + "' (an endpoint's name, world or host)";
-    }
-    identity = endpoint->identity;
-    if (!endpoint->attachments.empty() && !endpoint->attachments.front().ips.empty()) {
-      ip = endpoint->attachments.front().ips.front();
-    }
-    return {};
-  };
-  for (const auto& [key, identity, ip] :
-       {std::tuple<const char*, rules::IdentityId*, rules::IpAddress*>{"from", &query.src,
-                                                                       &query.srcIp},
-        {"to", &query.dst, &query.dstIp}}) {
-    if (const std::string failure = side(text(key), *identity, *ip); !failure.empty()) {
-      return {{"ok", false}, {"error", std::string(key) + ": " + failure}};
-    }
+    endpoints.push_back(std::move(known));
   }
-  if (const std::string address = text("toIp"); !address.empty()) {
-    const auto parsed = rules::IpAddress::parse(address);
-    if (!parsed) {
-      return {{"ok", false}, {"error", "toIp: not an IP address: " + address}};
-    }
-    query.dstIp = *parsed;
-  }
-  const std::string l4 = text("l4").empty() ? "TCP" : text("l4");
-  const std::map<std::string, uint8_t> protocols = {
-      {"TCP", 6}, {"UDP", 17}, {"SCTP", 132}, {"ICMP", 1}, {"ICMPv6", 58}};
-  const auto l4Found = protocols.find(l4);
-  if (l4Found == protocols.end()) {
-    return {{"ok", false}, {"error", "l4 must be TCP, UDP, SCTP, ICMP or ICMPv6, got " + l4}};
-  }
-  query.ipProtocol = l4Found->second;
-  const auto port = request.find("port");
-  if (port != request.end() && port->is_number_unsigned() && port->get<uint64_t>() <= 65535) {
-    query.dstPort = static_cast<uint16_t>(port->get<uint64_t>());
-  }
-  const std::string protocol = text("protocol");
-  const std::string host = text("host");
-  if (!protocol.empty()) {
-    const auto id = catalog_->find(protocol);
-    if (!id) {
-      return {{"ok", false},
-              {"error", "protocol: nDPI has no protocol '" + protocol + "' (bulkhead protocols)"}};
-    }
-    query.app = rules::AppProtocol{0, *id};
-    query.host = host;
-  }
-  const rules::Verdict verdict = snapshot->verdict(query);
-  nlohmann::json out = {{"ok", true},
-                        {"policyGeneration", snapshot->generation()},
-                        {"verdict", verdict.decision == rules::Decision::Allow  ? "allow"
-                                    : verdict.decision == rules::Decision::Deny ? "deny"
-                                                                                : "needs-protocol"},
-                        {"rule", std::string(snapshot->ruleName(verdict))},
-                        {"mode", verdict.enforced ? "enforce" : "monitor"}};
-  if (verdict.decision == rules::Decision::Deny) {
-    out["deniedBy"] = rules::toString(verdict.deniedBy);
-    const rules::Explanation why = rules::explainDenial(
-        *snapshot, query, verdict.deniedBy, [this](uint16_t id) { return catalog_->name(id); });
-    const std::string peer = text(verdict.deniedBy == rules::Direction::Egress ? "to" : "from");
-    out["closest_rule"] =
-        why.closestRule.empty() ? nlohmann::json() : nlohmann::json(why.closestRule);
-    out["mismatch"] = {{"what", why.what()}, {"expected", why.expected}, {"found", why.found}};
-    out["reason"] = why.text(peer);
-  } else if (verdict.decision == rules::Decision::NeedL7) {
-    out["reason"] = "only a rule with l7 could allow it: give --protocol (and --host)";
-  }
-  return out;
+  return answerFlowQuestion(request, policy_->policies(), endpoints, *catalog_,
+                            policy_->generation());
 }
 
 nlohmann::json Agent::handle(const nlohmann::json& request) {

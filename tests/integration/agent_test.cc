@@ -1123,6 +1123,9 @@ TEST_F(AgentTest, PolicyExplainAnswersWithoutTraffic) {
   EXPECT_NE(fromDb.out.find("api/ingress/0 allows HTTP on 8080/TCP, but not from or to db"),
             std::string::npos)
       << fromDb.out;
+  // A side by labels: as an endpoint with exactly those labels would be judged.
+  EXPECT_EQ(cli({"policy", "explain", "--from", "app=web", "--to", "api", "--port", "8443"}).out,
+            "allow by api/ingress/1 (enforce, generation 1)\n");
   const auto unknown = cli({"policy", "explain", "--from", "nobody", "--to", "api"});
   EXPECT_EQ(unknown.exitCode, 1);
   EXPECT_NE(unknown.err.find("from: no endpoint 'nobody'"), std::string::npos) << unknown.err;
