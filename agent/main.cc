@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
       "syslog+udp://HOST:PORT (default /var/log/bulkhead/violations.jsonl)")(
       "flow-log", po::value<std::string>(),
       "one JSON line per flow that ended, to the same kinds of target (default none)")(
+      "audit-log", po::value<std::string>(),
+      "the audit trail (policies applied or refused, endpoints attached and detached) as JSON "
+      "lines to one of those targets too (default: the agent's own log only)")(
       "log-max-bytes", po::value<std::string>(),
       "rotate file logs past this size (100M, 1G; default 0: never, leave it to logrotate)")(
       "log-files", po::value<unsigned>(), "rotated files kept of each log (default 5)")(
@@ -167,7 +170,8 @@ int main(int argc, char** argv) {
   text("api-socket-group", config.apiSocketGroup);
   text("violation-log", config.violationLog);
   text("flow-log", config.flowLog);
-  for (const auto* log : {&config.violationLog, &config.flowLog}) {
+  text("audit-log", config.auditLog);
+  for (const auto* log : {&config.violationLog, &config.flowLog, &config.auditLog}) {
     std::string why;
     if (!log->empty() && !bulkhead::controlplane::validLogTarget(*log, &why)) {
       std::cerr << "bulkheadd: " << why << "\n";

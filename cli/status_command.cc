@@ -71,6 +71,12 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
         << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
         << " write errors, " << count("flowRecordsLost") << " records lost\n";
   }
+  if (const auto& log = reply["auditLog"]; log.is_object()) {
+    out << "audit log: "
+        << text::escapeBytes(log.value("path", ""), text::Escape::InvalidUtf8AndControls) << ", "
+        << log.value("lines", uint64_t{0}) << " lines, " << log.value("writeErrors", uint64_t{0})
+        << " write errors\n";
+  }
   if (const auto& learning = reply["learning"]; learning.is_object()) {
     if (learning.value("enabled", false)) {
       out << "learning: " << learning.value("edges", uint64_t{0}) << " observed edges of at most "

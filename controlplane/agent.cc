@@ -65,8 +65,7 @@ nlohmann::json Agent::reloadPolicy(const std::string& trigger) {
     for (const auto& error : errors) {
       spdlog::error("policy reload rejected: {}", error);
     }
-    spdlog::warn("audit: policy change rejected trigger={} generation={} sha256={} (kept)", trigger,
-                 policy_->generation(), policy_->sha256());
+    audit_->policyRejected(trigger, policy_->generation(), policy_->sha256(), errors);
     return {
         {"ok", false}, {"error", "policy rejected; the policy in force stays"}, {"errors", errors}};
   }
@@ -74,8 +73,8 @@ nlohmann::json Agent::reloadPolicy(const std::string& trigger) {
   flush();
   spdlog::info("policy reloaded: {} policies, generation {}", policy_->policies().policies.size(),
                policy_->generation());
-  spdlog::info("audit: policy applied trigger={} generation={} sha256={} policies={}", trigger,
-               policy_->generation(), policy_->sha256(), policy_->policies().policies.size());
+  audit_->policyApplied(trigger, policy_->generation(), policy_->sha256(),
+                        policy_->policies().policies.size());
   return {{"ok", true},
           {"policyGeneration", policy_->generation()},
           {"policySha256", policy_->sha256()}};
@@ -180,6 +179,11 @@ bool Agent::start(std::string* error) {
   }
   violationLog_->setExplainer(
       [this](const dataplane::ViolationEvent& event) { return explain(event); });
+  audit_ = AuditLog::open(target(config_.auditLog, "audit", 5), &logError);  // 5: notice
+  if (!audit_) {
+    *error = "audit log: " + logError;
+    return false;
+  }
   if (!config_.flowLog.empty()) {
     flowLog_ = ViolationLog::open(target(config_.flowLog, "flow", 6), lookup, *protocols_,
                                   &logError);  // 6: informational
@@ -357,6 +361,7 @@ void Agent::stop() {
   linkWatcher_.reset();
   violationLog_.reset();
   flowLog_.reset();
+  audit_.reset();
   runtime_.reset();
   registry_.reset();
 }
@@ -487,6 +492,9 @@ void Agent::serve() {
       if (flowLog_ && !flowLog_->reopen(&reopenError)) {
         spdlog::error("flow log: {}", reopenError);
       }
+      if (!audit_->reopen(&reopenError)) {
+        spdlog::error("audit log: {}", reopenError);
+      }
     }
     flush();
     fastPath_->reclaim();
@@ -540,8 +548,8 @@ int Agent::run() {
   spdlog::info("bulkheadd ready: {} endpoints, {} policies, generation {}, API on {}",
                registry_->endpoints().size(), policy_->policies().policies.size(),
                policy_->generation(), config_.apiSocket);
-  spdlog::info("audit: policy applied trigger=start generation={} sha256={} policies={}",
-               policy_->generation(), policy_->sha256(), policy_->policies().policies.size());
+  audit_->policyApplied("start", policy_->generation(), policy_->sha256(),
+                        policy_->policies().policies.size());
   serve();
   spdlog::info("stopping");
   stop();

@@ -12,6 +12,7 @@
 #include "api/server.h"
 #include "controlplane/agent_config.h"
 #include "controlplane/agent_journal.h"
+#include "controlplane/audit_log.h"
 #include "controlplane/docker_client.h"
 #include "controlplane/docker_reconciler.h"
 #include "controlplane/docker_watcher.h"
@@ -150,6 +151,7 @@ class Agent {
   std::unique_ptr<FastPath> fastPath_;
   std::unique_ptr<ViolationLog> violationLog_;
   std::unique_ptr<ViolationLog> flowLog_;  // the same writer, for flow records; null: none
+  std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<api::ApiServer> api_;
   std::unique_ptr<metrics::MetricsServer> metrics_;  // null: off, or the default port was taken
   std::string metricsError_;                         // why there is none at the default

@@ -91,6 +91,7 @@ class ConfigParser {
                                      "learning",
                                      "learnedEdges",
                                      "flowLog",
+                                     "auditLog",
                                      "logMaxBytes",
                                      "logFiles",
                                      "syslogFacility",
@@ -150,7 +151,8 @@ class ConfigParser {
     }
     for (const auto& [key, out] :
          {std::pair<const char*, std::string*>{"violationLog", &config.violationLog},
-          {"flowLog", &config.flowLog}}) {
+          {"flowLog", &config.flowLog},
+          {"auditLog", &config.auditLog}}) {
       if (const auto* field = YamlReader::optional(top, key)) {
         if (const auto value = reader_.scalar(field->value, key)) {
           std::string why;

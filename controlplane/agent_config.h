@@ -29,6 +29,9 @@ struct AgentConfig {
   std::string violationLog = "/var/log/bulkhead/violations.jsonl";
   // One JSON line per flow that ended, allowed or not; empty: none. The same targets.
   std::string flowLog;
+  // The audit trail (policy applied or refused, endpoints attached and detached) as JSON lines
+  // to one more target; empty: the agent's own log (the journal) only, where it always goes.
+  std::string auditLog;
   // File logs rotate past logMaxBytes, keeping logFiles older files (0: never; logrotate and
   // SIGHUP instead). Syslog messages go to syslogFacility.
   uint64_t logMaxBytes = 0;

@@ -125,6 +125,7 @@ std::string Agent::attach(const AttachSpec& spec) {
   spdlog::info("attached endpoint '{}' (identity {}) on {} with tag {}{}", endpoint->name,
                endpoint->identity, spec.interface, *tag,
                bridge.empty() ? "" : ", bridge " + bridge);
+  audit_->endpointAttached(endpoint->name, endpoint->identity, spec.source, spec.interface);
   return "";
 }
 
@@ -143,6 +144,7 @@ std::string Agent::detach(const std::string& name, const std::string& why) {
   journalDirty_ = true;
   // Its veths stay quarantined: a container the agent no longer holds is cut off, not let loose.
   spdlog::info("detached endpoint '{}' from {}: {}", name, join(interfaces), why);
+  audit_->endpointDetached(name, why);
   return "";
 }
 
@@ -169,6 +171,7 @@ std::string Agent::detachInterface(const std::string& name, const std::string& i
   dirty_ = true;
   journalDirty_ = true;
   spdlog::info("endpoint '{}' left {}: {}", name, hostInterface, why);
+  audit_->endpointDetached(name, hostInterface + ": " + why);
   return "";
 }
 

@@ -1368,3 +1368,55 @@ TEST_F(AgentTest, InvalidPolicyAtStartIsRefused) {
 
 }  // namespace
 }  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// auditLog: what changed enforcement, one JSON line each, to a target of its own.
+TEST_F(AgentTest, TheAuditTrailRecordsPoliciesAndEndpointsInItsOwnLog) {
+  const std::string auditPath = lab_->dir().file("audit.jsonl");
+  extraConfig_ = "auditLog: " + auditPath + "\nwatchPolicy: false\n";
+  startAgent(false);
+  ASSERT_EQ(cli({"endpoint", "attach", "db", "--interface", db_->hostIfname, "--label", "app=db",
+                 "--ip", db_->ip, "--mac", db_->mac})
+                .exitCode,
+            0);
+  const uint64_t inForce = call({{"command", "status"}})["policyGeneration"].get<uint64_t>();
+  std::ofstream(policyPath_) << "apiVersion: bulkhead.io/v1\nkind: Nope\n";
+  EXPECT_EQ(cli({"policy", "reload"}).exitCode, 1);
+  ASSERT_EQ(cli({"endpoint", "detach", "db"}).exitCode, 0);
+  std::vector<json> lines;
+  std::istringstream file(testing::readFile(auditPath));
+  for (std::string line; std::getline(file, line);) {
+    lines.push_back(json::parse(line));
+  }
+  std::vector<std::string> events;
+  for (const auto& line : lines) {
+    EXPECT_EQ(line["kind"], "audit");
+    EXPECT_TRUE(line["time"].is_string());
+    events.push_back(line["event"]);
+  }
+  // web and api from the configuration, then what the test did.
+  EXPECT_EQ(events,
+            (std::vector<std::string>{"endpoint-attached", "endpoint-attached", "policy-applied",
+                                      "endpoint-attached", "policy-rejected", "endpoint-detached"}))
+      << testing::readFile(auditPath);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[2]["trigger"], "start");
+  EXPECT_EQ(lines[2]["generation"], 1);
+  EXPECT_EQ(lines[2]["sha256"].get<std::string>().size(), 64u);
+  EXPECT_EQ(lines[3]["endpoint"], "db");
+  EXPECT_EQ(lines[3]["source"], "api");
+  EXPECT_EQ(lines[4]["trigger"], "api");
+  EXPECT_EQ(lines[4]["generation"], inForce) << "the policy in force stays";
+  ASSERT_FALSE(lines[4]["errors"].empty());
+  EXPECT_NE(lines[4]["errors"].dump().find("policy.yaml:2:7: unsupported kind 'Nope'"),
+            std::string::npos)
+      << lines[4].dump();
+  EXPECT_EQ(lines[5]["reason"], "asked through the API");
+  const json status = call({{"command", "status"}});
+  EXPECT_EQ(status["auditLog"]["lines"], 6);
+}
+
+}  // namespace
+}  // namespace bulkhead
