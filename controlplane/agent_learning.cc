@@ -15,6 +15,7 @@
 #include "learning/suggestion_diff.h"
 #include "rules/policy_loader.h"
 #include "rules/protocol_names.h"
+#include "text/json_text.h"
 #include "text/time_text.h"
 #include "text/untrusted_json.h"
 
@@ -84,7 +85,9 @@ void Agent::saveEdges(bool now) {
   }
   edgesSavedMs_ = nowMs;
   edgesDirty_ = false;
-  if (std::string error; !writeFileAtomically(edgesPath_, edges_->toJson().dump(), &error)) {
+  // Host names and labels are the containers' bytes: escaped where they are not UTF-8.
+  if (std::string error;
+      !writeFileAtomically(edgesPath_, text::dumpJson(edges_->toJson()), &error)) {
     spdlog::error("learning: {}", error);
   }
 }
