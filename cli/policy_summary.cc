@@ -1,6 +1,7 @@
 #include "cli/policy_summary.h"
 
 #include <ostream>
+#include <string_view>
 
 namespace bulkhead::cli {
 
@@ -36,14 +37,16 @@ void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
   out << "  " << policy.name << " (" << rules::toString(policy.mode)
       << (policy.denyAction == rules::DenyAction::Reject ? ", rejects" : "") << "): selects {"
       << policy.endpointSelector.toString() << "}\n";
-  const auto directions = {std::pair{"ingress", &policy.ingress},
-                           std::pair{"egress", &policy.egress}};
+  const auto directions = {
+      std::pair{"ingress", &policy.ingress}, std::pair{"egress", &policy.egress},
+      std::pair{"ingressDeny", &policy.ingressDeny}, std::pair{"egressDeny", &policy.egressDeny}};
   for (const auto& [name, rulesOf] : directions) {
     if (!*rulesOf) {
       continue;
     }
+    const bool deny = std::string_view(name).ends_with("Deny");
     if ((*rulesOf)->empty()) {
-      out << "    " << name << ": deny all\n";
+      out << "    " << name << (deny ? ": none\n" : ": deny all\n");
     }
     for (size_t index = 0; index < (*rulesOf)->size(); ++index) {
       const auto& rule = (**rulesOf)[index];
@@ -61,8 +64,15 @@ void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
       for (const auto& portRule : rule.toPorts) {
         ports += (ports.empty() ? "" : "; ") + describePorts(portRule);
       }
-      out << "    " << name << "[" << index << "]: " << (peers.empty() ? "any peer" : peers)
-          << " on " << (ports.empty() ? "any port" : ports) << "\n";
+      out << "    " << name << "[" << index << "]: " << (deny ? "denies " : "")
+          << (peers.empty() ? "any peer" : peers) << " on " << (ports.empty() ? "any port" : ports)
+          << "\n";
+    }
+  }
+  for (const auto& [name, value] : {std::pair{"ingress", policy.defaultDenyIngress},
+                                    std::pair{"egress", policy.defaultDenyEgress}}) {
+    if (value == false) {
+      out << "    " << name << ": not made default-deny by this policy (enableDefaultDeny)\n";
     }
   }
 }

@@ -149,7 +149,7 @@ SuggestionDiff diffSuggestion(const std::vector<ObservedEdge>& edges,
     named.rule = index;
     named.generation = before->generation();
     const rules::RuleRef* rule = before->rule(named);
-    if (rule != nullptr && !usedRules.contains(index)) {
+    if (rule != nullptr && !rule->deny && !usedRules.contains(index)) {
       diff.unusedRules.push_back(std::string(before->ruleName(named)) + " (" + rule->where.file +
                                  ":" + std::to_string(rule->where.line) + ")");
     }

@@ -71,6 +71,14 @@ struct Policy {
   // Present (even empty) means the selected endpoints are default-deny in that direction.
   std::optional<std::vector<PeerRule>> ingress;
   std::optional<std::vector<PeerRule>> egress;
+  // Deny rules (Cilium's ingressDeny/egressDeny): a flow one matches is denied whatever any
+  // rule allows. Present, they make the direction default-deny too, as allow rules do, unless
+  // enableDefaultDeny says otherwise for it.
+  std::optional<std::vector<PeerRule>> ingressDeny;
+  std::optional<std::vector<PeerRule>> egressDeny;
+  // enableDefaultDeny.{ingress,egress}; nullopt: true for a direction the policy has rules for.
+  std::optional<bool> defaultDenyIngress;
+  std::optional<bool> defaultDenyEgress;
   SourceLocation where;
   SourceLocation nameWhere;  // the metadata.name value, where a duplicate is reported
 };

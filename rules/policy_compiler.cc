@@ -28,10 +28,11 @@ std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityIndex& 
 }
 
 CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const IdentityIndex& index,
-                         const ProtocolCatalog& catalog, uint32_t ref, bool enforce) {
+                         const ProtocolCatalog& catalog, uint32_t ref, bool enforce, bool reject) {
   CompiledRule compiled;
   compiled.ref = ref;
   compiled.enforce = enforce;
+  compiled.reject = reject;
   compiled.anyPeer = rule.selectsAnyPeer() || std::find(rule.entities.begin(), rule.entities.end(),
                                                         Entity::All) != rule.entities.end();
   if (!compiled.anyPeer) {  // any peer matches before its list is looked at
@@ -63,6 +64,7 @@ std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerR
                                    const ProtocolCatalog& catalog,
                                    std::vector<CompiledRule>& pool) {
   const bool enforce = policy.mode == Mode::Enforce;
+  const bool reject = enforce && policy.denyAction == DenyAction::Reject;
   std::vector<uint32_t> out;
   const auto add = [&](CompiledRule rule) {
     out.push_back(static_cast<uint32_t>(pool.size()));
@@ -71,22 +73,28 @@ std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerR
   for (size_t position = 0; position < rules.size(); ++position) {
     const PeerRule& rule = rules[position];
     if (rule.toPorts.empty()) {
-      add(compileRule(rule, nullptr, index, catalog, refs[position], enforce));
+      add(compileRule(rule, nullptr, index, catalog, refs[position], enforce, reject));
     }
     for (const auto& portRule : rule.toPorts) {
-      add(compileRule(rule, &portRule, index, catalog, refs[position], enforce));
+      add(compileRule(rule, &portRule, index, catalog, refs[position], enforce, reject));
     }
   }
   return out;
 }
 
-void addRules(const Policy& policy, const std::vector<uint32_t>& rules,
-              PolicySnapshot::DirectionalPolicy& target) {
-  target.isolated = true;
-  target.enforced = target.enforced || policy.mode == Mode::Enforce;
-  target.rejects =
-      target.rejects || (policy.mode == Mode::Enforce && policy.denyAction == DenyAction::Reject);
+// What one policy brings to one direction of an endpoint it selects: its allow rules, its deny
+// rules, and -- when it has rules for the direction and enableDefaultDeny does not say
+// otherwise -- default-deny.
+void addRules(const Policy& policy, bool isolates, const std::vector<uint32_t>& rules,
+              const std::vector<uint32_t>& denyRules, PolicySnapshot::DirectionalPolicy& target) {
+  if (isolates) {
+    target.isolated = true;
+    target.enforced = target.enforced || policy.mode == Mode::Enforce;
+    target.rejects =
+        target.rejects || (policy.mode == Mode::Enforce && policy.denyAction == DenyAction::Reject);
+  }
   target.rules.insert(target.rules.end(), rules.begin(), rules.end());
+  target.denyRules.insert(target.denyRules.end(), denyRules.begin(), denyRules.end());
 }
 
 }  // namespace
@@ -100,33 +108,38 @@ PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& i
 
   for (const auto& policy : policies.policies) {
     // One RuleRef per written rule, shared by every identity the policy selects.
-    const auto makeRefs = [&](Direction direction, const std::vector<PeerRule>& rules) {
+    const auto makeRefs = [&](Direction direction, bool deny, const std::vector<PeerRule>& rules) {
       std::vector<uint32_t> byRule;
+      const std::string section = std::string(toString(direction)) + (deny ? "Deny" : "");
       for (size_t position = 0; position < rules.size(); ++position) {
         byRule.push_back(static_cast<uint32_t>(refs.size()));
         refs.push_back({policy.name, direction, position, rules[position].where,
-                        policy.name + "/" + toString(direction) + "/" + std::to_string(position)});
+                        policy.name + "/" + section + "/" + std::to_string(position), deny});
       }
       return byRule;
     };
+    const auto compile = [&](Direction direction, bool deny,
+                             const std::optional<std::vector<PeerRule>>& rules) {
+      return rules ? compileRules(policy, *rules, makeRefs(direction, deny, *rules), index, catalog,
+                                  pool)
+                   : std::vector<uint32_t>{};
+    };
     const auto selected = index.select(policy.endpointSelector);
-    std::vector<uint32_t> ingress;
-    std::vector<uint32_t> egress;
-    if (policy.ingress) {
-      ingress = compileRules(policy, *policy.ingress, makeRefs(Direction::Ingress, *policy.ingress),
-                             index, catalog, pool);
-    }
-    if (policy.egress) {
-      egress = compileRules(policy, *policy.egress, makeRefs(Direction::Egress, *policy.egress),
-                            index, catalog, pool);
-    }
+    const std::vector<uint32_t> ingress = compile(Direction::Ingress, false, policy.ingress);
+    const std::vector<uint32_t> egress = compile(Direction::Egress, false, policy.egress);
+    const std::vector<uint32_t> ingressDeny = compile(Direction::Ingress, true, policy.ingressDeny);
+    const std::vector<uint32_t> egressDeny = compile(Direction::Egress, true, policy.egressDeny);
+    const bool hasIngress = policy.ingress || policy.ingressDeny;
+    const bool hasEgress = policy.egress || policy.egressDeny;
+    const bool isolatesIngress = hasIngress && policy.defaultDenyIngress.value_or(true);
+    const bool isolatesEgress = hasEgress && policy.defaultDenyEgress.value_or(true);
     for (const IdentityId id : selected) {
       auto& endpoint = endpoints[id];
-      if (policy.ingress) {
-        addRules(policy, ingress, endpoint.ingress);
+      if (hasIngress) {
+        addRules(policy, isolatesIngress, ingress, ingressDeny, endpoint.ingress);
       }
-      if (policy.egress) {
-        addRules(policy, egress, endpoint.egress);
+      if (hasEgress) {
+        addRules(policy, isolatesEgress, egress, egressDeny, endpoint.egress);
       }
     }
   }

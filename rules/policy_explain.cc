@@ -103,11 +103,17 @@ std::string_view Explanation::what() const {
       return "unclassified";
     case Mismatch::Host:
       return "host";
+    case Mismatch::DenyRule:
+      return "deny-rule";
   }
   return "no-rule";
 }
 
 std::string Explanation::text(std::string_view peerName) const {
+  if (mismatch == Mismatch::DenyRule) {
+    return "deny rule " + closestRule + " denies " + allows + " from or to " +
+           std::string(peerName) + ", whatever any rule allows";
+  }
   const std::string rule = closestRule + " allows " + allows;
   switch (mismatch) {
     case Mismatch::NoRule:
@@ -122,6 +128,8 @@ std::string Explanation::text(std::string_view peerName) const {
       return rule + "; this flow's protocol was not identified (" + found + ")";
     case Mismatch::Host:
       return rule + "; this flow's host is " + (found.empty() ? "not known" : found);
+    case Mismatch::DenyRule:
+      break;  // said above
   }
   return rule;
 }
@@ -138,6 +146,27 @@ Explanation explainDenial(const PolicySnapshot& snapshot, const FlowQuery& query
   const PolicySnapshot::DirectionalPolicy& policy = egress ? selected->egress : selected->ingress;
   const IdentityId peer = egress ? query.dst : query.src;
   const IpAddress& peerIp = egress ? query.dstIp : query.srcIp;
+  // A deny rule that matches decided it (an enforce-mode one before a monitor-mode one), as the
+  // verdict does.
+  const CompiledRule* denying = nullptr;
+  for (const uint32_t index : policy.denyRules) {
+    const CompiledRule& rule = snapshot.compiledRule(index);
+    if (depth(rule, peer, peerIp, query) == 4 &&
+        (denying == nullptr || (rule.enforce && !denying->enforce))) {
+      denying = &rule;
+    }
+  }
+  if (denying != nullptr) {
+    Verdict named;
+    named.rule = denying->ref;
+    named.generation = snapshot.generation();
+    named.decision = Decision::Deny;
+    out.mismatch = Explanation::Mismatch::DenyRule;
+    out.closestRule = std::string(snapshot.ruleName(named));
+    out.allows = allowsText(*denying, protocolName);
+    out.found = std::string(query.host);
+    return out;
+  }
   int best = -1;
   const CompiledRule* closest = nullptr;
   for (const uint32_t index : policy.rules) {

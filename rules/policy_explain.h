@@ -15,7 +15,9 @@ namespace bulkhead::rules {
 // mismatch is the first thing it did not match. Built off the fast path, for the violation log
 // and the CLI.
 struct Explanation {
-  enum class Mismatch { NoRule, Peer, Port, Protocol, Unclassified, Host };
+  // DenyRule: nothing missed; a deny rule matched the flow (closestRule is that rule, `allows`
+  // what it denies).
+  enum class Mismatch { NoRule, Peer, Port, Protocol, Unclassified, Host, DenyRule };
   Mismatch mismatch = Mismatch::NoRule;
   std::string closestRule;  // "<policy>/<direction>/<index>"; empty for NoRule
   std::string allows;       // what the closest rule allows: "HTTP on 8080/TCP for *.shop.local"
@@ -24,8 +26,8 @@ struct Explanation {
 
   // "api/ingress/0 allows HTTP on 8080/TCP; this flow's port is 9090/TCP".
   std::string text(std::string_view peerName) const;
-  // "port", "peer", "protocol", "host", "unclassified" or "no-rule": the violation log's
-  // `mismatch.what`.
+  // "port", "peer", "protocol", "host", "unclassified", "deny-rule" or "no-rule": the violation
+  // log's `mismatch.what`.
   std::string_view what() const;
 };
 

@@ -96,9 +96,10 @@ class DocumentParser : private YamlReader {
     if (!expectMap(node, "spec")) {
       return;
     }
-    const Fields spec =
-        fields(node, {"description", "mode", "denyAction", "endpointSelector", "ingress", "egress"},
-               "spec");
+    const Fields spec = fields(node,
+                               {"description", "mode", "denyAction", "endpointSelector", "ingress",
+                                "egress", "ingressDeny", "egressDeny", "enableDefaultDeny"},
+                               "spec");
     if (const auto* description = optional(spec, "description")) {
       scalar(description->value, "description");
     }
@@ -133,10 +134,36 @@ class DocumentParser : private YamlReader {
     if (const auto* egress = optional(spec, "egress")) {
       policy.egress = parseRules(egress->value, Direction::Egress);
     }
-    if (!optional(spec, "ingress") && !optional(spec, "egress")) {
+    if (const auto* deny = optional(spec, "ingressDeny")) {
+      policy.ingressDeny = parseRules(deny->value, Direction::Ingress, "ingressDeny");
+    }
+    if (const auto* deny = optional(spec, "egressDeny")) {
+      policy.egressDeny = parseRules(deny->value, Direction::Egress, "egressDeny");
+    }
+    if (const auto* defaults = optional(spec, "enableDefaultDeny")) {
+      if (expectMap(defaults->value, "enableDefaultDeny")) {
+        const Fields directions =
+            fields(defaults->value, {"ingress", "egress"}, "enableDefaultDeny");
+        for (const auto& [key, into] :
+             {std::pair<const char*, std::optional<bool>*>{"ingress", &policy.defaultDenyIngress},
+              {"egress", &policy.defaultDenyEgress}}) {
+          if (const auto* field = optional(directions, key)) {
+            const auto text = scalar(field->value, key);
+            if (text == "true" || text == "false") {
+              *into = *text == "true";
+            } else if (text) {
+              error(field->value, "enableDefaultDeny." + std::string(key) +
+                                      " must be true or false, got " + quote(*text));
+            }
+          }
+        }
+      }
+    }
+    if (!optional(spec, "ingress") && !optional(spec, "egress") && !optional(spec, "ingressDeny") &&
+        !optional(spec, "egressDeny")) {
       error(node,
             "spec needs 'ingress' or 'egress' (an empty list denies all traffic in that "
-            "direction)");
+            "direction), or 'ingressDeny' or 'egressDeny'");
     }
   }
 
@@ -225,9 +252,12 @@ class DocumentParser : private YamlReader {
     return ok ? std::optional(requirement) : std::nullopt;
   }
 
-  std::vector<PeerRule> parseRules(const YAML::Node& node, Direction direction) {
+  std::vector<PeerRule> parseRules(const YAML::Node& node, Direction direction,
+                                   const char* key = nullptr) {
     std::vector<PeerRule> rules;
-    const std::string what = direction == Direction::Ingress ? "ingress" : "egress";
+    const std::string what = key != nullptr                    ? key
+                             : direction == Direction::Ingress ? "ingress"
+                                                               : "egress";
     if (node.IsNull()) {
       return rules;  // "ingress:" with nothing: default-deny, same as an empty list
     }

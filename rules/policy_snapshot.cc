@@ -53,12 +53,54 @@ BULKHEAD_INLINE DirectionResult evaluate(const DirectionalPolicy& policy, const 
   return {needL7 ? Decision::NeedL7 : Decision::Deny, Verdict::NoRule};
 }
 
-// One direction's decision. The rules of all policies are a union, but a monitor-mode policy only
-// reports: what the enforce-mode policies deny stays denied (and enforced) even if a monitor rule
-// would allow it, so adding a monitor policy never opens a hole.
-BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy, const std::vector<CompiledRule>& compiled,
-                       IdentityId peer, const IpAddress& peerIp, const FlowQuery& query) {
-  if (policy == nullptr || !policy->isolated) {
+// The deny rules of one direction. An enforce-mode rule that matches denies, enforced; a
+// monitor-mode one only reports. NeedL7 while a rule with l7 could still match once the
+// protocol is known. Precedence: an enforced match, an enforced rule pending, a monitor match,
+// a monitor rule pending.
+BULKHEAD_INLINE DirectionResult evaluateDeny(const DirectionalPolicy& policy,
+                                             const std::vector<CompiledRule>& compiled,
+                                             IdentityId peer, const IpAddress& peerIp,
+                                             const FlowQuery& query) {
+  DirectionResult monitored;
+  bool pendingEnforced = false;
+  bool pendingMonitored = false;
+  for (const uint32_t index : policy.denyRules) {
+    const CompiledRule& rule = compiled[index];
+    if (!peerMatches(rule, peer, peerIp) || !portMatches(rule, query.ipProtocol, query.dstPort)) {
+      continue;
+    }
+    if (rule.hasL7 && !query.app) {
+      (rule.enforce ? pendingEnforced : pendingMonitored) = true;
+      continue;
+    }
+    if (rule.hasL7 && !l7Matches(rule, *query.app, query.host)) {
+      continue;
+    }
+    if (rule.enforce) {
+      return {Decision::Deny, rule.ref, true, rule.reject};
+    }
+    if (monitored.decision == Decision::Allow) {
+      monitored = {Decision::Deny, rule.ref, false, false};
+    }
+  }
+  if (pendingEnforced) {
+    return {Decision::NeedL7, Verdict::NoRule, true};
+  }
+  if (monitored.decision == Decision::Deny) {
+    return monitored;
+  }
+  return pendingMonitored ? DirectionResult{Decision::NeedL7, Verdict::NoRule, false}
+                          : DirectionResult{};
+}
+
+// The allow rules' decision. The rules of all policies are a union, but a monitor-mode policy
+// only reports: what the enforce-mode policies deny stays denied (and enforced) even if a monitor
+// rule would allow it, so adding a monitor policy never opens a hole.
+BULKHEAD_INLINE DirectionResult decideAllow(const DirectionalPolicy* policy,
+                                            const std::vector<CompiledRule>& compiled,
+                                            IdentityId peer, const IpAddress& peerIp,
+                                            const FlowQuery& query) {
+  if (!policy->isolated) {
     return {};
   }
   DirectionResult all = evaluate(*policy, compiled, peer, peerIp, query, false);
@@ -77,6 +119,38 @@ BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy, const st
   enforcedOnly.enforced = true;
   enforcedOnly.rejects = enforcedOnly.decision == Decision::Deny && policy->rejects;
   return enforcedOnly;
+}
+
+// One direction's decision: deny rules before every allow (docs/policy.md, "Deny rules").
+BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy,
+                                       const std::vector<CompiledRule>& compiled, IdentityId peer,
+                                       const IpAddress& peerIp, const FlowQuery& query) {
+  if (policy == nullptr) {
+    return {};
+  }
+  if (policy->denyRules.empty()) {
+    return decideAllow(policy, compiled, peer, peerIp, query);
+  }
+  const DirectionResult denied = evaluateDeny(*policy, compiled, peer, peerIp, query);
+  if (denied.decision == Decision::Deny && denied.enforced) {
+    return denied;
+  }
+  const DirectionResult allowed = decideAllow(policy, compiled, peer, peerIp, query);
+  if (denied.decision == Decision::Allow ||
+      (allowed.decision == Decision::Deny && allowed.enforced)) {
+    return allowed;
+  }
+  if (denied.decision == Decision::NeedL7) {
+    if (denied.enforced) {
+      return denied;  // an enforced deny may yet match: wait for the protocol
+    }
+    return allowed.decision == Decision::Deny
+               ? allowed
+               : DirectionResult{Decision::NeedL7, Verdict::NoRule,
+                                 allowed.decision == Decision::NeedL7 && allowed.enforced};
+  }
+  // A monitor-mode deny rule matched: reported, unless the allow rules are still waiting.
+  return allowed.decision == Decision::NeedL7 ? allowed : denied;
 }
 
 #undef BULKHEAD_INLINE
@@ -136,6 +210,8 @@ Verdict PolicySnapshot::verdict(const FlowQuery& query) const {
     verdict.deniedBy = egressDecides ? Direction::Egress : Direction::Ingress;
     // The deciding side's action: a reject answers the sender, a drop leaves it to time out.
     verdict.reject = egressDecides ? egress.rejects : ingress.rejects;
+    // A deny rule that decided is named; an allow-list that allowed nothing is default-deny.
+    verdict.rule = egressDecides ? egress.rule : ingress.rule;
     return verdict;
   }
   if (egress.decision == Decision::NeedL7 || ingress.decision == Decision::NeedL7) {

@@ -39,7 +39,8 @@ struct RuleRef {
   Direction direction = Direction::Ingress;
   size_t index = 0;
   SourceLocation where;
-  std::string name;
+  std::string name;  // "<policy>/ingress/0", or for a deny rule "<policy>/ingressDeny/0"
+  bool deny = false;
 };
 
 enum class Decision : uint8_t {
@@ -83,6 +84,7 @@ class PolicySnapshot {
     std::vector<uint16_t> protocols;  // sorted nDPI ids; empty: any protocol
     std::vector<HostPattern> hosts;   // empty: any host
     bool enforce = true;  // from an enforce-mode policy; a monitor rule never opens what it denies
+    bool reject = false;  // a deny rule of an enforce-mode policy with denyAction: reject
   };
 
   struct DirectionalPolicy {
@@ -92,6 +94,8 @@ class PolicySnapshot {
     // Indices into the snapshot's compiled rules, in policy order: a policy's rules are compiled
     // once and shared by every identity it selects.
     std::vector<uint32_t> rules;
+    // Deny rules: asked first, whether or not the direction is isolated; one that matches denies.
+    std::vector<uint32_t> denyRules;
   };
 
   struct EndpointPolicy {

@@ -361,3 +361,34 @@ TEST(Simulate, L7VerdictOnARealCapture) {
 
 }  // namespace
 }  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// A deny rule beside the example allow-lists: what it names is denied and named in the report,
+// what it does not name keeps its verdict.
+TEST(Simulate, ADenyRuleBesideTheAllowListsDeniesWhatItNames) {
+  testing::TempDir dir;
+  const std::string deny = dir.write("no-dns.yaml", R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: no-dns}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  egressDeny:
+    - toEntities: [world]
+      toPorts: [{ports: [{port: 53, protocol: UDP}], l7: {protocols: [DNS]}}]
+  enableDefaultDeny: {egress: false}
+)");
+  const auto output = simulate({"--policy", example("policies"), "--policy", deny, "--endpoints",
+                                example("endpoints.yaml"), "--pcap", example("shop.pcap")});
+  ASSERT_EQ(output.command.exitCode, 0) << output.command.err;
+  const json& dns = flowTo(output.flows, 40005);  // api -> world DNS www.example.com
+  EXPECT_EQ(dns["verdict"], "deny") << dns.dump();
+  EXPECT_EQ(dns["rule"], "no-dns/egressDeny/0") << dns.dump();
+  EXPECT_EQ(dns["denied_by"], "egress") << dns.dump();
+  EXPECT_EQ(flowTo(output.flows, 40001)["verdict"], "allow");  // web -> api HTTP
+  EXPECT_EQ(flowTo(output.flows, 40004)["verdict"], "allow");  // api -> db PostgreSQL
+}
+
+}  // namespace
+}  // namespace bulkhead

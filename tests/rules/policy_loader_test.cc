@@ -268,7 +268,8 @@ TEST(PolicyLoaderTest, UnknownKeyWithoutCloseMatchListsValidKeys) {
   colour: red
 )")),
             Errors{"p.yaml:8:3: unknown key 'colour' in spec (valid keys: description mode "
-                   "denyAction endpointSelector ingress egress)"});
+                   "denyAction endpointSelector ingress egress ingressDeny egressDeny "
+                   "enableDefaultDeny)"});
 }
 
 TEST(PolicyLoaderTest, ListWhereMappingExpected) {
@@ -615,7 +616,7 @@ TEST(PolicyLoaderTest, SpecWithoutIngressOrEgress) {
   endpointSelector: {}
 )")),
             Errors{"p.yaml:6:3: spec needs 'ingress' or 'egress' (an empty list denies all "
-                   "traffic in that direction)"});
+                   "traffic in that direction), or 'ingressDeny' or 'egressDeny'"});
 }
 
 TEST(PolicyLoaderTest, InvalidMode) {
