@@ -44,6 +44,9 @@ int main(int argc, char** argv) {
       "policy file or directory (repeatable; replaces 'policy')")(
       "no-watch-policy", "do not apply policy file edits by themselves (reload by SIGHUP or API)")(
       "no-learning", "do not record observed edges for bulkhead policy suggest")(
+      "namespace-label", po::value<std::string>(),
+      "the container label that names its namespace, bulkhead.io/namespace (default "
+      "com.docker.compose.project)")(
       "learned-edges", po::value<unsigned>(),
       "observed edges kept; past it the longest unseen go first (default 20000)")(
       "api-socket", po::value<std::string>(), "local API socket (default /run/bulkhead/api.sock)")(
@@ -170,6 +173,7 @@ int main(int argc, char** argv) {
   text("api-socket-group", config.apiSocketGroup);
   text("violation-log", config.violationLog);
   text("flow-log", config.flowLog);
+  text("namespace-label", config.namespaceLabel);
   text("audit-log", config.auditLog);
   for (const auto* log : {&config.violationLog, &config.flowLog, &config.auditLog}) {
     std::string why;

@@ -53,6 +53,7 @@ uint64_t Agent::monotonicMs() {
 
 Agent::Agent(AgentConfig config) : config_(std::move(config)), names_{config_.instance} {
   dockerScope_.networks = config_.dockerNetworks;
+  dockerScope_.namespaceLabel = config_.namespaceLabel;
 }
 
 Agent::~Agent() {
@@ -296,7 +297,7 @@ bool Agent::start(std::string* error) {
     const auto& endpoint = statics.endpoints[i];
     AttachSpec spec;
     spec.name = endpoint.name;
-    spec.labels = endpointLabels(endpoint.name, endpoint.labels, "", {});
+    spec.labels = endpointLabels(endpoint.name, endpoint.labels, "", {}, config_.namespaceLabel);
     spec.source = "config";
     spec.interface = statics.interfaces[i];
     spec.macs = endpoint.macs;

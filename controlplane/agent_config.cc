@@ -89,6 +89,7 @@ class ConfigParser {
                                      "violationLog",
                                      "violationIntervalSeconds",
                                      "learning",
+                                     "namespaceLabel",
                                      "learnedEdges",
                                      "flowLog",
                                      "auditLog",
@@ -241,6 +242,7 @@ class ConfigParser {
       }
     }
     text(top, "runtimeSocket", config.runtimeSocket);
+    text(top, "namespaceLabel", config.namespaceLabel);
     if (const auto* field = YamlReader::optional(top, "protectBridges")) {
       config.protectBridges = stringOrList(field->value, "protectBridges");
     }

@@ -39,6 +39,9 @@ struct AgentConfig {
   unsigned syslogFacility = 16;                      // local0
   std::string stateDirectory = "/var/lib/bulkhead";  // identities.json lives here
   unsigned violationIntervalSeconds = 10;
+  // The container label whose value is its namespace (bulkhead.io/namespace, for Kubernetes'
+  // namespaceSelector): the compose project by default.
+  std::string namespaceLabel = std::string(rules::reserved_labels::DefaultNamespaceLabel);
   // Learning (docs/operations.md, "Learning a policy"): every judged flow becomes an observed
   // edge, at most learnedEdges of them (the longest unseen go first), kept in edges.json.
   bool learning = true;

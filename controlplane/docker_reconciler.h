@@ -12,6 +12,7 @@ namespace bulkhead::controlplane {
 // Which of the engine's networks the agent protects: every bridge network, or the ones named.
 struct DockerScope {
   std::vector<std::string> networks;  // empty: all of them
+  std::string namespaceLabel = std::string(rules::reserved_labels::DefaultNamespaceLabel);
 
   bool follows(const std::string& network) const;
 };

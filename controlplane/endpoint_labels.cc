@@ -3,8 +3,12 @@
 namespace bulkhead::controlplane {
 
 rules::Labels endpointLabels(const std::string& name, const rules::Labels& given,
-                             const std::string& image, const std::vector<std::string>& networks) {
+                             const std::string& image, const std::vector<std::string>& networks,
+                             std::string_view namespaceLabel) {
   rules::Labels labels = withoutReservedLabels(given);
+  if (const auto found = labels.find(namespaceLabel); found != labels.end()) {
+    labels[std::string(rules::reserved_labels::Namespace)] = found->second;
+  }
   labels[std::string(rules::reserved_labels::Name)] = name;
   if (!image.empty()) {
     labels[std::string(rules::reserved_labels::Image)] = image;

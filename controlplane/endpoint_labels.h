@@ -14,8 +14,12 @@ namespace bulkhead::controlplane {
 // those are bulkhead's to set, and a container must not claim another's name or a network it
 // is not on -- plus bulkhead.io/name, bulkhead.io/image (when known) and one
 // bulkhead.io/network.<n> per network.
-rules::Labels endpointLabels(const std::string& name, const rules::Labels& given,
-                             const std::string& image, const std::vector<std::string>& networks);
+// bulkhead.io/namespace is the value of the container's `namespaceLabel` (its compose project
+// by default), when it has that label.
+rules::Labels endpointLabels(
+    const std::string& name, const rules::Labels& given, const std::string& image,
+    const std::vector<std::string>& networks,
+    std::string_view namespaceLabel = rules::reserved_labels::DefaultNamespaceLabel);
 
 // Copies `given` without the keys under bulkhead.io/.
 template <typename Map>

@@ -87,6 +87,10 @@ class EndpointParser {
       endpoint.labels = reader_.labels(labels->value, "labels");
     }
     endpoint.labels[std::string(rules::reserved_labels::Name)] = endpoint.name;
+    if (const auto project = endpoint.labels.find(rules::reserved_labels::DefaultNamespaceLabel);
+        project != endpoint.labels.end()) {
+      endpoint.labels[std::string(rules::reserved_labels::Namespace)] = project->second;
+    }
     if (const auto* image = optional(parts, "image")) {
       if (const auto text = scalar(image->value, "image")) {
         endpoint.labels[std::string(rules::reserved_labels::Image)] = *text;

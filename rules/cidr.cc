@@ -96,4 +96,12 @@ std::string Cidr::toString() const {
   return network_.toString() + "/" + std::to_string(prefixLength_);
 }
 
+std::string CidrSet::toString() const {
+  std::string out = cidr.toString();
+  for (size_t i = 0; i < except.size(); ++i) {
+    out += (i == 0 ? " except " : ", ") + except[i].toString();
+  }
+  return out;
+}
+
 }  // namespace bulkhead::rules

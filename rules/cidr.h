@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace bulkhead::rules {
 
@@ -35,6 +36,26 @@ class Cidr {
  private:
   IpAddress network_;
   int prefixLength_ = 0;
+};
+
+// A prefix less some prefixes inside it (Cilium's CIDR set, Kubernetes' ipBlock): 10.0.0.0/8
+// except 10.1.0.0/16. `toCIDR: [P]` is the set of P with no exceptions.
+struct CidrSet {
+  Cidr cidr;
+  std::vector<Cidr> except;
+
+  bool contains(const IpAddress& address) const {
+    if (!cidr.contains(address)) {
+      return false;
+    }
+    for (const auto& hole : except) {
+      if (hole.contains(address)) {
+        return false;
+      }
+    }
+    return true;
+  }
+  std::string toString() const;
 };
 
 }  // namespace bulkhead::rules

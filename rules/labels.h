@@ -19,6 +19,10 @@ inline constexpr std::string_view Name = "bulkhead.io/name";
 inline constexpr std::string_view Image = "bulkhead.io/image";
 // One label per network the container is attached to: "bulkhead.io/network.<network>" = "true".
 inline constexpr std::string_view NetworkPrefix = "bulkhead.io/network.";
+// What a container host has for a Kubernetes namespace: the compose project (or the label
+// namespaceLabel names) the container belongs to. Kubernetes' namespaceSelector selects on it.
+inline constexpr std::string_view Namespace = "bulkhead.io/namespace";
+inline constexpr std::string_view DefaultNamespaceLabel = "com.docker.compose.project";
 }  // namespace reserved_labels
 
 }  // namespace bulkhead::rules

@@ -56,7 +56,7 @@ struct PortRule {
 struct PeerRule {
   std::vector<EndpointSelector> endpoints;
   std::vector<Entity> entities;
-  std::vector<Cidr> cidrs;
+  std::vector<CidrSet> cidrs;  // toCIDR (no exceptions) and toCIDRSet
   std::vector<PortRule> toPorts;
   SourceLocation where;
 

@@ -277,11 +277,13 @@ class DocumentParser : private YamlReader {
     const std::string endpointsKey = in ? "fromEndpoints" : "toEndpoints";
     const std::string entitiesKey = in ? "fromEntities" : "toEntities";
     const std::string cidrKey = in ? "fromCIDR" : "toCIDR";
+    const std::string cidrSetKey = in ? "fromCIDRSet" : "toCIDRSet";
     const std::string context = in ? "an ingress rule" : "an egress rule";
     if (!expectMap(node, context)) {
       return rule;
     }
-    const Fields parts = fields(node, {endpointsKey, entitiesKey, cidrKey, "toPorts"}, context);
+    const Fields parts =
+        fields(node, {endpointsKey, entitiesKey, cidrKey, cidrSetKey, "toPorts"}, context);
     if (const auto* endpoints = optional(parts, endpointsKey)) {
       if (expectList(endpoints->value, endpointsKey)) {
         for (const auto& selector : endpoints->value) {
@@ -312,7 +314,7 @@ class DocumentParser : private YamlReader {
           if (const auto text = scalar(cidr, cidrKey + " entry")) {
             std::string reason;
             if (const auto parsed = Cidr::parse(*text, &reason)) {
-              rule.cidrs.push_back(*parsed);
+              rule.cidrs.push_back({*parsed, {}});
             } else {
               error(cidr, reason);
             }
@@ -325,6 +327,18 @@ class DocumentParser : private YamlReader {
         }
       }
     }
+    if (const auto* sets = optional(parts, cidrSetKey)) {
+      if (expectList(sets->value, cidrSetKey)) {
+        for (const auto& entry : sets->value) {
+          if (auto set = parseCidrSet(entry, cidrSetKey)) {
+            rule.cidrs.push_back(std::move(*set));
+          }
+        }
+        if (sets->value.size() == 0) {
+          error(sets->value, quote(cidrSetKey) + " is empty: list {cidr: ..., except: [...]}");
+        }
+      }
+    }
     if (const auto* ports = optional(parts, "toPorts")) {
       if (expectList(ports->value, "toPorts")) {
         for (const auto& portRule : ports->value) {
@@ -333,6 +347,57 @@ class DocumentParser : private YamlReader {
       }
     }
     return rule;
+  }
+
+  // {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}: every exception must lie inside the prefix, or
+  // it would except nothing and hide a mistake.
+  std::optional<CidrSet> parseCidrSet(const YAML::Node& node, const std::string& key) {
+    if (!expectMap(node, key + " entry")) {
+      return std::nullopt;
+    }
+    const Fields parts = fields(node, {"cidr", "except"}, "a " + key + " entry");
+    const auto* cidrField = require(parts, "cidr", node);
+    if (cidrField == nullptr) {
+      return std::nullopt;
+    }
+    const auto text = scalar(cidrField->value, "cidr");
+    std::string reason;
+    const auto cidr = text ? Cidr::parse(*text, &reason) : std::nullopt;
+    if (!cidr) {
+      if (text) {
+        error(cidrField->value, reason);
+      }
+      return std::nullopt;
+    }
+    CidrSet set{*cidr, {}};
+    bool ok = true;
+    if (const auto* except = optional(parts, "except")) {
+      if (!expectList(except->value, "except")) {
+        return std::nullopt;
+      }
+      for (const auto& entry : except->value) {
+        const auto hole = scalar(entry, "except entry");
+        const auto parsed = hole ? Cidr::parse(*hole, &reason) : std::nullopt;
+        if (!parsed) {
+          if (hole) {
+            error(entry, reason);
+          }
+          ok = false;
+          continue;
+        }
+        if (parsed->prefixLength() < cidr->prefixLength() || !cidr->contains(parsed->network())) {
+          error(entry, "except " + quote(*hole) + " is not inside " + quote(*text) +
+                           ": an exception must be a part of the prefix it is taken from");
+          ok = false;
+          continue;
+        }
+        set.except.push_back(*parsed);
+      }
+    }
+    if (!ok) {
+      return std::nullopt;
+    }
+    return set;
   }
 
   std::optional<Entity> parseEntity(const YAML::Node& node) {

@@ -78,7 +78,7 @@ class PolicySnapshot {
     uint32_t ref = Verdict::NoRule;  // index into the snapshot's rules
     bool anyPeer = false;
     std::vector<IdentityId> peers;    // sorted
-    std::vector<Cidr> cidrs;          // match peers of identity World by address
+    std::vector<CidrSet> cidrs;       // match peers of identity World by address
     std::vector<PortProtocol> ports;  // empty: any
     bool hasL7 = false;
     std::vector<uint16_t> protocols;  // sorted nDPI ids; empty: any protocol

@@ -49,6 +49,30 @@ TEST(DockerReconcilerTest, NamedNetworksLimitTheAttachmentsButNotTheNetworkLabel
   EXPECT_EQ(desired->labels.at("bulkhead.io/network.back"), "true");
 }
 
+// What a container host has for a Kubernetes namespace: the compose project by default, or the
+// label namespaceLabel names -- never a label the container sets under bulkhead.io/ itself.
+TEST(DockerReconcilerTest, TheNamespaceIsTheComposeProjectOrTheConfiguredLabel) {
+  const auto attached = network("front", "br-aaaaaaaaaaaa", "10.1.0.5", "02:00:00:00:00:05");
+  const auto composed = desiredEndpoint(
+      container("shop-web-1", {attached},
+                {{"com.docker.compose.project", "shop"}, {"bulkhead.io/namespace", "bank"}}),
+      DockerScope{});
+  ASSERT_TRUE(composed.has_value());
+  EXPECT_EQ(composed->labels.at("bulkhead.io/namespace"), "shop");
+  const auto plain = desiredEndpoint(container("web", {attached}), DockerScope{});
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_FALSE(plain->labels.contains("bulkhead.io/namespace"));
+  const auto forged = desiredEndpoint(
+      container("web", {attached}, {{"bulkhead.io/namespace", "bank"}}), DockerScope{});
+  EXPECT_FALSE(forged->labels.contains("bulkhead.io/namespace"));
+  DockerScope tenant;
+  tenant.namespaceLabel = "tenant";
+  const auto configured = desiredEndpoint(
+      container("web", {attached}, {{"tenant", "acme"}, {"com.docker.compose.project", "shop"}}),
+      tenant);
+  EXPECT_EQ(configured->labels.at("bulkhead.io/namespace"), "acme");
+}
+
 TEST(DockerReconcilerTest, AContainerOnTwoProtectedNetworksIsOneEndpointWithTwoAttachments) {
   const auto desired = desiredEndpoint(
       container("api", {network("front", "br-aaaaaaaaaaaa", "10.1.0.3", "02:00:00:00:00:03"),
