@@ -95,6 +95,11 @@ std::vector<std::string> ealArguments(const AgentConfig& config) {
   if (!hasArgument(user, {"--log-level"})) {
     arguments.push_back("--log-level=lib.*:warning");
   }
+  // Metrics are Prometheus's (metricsAddress): DPDK's telemetry socket would be a second,
+  // unauthenticated window, and its start line noise in the agent's log.
+  if (!hasArgument(user, {"--telemetry", "--no-telemetry"})) {
+    arguments.push_back("--no-telemetry");
+  }
   arguments.insert(arguments.end(), user.begin(), user.end());
   return arguments;
 }

@@ -6,7 +6,10 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <xdp/libxdp.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <stdexcept>
@@ -38,8 +41,25 @@ bool parsePortDriver(const std::string& text, PortDriver& out) {
   return true;
 }
 
+namespace {
+
+// libxdp (under DPDK's af_xdp driver) tells stderr about every port it makes: that the kernel
+// would not run its dispatcher and it loads a single program instead, as intended on such
+// kernels. Its warnings stay, but for that one; its information and debugging go.
+int quietLibxdp(libxdp_print_level level, const char* format, va_list arguments) {
+  if (level != LIBXDP_WARN ||
+      std::strstr(format, "Compatibility check for dispatcher") != nullptr) {
+    return 0;
+  }
+  return std::vfprintf(stderr, format, arguments);
+}
+
+}  // namespace
+
 PortManager::PortManager(unsigned mbufsPerPort, uint16_t queues, uint16_t ringSize)
-    : mbufsPerPort_(mbufsPerPort), queues_(queues), ringSize_(ringSize) {}
+    : mbufsPerPort_(mbufsPerPort), queues_(queues), ringSize_(ringSize) {
+  libxdp_set_print(quietLibxdp);
+}
 
 bool PortManager::tryAttach(const std::string& interface, PortDriver driver, PortInfo& out,
                             std::string& error) {

@@ -23,7 +23,7 @@ PACKAGES=(
   graphviz
   # the wire: the patch panel's BPF (clang -target bpf, libbpf, bpftool's skeleton) and the
   # bridges' quarantine (libnftables; nft for inspecting and cleaning up)
-  clang libbpf-dev bpftool libnftables-dev nftables
+  clang libbpf-dev libxdp-dev bpftool libnftables-dev nftables
   # scripts/fuzz.sh: libFuzzer's runtime, and llvm-symbolizer for the sanitizers' stacks
   libclang-rt-14-dev llvm
   googletest libgtest-dev libbenchmark-dev
