@@ -227,6 +227,9 @@ int flowsCommand(const std::vector<std::string>& args, std::ostream& out, std::o
     if (flow.value("ended", false)) {
       line += " (ended)";
     }
+    if (const std::string reason = text::stringMember(flow, "reason"); !reason.empty()) {
+      line += ": " + reason;
+    }
     out << shown(line) << "\n";
   }
   return ExitOk;

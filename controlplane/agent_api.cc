@@ -247,6 +247,7 @@ nlohmann::json Agent::flowsJson() const {
         {"endpoint", name}, {"identity", identity}, {"ip", ip.toString()}, {"port", port}};
   };
   nlohmann::json list = nlohmann::json::array();
+  const rules::PolicySnapshotPtr& snapshot = policy_->current();
   for (const auto& flow : fastPath_->flows()) {
     const dpi::ProtocolReport protocol =
         protocols_->describe(flow.classified ? &flow.classification : nullptr, flow.ipProtocol,
@@ -274,6 +275,33 @@ nlohmann::json Agent::flowsJson() const {
          {"packets_dropped", flow.dropped},
          {"offloaded", flow.offloaded},
          {"ended", flow.ended}});
+    if (flow.decision == rules::Decision::Deny && snapshot) {
+      // Why, as the violation log says it: the closest rule of the policy in force and what
+      // the flow did not match.
+      rules::FlowQuery query;
+      query.src = flow.srcIdentity;
+      query.dst = flow.dstIdentity;
+      query.srcIp = flow.srcIp;
+      query.dstIp = flow.dstIp;
+      query.ipProtocol = flow.ipProtocol;
+      query.dstPort = flow.dstPort;
+      if (flow.classified) {
+        query.app = flow.classification.inspected;
+        query.host = flow.classification.hostName();
+      }
+      const rules::Verdict now = snapshot->verdict(query);
+      if (now.decision == rules::Decision::Deny) {
+        const rules::Explanation why = rules::explainDenial(
+            *snapshot, query, now.deniedBy, [this](uint16_t id) { return catalog_->name(id); });
+        nlohmann::json& item = list.back();
+        const std::string other =
+            item[now.deniedBy == rules::Direction::Egress ? "dst" : "src"].value("endpoint", "");
+        item["closest_rule"] =
+            why.closestRule.empty() ? nlohmann::json() : nlohmann::json(why.closestRule);
+        item["mismatch"] = {{"what", why.what()}, {"expected", why.expected}, {"found", why.found}};
+        item["reason"] = why.text(other);
+      }
+    }
   }
   return {{"ok", true}, {"flows", list}};
 }

@@ -55,6 +55,11 @@ class DocumentParser : private YamlReader {
       if (text && *text != PolicyKind) {
         error(kind->value,
               "unsupported kind " + quote(*text) + " (supported: " + std::string(PolicyKind) + ")");
+        // A document of another kind altogether has other fields: what it lacks or adds against
+        // bulkhead's kind would only be noise. A misspelt kind is still checked through.
+        if (!nearest(*text, {std::string(PolicyKind)})) {
+          return std::nullopt;
+        }
       }
     }
     if (const auto* metadata = require(top, "metadata", document)) {

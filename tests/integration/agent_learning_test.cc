@@ -101,6 +101,12 @@ TEST_F(AgentLearningTest, TheSuggestionOfMonitorModeFlowsEnforcesExactlyThem) {
       [](const json& line) { return line["mode"] == "enforce" && line["dst"]["port"] == 9090; });
   ASSERT_TRUE(refused) << "no enforced violation for web -> api:9090";
   EXPECT_EQ((*refused)["rule"], "default-deny");
+  // bulkhead flows says why as the violation log does.
+  const json flow = awaitFlow([](const json& f) { return f["dst"]["port"] == 9090; });
+  ASSERT_FALSE(flow.is_null());
+  EXPECT_EQ(flow["closest_rule"], "api/ingress/0") << flow.dump();
+  EXPECT_EQ(flow["mismatch"]["what"], "port") << flow.dump();
+  EXPECT_NE(cli({"flows"}).out.find("this flow's port is 9090/TCP"), std::string::npos);
 
   // Kept across a restart, in the state directory.
   agent_->stop(10);

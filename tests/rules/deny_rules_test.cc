@@ -2,59 +2,13 @@
 // L7 denials wait for the protocol, enableDefaultDeny for guardrails that deny only.
 #include <gtest/gtest.h>
 
-#include "dpi/protocol_catalog.h"
-#include "rules/policy_compiler.h"
 #include "rules/policy_explain.h"
-#include "rules/policy_loader.h"
+#include "tests/rules/policy_fixture.h"
 
 namespace bulkhead {
 namespace {
 
-using rules::Decision;
-using rules::Direction;
-using rules::FlowQuery;
-using rules::IdentityId;
-
-constexpr IdentityId Web = 256;
-constexpr IdentityId Api = 257;
-constexpr IdentityId Db = 258;
-constexpr uint8_t Tcp = 6;
-constexpr uint8_t Udp = 17;
-
-const rules::ProtocolCatalog& catalog() {
-  static const dpi::NdpiProtocolCatalog instance;
-  return instance;
-}
-
-std::string policy(std::string_view name, std::string_view spec) {
-  return "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: " +
-         std::string(name) + "}\nspec:\n" + std::string(spec) + "---\n";
-}
-
-rules::PolicySnapshotPtr compile(const std::string& yaml) {
-  const auto loaded = rules::loadPolicyText(yaml, "p.yaml", catalog());
-  for (const auto& error : loaded.errors) {
-    ADD_FAILURE() << rules::format(error);
-  }
-  const rules::IdentityList identities = {
-      {Web, {{"app", "web"}}}, {Api, {{"app", "api"}}}, {Db, {{"app", "db"}}}};
-  return rules::compilePolicy(loaded.set, identities, catalog(), 1);
-}
-
-FlowQuery flow(IdentityId src, IdentityId dst, uint16_t port, uint8_t l4 = Tcp) {
-  FlowQuery query;
-  query.src = src;
-  query.dst = dst;
-  query.ipProtocol = l4;
-  query.dstPort = port;
-  return query;
-}
-
-FlowQuery classified(FlowQuery query, const char* protocol, std::string_view host = {}) {
-  query.app = rules::AppProtocol{0, catalog().find(protocol).value_or(0)};
-  query.host = host;
-  return query;
-}
+using namespace policy_fixture;  // NOLINT: its policy, compile and flow
 
 // An allow-everything policy and a deny on top of it: the deny wins, named, and only what it
 // names is denied.
@@ -192,52 +146,6 @@ TEST(DenyRules, TheLoaderValidatesThemLikeAllowRules) {
   EXPECT_TRUE(rules::loadPolicyText(policy("ok", "  endpointSelector: {}\n  ingressDeny: []\n"),
                                     "p.yaml", catalog())
                   .ok());
-}
-
-}  // namespace
-}  // namespace bulkhead
-
-namespace bulkhead {
-namespace {
-
-// toCIDRSet (Cilium's; Kubernetes' ipBlock with except): a prefix less the prefixes inside it.
-TEST(CidrSets, APrefixLessItsExceptionsAndExceptionsMustBeInsideIt) {
-  const auto snapshot = compile(policy("web", R"(  endpointSelector: {matchLabels: {app: web}}
-  egress:
-    - toCIDRSet:
-        - {cidr: 10.0.0.0/8, except: [10.1.0.0/16, 10.2.3.4]}
-        - {cidr: "2001:db8::/32", except: ["2001:db8:1::/48"]}
-)"));
-  const auto to = [&](const char* address) {
-    auto query = flow(Web, rules::reserved_identity::World, 443);
-    query.dstIp = rules::IpAddress::parse(address).value();
-    return snapshot->verdict(query).decision;
-  };
-  EXPECT_EQ(to("10.9.9.9"), Decision::Allow);
-  EXPECT_EQ(to("10.1.0.1"), Decision::Deny);
-  EXPECT_EQ(to("10.2.3.4"), Decision::Deny);
-  EXPECT_EQ(to("10.2.3.5"), Decision::Allow);
-  EXPECT_EQ(to("11.0.0.1"), Decision::Deny);
-  EXPECT_EQ(to("2001:db8:2::1"), Decision::Allow);
-  EXPECT_EQ(to("2001:db8:1::1"), Decision::Deny);
-
-  const auto loaded = rules::loadPolicyText(policy("bad", R"(  endpointSelector: {}
-  egress:
-    - toCIDRSet:
-        - {cidr: 10.0.0.0/16, except: [10.1.0.0/24, 10.0.0.0/8, "2001:db8::/64"]}
-        - {except: [10.0.0.0/24]}
-)"),
-                                            "p.yaml", catalog());
-  std::vector<std::string> errors;
-  for (const auto& error : loaded.errors) {
-    errors.push_back(rules::format(error));
-  }
-  ASSERT_EQ(errors.size(), 4u) << ::testing::PrintToString(errors);
-  EXPECT_NE(errors[0].find("except '10.1.0.0/24' is not inside '10.0.0.0/16'"), std::string::npos)
-      << errors[0];
-  EXPECT_NE(errors[1].find("except '10.0.0.0/8' is not inside"), std::string::npos) << errors[1];
-  EXPECT_NE(errors[2].find("except '2001:db8::/64' is not inside"), std::string::npos) << errors[2];
-  EXPECT_NE(errors[3].find("missing required key 'cidr'"), std::string::npos) << errors[3];
 }
 
 }  // namespace

@@ -728,6 +728,14 @@ spec: {endpointSelector: {}, ingress: []}
   EXPECT_TRUE(load(text).set.policies.empty());
 }
 
+// A document of another kind altogether (a Deployment in the policy directory) is reported as
+// such, without what it lacks against bulkhead's kind.
+TEST(PolicyLoaderTest, ADocumentOfAnotherKindIsOneErrorNotItsFields) {
+  EXPECT_EQ(errorsOf("apiVersion: bulkhead.io/v1\nkind: Deployment\nmetadata: {name: x}\n"
+                     "spec: {replicas: 1}\n"),
+            Errors{"p.yaml:2:7: unsupported kind 'Deployment' (supported: SegmentationPolicy)"});
+}
+
 TEST(PolicyLoaderTest, ATabInTheIndentationIsNamedWhereItIs) {
   const std::string text =
       "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata:\n"
