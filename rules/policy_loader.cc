@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "rules/host_pattern.h"
+#include "rules/selector_reader.h"
 #include "rules/suggest.h"
 #include "rules/yaml_reader.h"
 
@@ -131,7 +132,7 @@ class DocumentParser : private YamlReader {
       }
     }
     if (const auto* selector = require(spec, "endpointSelector", node)) {
-      policy.endpointSelector = parseSelector(selector->value, "endpointSelector");
+      policy.endpointSelector = readSelector(*this, selector->value, "endpointSelector");
     }
     if (const auto* ingress = optional(spec, "ingress")) {
       policy.ingress = parseRules(ingress->value, Direction::Ingress);
@@ -172,91 +173,6 @@ class DocumentParser : private YamlReader {
     }
   }
 
-  EndpointSelector parseSelector(const YAML::Node& node, std::string_view what) {
-    EndpointSelector selector;
-    selector.where = at(node);
-    if (!expectMap(node, what)) {
-      return selector;
-    }
-    const Fields parts = fields(node, {"matchLabels", "matchExpressions"}, std::string(what));
-    if (const auto* field = optional(parts, "matchLabels")) {
-      selector.matchLabels = labels(field->value, "matchLabels");
-    }
-    if (const auto* expressions = optional(parts, "matchExpressions")) {
-      if (expectList(expressions->value, "matchExpressions")) {
-        for (const auto& expression : expressions->value) {
-          if (auto requirement = parseRequirement(expression)) {
-            selector.matchExpressions.push_back(std::move(*requirement));
-          }
-        }
-      }
-    }
-    return selector;
-  }
-
-  std::optional<LabelRequirement> parseRequirement(const YAML::Node& node) {
-    if (!expectMap(node, "a matchExpressions entry")) {
-      return std::nullopt;
-    }
-    const Fields parts = fields(node, {"key", "operator", "values"}, "a matchExpressions entry");
-    LabelRequirement requirement;
-    bool ok = true;
-    if (const auto* key = require(parts, "key", node)) {
-      const auto text = scalar(key->value, "key");
-      ok = ok && text.has_value();
-      requirement.key = text.value_or("");
-    } else {
-      ok = false;
-    }
-    if (const auto* op = require(parts, "operator", node)) {
-      const auto text = scalar(op->value, "operator");
-      static const std::vector<std::string> operators = {"In", "NotIn", "Exists", "DoesNotExist"};
-      if (!text) {
-        ok = false;
-      } else if (*text == "In") {
-        requirement.op = LabelRequirement::Operator::In;
-      } else if (*text == "NotIn") {
-        requirement.op = LabelRequirement::Operator::NotIn;
-      } else if (*text == "Exists") {
-        requirement.op = LabelRequirement::Operator::Exists;
-      } else if (*text == "DoesNotExist") {
-        requirement.op = LabelRequirement::Operator::DoesNotExist;
-      } else {
-        std::string message = "unknown operator " + quote(*text);
-        if (const auto hint = nearest(*text, operators)) {
-          message += " (did you mean " + quote(*hint) + "?)";
-        } else {
-          message += " (valid: In, NotIn, Exists, DoesNotExist)";
-        }
-        error(op->value, std::move(message));
-        ok = false;
-      }
-    } else {
-      ok = false;
-    }
-    if (const auto* values = optional(parts, "values")) {
-      if (expectList(values->value, "values")) {
-        for (const auto& value : values->value) {
-          if (const auto text = scalar(value, "values entry")) {
-            requirement.values.push_back(*text);
-          }
-        }
-      }
-    }
-    if (ok) {
-      const bool takesValues = requirement.op == LabelRequirement::Operator::In ||
-                               requirement.op == LabelRequirement::Operator::NotIn;
-      if (takesValues && requirement.values.empty()) {
-        error(node, "operator In/NotIn needs a non-empty 'values' list");
-        ok = false;
-      } else if (!takesValues && optional(parts, "values")) {
-        error(optional(parts, "values")->key, "operator Exists/DoesNotExist takes no 'values'");
-        ok = false;
-      }
-    }
-    return ok ? std::optional(requirement) : std::nullopt;
-  }
-
   std::vector<PeerRule> parseRules(const YAML::Node& node, Direction direction,
                                    const char* key = nullptr) {
     std::vector<PeerRule> rules;
@@ -292,7 +208,7 @@ class DocumentParser : private YamlReader {
     if (const auto* endpoints = optional(parts, endpointsKey)) {
       if (expectList(endpoints->value, endpointsKey)) {
         for (const auto& selector : endpoints->value) {
-          rule.endpoints.push_back(parseSelector(selector, endpointsKey + " entry"));
+          rule.endpoints.push_back(readSelector(*this, selector, endpointsKey + " entry"));
         }
         if (endpoints->value.size() == 0) {
           error(endpoints->value,
@@ -335,7 +251,7 @@ class DocumentParser : private YamlReader {
     if (const auto* sets = optional(parts, cidrSetKey)) {
       if (expectList(sets->value, cidrSetKey)) {
         for (const auto& entry : sets->value) {
-          if (auto set = parseCidrSet(entry, cidrSetKey)) {
+          if (auto set = readCidrSet(*this, entry, cidrSetKey)) {
             rule.cidrs.push_back(std::move(*set));
           }
         }
@@ -352,57 +268,6 @@ class DocumentParser : private YamlReader {
       }
     }
     return rule;
-  }
-
-  // {cidr: 10.0.0.0/8, except: [10.1.0.0/16]}: every exception must lie inside the prefix, or
-  // it would except nothing and hide a mistake.
-  std::optional<CidrSet> parseCidrSet(const YAML::Node& node, const std::string& key) {
-    if (!expectMap(node, key + " entry")) {
-      return std::nullopt;
-    }
-    const Fields parts = fields(node, {"cidr", "except"}, "a " + key + " entry");
-    const auto* cidrField = require(parts, "cidr", node);
-    if (cidrField == nullptr) {
-      return std::nullopt;
-    }
-    const auto text = scalar(cidrField->value, "cidr");
-    std::string reason;
-    const auto cidr = text ? Cidr::parse(*text, &reason) : std::nullopt;
-    if (!cidr) {
-      if (text) {
-        error(cidrField->value, reason);
-      }
-      return std::nullopt;
-    }
-    CidrSet set{*cidr, {}};
-    bool ok = true;
-    if (const auto* except = optional(parts, "except")) {
-      if (!expectList(except->value, "except")) {
-        return std::nullopt;
-      }
-      for (const auto& entry : except->value) {
-        const auto hole = scalar(entry, "except entry");
-        const auto parsed = hole ? Cidr::parse(*hole, &reason) : std::nullopt;
-        if (!parsed) {
-          if (hole) {
-            error(entry, reason);
-          }
-          ok = false;
-          continue;
-        }
-        if (parsed->prefixLength() < cidr->prefixLength() || !cidr->contains(parsed->network())) {
-          error(entry, "except " + quote(*hole) + " is not inside " + quote(*text) +
-                           ": an exception must be a part of the prefix it is taken from");
-          ok = false;
-          continue;
-        }
-        set.except.push_back(*parsed);
-      }
-    }
-    if (!ok) {
-      return std::nullopt;
-    }
-    return set;
   }
 
   std::optional<Entity> parseEntity(const YAML::Node& node) {
