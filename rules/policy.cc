@@ -1,5 +1,7 @@
 #include "rules/policy.h"
 
+#include <algorithm>
+
 namespace bulkhead::rules {
 
 const char* toString(Mode mode) { return mode == Mode::Enforce ? "enforce" : "monitor"; }
@@ -36,6 +38,15 @@ const char* toString(Entity entity) {
       return "all";
   }
   return "?";
+}
+
+bool validPolicyName(std::string_view name) {
+  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (name.empty() || name.size() > 253 || !alnum(name.front()) || !alnum(name.back())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '.'; });
 }
 
 }  // namespace bulkhead::rules

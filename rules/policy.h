@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "rules/cidr.h"
@@ -24,6 +25,9 @@ enum class L4Protocol : uint8_t { Any = 0, ICMP = 1, TCP = 6, UDP = 17, ICMPv6 =
 enum class Entity { World, Host, All };
 
 const char* toString(Mode mode);
+
+// DNS-subdomain style, as Kubernetes object names: they appear in logs and rule names.
+bool validPolicyName(std::string_view name);
 const char* toString(DenyAction action);
 const char* toString(Direction direction);
 const char* toString(L4Protocol protocol);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "rules/host_pattern.h"
+#include "rules/network_policy.h"
 #include "rules/selector_reader.h"
 #include "rules/suggest.h"
 #include "rules/yaml_reader.h"
@@ -17,16 +18,6 @@ namespace bulkhead::rules {
 namespace {
 
 namespace fs = std::filesystem;
-
-// DNS-subdomain style, as Kubernetes object names: they appear in logs and rule names.
-bool validPolicyName(std::string_view name) {
-  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (name.empty() || name.size() > 253 || !alnum(name.front()) || !alnum(name.back())) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(),
-                     [&](char c) { return alnum(c) || c == '-' || c == '.'; });
-}
 
 // Parses one file's documents; errors accumulate so the operator sees all of them at once.
 class DocumentParser : private YamlReader {
@@ -41,21 +32,36 @@ class DocumentParser : private YamlReader {
     if (!expectMap(document, "a policy document")) {
       return std::nullopt;
     }
-    const Fields top = fields(document, {"apiVersion", "kind", "metadata", "spec"}, "a document");
     Policy policy;
     policy.where = at(document);
+    const auto scalarOf = [&](const char* key) {
+      const YAML::Node value = document[key];
+      return value && value.IsScalar() ? value.Scalar() : std::string();
+    };
+    if (scalarOf("apiVersion") == NetworkPolicyApiVersion &&
+        scalarOf("kind") == NetworkPolicyKind) {
+      readNetworkPolicy(*this, document, policy);
+      if (errorCount() != errorsBefore) {
+        return std::nullopt;
+      }
+      return policy;
+    }
+    const Fields top = fields(document, {"apiVersion", "kind", "metadata", "spec"}, "a document");
     if (const auto* apiVersion = require(top, "apiVersion", document)) {
       const auto text = scalar(apiVersion->value, "apiVersion");
       if (text && *text != PolicyApiVersion) {
         error(apiVersion->value, "unsupported apiVersion " + quote(*text) +
-                                     " (supported: " + std::string(PolicyApiVersion) + ")");
+                                     " (supported: " + std::string(PolicyApiVersion) + ", " +
+                                     std::string(NetworkPolicyApiVersion) + ")");
       }
     }
     if (const auto* kind = require(top, "kind", document)) {
       const auto text = scalar(kind->value, "kind");
       if (text && *text != PolicyKind) {
         error(kind->value,
-              "unsupported kind " + quote(*text) + " (supported: " + std::string(PolicyKind) + ")");
+              "unsupported kind " + quote(*text) + " (supported: " + std::string(PolicyKind) +
+                  " of " + std::string(PolicyApiVersion) + ", " + std::string(NetworkPolicyKind) +
+                  " of " + std::string(NetworkPolicyApiVersion) + ")");
         // A document of another kind altogether has other fields: what it lacks or adds against
         // bulkhead's kind would only be noise. A misspelt kind is still checked through.
         if (!nearest(*text, {std::string(PolicyKind)})) {

@@ -1,0 +1,318 @@
+#include "rules/network_policy.h"
+
+#include <charconv>
+
+#include "rules/selector_reader.h"
+
+namespace bulkhead::rules {
+namespace {
+
+// The one label a namespace has on a container host (Kubernetes sets it on every namespace).
+constexpr std::string_view NamespaceNameLabel = "kubernetes.io/metadata.name";
+
+// What `kubectl get -o yaml` writes into metadata besides the name: accepted, not used.
+const std::initializer_list<std::string_view> MetadataKeys = {
+    "name",       "namespace",       "labels",         "annotations",   "uid",
+    "generation", "resourceVersion", "selfLink",       "managedFields", "creationTimestamp",
+    "finalizers", "generateName",    "ownerReferences"};
+
+class NetworkPolicyReader {
+ public:
+  NetworkPolicyReader(YamlReader& reader, Policy& policy) : reader_(reader), policy_(policy) {}
+
+  void read(const YAML::Node& document) {
+    const YamlReader::Fields top = reader_.fields(
+        document, {"apiVersion", "kind", "metadata", "spec", "status"}, "a document");
+    if (const auto* metadata = reader_.require(top, "metadata", document)) {
+      readMetadata(metadata->value);
+    }
+    if (const auto* spec = reader_.require(top, "spec", document)) {
+      readSpec(spec->value);
+    }
+  }
+
+ private:
+  void readMetadata(const YAML::Node& node) {
+    if (!reader_.expectMap(node, "metadata")) {
+      return;
+    }
+    const YamlReader::Fields meta = reader_.fields(node, MetadataKeys, "metadata");
+    if (const auto* ns = YamlReader::optional(meta, "namespace")) {
+      if (const auto text = reader_.scalar(ns->value, "namespace")) {
+        if (!validPolicyName(*text) || text->find('.') != std::string::npos) {
+          reader_.error(ns->value, "namespace " + quote(*text) +
+                                       " must be lower-case letters, digits and '-'");
+        }
+        namespace_ = *text;
+      }
+    }
+    if (const auto* name = reader_.require(meta, "name", node)) {
+      if (const auto text = reader_.scalar(name->value, "name")) {
+        if (!validPolicyName(*text)) {
+          reader_.error(name->value, "policy name " + quote(*text) +
+                                         " must be lower-case letters, digits, '-' or '.'");
+        }
+        // Names are unique per namespace in Kubernetes, across all files here.
+        policy_.name = namespace_.empty() ? *text : namespace_ + "." + *text;
+        policy_.nameWhere = reader_.at(name->value);
+      }
+    }
+    for (const char* key : {"labels", "annotations"}) {
+      if (const auto* map = YamlReader::optional(meta, key)) {
+        reader_.labels(map->value, key);
+      }
+    }
+  }
+
+  void readSpec(const YAML::Node& node) {
+    if (!reader_.expectMap(node, "spec")) {
+      return;
+    }
+    const YamlReader::Fields spec =
+        reader_.fields(node, {"podSelector", "policyTypes", "ingress", "egress"}, "spec");
+    if (const auto* selector = reader_.require(spec, "podSelector", node)) {
+      policy_.endpointSelector = inNamespace(readSelector(reader_, selector->value, "podSelector"));
+    }
+    // Kubernetes' defaults: Ingress always, Egress when the spec has egress rules.
+    bool ingress = true;
+    bool egress = YamlReader::optional(spec, "egress") != nullptr;
+    if (const auto* types = YamlReader::optional(spec, "policyTypes")) {
+      ingress = false;
+      egress = false;
+      if (reader_.expectList(types->value, "policyTypes")) {
+        for (const auto& entry : types->value) {
+          const auto text = reader_.scalar(entry, "policyTypes entry");
+          if (text == "Ingress") {
+            ingress = true;
+          } else if (text == "Egress") {
+            egress = true;
+          } else if (text) {
+            reader_.error(entry, "policyTypes entries are Ingress or Egress, got " + quote(*text));
+          }
+        }
+      }
+    }
+    if (ingress) {
+      policy_.ingress = readRules(YamlReader::optional(spec, "ingress"), Direction::Ingress);
+    } else if (const auto* rules = YamlReader::optional(spec, "ingress")) {
+      reader_.error(rules->key,
+                    "ingress rules, but policyTypes has no Ingress: they would do "
+                    "nothing");
+    }
+    if (egress) {
+      policy_.egress = readRules(YamlReader::optional(spec, "egress"), Direction::Egress);
+    } else if (const auto* rules = YamlReader::optional(spec, "egress")) {
+      reader_.error(rules->key,
+                    "egress rules, but policyTypes has no Egress: they would do "
+                    "nothing");
+    }
+  }
+
+  // The policy's namespace, when it has one, is part of every pod selector.
+  EndpointSelector inNamespace(EndpointSelector selector) const {
+    if (!namespace_.empty()) {
+      selector.matchLabels[std::string(reserved_labels::Namespace)] = namespace_;
+    }
+    return selector;
+  }
+
+  std::vector<PeerRule> readRules(const YamlReader::Field* field, Direction direction) {
+    std::vector<PeerRule> rules;
+    if (field == nullptr || field->value.IsNull()) {
+      return rules;  // the direction is isolated, nothing is allowed
+    }
+    const bool in = direction == Direction::Ingress;
+    if (!reader_.expectList(field->value, in ? "ingress" : "egress")) {
+      return rules;
+    }
+    for (const auto& node : field->value) {
+      PeerRule rule;
+      rule.where = reader_.at(node);
+      if (!reader_.expectMap(node, in ? "an ingress rule" : "an egress rule")) {
+        continue;
+      }
+      const char* peersKey = in ? "from" : "to";
+      const YamlReader::Fields parts =
+          reader_.fields(node, {peersKey, "ports"}, in ? "an ingress rule" : "an egress rule");
+      if (const auto* peers = YamlReader::optional(parts, peersKey)) {
+        readPeers(peers->value, peersKey, rule);
+      }
+      if (const auto* ports = YamlReader::optional(parts, "ports")) {
+        readPorts(ports->value, rule);
+      }
+      rules.push_back(std::move(rule));
+    }
+    return rules;
+  }
+
+  // Absent or empty: every peer, as in Kubernetes.
+  void readPeers(const YAML::Node& node, const std::string& key, PeerRule& rule) {
+    if (node.IsNull() || !reader_.expectList(node, key)) {
+      return;
+    }
+    for (const auto& entry : node) {
+      if (!reader_.expectMap(entry, key + " entry")) {
+        continue;
+      }
+      const YamlReader::Fields parts = reader_.fields(
+          entry, {"podSelector", "namespaceSelector", "ipBlock"}, "a " + key + " entry");
+      const auto* pods = YamlReader::optional(parts, "podSelector");
+      const auto* namespaces = YamlReader::optional(parts, "namespaceSelector");
+      if (const auto* block = YamlReader::optional(parts, "ipBlock")) {
+        if (pods != nullptr || namespaces != nullptr) {
+          reader_.error(block->key, "ipBlock goes alone in its " + key +
+                                        " entry, without podSelector or namespaceSelector");
+        } else if (auto set = readCidrSet(reader_, block->value, "ipBlock")) {
+          rule.cidrs.push_back(std::move(*set));
+        }
+        continue;
+      }
+      if (pods == nullptr && namespaces == nullptr) {
+        reader_.error(entry, "a " + key + " entry needs podSelector, namespaceSelector or ipBlock");
+        continue;
+      }
+      EndpointSelector selector;
+      if (pods != nullptr) {
+        selector = readSelector(reader_, pods->value, "podSelector");
+      }
+      if (namespaces != nullptr) {
+        addNamespaceSelector(namespaces->value, selector);
+      } else {
+        selector = inNamespace(std::move(selector));  // pods of the policy's own namespace
+      }
+      rule.endpoints.push_back(std::move(selector));
+    }
+  }
+
+  // A container host's namespaces have one label, their name: a selector on it becomes one on
+  // bulkhead.io/namespace; a selector on any other namespace label cannot be honoured.
+  void addNamespaceSelector(const YAML::Node& node, EndpointSelector& into) {
+    if (node.IsMap()) {
+      if (const auto labels = node["matchLabels"]; labels && labels.IsMap()) {
+        for (const auto& entry : labels) {
+          if (entry.first.IsScalar() && entry.first.Scalar() != NamespaceNameLabel) {
+            reader_.error(entry.first, unknownNamespaceLabel(entry.first.Scalar()));
+          }
+        }
+      }
+      if (const auto expressions = node["matchExpressions"];
+          expressions && expressions.IsSequence()) {
+        for (const auto& expression : expressions) {
+          if (const auto key = expression.IsMap() ? expression["key"] : YAML::Node();
+              key && key.IsScalar() && key.Scalar() != NamespaceNameLabel) {
+            reader_.error(key, unknownNamespaceLabel(key.Scalar()));
+          }
+        }
+      }
+    }
+    const EndpointSelector namespaces = readSelector(reader_, node, "namespaceSelector");
+    const std::string label(reserved_labels::Namespace);
+    if (const auto name = namespaces.matchLabels.find(NamespaceNameLabel);
+        name != namespaces.matchLabels.end()) {
+      into.matchLabels[label] = name->second;
+    }
+    for (auto requirement : namespaces.matchExpressions) {
+      if (requirement.key == NamespaceNameLabel) {
+        requirement.key = label;
+        into.matchExpressions.push_back(std::move(requirement));
+      }
+    }
+  }
+
+  static std::string unknownNamespaceLabel(const std::string& key) {
+    return "namespace label " + quote(key) + ": a container host's namespaces (compose projects, " +
+           "or namespaceLabel) have only their name, " + std::string(NamespaceNameLabel);
+  }
+
+  void readPorts(const YAML::Node& node, PeerRule& rule) {
+    if (node.IsNull() || !reader_.expectList(node, "ports")) {
+      return;
+    }
+    PortRule ports;
+    ports.where = reader_.at(node);
+    for (const auto& entry : node) {
+      if (!reader_.expectMap(entry, "a ports entry")) {
+        continue;
+      }
+      const YamlReader::Fields parts =
+          reader_.fields(entry, {"protocol", "port", "endPort"}, "a ports entry");
+      PortProtocol port;
+      port.where = reader_.at(entry);
+      port.protocol = L4Protocol::TCP;  // Kubernetes' default
+      if (const auto* protocol = YamlReader::optional(parts, "protocol")) {
+        const auto text = reader_.scalar(protocol->value, "protocol");
+        if (text == "TCP") {
+          port.protocol = L4Protocol::TCP;
+        } else if (text == "UDP") {
+          port.protocol = L4Protocol::UDP;
+        } else if (text == "SCTP") {
+          reader_.error(protocol->value,
+                        "SCTP: bulkhead's ports cannot name SCTP alone (protocol ANY would also "
+                        "match TCP and UDP); refused rather than widened");
+          continue;
+        } else if (text) {
+          reader_.error(protocol->value, "protocol must be TCP, UDP or SCTP, got " + quote(*text));
+          continue;
+        }
+      }
+      if (const auto* value = YamlReader::optional(parts, "port")) {
+        const auto number = portNumber(value->value);
+        if (!number) {
+          continue;
+        }
+        port.first = port.last = *number;
+        if (const auto* end = YamlReader::optional(parts, "endPort")) {
+          const auto last = portNumber(end->value);
+          if (!last) {
+            continue;
+          }
+          if (*last < *number) {
+            reader_.error(end->value, "endPort " + std::to_string(*last) + " is below port " +
+                                          std::to_string(*number));
+            continue;
+          }
+          port.last = *last;
+        }
+      } else if (const auto* end = YamlReader::optional(parts, "endPort")) {
+        reader_.error(end->key, "endPort needs port");
+        continue;
+      }
+      ports.ports.push_back(port);
+    }
+    rule.toPorts.push_back(std::move(ports));
+  }
+
+  // A port number; a name (a container's named port) is refused: Docker and podman have no
+  // port names.
+  std::optional<uint16_t> portNumber(const YAML::Node& node) {
+    const auto text = reader_.scalar(node, "port");
+    if (!text) {
+      return std::nullopt;
+    }
+    unsigned value = 0;
+    const auto [end, failure] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (failure != std::errc() || end != text->data() + text->size()) {
+      reader_.error(node, "named port " + quote(*text) +
+                              ": containers have no port names on a container host; write the "
+                              "number");
+      return std::nullopt;
+    }
+    if (value < 1 || value > 65535) {
+      reader_.error(node, "port " + quote(*text) + " must be 1-65535");
+      return std::nullopt;
+    }
+    return static_cast<uint16_t>(value);
+  }
+
+  YamlReader& reader_;
+  Policy& policy_;
+  std::string namespace_;
+};
+
+}  // namespace
+
+void readNetworkPolicy(YamlReader& reader, const YAML::Node& document, Policy& policy) {
+  NetworkPolicyReader(reader, policy).read(document);
+}
+
+}  // namespace bulkhead::rules

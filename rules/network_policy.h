@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string_view>
+
+#include "rules/policy.h"
+#include "rules/yaml_reader.h"
+
+namespace bulkhead::rules {
+
+// Kubernetes' NetworkPolicy, loaded as it is beside bulkhead's own kind, in the same files and
+// with the same file:line:col diagnostics, and judged as the SegmentationPolicy it translates to
+// (docs/policy.md, "Kubernetes NetworkPolicy"):
+//   podSelector            -> endpointSelector (and bulkhead.io/namespace = metadata.namespace)
+//   policyTypes            -> which of ingress/egress are default-deny (Kubernetes' defaults)
+//   from/to podSelector    -> fromEndpoints/toEndpoints, in the policy's namespace
+//   namespaceSelector      -> bulkhead.io/namespace (kubernetes.io/metadata.name is the only
+//                             label a container host's namespaces have)
+//   ipBlock {cidr, except} -> fromCIDRSet/toCIDRSet
+//   ports {protocol, port, endPort} -> toPorts
+// What bulkhead cannot enforce as written (named ports, SCTP alone, namespace labels other
+// than the name) is an error that says so, never dropped or widened.
+inline constexpr std::string_view NetworkPolicyApiVersion = "networking.k8s.io/v1";
+inline constexpr std::string_view NetworkPolicyKind = "NetworkPolicy";
+
+// Reads one NetworkPolicy document into `policy`, reporting through `reader`.
+void readNetworkPolicy(YamlReader& reader, const YAML::Node& document, Policy& policy);
+
+}  // namespace bulkhead::rules
