@@ -27,6 +27,7 @@ constexpr Command Commands[] = {
     {"policy", "show", policyShowCommand},
     {"policy", "explain", explainCommand},
     {"policy", "suggest", suggestCommand},
+    {"policy", "convert", policyConvertCommand},
     {"protocols", "", protocolsCommand},
     {"simulate", "", simulateCommand},
     {"status", "", statusCommand},
@@ -54,6 +55,7 @@ Usage:
   bulkhead policy explain --from ENDPOINT --to ENDPOINT --port P [--l4 UDP] [--protocol NAME] [--host NAME]
                          [--policy PATH [--endpoints FILE]]
                                      the verdict on such a flow, and why: the closest rule
+  bulkhead policy convert PATH...    documents of any kind (NetworkPolicy) as bulkhead's own
   bulkhead policy suggest [--since 24h] [--endpoint NAME] [--output DIR] [--diff]
                                      an allow-list from the flows the agent observed (learning)
   bulkhead endpoints                 endpoints attached to the agent

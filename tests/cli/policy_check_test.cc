@@ -120,3 +120,45 @@ TEST(PolicyCheck, UnknownCommandIsAUsageError) {
 
 }  // namespace
 }  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// bulkhead policy convert: what it prints is what policy check accepts, for every kind.
+TEST(PolicyConvert, PrintsEveryKindAsSegmentationPoliciesThatCheckValid) {
+  testing::TempDir dir;
+  const std::string kubernetes = dir.write("k8s.yaml", R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress: [{from: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 8080}]}]
+)");
+  const auto converted =
+      testing::runCommand({testing::bulkheadBinary(), "policy", "convert", kubernetes,
+                           testing::sourceDir() + "/examples/policies"},
+                          60);
+  ASSERT_EQ(converted.exitCode, 0) << converted.err;
+  EXPECT_NE(converted.out.find("# from " + kubernetes + ":1\n"), std::string::npos);
+  EXPECT_NE(converted.out.find("name: \"shop.api\""), std::string::npos) << converted.out;
+  EXPECT_EQ(converted.out.find("NetworkPolicy"), std::string::npos) << converted.out;
+  const std::string native = dir.write("native.yaml", converted.out);
+  const auto check =
+      testing::runCommand({testing::bulkheadBinary(), "policy", "check", native}, 60);
+  EXPECT_EQ(check.exitCode, 0) << check.err;
+  EXPECT_NE(check.out.find("valid: 4 policies in 1 file"), std::string::npos) << check.out;
+
+  const std::string broken = dir.write("broken.yaml",
+                                       "apiVersion: networking.k8s.io/v1\n"
+                                       "kind: NetworkPolicy\nmetadata: {name: x}\n"
+                                       "spec: {podSelector: {}, ingress: [{ports: "
+                                       "[{port: http}]}]}\n");
+  const auto refused =
+      testing::runCommand({testing::bulkheadBinary(), "policy", "convert", broken}, 60);
+  EXPECT_EQ(refused.exitCode, 1);
+  EXPECT_TRUE(refused.out.empty()) << refused.out;
+  EXPECT_NE(refused.err.find("named port 'http'"), std::string::npos) << refused.err;
+}
+
+}  // namespace
+}  // namespace bulkhead
