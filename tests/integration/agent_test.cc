@@ -193,9 +193,24 @@ TEST_F(AgentTest, AFlowFloodFillsItsEndpointsShareNotTheTable) {
                       std::string(ApiIp) + "', port))\n"},
                  30);
   ASSERT_EQ(flood.exitCode, 0) << flood.err;
-  ASSERT_TRUE(counterReaches("rxPackets", 3000)) << cli({"status", "--json"}).out;
-  const auto status = json::parse(cli({"status", "--json"}).out);
-  EXPECT_GE(status["counters"]["dropped"]["endpoint-flow-limit"].get<uint64_t>(), 2800u)
+  // A host whose cores are busy may lose some of a burst in the trunk's ring before the worker
+  // reads it: what counts is what became of the frames it did read, once they are all in.
+  ASSERT_TRUE(counterReaches("rxPackets", 1000)) << cli({"status", "--json"}).out;
+  json status;
+  uint64_t received = 0;
+  ASSERT_TRUE(testing::waitFor(
+      [&] {
+        // Counters are published every 100 ms: two reads apart by more say it has settled.
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        status = json::parse(cli({"status", "--json"}).out);
+        const uint64_t now = status["counters"]["rxPackets"].get<uint64_t>();
+        const bool settled = now == received;
+        received = now;
+        return settled;
+      },
+      10));
+  // Every frame past web's 100 flows (and the few others: ARP) was refused at the limit.
+  EXPECT_GE(status["counters"]["dropped"]["endpoint-flow-limit"].get<uint64_t>(), received - 110)
       << status["counters"];
   EXPECT_EQ(status["counters"]["dropped"]["flow-table-full"], 0) << status["counters"];
   // api still starts a flow to db while web's share is full...
@@ -1420,6 +1435,36 @@ TEST_F(AgentTest, TheAuditTrailRecordsPoliciesAndEndpointsInItsOwnLog) {
   EXPECT_EQ(lines[5]["reason"], "asked through the API");
   const json status = call({{"command", "status"}});
   EXPECT_EQ(status["auditLog"]["lines"], 6);
+}
+
+}  // namespace
+}  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// A Kubernetes NetworkPolicy in the policy file, as it is: enforced like bulkhead's own kind,
+// its rules named in the violation log.
+TEST_F(AgentTest, AKubernetesNetworkPolicyIsEnforcedAsItIs) {
+  std::ofstream(policyPath_) << R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-allow-web}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}]
+      ports: [{protocol: TCP, port: 8080}]
+)";
+  startAgent();
+  httpServer(*api_, 8080);
+  httpServer(*api_, 8443);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080), 200);
+  EXPECT_EQ(httpGet(*web_, *api_, 8443, 2), 0);
+  EXPECT_EQ(httpGet(*db_, *api_, 8080, 2), 0);
+  const auto line = violation([](const json& v) { return v["dst"]["port"] == 8443; });
+  ASSERT_TRUE(line) << agent_->log();
+  EXPECT_EQ((*line)["closest_rule"], "api-allow-web/ingress/0") << *line;
+  EXPECT_EQ((*line)["mismatch"]["what"], "port") << *line;
 }
 
 }  // namespace
