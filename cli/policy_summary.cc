@@ -35,8 +35,11 @@ std::string describePorts(const rules::PortRule& rule) {
 
 void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
   out << "  " << policy.name << " (" << rules::toString(policy.mode)
-      << (policy.denyAction == rules::DenyAction::Reject ? ", rejects" : "") << "): selects {"
-      << policy.endpointSelector.toString() << "}\n";
+      << (policy.denyAction == rules::DenyAction::Reject ? ", rejects" : "") << "): selects "
+      << (policy.endpointSelector.toString() == "{}"
+              ? std::string("every endpoint")
+              : "{" + policy.endpointSelector.toString() + "}")
+      << "\n";
   const auto directions = {
       std::pair{"ingress", &policy.ingress}, std::pair{"egress", &policy.egress},
       std::pair{"ingressDeny", &policy.ingressDeny}, std::pair{"egressDeny", &policy.egressDeny}};

@@ -20,6 +20,12 @@ TEST(PolicyCheck, ExamplePoliciesAreValidAndSummarised) {
             std::string::npos)
       << result.out;
   EXPECT_NE(result.out.find("shop-web (monitor)"), std::string::npos);
+  // The empty selector, in words.
+  const auto installed = runCommand(
+      {testing::bulkheadBinary(), "policy", "check", testing::sourceDir() + "/packaging/policies"});
+  EXPECT_NE(installed.out.find("monitor-everything (monitor): selects every endpoint\n"),
+            std::string::npos)
+      << installed.out;
 }
 
 TEST(PolicyCheck, EveryErrorIsReportedWithItsLocation) {
