@@ -2,6 +2,7 @@
 
 #include <charconv>
 
+#include "rules/kubernetes_object.h"
 #include "rules/selector_reader.h"
 
 namespace bulkhead::rules {
@@ -9,12 +10,6 @@ namespace {
 
 // The one label a namespace has on a container host (Kubernetes sets it on every namespace).
 constexpr std::string_view NamespaceNameLabel = "kubernetes.io/metadata.name";
-
-// What `kubectl get -o yaml` writes into metadata besides the name: accepted, not used.
-const std::initializer_list<std::string_view> MetadataKeys = {
-    "name",       "namespace",       "labels",         "annotations",   "uid",
-    "generation", "resourceVersion", "selfLink",       "managedFields", "creationTimestamp",
-    "finalizers", "generateName",    "ownerReferences"};
 
 class NetworkPolicyReader {
  public:
@@ -24,7 +19,7 @@ class NetworkPolicyReader {
     const YamlReader::Fields top = reader_.fields(
         document, {"apiVersion", "kind", "metadata", "spec", "status"}, "a document");
     if (const auto* metadata = reader_.require(top, "metadata", document)) {
-      readMetadata(metadata->value);
+      namespace_ = readKubernetesMetadata(reader_, metadata->value, policy_);
     }
     if (const auto* spec = reader_.require(top, "spec", document)) {
       readSpec(spec->value);
@@ -32,38 +27,6 @@ class NetworkPolicyReader {
   }
 
  private:
-  void readMetadata(const YAML::Node& node) {
-    if (!reader_.expectMap(node, "metadata")) {
-      return;
-    }
-    const YamlReader::Fields meta = reader_.fields(node, MetadataKeys, "metadata");
-    if (const auto* ns = YamlReader::optional(meta, "namespace")) {
-      if (const auto text = reader_.scalar(ns->value, "namespace")) {
-        if (!validPolicyName(*text) || text->find('.') != std::string::npos) {
-          reader_.error(ns->value, "namespace " + quote(*text) +
-                                       " must be lower-case letters, digits and '-'");
-        }
-        namespace_ = *text;
-      }
-    }
-    if (const auto* name = reader_.require(meta, "name", node)) {
-      if (const auto text = reader_.scalar(name->value, "name")) {
-        if (!validPolicyName(*text)) {
-          reader_.error(name->value, "policy name " + quote(*text) +
-                                         " must be lower-case letters, digits, '-' or '.'");
-        }
-        // Names are unique per namespace in Kubernetes, across all files here.
-        policy_.name = namespace_.empty() ? *text : namespace_ + "." + *text;
-        policy_.nameWhere = reader_.at(name->value);
-      }
-    }
-    for (const char* key : {"labels", "annotations"}) {
-      if (const auto* map = YamlReader::optional(meta, key)) {
-        reader_.labels(map->value, key);
-      }
-    }
-  }
-
   void readSpec(const YAML::Node& node) {
     if (!reader_.expectMap(node, "spec")) {
       return;
@@ -71,7 +34,8 @@ class NetworkPolicyReader {
     const YamlReader::Fields spec =
         reader_.fields(node, {"podSelector", "policyTypes", "ingress", "egress"}, "spec");
     if (const auto* selector = reader_.require(spec, "podSelector", node)) {
-      policy_.endpointSelector = inNamespace(readSelector(reader_, selector->value, "podSelector"));
+      policy_.endpointSelector =
+          inNamespace(readSelector(reader_, selector->value, "podSelector"), namespace_);
     }
     // Kubernetes' defaults: Ingress always, Egress when the spec has egress rules.
     bool ingress = true;
@@ -106,14 +70,6 @@ class NetworkPolicyReader {
                     "egress rules, but policyTypes has no Egress: they would do "
                     "nothing");
     }
-  }
-
-  // The policy's namespace, when it has one, is part of every pod selector.
-  EndpointSelector inNamespace(EndpointSelector selector) const {
-    if (!namespace_.empty()) {
-      selector.matchLabels[std::string(reserved_labels::Namespace)] = namespace_;
-    }
-    return selector;
   }
 
   std::vector<PeerRule> readRules(const YamlReader::Field* field, Direction direction) {
@@ -178,7 +134,8 @@ class NetworkPolicyReader {
       if (namespaces != nullptr) {
         addNamespaceSelector(namespaces->value, selector);
       } else {
-        selector = inNamespace(std::move(selector));  // pods of the policy's own namespace
+        selector =
+            inNamespace(std::move(selector), namespace_);  // pods of the policy's own namespace
       }
       rule.endpoints.push_back(std::move(selector));
     }

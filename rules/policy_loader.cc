@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "rules/cilium_network_policy.h"
 #include "rules/host_pattern.h"
 #include "rules/network_policy.h"
 #include "rules/selector_reader.h"
@@ -38,9 +39,16 @@ class DocumentParser : private YamlReader {
       const YAML::Node value = document[key];
       return value && value.IsScalar() ? value.Scalar() : std::string();
     };
-    if (scalarOf("apiVersion") == NetworkPolicyApiVersion &&
-        scalarOf("kind") == NetworkPolicyKind) {
-      readNetworkPolicy(*this, document, policy);
+    const bool kubernetes =
+        scalarOf("apiVersion") == NetworkPolicyApiVersion && scalarOf("kind") == NetworkPolicyKind;
+    const bool cilium =
+        scalarOf("apiVersion") == CiliumApiVersion && scalarOf("kind") == CiliumNetworkPolicyKind;
+    if (kubernetes || cilium) {
+      if (kubernetes) {
+        readNetworkPolicy(*this, document, policy);
+      } else {
+        readCiliumNetworkPolicy(*this, document, catalog_, policy);
+      }
       if (errorCount() != errorsBefore) {
         return std::nullopt;
       }
@@ -52,7 +60,8 @@ class DocumentParser : private YamlReader {
       if (text && *text != PolicyApiVersion) {
         error(apiVersion->value, "unsupported apiVersion " + quote(*text) +
                                      " (supported: " + std::string(PolicyApiVersion) + ", " +
-                                     std::string(NetworkPolicyApiVersion) + ")");
+                                     std::string(NetworkPolicyApiVersion) + ", " +
+                                     std::string(CiliumApiVersion) + ")");
       }
     }
     if (const auto* kind = require(top, "kind", document)) {
@@ -61,7 +70,9 @@ class DocumentParser : private YamlReader {
         error(kind->value,
               "unsupported kind " + quote(*text) + " (supported: " + std::string(PolicyKind) +
                   " of " + std::string(PolicyApiVersion) + ", " + std::string(NetworkPolicyKind) +
-                  " of " + std::string(NetworkPolicyApiVersion) + ")");
+                  " of " + std::string(NetworkPolicyApiVersion) + ", " +
+                  std::string(CiliumNetworkPolicyKind) + " of " + std::string(CiliumApiVersion) +
+                  ")");
         // A document of another kind altogether has other fields: what it lacks or adds against
         // bulkhead's kind would only be noise. A misspelt kind is still checked through.
         if (!nearest(*text, {std::string(PolicyKind)})) {

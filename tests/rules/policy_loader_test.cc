@@ -585,7 +585,7 @@ metadata: {name: p}
 spec: {endpointSelector: {}, ingress: []}
 )"),
             Errors{"p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: "
-                   "bulkhead.io/v1, networking.k8s.io/v1)"});
+                   "bulkhead.io/v1, networking.k8s.io/v1, cilium.io/v2)"});
 }
 
 TEST(PolicyLoaderTest, UnsupportedKind) {
@@ -595,7 +595,8 @@ metadata: {name: p}
 spec: {endpointSelector: {}, ingress: []}
 )"),
             Errors{"p.yaml:2:7: unsupported kind 'NetworkPolicy' (supported: SegmentationPolicy"
-                   " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1)"});
+                   " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
+                   "CiliumNetworkPolicy of cilium.io/v2)"});
 }
 
 TEST(PolicyLoaderTest, MissingTopLevelKeys) {
@@ -735,7 +736,8 @@ TEST(PolicyLoaderTest, ADocumentOfAnotherKindIsOneErrorNotItsFields) {
   EXPECT_EQ(errorsOf("apiVersion: bulkhead.io/v1\nkind: Deployment\nmetadata: {name: x}\n"
                      "spec: {replicas: 1}\n"),
             Errors{"p.yaml:2:7: unsupported kind 'Deployment' (supported: SegmentationPolicy"
-                   " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1)"});
+                   " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
+                   "CiliumNetworkPolicy of cilium.io/v2)"});
 }
 
 TEST(PolicyLoaderTest, ATabInTheIndentationIsNamedWhereItIs) {
@@ -819,12 +821,13 @@ spec: {endpointSelector: {}, ingress: []}
   EXPECT_EQ(errors,
             (Errors{
                 "p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: bulkhead.io/v1, "
-                "networking.k8s.io/v1)",
+                "networking.k8s.io/v1, cilium.io/v2)",
                 "p.yaml:8:22: unknown entity 'wrold' (did you mean 'world'?)",
                 "p.yaml:10:26: port '70000' must be a number 0-65535 or a range like '8000-8100'",
                 "p.yaml:12:16: prefix length in '10.0.0.0/33' must be 0..32",
                 "p.yaml:15:7: unsupported kind 'SegmentationPolicie' (supported: "
-                "SegmentationPolicy of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1)",
+                "SegmentationPolicy of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
+                "CiliumNetworkPolicy of cilium.io/v2)",
             }));
   // Only the valid document becomes a policy; the caller must still not enforce the set.
   ASSERT_EQ(result.set.policies.size(), 1u);
