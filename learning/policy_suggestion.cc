@@ -371,34 +371,36 @@ Suggestion suggestPolicies(const std::vector<ObservedEdge>& edges, const Suggest
     const PortSlot slot{key.ipProtocol, key.port};
     const std::string protocol = ruleProtocol(key.protocol);
     bool used = false;
+    // The other side of a rule, as one names an endpoint's workload or the host.
+    const auto named = [](const EdgePeer& side, const std::optional<Workload>& workload) {
+      PeerSpec peer;
+      if (side.kind == EdgePeer::Kind::Endpoint) {
+        peer.kind = PeerSpec::Kind::Endpoints;
+        peer.selector = workload->selector;
+        peer.shown = workload->name + " (" + shownSelector(peer.selector) + ")";
+      } else {
+        peer.kind = PeerSpec::Kind::Host;
+        peer.shown = "the host";
+      }
+      return peer;
+    };
     if (egress) {
       PeerSpec peer;
-      switch (key.dst.kind) {
-        case EdgePeer::Kind::Endpoint:
-          peer.kind = PeerSpec::Kind::Endpoints;
-          peer.selector = destination->selector;
-          peer.shown = destination->name + " (" + shownSelector(peer.selector) + ")";
-          break;
-        case EdgePeer::Kind::Host:
-          peer.kind = PeerSpec::Kind::Host;
-          peer.shown = "the host";
-          break;
-        case EdgePeer::Kind::World:
-          if (!key.host.empty() && !nameable) {
-            // A name no host pattern can spell (a client writes its own SNI): only the
-            // address it went to can be allowed.
-            peer.kind = PeerSpec::Kind::Cidr;
-            peer.address = edge.stats.dstAddress;
-            peer.shown = edge.stats.dstAddress + " (its host name cannot be written as a rule)";
-          } else if (key.host.empty()) {
-            peer.kind = PeerSpec::Kind::Cidr;
-            peer.address = key.dst.address;
-            peer.shown = key.dst.address + " (no host name was seen)";
-          } else {
-            peer.kind = PeerSpec::Kind::World;
-            peer.shown = "world";
-          }
-          break;
+      if (key.dst.kind != EdgePeer::Kind::World) {
+        peer = named(key.dst, destination);
+      } else if (!key.host.empty() && !nameable) {
+        // A name no host pattern can spell (a client writes its own SNI): only the address it
+        // went to can be allowed.
+        peer.kind = PeerSpec::Kind::Cidr;
+        peer.address = edge.stats.dstAddress;
+        peer.shown = edge.stats.dstAddress + " (its host name cannot be written as a rule)";
+      } else if (key.host.empty()) {
+        peer.kind = PeerSpec::Kind::Cidr;
+        peer.address = key.dst.address;
+        peer.shown = key.dst.address + " (no host name was seen)";
+      } else {
+        peer.kind = PeerSpec::Kind::World;
+        peer.shown = "world";
       }
       WorkloadRules& rules = rulesOf(*source);
       PeerUse& use = rules.egress[peer];
@@ -413,20 +415,11 @@ Suggestion suggestPolicies(const std::vector<ObservedEdge>& edges, const Suggest
     }
     if (ingress) {
       PeerSpec peer;
-      switch (key.src.kind) {
-        case EdgePeer::Kind::Endpoint:
-          peer.kind = PeerSpec::Kind::Endpoints;
-          peer.selector = source->selector;
-          peer.shown = source->name + " (" + shownSelector(peer.selector) + ")";
-          break;
-        case EdgePeer::Kind::Host:
-          peer.kind = PeerSpec::Kind::Host;
-          peer.shown = "the host";
-          break;
-        case EdgePeer::Kind::World:
-          peer.kind = PeerSpec::Kind::World;
-          peer.shown = "world";
-          break;
+      if (key.src.kind != EdgePeer::Kind::World) {
+        peer = named(key.src, source);
+      } else {
+        peer.kind = PeerSpec::Kind::World;
+        peer.shown = "world";
       }
       WorkloadRules& rules = rulesOf(*destination);
       PeerUse& use = rules.ingress[peer];

@@ -1,7 +1,5 @@
 #include "rules/cilium_network_policy.h"
 
-#include <charconv>
-
 #include "rules/host_pattern.h"
 #include "rules/kubernetes_object.h"
 #include "rules/selector_reader.h"
@@ -347,68 +345,9 @@ class CiliumReader {
     }
   }
 
+  // Cilium's default protocol is ANY, and its port 0 every port.
   std::optional<PortProtocol> readPort(const YAML::Node& node) {
-    if (!reader_.expectMap(node, "a ports entry")) {
-      return std::nullopt;
-    }
-    const YamlReader::Fields parts =
-        reader_.fields(node, {"port", "endPort", "protocol"}, "a ports entry");
-    PortProtocol port;
-    port.where = reader_.at(node);
-    if (const auto* protocol = YamlReader::optional(parts, "protocol")) {
-      const auto text = reader_.scalar(protocol->value, "protocol");
-      if (text == "TCP") {
-        port.protocol = L4Protocol::TCP;
-      } else if (text == "UDP") {
-        port.protocol = L4Protocol::UDP;
-      } else if (text == "ANY") {
-        port.protocol = L4Protocol::Any;
-      } else if (text == "SCTP") {
-        reader_.error(protocol->value,
-                      "SCTP: bulkhead's ports cannot name SCTP alone (ANY would also match TCP "
-                      "and UDP); refused rather than widened");
-        return std::nullopt;
-      } else if (text) {
-        reader_.error(protocol->value,
-                      "protocol must be TCP, UDP, SCTP or ANY, got " + quote(*text));
-        return std::nullopt;
-      }
-    }
-    const auto number = [&](const YamlReader::Field* field) -> std::optional<uint16_t> {
-      const auto text = reader_.scalar(field->value, "port");
-      unsigned value = 0;
-      if (!text) {
-        return std::nullopt;
-      }
-      const auto [end, failure] = std::from_chars(text->data(), text->data() + text->size(), value);
-      if (failure != std::errc() || end != text->data() + text->size() || value > 65535) {
-        reader_.error(field->value, "port " + quote(*text) +
-                                        " must be a number 0-65535 (named ports are not "
-                                        "supported)");
-        return std::nullopt;
-      }
-      return static_cast<uint16_t>(value);
-    };
-    if (const auto* field = YamlReader::optional(parts, "port")) {
-      const auto first = number(field);
-      if (!first) {
-        return std::nullopt;
-      }
-      if (*first != 0) {
-        port.first = port.last = *first;
-      }
-      if (const auto* end = YamlReader::optional(parts, "endPort")) {
-        const auto last = number(end);
-        if (!last || *last < *first) {
-          if (last) {
-            reader_.error(end->value, "endPort is below port");
-          }
-          return std::nullopt;
-        }
-        port.last = *last;
-      }
-    }
-    return port;
+    return readKubernetesPort(reader_, node, L4Protocol::Any, true);
   }
 
   YamlReader& reader_;

@@ -1,5 +1,7 @@
 #include "rules/kubernetes_object.h"
 
+#include <charconv>
+
 namespace bulkhead::rules {
 namespace {
 
@@ -41,6 +43,87 @@ std::string readKubernetesMetadata(YamlReader& reader, const YAML::Node& node, P
     }
   }
   return ns;
+}
+
+std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::Node& entry,
+                                               L4Protocol defaultProtocol, bool allowAny) {
+  if (!reader.expectMap(entry, "a ports entry")) {
+    return std::nullopt;
+  }
+  const YamlReader::Fields parts =
+      reader.fields(entry, {"protocol", "port", "endPort"}, "a ports entry");
+  PortProtocol port;
+  port.where = reader.at(entry);
+  port.protocol = defaultProtocol;
+  if (const auto* protocol = YamlReader::optional(parts, "protocol")) {
+    const auto text = reader.scalar(protocol->value, "protocol");
+    if (text == "TCP") {
+      port.protocol = L4Protocol::TCP;
+    } else if (text == "UDP") {
+      port.protocol = L4Protocol::UDP;
+    } else if (allowAny && text == "ANY") {
+      port.protocol = L4Protocol::Any;
+    } else if (text == "SCTP") {
+      reader.error(protocol->value,
+                   "SCTP: bulkhead's ports cannot name SCTP alone (protocol ANY would also "
+                   "match TCP and UDP); refused rather than widened");
+      return std::nullopt;
+    } else if (text) {
+      reader.error(protocol->value, std::string("protocol must be TCP, UDP") +
+                                        (allowAny ? ", ANY" : "") + " or SCTP, got " +
+                                        quote(*text));
+      return std::nullopt;
+    }
+  }
+  const auto number = [&](const YAML::Node& node) -> std::optional<unsigned> {
+    const auto text = reader.scalar(node, "port");
+    if (!text) {
+      return std::nullopt;
+    }
+    unsigned value = 0;
+    const auto [end, failure] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (failure != std::errc() || end != text->data() + text->size()) {
+      reader.error(node, "named port " + quote(*text) +
+                             ": containers have no port names on a container host; write the "
+                             "number");
+      return std::nullopt;
+    }
+    if (value > 65535 || (value == 0 && !allowAny)) {
+      reader.error(node,
+                   "port " + quote(*text) + (allowAny ? " must be 0-65535" : " must be 1-65535"));
+      return std::nullopt;
+    }
+    return value;
+  };
+  const auto* value = YamlReader::optional(parts, "port");
+  const auto* end = YamlReader::optional(parts, "endPort");
+  if (value == nullptr) {
+    if (end != nullptr) {
+      reader.error(end->key, "endPort needs port");
+      return std::nullopt;
+    }
+    return port;  // every port of the protocol
+  }
+  const auto first = number(value->value);
+  if (!first) {
+    return std::nullopt;
+  }
+  if (*first != 0) {  // 0 (Cilium's): every port
+    port.first = port.last = static_cast<uint16_t>(*first);
+  }
+  if (end != nullptr) {
+    const auto last = number(end->value);
+    if (!last) {
+      return std::nullopt;
+    }
+    if (*last < *first) {
+      reader.error(end->value,
+                   "endPort " + std::to_string(*last) + " is below port " + std::to_string(*first));
+      return std::nullopt;
+    }
+    port.last = static_cast<uint16_t>(*last);
+  }
+  return port;
 }
 
 EndpointSelector inNamespace(EndpointSelector selector, const std::string& ns) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "rules/policy.h"
@@ -13,6 +14,12 @@ namespace bulkhead::rules {
 // Kubernetes and across all files here. What `kubectl get -o yaml` adds (uid, resourceVersion,
 // managedFields, ...) is accepted and ignored.
 std::string readKubernetesMetadata(YamlReader& reader, const YAML::Node& node, Policy& policy);
+
+// One entry of a Kubernetes-style ports list, {protocol, port, endPort}: TCP or UDP (and ANY
+// with `allowAny`, where port 0 is every port too), `defaultProtocol` without one. SCTP and
+// named ports are refused: bulkhead cannot name SCTP alone, and containers have no port names.
+std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::Node& entry,
+                                               L4Protocol defaultProtocol, bool allowAny);
 
 // A selector of a namespaced object's pods: in its namespace (bulkhead.io/namespace), unless
 // the namespace is "" or the selector names a namespace itself.

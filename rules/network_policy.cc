@@ -1,7 +1,5 @@
 #include "rules/network_policy.h"
 
-#include <charconv>
-
 #include "rules/kubernetes_object.h"
 #include "rules/selector_reader.h"
 
@@ -188,77 +186,11 @@ class NetworkPolicyReader {
     PortRule ports;
     ports.where = reader_.at(node);
     for (const auto& entry : node) {
-      if (!reader_.expectMap(entry, "a ports entry")) {
-        continue;
+      if (const auto port = readKubernetesPort(reader_, entry, L4Protocol::TCP, false)) {
+        ports.ports.push_back(*port);
       }
-      const YamlReader::Fields parts =
-          reader_.fields(entry, {"protocol", "port", "endPort"}, "a ports entry");
-      PortProtocol port;
-      port.where = reader_.at(entry);
-      port.protocol = L4Protocol::TCP;  // Kubernetes' default
-      if (const auto* protocol = YamlReader::optional(parts, "protocol")) {
-        const auto text = reader_.scalar(protocol->value, "protocol");
-        if (text == "TCP") {
-          port.protocol = L4Protocol::TCP;
-        } else if (text == "UDP") {
-          port.protocol = L4Protocol::UDP;
-        } else if (text == "SCTP") {
-          reader_.error(protocol->value,
-                        "SCTP: bulkhead's ports cannot name SCTP alone (protocol ANY would also "
-                        "match TCP and UDP); refused rather than widened");
-          continue;
-        } else if (text) {
-          reader_.error(protocol->value, "protocol must be TCP, UDP or SCTP, got " + quote(*text));
-          continue;
-        }
-      }
-      if (const auto* value = YamlReader::optional(parts, "port")) {
-        const auto number = portNumber(value->value);
-        if (!number) {
-          continue;
-        }
-        port.first = port.last = *number;
-        if (const auto* end = YamlReader::optional(parts, "endPort")) {
-          const auto last = portNumber(end->value);
-          if (!last) {
-            continue;
-          }
-          if (*last < *number) {
-            reader_.error(end->value, "endPort " + std::to_string(*last) + " is below port " +
-                                          std::to_string(*number));
-            continue;
-          }
-          port.last = *last;
-        }
-      } else if (const auto* end = YamlReader::optional(parts, "endPort")) {
-        reader_.error(end->key, "endPort needs port");
-        continue;
-      }
-      ports.ports.push_back(port);
     }
     rule.toPorts.push_back(std::move(ports));
-  }
-
-  // A port number; a name (a container's named port) is refused: Docker and podman have no
-  // port names.
-  std::optional<uint16_t> portNumber(const YAML::Node& node) {
-    const auto text = reader_.scalar(node, "port");
-    if (!text) {
-      return std::nullopt;
-    }
-    unsigned value = 0;
-    const auto [end, failure] = std::from_chars(text->data(), text->data() + text->size(), value);
-    if (failure != std::errc() || end != text->data() + text->size()) {
-      reader_.error(node, "named port " + quote(*text) +
-                              ": containers have no port names on a container host; write the "
-                              "number");
-      return std::nullopt;
-    }
-    if (value < 1 || value > 65535) {
-      reader_.error(node, "port " + quote(*text) + " must be 1-65535");
-      return std::nullopt;
-    }
-    return static_cast<uint16_t>(value);
   }
 
   YamlReader& reader_;

@@ -20,16 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr const char* MonitorEverything = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: monitor-everything}
-spec:
-  mode: monitor
-  endpointSelector: {}
-  ingress: []
-  egress: []
-)";
-
 // One generated conversation: its frames, and what it is for the checks.
 struct Conversation {
   std::vector<testing::Bytes> frames;
@@ -135,7 +125,9 @@ TEST(SimulateSuggest, PropertyTheSuggestionAllowsEveryRecordedFlowAndDeniesNewOn
       endpoints += "}\n";
     }
     const std::string endpointsFile = dir.write("endpoints.yaml", endpoints);
-    const std::string monitor = dir.write("monitor.yaml", MonitorEverything);
+    // The policy the package installs: every container in monitor mode.
+    const std::string monitor =
+        testing::sourceDir() + "/packaging/policies/00-monitor-everything.yaml";
 
     Capture recorded(dir.file("recorded.pcap"));
     uint16_t clientPort = 30000;

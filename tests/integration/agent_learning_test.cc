@@ -7,20 +7,11 @@
 #include <fstream>
 
 #include "tests/integration/agent_fixture.h"
+#include "tests/support/paths.h"
 #include "tests/support/temp_dir.h"
 
 namespace bulkhead {
 namespace {
-
-constexpr const char* MonitorEverything = R"(apiVersion: bulkhead.io/v1
-kind: SegmentationPolicy
-metadata: {name: monitor-everything}
-spec:
-  mode: monitor
-  endpointSelector: {}
-  ingress: []
-  egress: []
-)";
 
 class AgentLearningTest : public AgentTest {
  protected:
@@ -50,7 +41,9 @@ class AgentLearningTest : public AgentTest {
 };
 
 TEST_F(AgentLearningTest, TheSuggestionOfMonitorModeFlowsEnforcesExactlyThem) {
-  std::ofstream(policyPath_) << MonitorEverything;
+  // The policy the package installs: every container in monitor mode.
+  std::ofstream(policyPath_) << testing::readFile(testing::sourceDir() +
+                                                  "/packaging/policies/00-monitor-everything.yaml");
   extraConfig_ = "watchPolicy: false\n";
   startAgent();
   httpServer(*api_, 8080);
