@@ -34,7 +34,13 @@ std::string describePorts(const rules::PortRule& rule) {
 }  // namespace
 
 void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
-  out << "  " << policy.name << " (" << rules::toString(policy.mode)
+  std::string tier;
+  if (policy.tier == rules::Tier::Admin) {
+    tier = ", admin tier, priority " + std::to_string(policy.priority);
+  } else if (policy.tier == rules::Tier::Baseline) {
+    tier = ", baseline tier";
+  }
+  out << "  " << policy.name << " (" << rules::toString(policy.mode) << tier
       << (policy.denyAction == rules::DenyAction::Reject ? ", rejects" : "") << "): selects "
       << (policy.endpointSelector.toString() == "{}"
               ? std::string("every endpoint")
@@ -48,14 +54,17 @@ void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
       continue;
     }
     const bool deny = std::string_view(name).ends_with("Deny");
+    const bool tiered = policy.tier != rules::Tier::Application;
     if ((*rulesOf)->empty()) {
-      out << "    " << name << (deny ? ": none\n" : ": deny all\n");
+      out << "    " << name << (deny || tiered ? ": none\n" : ": deny all\n");
     }
     for (size_t index = 0; index < (*rulesOf)->size(); ++index) {
       const auto& rule = (**rulesOf)[index];
       std::string peers;
       for (const auto& selector : rule.endpoints) {
-        peers += (peers.empty() ? "" : " ") + std::string("{") + selector.toString() + "}";
+        const std::string text = selector.toString();
+        peers += (peers.empty() ? "" : " ") +
+                 (text == "{}" ? std::string("every endpoint") : "{" + text + "}");
       }
       for (const auto entity : rule.entities) {
         peers += (peers.empty() ? "" : " ") + std::string(rules::toString(entity));
@@ -67,9 +76,17 @@ void summarisePolicy(const rules::Policy& policy, std::ostream& out) {
       for (const auto& portRule : rule.toPorts) {
         ports += (ports.empty() ? "" : "; ") + describePorts(portRule);
       }
-      out << "    " << name << "[" << index << "]: " << (deny ? "denies " : "")
-          << (peers.empty() ? "any peer" : peers) << " on " << (ports.empty() ? "any port" : ports)
-          << "\n";
+      std::string verb = deny ? "denies " : "";
+      if (tiered) {
+        verb = rule.action == rules::RuleAction::Allow  ? "allows "
+               : rule.action == rules::RuleAction::Deny ? "denies "
+                                                        : "passes ";
+        if (!rule.name.empty()) {
+          verb = "(" + rule.name + ") " + verb;
+        }
+      }
+      out << "    " << name << "[" << index << "]: " << verb << (peers.empty() ? "any peer" : peers)
+          << " on " << (ports.empty() ? "any port" : ports) << "\n";
     }
   }
   for (const auto& [name, value] : {std::pair{"ingress", policy.defaultDenyIngress},

@@ -58,7 +58,7 @@ std::string port(const rules::PortProtocol& port) {
 }
 
 void rules(std::string& out, const char* key,
-           const std::optional<std::vector<rules::PeerRule>>& list, bool ingress) {
+           const std::optional<std::vector<rules::PeerRule>>& list, bool ingress, bool tiered) {
   if (!list) {
     return;
   }
@@ -70,6 +70,12 @@ void rules(std::string& out, const char* key,
   const std::string from = ingress ? "from" : "to";
   for (const auto& rule : *list) {
     std::string lines;
+    if (tiered) {
+      lines += std::string("      action: ") + rules::toString(rule.action) + "\n";
+      if (!rule.name.empty()) {
+        lines += "      name: " + quoted(rule.name) + "\n";
+      }
+    }
     if (!rule.endpoints.empty()) {
       lines += "      " + from + "Endpoints:\n";
       for (const auto& entry : rule.endpoints) {
@@ -130,6 +136,13 @@ std::string segmentationPolicyYaml(const rules::Policy& policy) {
   std::string out = "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata:\n  name: " +
                     quoted(policy.name) + "\nspec:\n";
   out += std::string("  mode: ") + rules::toString(policy.mode) + "\n";
+  const bool tiered = policy.tier != rules::Tier::Application;
+  if (tiered) {
+    out += std::string("  tier: ") + rules::toString(policy.tier) + "\n";
+  }
+  if (policy.tier == rules::Tier::Admin) {
+    out += "  priority: " + std::to_string(policy.priority) + "\n";
+  }
   if (policy.denyAction == rules::DenyAction::Reject) {
     out += "  denyAction: reject\n";
   }
@@ -145,10 +158,10 @@ std::string segmentationPolicyYaml(const rules::Policy& policy) {
     }
     out += "}\n";
   }
-  rules(out, "ingress", policy.ingress, true);
-  rules(out, "egress", policy.egress, false);
-  rules(out, "ingressDeny", policy.ingressDeny, true);
-  rules(out, "egressDeny", policy.egressDeny, false);
+  rules(out, "ingress", policy.ingress, true, tiered);
+  rules(out, "egress", policy.egress, false, tiered);
+  rules(out, "ingressDeny", policy.ingressDeny, true, false);
+  rules(out, "egressDeny", policy.egressDeny, false, false);
   return out;
 }
 

@@ -54,6 +54,7 @@ uint64_t Agent::monotonicMs() {
 Agent::Agent(AgentConfig config) : config_(std::move(config)), names_{config_.instance} {
   dockerScope_.networks = config_.dockerNetworks;
   dockerScope_.namespaceLabel = config_.namespaceLabel;
+  dockerScope_.namespaces = config_.namespaces;
 }
 
 Agent::~Agent() {
@@ -297,7 +298,8 @@ bool Agent::start(std::string* error) {
     const auto& endpoint = statics.endpoints[i];
     AttachSpec spec;
     spec.name = endpoint.name;
-    spec.labels = endpointLabels(endpoint.name, endpoint.labels, "", {}, config_.namespaceLabel);
+    spec.labels = endpointLabels(endpoint.name, endpoint.labels, "", {}, config_.namespaceLabel,
+                                 config_.namespaces);
     spec.source = "config";
     spec.interface = statics.interfaces[i];
     spec.macs = endpoint.macs;

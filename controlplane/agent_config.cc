@@ -90,6 +90,7 @@ class ConfigParser {
                                      "violationIntervalSeconds",
                                      "learning",
                                      "namespaceLabel",
+                                     "namespaces",
                                      "learnedEdges",
                                      "flowLog",
                                      "auditLog",
@@ -243,6 +244,9 @@ class ConfigParser {
     }
     text(top, "runtimeSocket", config.runtimeSocket);
     text(top, "namespaceLabel", config.namespaceLabel);
+    if (const auto* field = YamlReader::optional(top, "namespaces")) {
+      config.namespaces = parseNamespaceLabels(reader_, field->value);
+    }
     if (const auto* field = YamlReader::optional(top, "protectBridges")) {
       config.protectBridges = stringOrList(field->value, "protectBridges");
     }

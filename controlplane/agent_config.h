@@ -42,6 +42,9 @@ struct AgentConfig {
   // The container label whose value is its namespace (bulkhead.io/namespace, for Kubernetes'
   // namespaceSelector): the compose project by default.
   std::string namespaceLabel = std::string(rules::reserved_labels::DefaultNamespaceLabel);
+  // `namespaces: {shop: {team: shop}}`: a namespace's labels, for namespaceSelector on labels
+  // other than the name (bulkhead.io/namespace.labels.<key> on its endpoints).
+  rules::NamespaceLabels namespaces;
   // Learning (docs/operations.md, "Learning a policy"): every judged flow becomes an observed
   // edge, at most learnedEdges of them (the longest unseen go first), kept in edges.json.
   bool learning = true;

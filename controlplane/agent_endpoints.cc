@@ -494,8 +494,8 @@ std::string Agent::attachRequest(const api::EndpointRequest& request, const nloh
   const rules::Labels given = withoutReservedLabels(request.labels);
   AttachSpec spec;
   spec.name = request.name;
-  spec.labels =
-      endpointLabels(request.name, given, request.image, request.networks, config_.namespaceLabel);
+  spec.labels = endpointLabels(request.name, given, request.image, request.networks,
+                               config_.namespaceLabel, config_.namespaces);
   spec.source = "api";
   spec.askRuntime = runtime_ != nullptr && !request.containerId.empty();
   spec.containerId = request.containerId;

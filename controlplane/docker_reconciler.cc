@@ -34,7 +34,7 @@ std::optional<DesiredEndpoint> desiredEndpoint(const DockerContainer& container,
     return std::nullopt;
   }
   desired.labels = endpointLabels(container.name, withoutReservedLabels(container.labels),
-                                  container.image, joined, scope.namespaceLabel);
+                                  container.image, joined, scope.namespaceLabel, scope.namespaces);
   return desired;
 }
 

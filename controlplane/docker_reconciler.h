@@ -13,6 +13,7 @@ namespace bulkhead::controlplane {
 struct DockerScope {
   std::vector<std::string> networks;  // empty: all of them
   std::string namespaceLabel = std::string(rules::reserved_labels::DefaultNamespaceLabel);
+  rules::NamespaceLabels namespaces;
 
   bool follows(const std::string& network) const;
 };

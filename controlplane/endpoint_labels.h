@@ -15,11 +15,13 @@ namespace bulkhead::controlplane {
 // is not on -- plus bulkhead.io/name, bulkhead.io/image (when known) and one
 // bulkhead.io/network.<n> per network.
 // bulkhead.io/namespace is the value of the container's `namespaceLabel` (its compose project
-// by default), when it has that label.
+// by default), when it has that label; that namespace's labels in `namespaces` are
+// bulkhead.io/namespace.labels.<key>.
 rules::Labels endpointLabels(
     const std::string& name, const rules::Labels& given, const std::string& image,
     const std::vector<std::string>& networks,
-    std::string_view namespaceLabel = rules::reserved_labels::DefaultNamespaceLabel);
+    std::string_view namespaceLabel = rules::reserved_labels::DefaultNamespaceLabel,
+    const rules::NamespaceLabels& namespaces = {});
 
 // Copies `given` without the keys under bulkhead.io/.
 template <typename Map>

@@ -4,6 +4,7 @@
 #include <map>
 #include <sstream>
 
+#include "rules/policy.h"
 #include "rules/yaml_reader.h"
 
 namespace bulkhead::controlplane {
@@ -172,6 +173,26 @@ class EndpointParser {
 
 }  // namespace
 
+rules::NamespaceLabels parseNamespaceLabels(rules::YamlReader& reader, const YAML::Node& node) {
+  rules::NamespaceLabels namespaces;
+  if (node.IsNull() || !reader.expectMap(node, "namespaces")) {
+    return namespaces;
+  }
+  for (const auto& entry : node) {
+    const auto name = reader.scalar(entry.first, "a namespace name");
+    if (!name) {
+      continue;
+    }
+    if (!rules::validPolicyName(*name) || name->find('.') != std::string::npos) {
+      reader.error(entry.first, "namespace " + rules::quote(*name) +
+                                    " must be lower-case letters, digits and '-'");
+      continue;
+    }
+    namespaces[*name] = reader.labels(entry.second, "a namespace's labels");
+  }
+  return namespaces;
+}
+
 void parseEndpoints(rules::YamlReader& reader, const YAML::Node* endpoints, const YAML::Node* host,
                     bool withInterfaces, EndpointFile& out) {
   EndpointParser(reader, withInterfaces, out).parse(endpoints, host);
@@ -189,11 +210,18 @@ EndpointFile loadEndpointText(const std::string& text, const std::string& fileNa
     reader.setLineOffset(documents.front().lineOffset);
     const YAML::Node& document = documents.front().node;
     if (reader.expectMap(document, "an endpoints file")) {
-      const auto top = reader.fields(document, {"endpoints", "host"}, "an endpoints file");
+      const auto top =
+          reader.fields(document, {"namespaces", "endpoints", "host"}, "an endpoints file");
       const auto* list = YamlReader::optional(top, "endpoints");
       const auto* host = YamlReader::optional(top, "host");
       parseEndpoints(reader, list ? &list->value : nullptr, host ? &host->value : nullptr, false,
                      out);
+      if (const auto* namespaces = YamlReader::optional(top, "namespaces")) {
+        out.namespaces = parseNamespaceLabels(reader, namespaces->value);
+        for (auto& endpoint : out.endpoints) {
+          rules::addNamespaceLabels(endpoint.labels, out.namespaces);
+        }
+      }
     }
   }
   rules::sortByLocation(out.errors);

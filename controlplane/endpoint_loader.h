@@ -5,6 +5,7 @@
 
 #include "dataplane/endpoint.h"
 #include "rules/diagnostic.h"
+#include "rules/labels.h"
 
 namespace YAML {
 class Node;
@@ -23,6 +24,7 @@ struct EndpointFile {
   std::vector<std::string> interfaces;         // per endpoint, when parsed with interfaces
   std::vector<rules::IpAddress> hostIps;       // addresses of the host itself
   std::vector<dataplane::MacAddress> hostMacs;
+  rules::NamespaceLabels namespaces;  // simulate's file: what namespaceSelector sees
   rules::Diagnostics errors;
   bool ioFailure = false;
   bool ok() const { return errors.empty(); }
@@ -34,6 +36,9 @@ EndpointFile loadEndpoints(const std::string& path);
 // traffic (the agent's static endpoints); the endpoints file of `simulate` has none.
 void parseEndpoints(rules::YamlReader& reader, const YAML::Node* endpoints, const YAML::Node* host,
                     bool withInterfaces, EndpointFile& out);
+// `namespaces: {shop: {team: shop}}`: each namespace's labels (a namespace is what
+// bulkhead.io/namespace says: a compose project, or the label namespaceLabel names).
+rules::NamespaceLabels parseNamespaceLabels(rules::YamlReader& reader, const YAML::Node& node);
 EndpointFile loadEndpointText(const std::string& text, const std::string& fileName);
 
 }  // namespace bulkhead::controlplane

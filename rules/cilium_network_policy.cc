@@ -9,6 +9,7 @@ namespace {
 
 // Cilium's label for a pod's namespace, and the source prefixes its selectors may carry.
 constexpr std::string_view PodNamespaceLabel = "io.kubernetes.pod.namespace";
+constexpr std::string_view NamespaceLabelsPrefix = "io.cilium.k8s.namespace.labels.";
 
 class CiliumReader {
  public:
@@ -96,6 +97,10 @@ class CiliumReader {
       }
       if (bare == PodNamespaceLabel) {
         return std::string(reserved_labels::Namespace);
+      }
+      if (bare.starts_with(NamespaceLabelsPrefix)) {
+        bare.remove_prefix(NamespaceLabelsPrefix.size());
+        return std::string(reserved_labels::NamespaceLabelPrefix) + std::string(bare);
       }
       return std::string(bare);
     };

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "rules/selector_reader.h"
+
 namespace bulkhead::rules {
 namespace {
 
@@ -64,10 +66,7 @@ std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::N
     } else if (allowAny && text == "ANY") {
       port.protocol = L4Protocol::Any;
     } else if (text == "SCTP") {
-      reader.error(protocol->value,
-                   "SCTP: bulkhead's ports cannot name SCTP alone (protocol ANY would also "
-                   "match TCP and UDP); refused rather than widened");
-      return std::nullopt;
+      port.protocol = L4Protocol::SCTP;
     } else if (text) {
       reader.error(protocol->value, std::string("protocol must be TCP, UDP") +
                                         (allowAny ? ", ANY" : "") + " or SCTP, got " +
@@ -124,6 +123,23 @@ std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::N
     port.last = static_cast<uint16_t>(*last);
   }
   return port;
+}
+
+void addNamespaceSelector(YamlReader& reader, const YAML::Node& node, std::string_view what,
+                          EndpointSelector& into) {
+  const auto endpointKey = [](const std::string& key) {
+    return key == reserved_labels::KubernetesNamespaceName
+               ? std::string(reserved_labels::Namespace)
+               : std::string(reserved_labels::NamespaceLabelPrefix) + key;
+  };
+  const EndpointSelector namespaces = readSelector(reader, node, what);
+  for (const auto& [key, value] : namespaces.matchLabels) {
+    into.matchLabels[endpointKey(key)] = value;
+  }
+  for (auto requirement : namespaces.matchExpressions) {
+    requirement.key = endpointKey(requirement.key);
+    into.matchExpressions.push_back(std::move(requirement));
+  }
 }
 
 EndpointSelector inNamespace(EndpointSelector selector, const std::string& ns) {

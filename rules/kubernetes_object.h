@@ -15,11 +15,17 @@ namespace bulkhead::rules {
 // managedFields, ...) is accepted and ignored.
 std::string readKubernetesMetadata(YamlReader& reader, const YAML::Node& node, Policy& policy);
 
-// One entry of a Kubernetes-style ports list, {protocol, port, endPort}: TCP or UDP (and ANY
-// with `allowAny`, where port 0 is every port too), `defaultProtocol` without one. SCTP and
-// named ports are refused: bulkhead cannot name SCTP alone, and containers have no port names.
+// One entry of a Kubernetes-style ports list, {protocol, port, endPort}: TCP, UDP or SCTP (and
+// ANY with `allowAny`, where port 0 is every port too), `defaultProtocol` without one.
 std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::Node& entry,
                                                L4Protocol defaultProtocol, bool allowAny);
+
+// A namespace selector as endpoint labels: kubernetes.io/metadata.name selects on
+// bulkhead.io/namespace, any other key k on bulkhead.io/namespace.labels.k (the labels the
+// agent's `namespaces` configuration gives a namespace). Merged into `into`, so that a pod
+// selector and a namespace selector in one peer are both required.
+void addNamespaceSelector(YamlReader& reader, const YAML::Node& node, std::string_view what,
+                          EndpointSelector& into);
 
 // A selector of a namespaced object's pods: in its namespace (bulkhead.io/namespace), unless
 // the namespace is "" or the selector names a namespace itself.

@@ -23,6 +23,32 @@ inline constexpr std::string_view NetworkPrefix = "bulkhead.io/network.";
 // namespaceLabel names) the container belongs to. Kubernetes' namespaceSelector selects on it.
 inline constexpr std::string_view Namespace = "bulkhead.io/namespace";
 inline constexpr std::string_view DefaultNamespaceLabel = "com.docker.compose.project";
+// A namespace's own labels (the agent's `namespaces` configuration): one endpoint label per
+// label of the endpoint's namespace, "bulkhead.io/namespace.labels.<key>" = value, as Cilium's
+// io.cilium.k8s.namespace.labels.<key>. namespaceSelector on a label other than the name
+// selects on these.
+inline constexpr std::string_view NamespaceLabelPrefix = "bulkhead.io/namespace.labels.";
+// The label Kubernetes sets on every namespace: its name, which is bulkhead.io/namespace here.
+inline constexpr std::string_view KubernetesNamespaceName = "kubernetes.io/metadata.name";
 }  // namespace reserved_labels
+
+// The labels of each namespace, by name: what the agent's `namespaces` configuration (and
+// simulate's endpoints file) says. Kubernetes' namespaces have labels; a compose project has none.
+using NamespaceLabels = std::map<std::string, Labels, std::less<>>;
+
+// Adds bulkhead.io/namespace.labels.<key> for each label of the endpoint's namespace.
+inline void addNamespaceLabels(Labels& labels, const NamespaceLabels& namespaces) {
+  const auto ns = labels.find(reserved_labels::Namespace);
+  if (ns == labels.end()) {
+    return;
+  }
+  const auto found = namespaces.find(ns->second);
+  if (found == namespaces.end()) {
+    return;
+  }
+  for (const auto& [key, value] : found->second) {
+    labels[std::string(reserved_labels::NamespaceLabelPrefix) + key] = value;
+  }
+}
 
 }  // namespace bulkhead::rules

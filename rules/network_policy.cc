@@ -6,9 +6,6 @@
 namespace bulkhead::rules {
 namespace {
 
-// The one label a namespace has on a container host (Kubernetes sets it on every namespace).
-constexpr std::string_view NamespaceNameLabel = "kubernetes.io/metadata.name";
-
 class NetworkPolicyReader {
  public:
   NetworkPolicyReader(YamlReader& reader, Policy& policy) : reader_(reader), policy_(policy) {}
@@ -130,53 +127,13 @@ class NetworkPolicyReader {
         selector = readSelector(reader_, pods->value, "podSelector");
       }
       if (namespaces != nullptr) {
-        addNamespaceSelector(namespaces->value, selector);
+        addNamespaceSelector(reader_, namespaces->value, "namespaceSelector", selector);
       } else {
         selector =
             inNamespace(std::move(selector), namespace_);  // pods of the policy's own namespace
       }
       rule.endpoints.push_back(std::move(selector));
     }
-  }
-
-  // A container host's namespaces have one label, their name: a selector on it becomes one on
-  // bulkhead.io/namespace; a selector on any other namespace label cannot be honoured.
-  void addNamespaceSelector(const YAML::Node& node, EndpointSelector& into) {
-    if (node.IsMap()) {
-      if (const auto labels = node["matchLabels"]; labels && labels.IsMap()) {
-        for (const auto& entry : labels) {
-          if (entry.first.IsScalar() && entry.first.Scalar() != NamespaceNameLabel) {
-            reader_.error(entry.first, unknownNamespaceLabel(entry.first.Scalar()));
-          }
-        }
-      }
-      if (const auto expressions = node["matchExpressions"];
-          expressions && expressions.IsSequence()) {
-        for (const auto& expression : expressions) {
-          if (const auto key = expression.IsMap() ? expression["key"] : YAML::Node();
-              key && key.IsScalar() && key.Scalar() != NamespaceNameLabel) {
-            reader_.error(key, unknownNamespaceLabel(key.Scalar()));
-          }
-        }
-      }
-    }
-    const EndpointSelector namespaces = readSelector(reader_, node, "namespaceSelector");
-    const std::string label(reserved_labels::Namespace);
-    if (const auto name = namespaces.matchLabels.find(NamespaceNameLabel);
-        name != namespaces.matchLabels.end()) {
-      into.matchLabels[label] = name->second;
-    }
-    for (auto requirement : namespaces.matchExpressions) {
-      if (requirement.key == NamespaceNameLabel) {
-        requirement.key = label;
-        into.matchExpressions.push_back(std::move(requirement));
-      }
-    }
-  }
-
-  static std::string unknownNamespaceLabel(const std::string& key) {
-    return "namespace label " + quote(key) + ": a container host's namespaces (compose projects, " +
-           "or namespaceLabel) have only their name, " + std::string(NamespaceNameLabel);
   }
 
   void readPorts(const YAML::Node& node, PeerRule& rule) {

@@ -13,12 +13,12 @@ namespace bulkhead::rules {
 //   podSelector            -> endpointSelector (and bulkhead.io/namespace = metadata.namespace)
 //   policyTypes            -> which of ingress/egress are default-deny (Kubernetes' defaults)
 //   from/to podSelector    -> fromEndpoints/toEndpoints, in the policy's namespace
-//   namespaceSelector      -> bulkhead.io/namespace (kubernetes.io/metadata.name is the only
-//                             label a container host's namespaces have)
+//   namespaceSelector      -> bulkhead.io/namespace for kubernetes.io/metadata.name, else
+//                             bulkhead.io/namespace.labels.<key> (the agent's `namespaces`)
 //   ipBlock {cidr, except} -> fromCIDRSet/toCIDRSet
-//   ports {protocol, port, endPort} -> toPorts
-// What bulkhead cannot enforce as written (named ports, SCTP alone, namespace labels other
-// than the name) is an error that says so, never dropped or widened.
+//   ports {protocol, port, endPort} -> toPorts (TCP, UDP, SCTP)
+// What bulkhead cannot enforce as written (named ports) is an error that says so, never dropped
+// or widened.
 inline constexpr std::string_view NetworkPolicyApiVersion = "networking.k8s.io/v1";
 inline constexpr std::string_view NetworkPolicyKind = "NetworkPolicy";
 

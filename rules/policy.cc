@@ -24,6 +24,8 @@ const char* toString(L4Protocol protocol) {
       return "UDP";
     case L4Protocol::ICMPv6:
       return "ICMPv6";
+    case L4Protocol::SCTP:
+      return "SCTP";
   }
   return "?";
 }
@@ -36,6 +38,30 @@ const char* toString(Entity entity) {
       return "host";
     case Entity::All:
       return "all";
+  }
+  return "?";
+}
+
+const char* toString(Tier tier) {
+  switch (tier) {
+    case Tier::Admin:
+      return "admin";
+    case Tier::Application:
+      return "application";
+    case Tier::Baseline:
+      return "baseline";
+  }
+  return "?";
+}
+
+const char* toString(RuleAction action) {
+  switch (action) {
+    case RuleAction::Allow:
+      return "allow";
+    case RuleAction::Deny:
+      return "deny";
+    case RuleAction::Pass:
+      return "pass";
   }
   return "?";
 }

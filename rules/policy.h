@@ -21,8 +21,15 @@ enum class Mode { Enforce, Monitor };
 // fails at once rather than after its timeout (reject).
 enum class DenyAction { Drop, Reject };
 enum class Direction { Ingress, Egress };
-enum class L4Protocol : uint8_t { Any = 0, ICMP = 1, TCP = 6, UDP = 17, ICMPv6 = 58 };
+enum class L4Protocol : uint8_t { Any = 0, ICMP = 1, TCP = 6, UDP = 17, ICMPv6 = 58, SCTP = 132 };
 enum class Entity { World, Host, All };
+// AdminNetworkPolicy's tiers (docs/policy.md, "Admin tiers"): admin policies are asked first, in
+// priority order; the application policies (bulkhead's own kind by default, NetworkPolicy,
+// CiliumNetworkPolicy) next; baseline policies only where nothing above decided.
+enum class Tier : uint8_t { Admin, Application, Baseline };
+// What a rule of the admin or baseline tier does to what it matches. Pass (admin only) hands the
+// flow down to the application tier.
+enum class RuleAction : uint8_t { Allow, Deny, Pass };
 
 const char* toString(Mode mode);
 
@@ -32,6 +39,11 @@ const char* toString(DenyAction action);
 const char* toString(Direction direction);
 const char* toString(L4Protocol protocol);
 const char* toString(Entity entity);
+const char* toString(Tier tier);
+const char* toString(RuleAction action);
+
+// AdminNetworkPolicy's range of priorities; lower is asked first.
+inline constexpr uint32_t MaxAdminPriority = 1000;
 
 // One entry of `ports`: a port or an inclusive range on one L4 protocol. 0-65535 is any port.
 struct PortProtocol {
@@ -62,6 +74,12 @@ struct PeerRule {
   std::vector<Entity> entities;
   std::vector<CidrSet> cidrs;  // toCIDR (no exceptions) and toCIDRSet
   std::vector<PortRule> toPorts;
+  // Admin and baseline tiers: what the rule does, and its name (AdminNetworkPolicy's, for logs).
+  RuleAction action = RuleAction::Allow;
+  std::string name;
+  // AdminNetworkPolicy's `networks`: the CIDRs match every peer's address, containers' too, not
+  // only the world's (as that API defines; anti-spoofing proves a container's address).
+  bool cidrsMatchEndpoints = false;
   SourceLocation where;
 
   bool selectsAnyPeer() const { return endpoints.empty() && entities.empty() && cidrs.empty(); }
@@ -70,9 +88,13 @@ struct PeerRule {
 struct Policy {
   std::string name;
   Mode mode = Mode::Enforce;
+  Tier tier = Tier::Application;
+  uint32_t priority = 0;  // admin tier: 0 (asked first) to MaxAdminPriority
   DenyAction denyAction = DenyAction::Drop;
   EndpointSelector endpointSelector;
-  // Present (even empty) means the selected endpoints are default-deny in that direction.
+  // Present (even empty) means the selected endpoints are default-deny in that direction. In the
+  // admin and baseline tiers, the rules in the order they are asked, each with its action; they
+  // make nothing default-deny.
   std::optional<std::vector<PeerRule>> ingress;
   std::optional<std::vector<PeerRule>> egress;
   // Deny rules (Cilium's ingressDeny/egressDeny): a flow one matches is denied whatever any

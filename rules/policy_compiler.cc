@@ -33,6 +33,8 @@ CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const I
   compiled.ref = ref;
   compiled.enforce = enforce;
   compiled.reject = reject;
+  compiled.action = rule.action;
+  compiled.cidrsMatchEndpoints = rule.cidrsMatchEndpoints;
   compiled.anyPeer = rule.selectsAnyPeer() || std::find(rule.entities.begin(), rule.entities.end(),
                                                         Entity::All) != rule.entities.end();
   if (!compiled.anyPeer) {  // any peer matches before its list is looked at
@@ -87,6 +89,12 @@ std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerR
 // otherwise -- default-deny.
 void addRules(const Policy& policy, bool isolates, const std::vector<uint32_t>& rules,
               const std::vector<uint32_t>& denyRules, PolicySnapshot::DirectionalPolicy& target) {
+  if (policy.tier != Tier::Application) {  // asked in order, the first match decides
+    auto& tier = policy.tier == Tier::Admin ? target.adminRules : target.baselineRules;
+    tier.insert(tier.end(), rules.begin(), rules.end());
+    target.monitoredTierRules = target.monitoredTierRules || policy.mode == Mode::Monitor;
+    return;
+  }
   if (isolates) {
     target.isolated = true;
     target.enforced = target.enforced || policy.mode == Mode::Enforce;
@@ -106,7 +114,19 @@ PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& i
   std::vector<CompiledRule> pool;
   std::unordered_map<IdentityId, PolicySnapshot::EndpointPolicy> endpoints;
 
+  // Admin policies by priority (lower first; equal priorities in load order), so that each
+  // endpoint's admin rules are in the order they are asked.
+  std::vector<const Policy*> ordered;
   for (const auto& policy : policies.policies) {
+    ordered.push_back(&policy);
+  }
+  const auto rank = [](const Policy* policy) {
+    return policy->tier == Tier::Admin ? policy->priority : MaxAdminPriority + 1;
+  };
+  std::stable_sort(ordered.begin(), ordered.end(),
+                   [&](const Policy* a, const Policy* b) { return rank(a) < rank(b); });
+  for (const Policy* each : ordered) {
+    const Policy& policy = *each;
     // One RuleRef per written rule, shared by every identity the policy selects.
     const auto makeRefs = [&](Direction direction, bool deny, const std::vector<PeerRule>& rules) {
       std::vector<uint32_t> byRule;
@@ -114,7 +134,8 @@ PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& i
       for (size_t position = 0; position < rules.size(); ++position) {
         byRule.push_back(static_cast<uint32_t>(refs.size()));
         refs.push_back({policy.name, direction, position, rules[position].where,
-                        policy.name + "/" + section + "/" + std::to_string(position), deny});
+                        policy.name + "/" + section + "/" + std::to_string(position), deny,
+                        policy.tier, rules[position].action, rules[position].name});
       }
       return byRule;
     };

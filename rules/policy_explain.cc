@@ -105,6 +105,10 @@ std::string_view Explanation::what() const {
       return "host";
     case Mismatch::DenyRule:
       return "deny-rule";
+    case Mismatch::AdminDeny:
+      return "admin-deny";
+    case Mismatch::BaselineDeny:
+      return "baseline-deny";
   }
   return "no-rule";
 }
@@ -113,6 +117,14 @@ std::string Explanation::text(std::string_view peerName) const {
   if (mismatch == Mismatch::DenyRule) {
     return "deny rule " + closestRule + " denies " + allows + " from or to " +
            std::string(peerName) + ", whatever any rule allows";
+  }
+  if (mismatch == Mismatch::AdminDeny) {
+    return "admin rule " + closestRule + " denies " + allows + " from or to " +
+           std::string(peerName) + ", before any application policy";
+  }
+  if (mismatch == Mismatch::BaselineDeny) {
+    return "baseline rule " + closestRule + " denies " + allows + " from or to " +
+           std::string(peerName) + ": no application policy decides this direction";
   }
   const std::string rule = closestRule + " allows " + allows;
   switch (mismatch) {
@@ -129,6 +141,8 @@ std::string Explanation::text(std::string_view peerName) const {
     case Mismatch::Host:
       return rule + "; this flow's host is " + (found.empty() ? "not known" : found);
     case Mismatch::DenyRule:
+    case Mismatch::AdminDeny:
+    case Mismatch::BaselineDeny:
       break;  // said above
   }
   return rule;
@@ -146,6 +160,45 @@ Explanation explainDenial(const PolicySnapshot& snapshot, const FlowQuery& query
   const PolicySnapshot::DirectionalPolicy& policy = egress ? selected->egress : selected->ingress;
   const IdentityId peer = egress ? query.dst : query.src;
   const IpAddress& peerIp = egress ? query.dstIp : query.srcIp;
+  const auto decidedBy = [&](const CompiledRule& rule, Explanation::Mismatch why) {
+    Verdict verdict;
+    verdict.rule = rule.ref;
+    verdict.generation = snapshot.generation();
+    verdict.decision = Decision::Deny;
+    out.mismatch = why;
+    out.closestRule = std::string(snapshot.ruleName(verdict));
+    out.allows = allowsText(rule, protocolName);
+    return out;
+  };
+  // The tiers, as the verdict walks them: the first admin rule that matches (an enforce-mode
+  // policy's before a monitor-mode one's) decides unless it passes; the baseline's only where the
+  // application tier has no say.
+  const auto firstMatch = [&](const std::vector<uint32_t>& rules) -> const CompiledRule* {
+    const CompiledRule* first = nullptr;
+    for (const uint32_t index : rules) {
+      const CompiledRule& rule = snapshot.compiledRule(index);
+      if (depth(rule, peer, peerIp, query) == 4) {
+        if (rule.enforce) {
+          return &rule;
+        }
+        first = first != nullptr ? first : &rule;
+      }
+    }
+    return first;
+  };
+  if (const CompiledRule* admin = firstMatch(policy.adminRules)) {
+    if (admin->action == RuleAction::Deny) {
+      return decidedBy(*admin, Explanation::Mismatch::AdminDeny);
+    }
+  }
+  const bool applicationHasSay = policy.isolated || !policy.denyRules.empty();
+  if (!applicationHasSay) {
+    if (const CompiledRule* baseline = firstMatch(policy.baselineRules)) {
+      if (baseline->action == RuleAction::Deny) {
+        return decidedBy(*baseline, Explanation::Mismatch::BaselineDeny);
+      }
+    }
+  }
   // A deny rule that matches decided it (an enforce-mode one before a monitor-mode one), as the
   // verdict does.
   const CompiledRule* denying = nullptr;
@@ -157,15 +210,8 @@ Explanation explainDenial(const PolicySnapshot& snapshot, const FlowQuery& query
     }
   }
   if (denying != nullptr) {
-    Verdict named;
-    named.rule = denying->ref;
-    named.generation = snapshot.generation();
-    named.decision = Decision::Deny;
-    out.mismatch = Explanation::Mismatch::DenyRule;
-    out.closestRule = std::string(snapshot.ruleName(named));
-    out.allows = allowsText(*denying, protocolName);
     out.found = std::string(query.host);
-    return out;
+    return decidedBy(*denying, Explanation::Mismatch::DenyRule);
   }
   int best = -1;
   const CompiledRule* closest = nullptr;

@@ -16,8 +16,18 @@ namespace bulkhead::rules {
 // and the CLI.
 struct Explanation {
   // DenyRule: nothing missed; a deny rule matched the flow (closestRule is that rule, `allows`
-  // what it denies).
-  enum class Mismatch { NoRule, Peer, Port, Protocol, Unclassified, Host, DenyRule };
+  // what it denies). AdminDeny, BaselineDeny: likewise, a rule of that tier with action deny.
+  enum class Mismatch {
+    NoRule,
+    Peer,
+    Port,
+    Protocol,
+    Unclassified,
+    Host,
+    DenyRule,
+    AdminDeny,
+    BaselineDeny
+  };
   Mismatch mismatch = Mismatch::NoRule;
   std::string closestRule;  // "<policy>/<direction>/<index>"; empty for NoRule
   std::string allows;       // what the closest rule allows: "HTTP on 8080/TCP for *.shop.local"
@@ -26,8 +36,8 @@ struct Explanation {
 
   // "api/ingress/0 allows HTTP on 8080/TCP; this flow's port is 9090/TCP".
   std::string text(std::string_view peerName) const;
-  // "port", "peer", "protocol", "host", "unclassified", "deny-rule" or "no-rule": the violation
-  // log's `mismatch.what`.
+  // "port", "peer", "protocol", "host", "unclassified", "deny-rule", "admin-deny",
+  // "baseline-deny" or "no-rule": the violation log's `mismatch.what`.
   std::string_view what() const;
 };
 

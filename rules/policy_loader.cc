@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "rules/admin_network_policy.h"
 #include "rules/cilium_network_policy.h"
 #include "rules/host_pattern.h"
 #include "rules/network_policy.h"
@@ -43,11 +44,17 @@ class DocumentParser : private YamlReader {
         scalarOf("apiVersion") == NetworkPolicyApiVersion && scalarOf("kind") == NetworkPolicyKind;
     const bool cilium =
         scalarOf("apiVersion") == CiliumApiVersion && scalarOf("kind") == CiliumNetworkPolicyKind;
-    if (kubernetes || cilium) {
+    const bool admin = scalarOf("apiVersion") == AdminNetworkPolicyApiVersion &&
+                       (scalarOf("kind") == AdminNetworkPolicyKind ||
+                        scalarOf("kind") == BaselineAdminNetworkPolicyKind);
+    if (kubernetes || cilium || admin) {
       if (kubernetes) {
         readNetworkPolicy(*this, document, policy);
-      } else {
+      } else if (cilium) {
         readCiliumNetworkPolicy(*this, document, catalog_, policy);
+      } else {
+        readAdminNetworkPolicy(*this, document, scalarOf("kind") == BaselineAdminNetworkPolicyKind,
+                               policy);
       }
       if (errorCount() != errorsBefore) {
         return std::nullopt;
@@ -61,7 +68,8 @@ class DocumentParser : private YamlReader {
         error(apiVersion->value, "unsupported apiVersion " + quote(*text) +
                                      " (supported: " + std::string(PolicyApiVersion) + ", " +
                                      std::string(NetworkPolicyApiVersion) + ", " +
-                                     std::string(CiliumApiVersion) + ")");
+                                     std::string(CiliumApiVersion) + ", " +
+                                     std::string(AdminNetworkPolicyApiVersion) + ")");
       }
     }
     if (const auto* kind = require(top, "kind", document)) {
@@ -72,7 +80,9 @@ class DocumentParser : private YamlReader {
                   " of " + std::string(PolicyApiVersion) + ", " + std::string(NetworkPolicyKind) +
                   " of " + std::string(NetworkPolicyApiVersion) + ", " +
                   std::string(CiliumNetworkPolicyKind) + " of " + std::string(CiliumApiVersion) +
-                  ")");
+                  ", " + std::string(AdminNetworkPolicyKind) + " and " +
+                  std::string(BaselineAdminNetworkPolicyKind) + " of " +
+                  std::string(AdminNetworkPolicyApiVersion) + ")");
         // A document of another kind altogether has other fields: what it lacks or adds against
         // bulkhead's kind would only be noise. A misspelt kind is still checked through.
         if (!nearest(*text, {std::string(PolicyKind)})) {
@@ -119,10 +129,12 @@ class DocumentParser : private YamlReader {
     if (!expectMap(node, "spec")) {
       return;
     }
-    const Fields spec = fields(node,
-                               {"description", "mode", "denyAction", "endpointSelector", "ingress",
-                                "egress", "ingressDeny", "egressDeny", "enableDefaultDeny"},
-                               "spec");
+    const Fields spec =
+        fields(node,
+               {"description", "mode", "tier", "priority", "denyAction", "endpointSelector",
+                "ingress", "egress", "ingressDeny", "egressDeny", "enableDefaultDeny"},
+               "spec");
+    parseTier(spec, policy);
     if (const auto* description = optional(spec, "description")) {
       scalar(description->value, "description");
     }
@@ -182,11 +194,107 @@ class DocumentParser : private YamlReader {
         }
       }
     }
+    if (policy.tier != Tier::Application) {
+      // A tier rule's action says what it does: deny rules and default-deny are the
+      // application tier's.
+      for (const char* key : {"ingressDeny", "egressDeny", "enableDefaultDeny"}) {
+        if (const auto* field = optional(spec, key)) {
+          error(field->key, std::string(key) + " is for application policies: in the " +
+                                toString(policy.tier) + " tier, give a rule action: deny");
+        }
+      }
+      if (!optional(spec, "ingress") && !optional(spec, "egress")) {
+        error(node, std::string("spec needs 'ingress' or 'egress' rules: a policy of the ") +
+                        toString(policy.tier) + " tier without rules does nothing");
+      }
+      return;
+    }
     if (!optional(spec, "ingress") && !optional(spec, "egress") && !optional(spec, "ingressDeny") &&
         !optional(spec, "egressDeny")) {
       error(node,
             "spec needs 'ingress' or 'egress' (an empty list denies all traffic in that "
             "direction), or 'ingressDeny' or 'egressDeny'");
+    }
+  }
+
+  // tier: application (default), admin (with priority 0-1000) or baseline.
+  void parseTier(const Fields& spec, Policy& policy) {
+    if (const auto* tier = optional(spec, "tier")) {
+      if (const auto text = scalar(tier->value, "tier")) {
+        if (*text == "admin") {
+          policy.tier = Tier::Admin;
+        } else if (*text == "baseline") {
+          policy.tier = Tier::Baseline;
+        } else if (*text != "application") {
+          error(tier->value,
+                "tier must be 'admin', 'application' or 'baseline', got " + quote(*text));
+        }
+      }
+    }
+    tier_ = policy.tier;
+    const auto* priority = optional(spec, "priority");
+    if (policy.tier != Tier::Admin) {
+      if (priority != nullptr) {
+        error(priority->key, "priority orders admin-tier policies: add tier: admin, or drop it");
+      }
+      return;
+    }
+    if (priority == nullptr) {
+      error(optional(spec, "tier")->key,
+            "an admin-tier policy needs a priority, 0 (asked first) to " +
+                std::to_string(MaxAdminPriority));
+      return;
+    }
+    if (const auto text = scalar(priority->value, "priority")) {
+      const auto value = number(*text);
+      if (!value || *value > MaxAdminPriority) {
+        error(priority->value, "priority must be a number 0-" + std::to_string(MaxAdminPriority) +
+                                   ", got " + quote(*text));
+      } else {
+        policy.priority = *value;
+      }
+    }
+  }
+
+  // A tier rule's action and name.
+  void parseAction(const Fields& parts, const YAML::Node& node, PeerRule& rule) {
+    const auto* action = optional(parts, "action");
+    if (tier_ == Tier::Application) {
+      if (action != nullptr) {
+        error(action->key,
+              "action is for admin and baseline tiers' rules; an application policy denies "
+              "with ingressDeny/egressDeny");
+      }
+      return;
+    }
+    if (const auto* name = optional(parts, "name")) {
+      if (const auto text = scalar(name->value, "name")) {
+        if (text->size() > 100) {
+          error(name->value, "a rule name is at most 100 characters");
+        }
+        rule.name = *text;
+      }
+    }
+    if (action == nullptr) {
+      error(node, std::string("a rule of the ") + toString(tier_) +
+                      " tier needs an action: allow, deny" +
+                      (tier_ == Tier::Admin ? " or pass" : ""));
+      return;
+    }
+    if (const auto text = scalar(action->value, "action")) {
+      if (*text == "allow") {
+        rule.action = RuleAction::Allow;
+      } else if (*text == "deny") {
+        rule.action = RuleAction::Deny;
+      } else if (*text == "pass" && tier_ == Tier::Admin) {
+        rule.action = RuleAction::Pass;
+      } else if (*text == "pass") {
+        error(action->value, "pass hands a flow down to the baseline tier: there is none below it");
+      } else {
+        error(action->value, "action must be allow, deny" +
+                                 std::string(tier_ == Tier::Admin ? " or pass" : "") + ", got " +
+                                 quote(*text));
+      }
     }
   }
 
@@ -220,8 +328,15 @@ class DocumentParser : private YamlReader {
     if (!expectMap(node, context)) {
       return rule;
     }
-    const Fields parts =
-        fields(node, {endpointsKey, entitiesKey, cidrKey, cidrSetKey, "toPorts"}, context);
+    std::vector<std::string_view> keys = {endpointsKey, entitiesKey, cidrKey, cidrSetKey,
+                                          "toPorts"};
+    // An action in an application policy gets its own error, not "unknown key".
+    keys.insert(keys.begin(), "action");
+    if (tier_ != Tier::Application) {
+      keys.insert(keys.begin(), "name");
+    }
+    const Fields parts = fields(node, keys, context);
+    parseAction(parts, node, rule);
     if (const auto* endpoints = optional(parts, endpointsKey)) {
       if (expectList(endpoints->value, endpointsKey)) {
         for (const auto& selector : endpoints->value) {
@@ -284,6 +399,9 @@ class DocumentParser : private YamlReader {
         }
       }
     }
+    // In the admin and baseline tiers a CIDR matches every address, a container's too, as
+    // AdminNetworkPolicy's networks do.
+    rule.cidrsMatchEndpoints = tier_ != Tier::Application && !rule.cidrs.empty();
     return rule;
   }
 
@@ -327,7 +445,11 @@ class DocumentParser : private YamlReader {
         }
       }
     }
-    if (const auto* l7 = optional(parts, "l7")) {
+    if (const auto* l7 = optional(parts, "l7"); l7 != nullptr && tier_ != Tier::Application) {
+      error(l7->key, std::string("the ") + toString(tier_) +
+                         " tier matches addresses and ports, not protocols: judge l7 in an "
+                         "application policy (ingressDeny/egressDeny for a guardrail)");
+    } else if (l7 != nullptr) {
       rule.l7 = parseL7(l7->value, transports(rule.ports));
       for (const auto& port : rule.ports) {
         if (port.protocol == L4Protocol::ICMP || port.protocol == L4Protocol::ICMPv6) {
@@ -417,6 +539,8 @@ class DocumentParser : private YamlReader {
           port.protocol = L4Protocol::ICMP;
         } else if (name == "icmpv6") {
           port.protocol = L4Protocol::ICMPv6;
+        } else if (name == "sctp") {
+          port.protocol = L4Protocol::SCTP;
         } else if (name == "any") {
           port.protocol = L4Protocol::Any;
         } else {
@@ -427,10 +551,11 @@ class DocumentParser : private YamlReader {
                        " is an application protocol; name it in l7.protocols (as in l7: "
                        "{protocols: [" +
                        *text + "]}) and give TCP or UDP here";
-          } else if (const auto hint = nearest(*text, {"TCP", "UDP", "ICMP", "ICMPv6", "ANY"})) {
+          } else if (const auto hint =
+                         nearest(*text, {"TCP", "UDP", "SCTP", "ICMP", "ICMPv6", "ANY"})) {
             message += " (did you mean " + quote(*hint) + "?)";
           } else {
-            message += " (valid: TCP, UDP, ICMP, ICMPv6, ANY)";
+            message += " (valid: TCP, UDP, SCTP, ICMP, ICMPv6, ANY)";
           }
           error(field->value, std::move(message));
           ok = false;
@@ -446,7 +571,7 @@ class DocumentParser : private YamlReader {
     return ok ? std::optional(port) : std::nullopt;
   }
 
-  // The IANA transports a rule's ports cover: TCP, UDP, or both (0 stands for any).
+  // The IANA transports a rule's ports cover: TCP, UDP, SCTP, or all (0 stands for any).
   static std::vector<uint8_t> transports(const std::vector<PortProtocol>& ports) {
     std::vector<uint8_t> out;
     for (const auto& port : ports) {
@@ -578,6 +703,7 @@ class DocumentParser : private YamlReader {
   }
 
   const ProtocolCatalog& catalog_;
+  Tier tier_ = Tier::Application;  // of the document being read
   Diagnostics& warnings_;
 };
 

@@ -121,13 +121,12 @@ BULKHEAD_INLINE DirectionResult decideAllow(const DirectionalPolicy* policy,
   return enforcedOnly;
 }
 
-// One direction's decision: deny rules before every allow (docs/policy.md, "Deny rules").
-BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy,
-                                       const std::vector<CompiledRule>& compiled, IdentityId peer,
-                                       const IpAddress& peerIp, const FlowQuery& query) {
-  if (policy == nullptr) {
-    return {};
-  }
+// The application tier's decision: deny rules before every allow (docs/policy.md, "Deny
+// rules").
+BULKHEAD_INLINE DirectionResult decideApplication(const DirectionalPolicy* policy,
+                                                  const std::vector<CompiledRule>& compiled,
+                                                  IdentityId peer, const IpAddress& peerIp,
+                                                  const FlowQuery& query) {
   if (policy->denyRules.empty()) {
     return decideAllow(policy, compiled, peer, peerIp, query);
   }
@@ -151,6 +150,80 @@ BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy,
   }
   // A monitor-mode deny rule matched: reported, unless the allow rules are still waiting.
   return allowed.decision == Decision::NeedL7 ? allowed : denied;
+}
+
+// The first rule of a tier that matches, or NoRule. With `enforceOnly`, a monitor-mode
+// policy's rules are not asked. Tier rules are L3/L4: they never wait for the protocol.
+uint32_t firstTierMatch(const std::vector<uint32_t>& rules,
+                        const std::vector<CompiledRule>& compiled, IdentityId peer,
+                        const IpAddress& peerIp, const FlowQuery& query, bool enforceOnly) {
+  for (const uint32_t index : rules) {
+    const CompiledRule& rule = compiled[index];
+    if ((!enforceOnly || rule.enforce) && peerMatches(rule, peer, peerIp) &&
+        portMatches(rule, query.ipProtocol, query.dstPort)) {
+      return index;
+    }
+  }
+  return Verdict::NoRule;
+}
+
+DirectionResult tierDecision(const CompiledRule& rule) {
+  if (rule.action == RuleAction::Allow) {
+    return {Decision::Allow, rule.ref};
+  }
+  return {Decision::Deny, rule.ref, rule.enforce, rule.reject};
+}
+
+// AdminNetworkPolicy's order: the admin tier's first match decides, unless it passes; then the
+// application tier, where it selects the endpoint or one of its deny rules has a say; then the
+// baseline tier's first match; else the flow is allowed.
+DirectionResult walkTiers(const DirectionalPolicy& policy,
+                          const std::vector<CompiledRule>& compiled, IdentityId peer,
+                          const IpAddress& peerIp, const FlowQuery& query, bool enforceOnly) {
+  const uint32_t admin =
+      firstTierMatch(policy.adminRules, compiled, peer, peerIp, query, enforceOnly);
+  if (admin != Verdict::NoRule && compiled[admin].action != RuleAction::Pass) {
+    return tierDecision(compiled[admin]);
+  }
+  const DirectionResult application = decideApplication(&policy, compiled, peer, peerIp, query);
+  if (application.decision != Decision::Allow || application.rule != Verdict::NoRule) {
+    return application;
+  }
+  const uint32_t baseline =
+      firstTierMatch(policy.baselineRules, compiled, peer, peerIp, query, enforceOnly);
+  return baseline != Verdict::NoRule ? tierDecision(compiled[baseline]) : DirectionResult{};
+}
+
+// With tiers, what is enforced is the walk over the enforce-mode policies' rules. A monitor-mode
+// tier policy only adds reports: where it would deny what the enforced walk lets pass, the flow
+// passes and is reported; it never opens what the enforced walk denies.
+DirectionResult decideTiers(const DirectionalPolicy& policy,
+                            const std::vector<CompiledRule>& compiled, IdentityId peer,
+                            const IpAddress& peerIp, const FlowQuery& query) {
+  const DirectionResult enforced = walkTiers(policy, compiled, peer, peerIp, query, true);
+  if (!policy.monitoredTierRules || (enforced.decision != Decision::Allow && enforced.enforced)) {
+    return enforced;
+  }
+  DirectionResult reported = walkTiers(policy, compiled, peer, peerIp, query, false);
+  if (reported.decision == Decision::Deny && enforced.decision != Decision::Deny) {
+    reported.enforced = false;
+    reported.rejects = false;
+    return reported;
+  }
+  return enforced;
+}
+
+// One direction's decision.
+BULKHEAD_INLINE DirectionResult decide(const DirectionalPolicy* policy,
+                                       const std::vector<CompiledRule>& compiled, IdentityId peer,
+                                       const IpAddress& peerIp, const FlowQuery& query) {
+  if (policy == nullptr) {
+    return {};
+  }
+  if (policy->adminRules.empty() && policy->baselineRules.empty()) [[likely]] {
+    return decideApplication(policy, compiled, peer, peerIp, query);
+  }
+  return decideTiers(*policy, compiled, peer, peerIp, query);
 }
 
 #undef BULKHEAD_INLINE

@@ -41,6 +41,9 @@ struct RuleRef {
   SourceLocation where;
   std::string name;  // "<policy>/ingress/0", or for a deny rule "<policy>/ingressDeny/0"
   bool deny = false;
+  Tier tier = Tier::Application;
+  RuleAction action = RuleAction::Allow;  // admin and baseline tiers
+  std::string ruleName;                   // an admin or baseline rule's own name, if it has one
 };
 
 enum class Decision : uint8_t {
@@ -85,6 +88,8 @@ class PolicySnapshot {
     std::vector<HostPattern> hosts;   // empty: any host
     bool enforce = true;  // from an enforce-mode policy; a monitor rule never opens what it denies
     bool reject = false;  // a deny rule of an enforce-mode policy with denyAction: reject
+    RuleAction action = RuleAction::Allow;  // admin and baseline tiers
+    bool cidrsMatchEndpoints = false;       // AdminNetworkPolicy's networks: any peer's address
   };
 
   struct DirectionalPolicy {
@@ -96,6 +101,12 @@ class PolicySnapshot {
     std::vector<uint32_t> rules;
     // Deny rules: asked first, whether or not the direction is isolated; one that matches denies.
     std::vector<uint32_t> denyRules;
+    // The admin tier's rules in the order they are asked (priority, then load order, then rule
+    // order) and the baseline tier's: the first that matches decides (Pass: the application
+    // tier does). Both empty for most endpoints, whose lookup then never looks at tiers.
+    std::vector<uint32_t> adminRules;
+    std::vector<uint32_t> baselineRules;
+    bool monitoredTierRules = false;  // one of those rules is of a monitor-mode policy
   };
 
   struct EndpointPolicy {

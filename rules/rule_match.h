@@ -25,8 +25,9 @@ inline bool peerMatches(const PolicySnapshot::CompiledRule& rule, IdentityId pee
     return true;
   }
   // CIDRs describe the world outside the host; a container is selected by labels, never by the
-  // address it happens to have.
-  if (peer == reserved_identity::World) {
+  // address it happens to have -- except by AdminNetworkPolicy's networks, defined to match
+  // every address.
+  if (peer == reserved_identity::World || rule.cidrsMatchEndpoints) {
     for (const auto& cidr : rule.cidrs) {
       if (cidr.contains(peerIp)) {
         return true;

@@ -219,7 +219,7 @@ std::optional<std::string> YamlReader::scalar(const YAML::Node& node, std::strin
 }
 
 YamlReader::Fields YamlReader::fields(const YAML::Node& map,
-                                      std::initializer_list<std::string_view> allowed,
+                                      const std::vector<std::string_view>& allowed,
                                       std::string_view context) {
   Fields out;
   // Misspelt keys by the key they were meant to be: read as that key once the mapping is done

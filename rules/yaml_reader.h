@@ -60,6 +60,10 @@ class YamlReader {
   std::optional<std::string> scalar(const YAML::Node& node, std::string_view what);
   // The entries of a mapping; unknown and duplicate keys are reported here, once.
   Fields fields(const YAML::Node& map, std::initializer_list<std::string_view> allowed,
+                std::string_view context) {
+    return fields(map, std::vector<std::string_view>(allowed), context);
+  }
+  Fields fields(const YAML::Node& map, const std::vector<std::string_view>& allowed,
                 std::string_view context);
   const Field* require(const Fields& fields, std::string_view key, const YAML::Node& parent);
   static const Field* optional(const Fields& fields, std::string_view key);

@@ -267,8 +267,8 @@ TEST(PolicyLoaderTest, UnknownKeyWithoutCloseMatchListsValidKeys) {
   ingress: []
   colour: red
 )")),
-            Errors{"p.yaml:8:3: unknown key 'colour' in spec (valid keys: description mode "
-                   "denyAction endpointSelector ingress egress ingressDeny egressDeny "
+            Errors{"p.yaml:8:3: unknown key 'colour' in spec (valid keys: description mode tier "
+                   "priority denyAction endpointSelector ingress egress ingressDeny egressDeny "
                    "enableDefaultDeny)"});
 }
 
@@ -585,7 +585,8 @@ metadata: {name: p}
 spec: {endpointSelector: {}, ingress: []}
 )"),
             Errors{"p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: "
-                   "bulkhead.io/v1, networking.k8s.io/v1, cilium.io/v2)"});
+                   "bulkhead.io/v1, networking.k8s.io/v1, cilium.io/v2, "
+                   "policy.networking.k8s.io/v1alpha1)"});
 }
 
 TEST(PolicyLoaderTest, UnsupportedKind) {
@@ -596,7 +597,8 @@ spec: {endpointSelector: {}, ingress: []}
 )"),
             Errors{"p.yaml:2:7: unsupported kind 'NetworkPolicy' (supported: SegmentationPolicy"
                    " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
-                   "CiliumNetworkPolicy of cilium.io/v2)"});
+                   "CiliumNetworkPolicy of cilium.io/v2, AdminNetworkPolicy and "
+                   "BaselineAdminNetworkPolicy of policy.networking.k8s.io/v1alpha1)"});
 }
 
 TEST(PolicyLoaderTest, MissingTopLevelKeys) {
@@ -737,7 +739,8 @@ TEST(PolicyLoaderTest, ADocumentOfAnotherKindIsOneErrorNotItsFields) {
                      "spec: {replicas: 1}\n"),
             Errors{"p.yaml:2:7: unsupported kind 'Deployment' (supported: SegmentationPolicy"
                    " of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
-                   "CiliumNetworkPolicy of cilium.io/v2)"});
+                   "CiliumNetworkPolicy of cilium.io/v2, AdminNetworkPolicy and "
+                   "BaselineAdminNetworkPolicy of policy.networking.k8s.io/v1alpha1)"});
 }
 
 TEST(PolicyLoaderTest, ATabInTheIndentationIsNamedWhereItIs) {
@@ -821,13 +824,14 @@ spec: {endpointSelector: {}, ingress: []}
   EXPECT_EQ(errors,
             (Errors{
                 "p.yaml:1:13: unsupported apiVersion 'bulkhead.io/v2' (supported: bulkhead.io/v1, "
-                "networking.k8s.io/v1, cilium.io/v2)",
+                "networking.k8s.io/v1, cilium.io/v2, policy.networking.k8s.io/v1alpha1)",
                 "p.yaml:8:22: unknown entity 'wrold' (did you mean 'world'?)",
                 "p.yaml:10:26: port '70000' must be a number 0-65535 or a range like '8000-8100'",
                 "p.yaml:12:16: prefix length in '10.0.0.0/33' must be 0..32",
                 "p.yaml:15:7: unsupported kind 'SegmentationPolicie' (supported: "
                 "SegmentationPolicy of bulkhead.io/v1, NetworkPolicy of networking.k8s.io/v1, "
-                "CiliumNetworkPolicy of cilium.io/v2)",
+                "CiliumNetworkPolicy of cilium.io/v2, AdminNetworkPolicy and "
+                "BaselineAdminNetworkPolicy of policy.networking.k8s.io/v1alpha1)",
             }));
   // Only the valid document becomes a policy; the caller must still not enforce the set.
   ASSERT_EQ(result.set.policies.size(), 1u);
