@@ -222,6 +222,24 @@ inline Bytes udp(uint16_t srcPort, uint16_t dstPort, const Bytes& payload = {}) 
   return out;
 }
 
+// An SCTP packet holding one INIT chunk, as a client's association starts (checksum zero).
+inline Bytes sctpInit(uint16_t srcPort, uint16_t dstPort, uint32_t initiateTag = 0x1234abcd) {
+  Bytes out;
+  put16(out, srcPort);
+  put16(out, dstPort);
+  put32(out, 0);     // verification tag: 0 in an INIT
+  put32(out, 0);     // CRC32c checksum
+  out.push_back(1);  // chunk type INIT
+  out.push_back(0);
+  put16(out, 20);
+  put32(out, initiateTag);
+  put32(out, 65536);  // advertised receiver window
+  put16(out, 10);     // outbound streams
+  put16(out, 10);     // inbound streams
+  put32(out, 1);      // initial TSN
+  return out;
+}
+
 // An ICMP or ICMPv6 echo request or reply (checksum zero).
 inline Bytes icmpEcho(uint8_t type, uint16_t id, uint16_t sequence, const Bytes& payload = {}) {
   Bytes out{type, 0};
