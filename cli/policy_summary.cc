@@ -11,7 +11,9 @@ std::string describePorts(const rules::PortRule& rule) {
   std::string out;
   for (const auto& port : rule.ports) {
     out += out.empty() ? "" : ",";
-    if (port.first == 0 && port.last == 65535) {
+    if (!port.name.empty()) {
+      out += port.name;
+    } else if (port.first == 0 && port.last == 65535) {
       out += "any";
     } else if (port.first == port.last) {
       out += std::to_string(port.first);

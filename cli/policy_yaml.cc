@@ -48,7 +48,9 @@ std::string selector(const rules::EndpointSelector& selector) {
 
 std::string port(const rules::PortProtocol& port) {
   std::string out = "{";
-  if (!(port.first == 0 && port.last == 65535)) {
+  if (!port.name.empty()) {
+    out += "port: " + quoted(port.name) + ", ";
+  } else if (!(port.first == 0 && port.last == 65535)) {
     out += "port: " + std::to_string(port.first) + ", ";
     if (port.last != port.first) {
       out += "endPort: " + std::to_string(port.last) + ", ";

@@ -263,9 +263,16 @@ class AdminReader {
       }
       const auto& [name, field] = *parts.begin();
       if (name == "namedPort") {
-        reader_.error(field.value,
-                      "namedPort: containers have no port names on a container host; write "
-                      "portNumber");
+        const auto text = reader_.scalar(field.value, "namedPort");
+        if (text && validPortName(*text)) {
+          PortProtocol named;  // of whatever protocol the destination's label names
+          named.name = *text;
+          named.where = reader_.at(field.value);
+          ports.ports.push_back(std::move(named));
+        } else if (text) {
+          reader_.error(field.value, "namedPort " + quote(*text) +
+                                         " must be at most 15 lower-case letters, digits and '-'");
+        }
       } else if (const auto port = readPort(field.value, name == "portRange")) {
         ports.ports.push_back(*port);
       }

@@ -17,8 +17,8 @@ namespace bulkhead::rules {
 //   peers namespaces, pods     -> fromEndpoints/toEndpoints (namespace labels as for NetworkPolicy)
 //   networks                   -> CIDRs that match every peer's address, as the API defines
 //   ports {portNumber, portRange} -> toPorts
-// What a container host cannot honour (nodes peers with labels, domainNames, named ports) is an
-// error that says so, never dropped or widened.
+// What a container host cannot honour (nodes peers with labels, domainNames) is an error that
+// says so, never dropped or widened.
 inline constexpr std::string_view AdminNetworkPolicyApiVersion =
     "policy.networking.k8s.io/v1alpha1";
 inline constexpr std::string_view AdminNetworkPolicyKind = "AdminNetworkPolicy";

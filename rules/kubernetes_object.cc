@@ -1,5 +1,6 @@
 #include "rules/kubernetes_object.h"
 
+#include <cctype>
 #include <charconv>
 
 #include "rules/selector_reader.h"
@@ -82,10 +83,7 @@ std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::N
     unsigned value = 0;
     const auto [end, failure] = std::from_chars(text->data(), text->data() + text->size(), value);
     if (failure != std::errc() || end != text->data() + text->size()) {
-      reader.error(node, "named port " + quote(*text) +
-                             ": containers have no port names on a container host; write the "
-                             "number");
-      return std::nullopt;
+      return std::nullopt;  // a name: the caller's
     }
     if (value > 65535 || (value == 0 && !allowAny)) {
       reader.error(node,
@@ -102,6 +100,23 @@ std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::N
       return std::nullopt;
     }
     return port;  // every port of the protocol
+  }
+  // A named port: the destination's label port.bulkhead.io/<name> gives its number.
+  if (const auto text =
+          value->value.IsScalar() ? std::optional(value->value.Scalar()) : std::nullopt;
+      text && !text->empty() && !std::isdigit(static_cast<unsigned char>(text->front()))) {
+    if (!validPortName(*text)) {
+      reader.error(value->value, "port " + quote(*text) +
+                                     " is neither a number nor a port name (at most 15 lower-case "
+                                     "letters, digits and '-')");
+      return std::nullopt;
+    }
+    if (end != nullptr) {
+      reader.error(end->key, "endPort extends a port number, not the named port " + quote(*text));
+      return std::nullopt;
+    }
+    port.name = *text;
+    return port;
   }
   const auto first = number(value->value);
   if (!first) {

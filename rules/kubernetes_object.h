@@ -16,7 +16,8 @@ namespace bulkhead::rules {
 std::string readKubernetesMetadata(YamlReader& reader, const YAML::Node& node, Policy& policy);
 
 // One entry of a Kubernetes-style ports list, {protocol, port, endPort}: TCP, UDP or SCTP (and
-// ANY with `allowAny`, where port 0 is every port too), `defaultProtocol` without one.
+// ANY with `allowAny`, where port 0 is every port too), `defaultProtocol` without one. A port
+// given by name is a named port (PortProtocol::name).
 std::optional<PortProtocol> readKubernetesPort(YamlReader& reader, const YAML::Node& entry,
                                                L4Protocol defaultProtocol, bool allowAny);
 

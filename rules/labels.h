@@ -32,6 +32,11 @@ inline constexpr std::string_view NamespaceLabelPrefix = "bulkhead.io/namespace.
 inline constexpr std::string_view KubernetesNamespaceName = "kubernetes.io/metadata.name";
 }  // namespace reserved_labels
 
+// The label convention for named ports, since Docker and podman have none: a container labelled
+// port.bulkhead.io/http=8080/TCP names its port 8080/TCP "http" (the protocol defaults to TCP).
+// Outside bulkhead.io/: the container's creator sets it, as a pod spec names its ports.
+inline constexpr std::string_view PortNameLabelPrefix = "port.bulkhead.io/";
+
 // The labels of each namespace, by name: what the agent's `namespaces` configuration (and
 // simulate's endpoints file) says. Kubernetes' namespaces have labels; a compose project has none.
 using NamespaceLabels = std::map<std::string, Labels, std::less<>>;

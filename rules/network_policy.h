@@ -17,8 +17,8 @@ namespace bulkhead::rules {
 //                             bulkhead.io/namespace.labels.<key> (the agent's `namespaces`)
 //   ipBlock {cidr, except} -> fromCIDRSet/toCIDRSet
 //   ports {protocol, port, endPort} -> toPorts (TCP, UDP, SCTP)
-// What bulkhead cannot enforce as written (named ports) is an error that says so, never dropped
-// or widened.
+// Named ports are the destination's port.bulkhead.io/<name> labels. What bulkhead cannot
+// enforce as written is an error that says so, never dropped or widened.
 inline constexpr std::string_view NetworkPolicyApiVersion = "networking.k8s.io/v1";
 inline constexpr std::string_view NetworkPolicyKind = "NetworkPolicy";
 

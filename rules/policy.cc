@@ -66,6 +66,21 @@ const char* toString(RuleAction action) {
   return "?";
 }
 
+bool validPortName(std::string_view name) {
+  if (name.empty() || name.size() > 15 || name.front() == '-' || name.back() == '-' ||
+      name.find("--") != std::string_view::npos) {
+    return false;
+  }
+  bool letter = false;
+  for (const char c : name) {
+    letter = letter || (c >= 'a' && c <= 'z');
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+      return false;
+    }
+  }
+  return letter;
+}
+
 bool validPolicyName(std::string_view name) {
   const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
   if (name.empty() || name.size() > 253 || !alnum(name.front()) || !alnum(name.back())) {

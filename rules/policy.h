@@ -46,12 +46,19 @@ const char* toString(RuleAction action);
 inline constexpr uint32_t MaxAdminPriority = 1000;
 
 // One entry of `ports`: a port or an inclusive range on one L4 protocol. 0-65535 is any port.
+// A named port (`name` set; first/last unused) is the port the destination endpoint gives that
+// name with its label port.bulkhead.io/<name> (docs/policy.md, "Named ports").
 struct PortProtocol {
   uint16_t first = 0;
   uint16_t last = 65535;
   L4Protocol protocol = L4Protocol::Any;
+  std::string name;
   SourceLocation where;
 };
+
+// Kubernetes' IANA_SVC_NAME: at most 15 lower-case letters, digits and '-', with a letter, not
+// starting or ending with '-' nor holding "--".
+bool validPortName(std::string_view name);
 
 // `l7`: the flow's application protocol (nDPI names, matched against master or app protocol)
 // and host name (HTTP Host, TLS SNI, DNS query name). Empty lists do not constrain.

@@ -1,6 +1,8 @@
 #include "rules/policy_compiler.h"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "rules/identity_index.h"
 
@@ -27,8 +29,45 @@ std::vector<IdentityId> resolvePeers(const PeerRule& rule, const IdentityIndex& 
   return peers;
 }
 
+// "8080", "8080/TCP", "53/UDP", "9003/SCTP": a port.bulkhead.io/<name> label's value.
+std::optional<std::pair<uint16_t, L4Protocol>> namedPortValue(std::string_view text) {
+  const size_t slash = text.find('/');
+  const std::string_view number = text.substr(0, slash);
+  unsigned port = 0;
+  const auto [end, failure] = std::from_chars(number.data(), number.data() + number.size(), port);
+  if (failure != std::errc() || end != number.data() + number.size() || port == 0 || port > 65535) {
+    return std::nullopt;
+  }
+  const std::string_view protocol =
+      slash == std::string_view::npos ? "TCP" : text.substr(slash + 1);
+  for (const L4Protocol known : {L4Protocol::TCP, L4Protocol::UDP, L4Protocol::SCTP}) {
+    if (protocol == toString(known)) {
+      return std::pair{static_cast<uint16_t>(port), known};
+    }
+  }
+  return std::nullopt;
+}
+
+// Every identity that gives `port`'s name a port of the rule's protocol: a flow to it on that
+// port matches. A label that names no valid port names nothing (never every port).
+void resolveNamedPort(const PortProtocol& port, const IdentityList& identities,
+                      std::vector<CompiledRule::NamedPort>& out) {
+  const std::string key = std::string(PortNameLabelPrefix) + port.name;
+  for (const auto& identity : identities) {
+    const auto label = identity.labels.find(key);
+    if (label == identity.labels.end()) {
+      continue;
+    }
+    const auto value = namedPortValue(label->second);
+    if (value && (port.protocol == L4Protocol::Any || port.protocol == value->second)) {
+      out.push_back({identity.id, value->first, static_cast<uint8_t>(value->second)});
+    }
+  }
+}
+
 CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const IdentityIndex& index,
-                         const ProtocolCatalog& catalog, uint32_t ref, bool enforce, bool reject) {
+                         const IdentityList& identities, const ProtocolCatalog& catalog,
+                         uint32_t ref, bool enforce, bool reject) {
   CompiledRule compiled;
   compiled.ref = ref;
   compiled.enforce = enforce;
@@ -43,6 +82,12 @@ CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const I
   compiled.cidrs = rule.cidrs;
   if (portRule != nullptr) {
     compiled.ports = portRule->ports;
+    for (const auto& port : portRule->ports) {
+      if (!port.name.empty()) {
+        resolveNamedPort(port, identities, compiled.namedPorts);
+      }
+    }
+    std::sort(compiled.namedPorts.begin(), compiled.namedPorts.end());
     if (portRule->l7) {
       compiled.hasL7 = true;
       for (const auto& name : portRule->l7->protocols) {
@@ -63,7 +108,7 @@ CompiledRule compileRule(const PeerRule& rule, const PortRule* portRule, const I
 // rule without), returning their indices.
 std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerRule>& rules,
                                    const std::vector<uint32_t>& refs, const IdentityIndex& index,
-                                   const ProtocolCatalog& catalog,
+                                   const IdentityList& identities, const ProtocolCatalog& catalog,
                                    std::vector<CompiledRule>& pool) {
   const bool enforce = policy.mode == Mode::Enforce;
   const bool reject = enforce && policy.denyAction == DenyAction::Reject;
@@ -75,10 +120,11 @@ std::vector<uint32_t> compileRules(const Policy& policy, const std::vector<PeerR
   for (size_t position = 0; position < rules.size(); ++position) {
     const PeerRule& rule = rules[position];
     if (rule.toPorts.empty()) {
-      add(compileRule(rule, nullptr, index, catalog, refs[position], enforce, reject));
+      add(compileRule(rule, nullptr, index, identities, catalog, refs[position], enforce, reject));
     }
     for (const auto& portRule : rule.toPorts) {
-      add(compileRule(rule, &portRule, index, catalog, refs[position], enforce, reject));
+      add(compileRule(rule, &portRule, index, identities, catalog, refs[position], enforce,
+                      reject));
     }
   }
   return out;
@@ -141,8 +187,8 @@ PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& i
     };
     const auto compile = [&](Direction direction, bool deny,
                              const std::optional<std::vector<PeerRule>>& rules) {
-      return rules ? compileRules(policy, *rules, makeRefs(direction, deny, *rules), index, catalog,
-                                  pool)
+      return rules ? compileRules(policy, *rules, makeRefs(direction, deny, *rules), index,
+                                  identities, catalog, pool)
                    : std::vector<uint32_t>{};
     };
     const auto selected = index.select(policy.endpointSelector);

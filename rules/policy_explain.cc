@@ -28,7 +28,9 @@ std::string l4Name(uint8_t ipProtocol) {
 
 std::string portText(const PortProtocol& port) {
   std::string out;
-  if (port.first == 0 && port.last == 65535) {
+  if (!port.name.empty()) {
+    out = port.name;
+  } else if (port.first == 0 && port.last == 65535) {
     out = "any port";
   } else if (port.first == port.last) {
     out = std::to_string(port.first);
@@ -54,7 +56,7 @@ int depth(const CompiledRule& rule, IdentityId peer, const IpAddress& peerIp,
   if (!peerMatches(rule, peer, peerIp)) {
     return 0;
   }
-  if (!portMatches(rule, query.ipProtocol, query.dstPort)) {
+  if (!portMatches(rule, query.ipProtocol, query.dstPort, query.dst)) {
     return 1;
   }
   if (!rule.hasL7) {

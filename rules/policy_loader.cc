@@ -1,6 +1,7 @@
 #include "rules/policy_loader.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
@@ -482,6 +483,7 @@ class DocumentParser : private YamlReader {
     port.where = at(node);
     bool ok = true;
     bool hasPort = false;
+    bool hasName = false;
     if (const auto* field = optional(parts, "port")) {
       const auto text = scalar(field->value, "port");
       if (!text) {
@@ -491,9 +493,15 @@ class DocumentParser : private YamlReader {
         const auto first = number(std::string_view(*text).substr(0, dash));
         const auto last =
             dash == std::string::npos ? first : number(std::string_view(*text).substr(dash + 1));
-        if (!first || !last || *first > 65535 || *last > 65535) {
+        if (!first && dash == std::string::npos && validPortName(*text)) {
+          port.name = *text;  // a named port: the destination's port.bulkhead.io/<name> label
+          hasName = true;
+        } else if (!first || !last || *first > 65535 || *last > 65535) {
           error(field->value,
-                "port " + quote(*text) + " must be a number 0-65535 or a range like '8000-8100'");
+                "port " + quote(*text) + " must be a number 0-65535 or a range like '8000-8100'" +
+                    (!text->empty() && std::isdigit(static_cast<unsigned char>(text->front()))
+                         ? ""
+                         : ", or a port name (at most 15 lower-case letters, digits and '-')"));
           ok = false;
         } else if (*last < *first) {
           error(field->value, "port range " + quote(*text) + " ends before it starts");
@@ -510,22 +518,26 @@ class DocumentParser : private YamlReader {
     }
     if (const auto* field = optional(parts, "endPort")) {
       const auto text = scalar(field->value, "endPort");
-      const auto last = text ? number(*text) : std::nullopt;
-      if (!hasPort) {
+      const uint32_t last = text ? number(*text).value_or(UINT32_MAX) : UINT32_MAX;
+      if (hasName) {
+        error(field->key,
+              "'endPort' extends a port number, not the named port " + quote(port.name));
+        ok = false;
+      } else if (!hasPort) {
         error(field->key, "'endPort' needs a single 'port' to start the range");
         ok = false;
-      } else if (!last || *last > 65535) {
+      } else if (last > 65535) {
         error(field->value, "endPort must be a number 0-65535");
         ok = false;
       } else if (port.first != port.last) {
         error(field->key, "'endPort' cannot extend a port that is already a range");
         ok = false;
-      } else if (*last < port.first) {
+      } else if (last < port.first) {
         error(field->value,
-              "endPort " + std::to_string(*last) + " is below port " + std::to_string(port.first));
+              "endPort " + std::to_string(last) + " is below port " + std::to_string(port.first));
         ok = false;
       } else {
-        port.last = static_cast<uint16_t>(*last);
+        port.last = static_cast<uint16_t>(last);
       }
     }
     if (const auto* field = optional(parts, "protocol")) {

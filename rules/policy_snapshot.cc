@@ -36,7 +36,8 @@ BULKHEAD_INLINE DirectionResult evaluate(const DirectionalPolicy& policy, const 
     if (enforceOnly && !rule.enforce) {
       continue;
     }
-    if (!peerMatches(rule, peer, peerIp) || !portMatches(rule, query.ipProtocol, query.dstPort)) {
+    if (!peerMatches(rule, peer, peerIp) ||
+        !portMatches(rule, query.ipProtocol, query.dstPort, query.dst)) {
       continue;
     }
     if (!rule.hasL7) {
@@ -66,7 +67,8 @@ BULKHEAD_INLINE DirectionResult evaluateDeny(const DirectionalPolicy& policy,
   bool pendingMonitored = false;
   for (const uint32_t index : policy.denyRules) {
     const CompiledRule& rule = compiled[index];
-    if (!peerMatches(rule, peer, peerIp) || !portMatches(rule, query.ipProtocol, query.dstPort)) {
+    if (!peerMatches(rule, peer, peerIp) ||
+        !portMatches(rule, query.ipProtocol, query.dstPort, query.dst)) {
       continue;
     }
     if (rule.hasL7 && !query.app) {
@@ -160,7 +162,7 @@ uint32_t firstTierMatch(const std::vector<uint32_t>& rules,
   for (const uint32_t index : rules) {
     const CompiledRule& rule = compiled[index];
     if ((!enforceOnly || rule.enforce) && peerMatches(rule, peer, peerIp) &&
-        portMatches(rule, query.ipProtocol, query.dstPort)) {
+        portMatches(rule, query.ipProtocol, query.dstPort, query.dst)) {
       return index;
     }
   }

@@ -90,6 +90,15 @@ class PolicySnapshot {
     bool reject = false;  // a deny rule of an enforce-mode policy with denyAction: reject
     RuleAction action = RuleAction::Allow;  // admin and baseline tiers
     bool cidrsMatchEndpoints = false;       // AdminNetworkPolicy's networks: any peer's address
+    // The named entries of `ports`, resolved against every identity that names them: the port
+    // a flow's destination gives that name. Sorted by destination.
+    struct NamedPort {
+      IdentityId destination = 0;
+      uint16_t port = 0;
+      uint8_t protocol = 0;
+      auto operator<=>(const NamedPort&) const = default;
+    };
+    std::vector<NamedPort> namedPorts;
   };
 
   struct DirectionalPolicy {

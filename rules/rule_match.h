@@ -37,12 +37,26 @@ inline bool peerMatches(const PolicySnapshot::CompiledRule& rule, IdentityId pee
   return false;
 }
 
-inline bool portMatches(const PolicySnapshot::CompiledRule& rule, uint8_t ipProtocol,
-                        uint16_t port) {
+// `destination`: the flow's destination identity, whose labels give named ports their number.
+inline bool portMatches(const PolicySnapshot::CompiledRule& rule, uint8_t ipProtocol, uint16_t port,
+                        IdentityId destination) {
   if (rule.ports.empty()) {
     return true;
   }
+  if (!rule.namedPorts.empty()) [[unlikely]] {
+    const auto first = std::lower_bound(rule.namedPorts.begin(), rule.namedPorts.end(), destination,
+                                        [](const PolicySnapshot::CompiledRule::NamedPort& named,
+                                           IdentityId id) { return named.destination < id; });
+    for (auto it = first; it != rule.namedPorts.end() && it->destination == destination; ++it) {
+      if (it->protocol == ipProtocol && it->port == port) {
+        return true;
+      }
+    }
+  }
   for (const auto& entry : rule.ports) {
+    if (!entry.name.empty()) {
+      continue;  // resolved into namedPorts
+    }
     const bool protocolOk =
         entry.protocol == L4Protocol::Any || static_cast<uint8_t>(entry.protocol) == ipProtocol;
     if (!protocolOk) {

@@ -32,7 +32,8 @@ struct Pod {
 };
 
 // base.yaml as an endpoints file for simulate: one endpoint per pod, its namespace as the
-// compose project (bulkhead.io/namespace), the namespaces' labels under `namespaces:`.
+// compose project (bulkhead.io/namespace), the namespaces' labels under `namespaces:`, the
+// ports its containers name as port.bulkhead.io/<name> labels.
 struct Cluster {
   std::vector<Pod> pods;
   std::string endpointsYaml;
@@ -55,21 +56,39 @@ std::string flowStyle(const YAML::Node& node) {
   return out.c_str();
 }
 
-Cluster loadCluster(const std::string& suite) {
+// `extra`: a case's `labels: {namespaces: {ns: {k: v}}, pods: {ns/pod: {k: v}}}`, added to the
+// base's.
+Cluster loadCluster(const std::string& suite, const YAML::Node& extra) {
   const YAML::Node base = YAML::LoadFile(suiteDir(suite) + "/base.yaml");
+  const auto added = [&](const char* kind, const std::string& id, YAML::Node labels) {
+    if (extra && extra[kind] && extra[kind][id]) {
+      for (const auto& label : extra[kind][id]) {
+        labels[label.first.as<std::string>()] = label.second.as<std::string>();
+      }
+    }
+    return labels;
+  };
   Cluster cluster;
   std::string yaml = "namespaces:\n";
   for (const auto& ns : base["namespaces"]) {
-    yaml += "  " + ns["name"].as<std::string>() + ": " +
-            (ns["labels"] ? flowStyle(ns["labels"]) : std::string("{}")) + "\n";
+    const std::string name = ns["name"].as<std::string>();
+    yaml += "  " + name + ": " +
+            flowStyle(
+                added("namespaces", name,
+                      ns["labels"] ? YAML::Clone(ns["labels"]) : YAML::Node(YAML::NodeType::Map))) +
+            "\n";
   }
   yaml += "endpoints:\n";
   for (const auto& pod : base["pods"]) {
     const std::string ns = pod["namespace"].as<std::string>();
     const std::string name = pod["name"].as<std::string>();
     YAML::Node labels =
-        pod["labels"] ? YAML::Clone(pod["labels"]) : YAML::Node(YAML::NodeType::Map);
+        added("pods", ns + "/" + name,
+              pod["labels"] ? YAML::Clone(pod["labels"]) : YAML::Node(YAML::NodeType::Map));
     labels["com.docker.compose.project"] = ns;
+    for (const auto& named : base["portNames"]) {  // the convention for named ports
+      labels["port.bulkhead.io/" + named.first.as<std::string>()] = named.second.as<std::string>();
+    }
     cluster.pods.push_back({ns + "/" + name, pod["ip"].as<std::string>()});
     yaml += "  - {name: " + ns + "." + name + ", ips: [" + pod["ip"].as<std::string>() +
             "], labels: " + flowStyle(labels) + "}\n";
@@ -153,7 +172,7 @@ TEST_P(ConformanceCase, SimulateGivesUpstreamsVerdicts) {
   if (!doc["applies"].as<bool>()) {
     GTEST_SKIP() << "does not apply on a container host: " << doc["why"].as<std::string>();
   }
-  const Cluster cluster = loadCluster(param.suite);
+  const Cluster cluster = loadCluster(param.suite, doc["labels"]);
   testing::TempDir dir;
   const std::string policy = dir.write("policy.yaml", doc["policies"].as<std::string>());
   const std::string endpoints = dir.write("endpoints.yaml", cluster.endpointsYaml);

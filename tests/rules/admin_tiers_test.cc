@@ -270,7 +270,7 @@ spec:
       to: [{nodes: {matchLabels: {kubernetes.io/os: linux}}}]
     - action: Pass
       to: [{namespaces: {}}]
-      ports: [{namedPort: http}, {portNumber: {protocol: QUIC, port: 9}}]
+      ports: [{namedPort: HTTP}, {portNumber: {protocol: QUIC, port: 9}}]
     - action: Drop
       to: [{namespaces: {}}]
 )");
@@ -284,7 +284,8 @@ spec:
       << errors[2];
   EXPECT_NE(errors[3].find("p.yaml:9:13: domainNames"), std::string::npos) << errors[3];
   EXPECT_NE(errors[4].find("p.yaml:11:20: nodes with labels"), std::string::npos) << errors[4];
-  EXPECT_NE(errors[5].find("p.yaml:14:27: namedPort"), std::string::npos) << errors[5];
+  EXPECT_NE(errors[5].find("p.yaml:14:27: namedPort 'HTTP' must be"), std::string::npos)
+      << errors[5];
   EXPECT_NE(errors[6].find("p.yaml:14:58: protocol must be TCP, UDP or SCTP"), std::string::npos)
       << errors[6];
   EXPECT_NE(errors[7].find("p.yaml:15:15: action must be Allow, Deny or Pass, got 'Drop'"),

@@ -111,7 +111,7 @@ spec:
           rules: {http: [{method: GET, path: /}]}
     - fromRequires: [{matchLabels: {env: prod}}]
   egress:
-    - toPorts: [{ports: [{port: http}]}]
+    - toPorts: [{ports: [{port: Web_Port}]}]
 )");
   ASSERT_EQ(errors.size(), 4u) << ::testing::PrintToString(errors);
   EXPECT_NE(errors[0].find("cnp.yaml:7:22: entity 'kube-apiserver' has no counterpart"),
@@ -121,7 +121,9 @@ spec:
       << errors[1];
   EXPECT_NE(errors[2].find("cnp.yaml:11:7: fromRequires is not supported"), std::string::npos)
       << errors[2];
-  EXPECT_NE(errors[3].find("cnp.yaml:13:33: named port 'http'"), std::string::npos) << errors[3];
+  EXPECT_NE(errors[3].find("cnp.yaml:13:33: port 'Web_Port' is neither a number nor a port name"),
+            std::string::npos)
+      << errors[3];
   const auto specs = errorsOf(
       "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: p}\nspecs: []\n");
   ASSERT_EQ(specs.size(), 1u);

@@ -126,7 +126,7 @@ spec:
         - podSelector: {}
           ipBlock: {cidr: 10.0.0.0/8}
       ports:
-        - port: http
+        - port: http-
         - port: 90
           endPort: 80
 )");
@@ -135,7 +135,9 @@ spec:
             std::string::npos)
       << errors[0];
   EXPECT_NE(errors[1].find("k8s.yaml:11:11: ipBlock goes alone"), std::string::npos) << errors[1];
-  EXPECT_NE(errors[2].find("k8s.yaml:13:17: named port 'http'"), std::string::npos) << errors[2];
+  EXPECT_NE(errors[2].find("k8s.yaml:13:17: port 'http-' is neither a number nor a port name"),
+            std::string::npos)
+      << errors[2];
   EXPECT_NE(errors[3].find("k8s.yaml:15:20: endPort 80 is below port 90"), std::string::npos)
       << errors[3];
   // Fields Kubernetes does not have are refused as in any document.
@@ -158,6 +160,48 @@ TEST(NetworkPolicy, LoadsBesideSegmentationPoliciesInOneFile) {
   ASSERT_EQ(loaded.set.policies.size(), 2u);
   EXPECT_EQ(loaded.set.policies[0].name, "shop.api-allow-web");
   EXPECT_EQ(loaded.set.policies[1].name, "web");
+}
+
+}  // namespace
+}  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// Named ports: the destination's port.bulkhead.io/<name> label gives the number, for that
+// destination only, and of the rule's protocol only; a destination without it has no such port.
+TEST(NetworkPolicy, ANamedPortIsTheNumberTheDestinationsLabelGivesIt) {
+  const auto loaded = rules::loadPolicyText(R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: p}
+spec:
+  podSelector: {}
+  ingress:
+    - ports: [{port: http}, {protocol: UDP, port: dns}]
+)",
+                                            "k8s.yaml", catalog());
+  ASSERT_TRUE(loaded.ok()) << rules::format(loaded.errors.front());
+  const rules::IdentityList identities = {
+      {ShopWeb, {{"app", "web"}, {"port.bulkhead.io/http", "8080"}}},
+      {ShopApi,
+       {{"app", "api"}, {"port.bulkhead.io/http", "9090/TCP"}, {"port.bulkhead.io/dns", "53/UDP"}}},
+      {OtherWeb, {{"app", "web"}, {"port.bulkhead.io/http", "8080/UDP"}}},
+      {Monitor, {{"app", "prometheus"}, {"port.bulkhead.io/http", "not-a-port"}}}};
+  const auto snapshot = rules::compilePolicy(loaded.set, identities, catalog(), 1);
+  const auto decide = [&](IdentityId dst, uint16_t port, uint8_t l4 = Tcp) {
+    return snapshot->verdict(flow(Monitor, dst, port, l4)).decision;
+  };
+  EXPECT_EQ(decide(ShopWeb, 8080), Decision::Allow);
+  EXPECT_EQ(decide(ShopWeb, 9090), Decision::Deny) << "api's http is not web's";
+  EXPECT_EQ(decide(ShopApi, 9090), Decision::Allow);
+  EXPECT_EQ(decide(ShopApi, 8080), Decision::Deny);
+  EXPECT_EQ(decide(ShopApi, 53, Udp), Decision::Allow);
+  EXPECT_EQ(decide(ShopApi, 53), Decision::Deny) << "dns is named for UDP";
+  EXPECT_EQ(decide(OtherWeb, 8080), Decision::Deny) << "its http is UDP, the rule's TCP";
+  EXPECT_EQ(decide(ShopWeb, 8080, Udp), Decision::Deny);
+  // A label that names no port names nothing: never every port.
+  EXPECT_EQ(decide(Monitor, 80), Decision::Deny);
+  EXPECT_EQ(snapshot->verdict(flow(ShopWeb, Monitor, 8080)).decision, Decision::Deny);
 }
 
 }  // namespace

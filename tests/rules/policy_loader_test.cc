@@ -319,10 +319,10 @@ TEST(PolicyLoaderTest, PortThatIsNotANumber) {
   endpointSelector: {}
   ingress:
     - toPorts:
-        - ports: [{port: http}]
+        - ports: [{port: Http!}]
 )")),
-            Errors{"p.yaml:9:26: port 'http' must be a number 0-65535 or a range like "
-                   "'8000-8100'"});
+            Errors{"p.yaml:9:26: port 'Http!' must be a number 0-65535 or a range like "
+                   "'8000-8100', or a port name (at most 15 lower-case letters, digits and '-')"});
 }
 
 TEST(PolicyLoaderTest, ReversedPortRange) {
