@@ -1467,5 +1467,61 @@ spec:
   EXPECT_EQ((*line)["mismatch"]["what"], "port") << *line;
 }
 
+// The admin tiers live, with the network-policy-api's own documents beside a NetworkPolicy: an
+// admin Deny beats the NetworkPolicy's allow, Pass hands web to it, and the baseline decides for
+// web, which no NetworkPolicy selects.
+TEST_F(AgentTest, AdminTiersAreEnforcedInTheirOrder) {
+  std::ofstream(policyPath_) << R"(apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: api-takes-web-and-db}
+spec:
+  podSelector: {matchLabels: {app: api}}
+  ingress:
+    - from: [{podSelector: {matchLabels: {app: web}}}, {podSelector: {matchLabels: {app: db}}}]
+      ports: [{protocol: TCP, port: 8080}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: guard}
+spec:
+  priority: 5
+  subject: {pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}
+  ingress:
+    - name: web-to-the-application
+      action: Pass
+      from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: web}}}}]
+    - name: never-db
+      action: Deny
+      from: [{namespaces: {}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {}}
+  ingress:
+    - {name: api-may, action: Allow, from: [{pods: {namespaceSelector: {}, podSelector: {matchLabels: {app: api}}}}]}
+    - {name: nobody-else, action: Deny, from: [{namespaces: {}}]}
+)";
+  startAgent();
+  httpServer(*api_, 8080);
+  httpServer(*web_, 8080);
+  EXPECT_EQ(httpGet(*web_, *api_, 8080), 200) << "passed to the NetworkPolicy, which allows it";
+  EXPECT_EQ(httpGet(*db_, *api_, 8080, 2), 0)
+      << "the admin tier denies what the NetworkPolicy allows";
+  EXPECT_EQ(httpGet(*api_, *web_, 8080), 200) << "the baseline allows api";
+  EXPECT_EQ(httpGet(*db_, *web_, 8080, 2), 0) << "the baseline denies the rest";
+  const auto admin = violation(
+      [](const json& v) { return v["src"]["endpoint"] == "db" && v["dst"]["endpoint"] == "api"; });
+  ASSERT_TRUE(admin) << agent_->log();
+  EXPECT_EQ((*admin)["rule"], "guard/ingress/1") << *admin;
+  EXPECT_EQ((*admin)["mismatch"]["what"], "admin-deny") << *admin;
+  const auto baseline = violation(
+      [](const json& v) { return v["src"]["endpoint"] == "db" && v["dst"]["endpoint"] == "web"; });
+  ASSERT_TRUE(baseline) << agent_->log();
+  EXPECT_EQ((*baseline)["rule"], "default/ingress/1") << *baseline;
+  EXPECT_EQ((*baseline)["mismatch"]["what"], "baseline-deny") << *baseline;
+}
+
 }  // namespace
 }  // namespace bulkhead
