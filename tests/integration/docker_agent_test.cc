@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "api/client.h"
@@ -534,6 +535,78 @@ TEST_F(DockerAgentTest, WithoutFailOpenTheServiceManagersReleaseKeepsItClosed) {
   EXPECT_NE(kept.out.find("fail closed"), std::string::npos) << kept.out;
   EXPECT_EQ(fetch(web, api, 8080), "");
   EXPECT_TRUE(wire::Quarantine::exists("bulkhead_" + lab_->agentInstance()));
+}
+
+}  // namespace
+}  // namespace bulkhead
+
+namespace bulkhead {
+namespace {
+
+// A sample of the ported network-policy-api cases live, with containers: compose projects are
+// the namespaces, their labels come from the agent's `namespaces`, and the admin tier's deny and
+// allow and the baseline's deny hold on real traffic.
+TEST_F(DockerAgentTest, AdminNetworkPolicyHoldsBetweenComposeProjects) {
+  std::ofstream(policyPath_) << R"(apiVersion: policy.networking.k8s.io/v1alpha1
+kind: AdminNetworkPolicy
+metadata: {name: ingress-tcp}
+spec:
+  priority: 3
+  subject: {namespaces: {matchLabels: {conformance-house: gryffindor}}}
+  ingress:
+    - name: deny-from-slytherin-at-8080
+      action: Deny
+      from: [{namespaces: {matchLabels: {conformance-house: slytherin}}}]
+      ports: [{portNumber: {protocol: TCP, port: 8080}}]
+    - name: allow-from-hufflepuff-at-8081
+      action: Allow
+      from: [{namespaces: {matchLabels: {conformance-house: hufflepuff}}}]
+      ports: [{portNumber: {protocol: TCP, port: 8081}}]
+    - name: slytherin-to-the-application
+      action: Pass
+      from: [{namespaces: {matchLabels: {conformance-house: slytherin}}}]
+---
+apiVersion: policy.networking.k8s.io/v1alpha1
+kind: BaselineAdminNetworkPolicy
+metadata: {name: default}
+spec:
+  subject: {namespaces: {matchLabels: {conformance-house: gryffindor}}}
+  ingress:
+    - {name: deny-all, action: Deny, from: [{namespaces: {}}]}
+)";
+  startAgent(
+      "namespaces:\n"
+      "  gryffindor: {conformance-house: gryffindor}\n"
+      "  slytherin: {conformance-house: slytherin}\n"
+      "  hufflepuff: {conformance-house: hufflepuff}\n");
+  const std::string harry =
+      run("harry", {{"com.docker.compose.project", "gryffindor"}}, {}, ApiCommand);
+  const std::string draco = run("draco", {{"com.docker.compose.project", "slytherin"}});
+  const std::string cedric = run("cedric", {{"com.docker.compose.project", "hufflepuff"}});
+  ASSERT_TRUE(attached(harry));
+  ASSERT_TRUE(attached(draco));
+  ASSERT_TRUE(attached(cedric));
+  EXPECT_EQ(
+      endpointOf(draco)->at("labels").value("bulkhead.io/namespace.labels.conformance-house", ""),
+      "slytherin");
+
+  EXPECT_TRUE(reaches(cedric, harry, 8081)) << "the admin tier allows it" << agent_->log();
+  EXPECT_EQ(fetch(cedric, harry, 8080), "") << "the baseline denies it";
+  EXPECT_EQ(fetch(draco, harry, 8080), "") << "the admin tier denies it";
+  EXPECT_EQ(fetch(draco, harry, 8081), "") << "passed, and no application policy: the baseline";
+  EXPECT_TRUE(testing::waitFor(
+      [&] {
+        std::set<std::string> rules;
+        for (const auto& line : violations()) {
+          if (line["dst"]["endpoint"] == harry) {
+            rules.insert(line.value("rule", "") + " " + line["mismatch"].value("what", ""));
+          }
+        }
+        return rules.contains("ingress-tcp/ingress/0 admin-deny") &&
+               rules.contains("default/ingress/0 baseline-deny");
+      },
+      5))
+      << "violation lines naming the admin and the baseline rule";
 }
 
 }  // namespace
