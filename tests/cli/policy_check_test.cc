@@ -158,7 +158,7 @@ spec:
                                        "apiVersion: networking.k8s.io/v1\n"
                                        "kind: NetworkPolicy\nmetadata: {name: x}\n"
                                        "spec: {podSelector: {}, ingress: [{ports: "
-                                       "[{port: http}]}]}\n");
+                                       "[{port: http, endPort: 90}]}]}\n");
   const auto refused =
       testing::runCommand({testing::bulkheadBinary(), "policy", "convert", broken}, 60);
   EXPECT_EQ(refused.exitCode, 1);

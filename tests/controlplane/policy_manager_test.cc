@@ -72,7 +72,7 @@ TEST(PolicyManager, CompilesOnlyWhenThePolicyOrTheIdentitiesChange) {
   EXPECT_EQ(second->verdict(canary).decision, rules::Decision::Allow) << "the new identity";
 
   // A policy that fails validation changes nothing: the last snapshot stays, uncompiled.
-  dir.write("api.yaml", apiPolicy("eighty"));
+  dir.write("api.yaml", apiPolicy("Eighty_Port"));  // no port and no port name
   errors.clear();
   EXPECT_FALSE(manager.load(&errors));
   EXPECT_FALSE(errors.empty());
