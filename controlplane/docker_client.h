@@ -42,7 +42,4 @@ class DockerClient {
   int timeoutSeconds_;
 };
 
-// `text` escaped for a URL's query string.
-std::string urlEncode(std::string_view text);
-
 }  // namespace bulkhead::controlplane

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "http/curl_transfer.h"
 #include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
@@ -328,7 +329,8 @@ std::optional<DockerContainer> DockerWatcher::inspect(const std::string& id, boo
   std::string error;
   long status = 0;
   *exists = true;
-  const auto parsed = getJson(prefix_ + "/containers/" + urlEncode(id) + "/json", &error, &status);
+  const auto parsed =
+      getJson(prefix_ + "/containers/" + http::urlEncode(id) + "/json", &error, &status);
   if (!parsed) {
     *exists = status != 404;  // removed since the event: nothing to do
     if (*exists) {
@@ -344,7 +346,7 @@ std::optional<DockerContainer> DockerWatcher::inspect(const std::string& id, boo
     if (networkId.empty() || bridges_.count(networkId) != 0) {
       continue;
     }
-    if (const auto answer = getJson(prefix_ + "/networks/" + urlEncode(networkId), &error)) {
+    if (const auto answer = getJson(prefix_ + "/networks/" + http::urlEncode(networkId), &error)) {
       bridges_[networkId] = bridgeOfNetwork(*answer);
     }
   }
@@ -364,7 +366,7 @@ bool DockerWatcher::followEvents(std::string* error) {
   const long long since = static_cast<long long>(std::time(nullptr)) - 1;
   const std::string filters = R"({"type":["container","network"]})";
   const std::string path =
-      prefix_ + "/events?since=" + std::to_string(since) + "&filters=" + urlEncode(filters);
+      prefix_ + "/events?since=" + std::to_string(since) + "&filters=" + http::urlEncode(filters);
   return client_.stream(
       path,
       [this](std::string_view line) {

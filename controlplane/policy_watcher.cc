@@ -1,6 +1,5 @@
 #include "controlplane/policy_watcher.h"
 
-#include <openssl/evp.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -10,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+
+#include "text/sha256.h"
 
 namespace bulkhead::controlplane {
 
@@ -80,28 +81,16 @@ bool PolicyWatcher::poll(uint64_t nowMs) {
 }
 
 std::string policyDigest(const std::vector<std::string>& files) {
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(context, EVP_sha256(), nullptr);
+  text::Sha256 digest;
   for (const auto& file : files) {
     std::ifstream in(file, std::ios::binary);
     const std::string content((std::istreambuf_iterator<char>(in)),
                               std::istreambuf_iterator<char>());
     // Length-prefixed so that moving text between files changes the digest.
-    const std::string header = file + "\n" + std::to_string(content.size()) + "\n";
-    EVP_DigestUpdate(context, header.data(), header.size());
-    EVP_DigestUpdate(context, content.data(), content.size());
+    digest.update(file + "\n" + std::to_string(content.size()) + "\n");
+    digest.update(content);
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  EVP_DigestFinal_ex(context, digest, &size);
-  EVP_MD_CTX_free(context);
-  static const char* Hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < size; ++i) {
-    out += Hex[digest[i] >> 4];
-    out += Hex[digest[i] & 15];
-  }
-  return out;
+  return digest.hex();
 }
 
 }  // namespace bulkhead::controlplane

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "http/curl_transfer.h"
 #include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
@@ -78,7 +79,7 @@ void RuntimeLabels::run() {
     }
     RuntimeContainer answer;
     std::string error;
-    const auto response = client_.get("/containers/" + urlEncode(id) + "/json", &error,
+    const auto response = client_.get("/containers/" + http::urlEncode(id) + "/json", &error,
                                       text::EngineAnswerLimits.maxBytes);
     if (!response) {
       answer.containerId = id;

@@ -17,6 +17,8 @@ PACKAGES=(
   # the Prometheus endpoint's HTTP server; prometheus (promtool, and a server to scrape the agent
   # in the tests)
   libcpp-httplib-dev prometheus
+  # beyond one host: a real etcd for the kvstore's tests (etcd, etcdctl)
+  etcd-server etcd-client
   # a real syslog receiver for the log sinks' tests (tests/controlplane/log_sink_test.cc)
   rsyslog
   # bulkhead graph renders the service map with Graphviz's dot

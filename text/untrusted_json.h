@@ -25,6 +25,8 @@ inline constexpr JsonLimits EngineListLimits{32 << 20};   // a listing of the en
 inline constexpr JsonLimits EngineAnswerLimits{4 << 20};  // one object: version, inspect
 inline constexpr JsonLimits EngineEventLimits{1 << 20};   // one line of the event stream
 inline constexpr JsonLimits StateFileLimits{64 << 20};    // the agent's own state files
+inline constexpr JsonLimits KvstoreAnswerLimits{64 << 20};  // one answer of etcd's gateway
+inline constexpr JsonLimits KvstoreEventLimits{16 << 20};   // one message of a watch
 
 // How deep `text` nests arrays and objects, not counting brackets inside strings.
 size_t nestingDepth(std::string_view text);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "http/curl_transfer.h"
+
 namespace bulkhead::controlplane {
 namespace {
 
@@ -137,8 +139,9 @@ TEST(DockerEvent, EachShapeTheAgentFollowsAndTheRestIgnored) {
 }
 
 TEST(UrlEncode, EscapesAFilterForTheQueryString) {
-  EXPECT_EQ(urlEncode(R"({"type":["container"]})"), "%7B%22type%22%3A%5B%22container%22%5D%7D");
-  EXPECT_EQ(urlEncode("abc-_.~9"), "abc-_.~9");
+  EXPECT_EQ(http::urlEncode(R"({"type":["container"]})"),
+            "%7B%22type%22%3A%5B%22container%22%5D%7D");
+  EXPECT_EQ(http::urlEncode("abc-_.~9"), "abc-_.~9");
 }
 
 }  // namespace

@@ -10,24 +10,12 @@
 #include <thread>
 
 #include "tests/integration/agent_fixture.h"
+#include "tests/support/free_port.h"
 
 namespace bulkhead {
 namespace {
 
-// A loopback port nobody listens on now (bound, then let go: the next bind may take it).
-int freePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return -1;
-  }
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
+using testing::freePort;
 
 class AgentMetricsTest : public AgentTest {
  protected:

@@ -1,0 +1,137 @@
+#pragma once
+
+// A real etcd (Debian's etcd-server, 3.4) of one or more members on loopback ports, each with
+// its data in the test's directory; started by the test that makes it and ended by PID, even
+// when the test fails. Members can be killed and started again to test what the agent does then.
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kvstore/etcd_client.h"
+#include "tests/support/free_port.h"
+#include "tests/support/temp_dir.h"
+
+extern char** environ;
+
+namespace bulkhead::testing {
+
+class EtcdCluster {
+ public:
+  static constexpr const char* Binary = "/usr/bin/etcd";
+  static bool available() { return ::access(Binary, X_OK) == 0; }
+
+  EtcdCluster(const TempDir& dir, int members) : dir_(dir) {
+    for (int i = 0; i < members; ++i) {
+      members_.push_back({"m" + std::to_string(i), freePort(), freePort(), -1});
+    }
+    for (const Member& member : members_) {
+      initialCluster_ += (initialCluster_.empty() ? "" : ",") + member.name +
+                         "=http://127.0.0.1:" + std::to_string(member.peerPort);
+    }
+    for (size_t i = 0; i < members_.size(); ++i) {
+      start(i);
+    }
+  }
+  ~EtcdCluster() {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      stop(i, SIGKILL);
+    }
+  }
+  EtcdCluster(const EtcdCluster&) = delete;
+  EtcdCluster& operator=(const EtcdCluster&) = delete;
+
+  std::string clientUrl(size_t member) const {
+    return "http://127.0.0.1:" + std::to_string(members_[member].clientPort);
+  }
+  std::vector<std::string> clientUrls() const {
+    std::vector<std::string> urls;
+    for (size_t i = 0; i < members_.size(); ++i) {
+      urls.push_back(clientUrl(i));
+    }
+    return urls;
+  }
+
+  // Starts (or starts again, on its data) one member.
+  void start(size_t index) {
+    Member& member = members_[index];
+    const std::string client = "http://127.0.0.1:" + std::to_string(member.clientPort);
+    const std::string peer = "http://127.0.0.1:" + std::to_string(member.peerPort);
+    std::vector<std::string> args = {
+        Binary, "--name=" + member.name, "--data-dir=" + dir_.file("etcd-" + member.name),
+        "--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+        "--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+        "--initial-cluster=" + initialCluster_, "--initial-cluster-token=bulkhead-test",
+        "--initial-cluster-state=new",
+        // elections in a second, not five: faults resolve quickly
+        "--heartbeat-interval=50", "--election-timeout=500", "--logger=zap",
+        "--log-outputs=" + dir_.file("etcd-" + member.name + ".log")};
+    std::vector<char*> argv;
+    for (auto& arg : args) {
+      argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+    if (::posix_spawn(&member.pid, Binary, nullptr, nullptr, argv.data(), environ) != 0) {
+      member.pid = -1;
+    }
+  }
+
+  // Ends one member by its PID (SIGKILL: as a crash; SIGTERM: as a clean stop).
+  void stop(size_t index, int signal = SIGKILL) {
+    Member& member = members_[index];
+    if (member.pid <= 0) {
+      return;
+    }
+    ::kill(member.pid, signal);
+    int status = 0;
+    for (int i = 0; i < 100 && ::waitpid(member.pid, &status, WNOHANG) == 0; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (::waitpid(member.pid, &status, WNOHANG) == 0) {
+      ::kill(member.pid, SIGKILL);
+      ::waitpid(member.pid, &status, 0);
+    }
+    member.pid = -1;
+  }
+
+  // True once a write through `member` (or any member) is accepted, within `seconds`.
+  bool ready(int seconds = 30, int member = -1) const {
+    kvstore::EtcdOptions options;
+    options.endpoints = member < 0 ? clientUrls() : std::vector{clientUrl(member)};
+    options.timeoutSeconds = 2;
+    const kvstore::EtcdClient client(options);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::string error;
+      if (client.put("/bulkhead-test/ready", "1", 0, &error)) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  std::string log(size_t member) const {
+    return readFile(dir_.file("etcd-" + members_[member].name + ".log"));
+  }
+
+ private:
+  struct Member {
+    std::string name;
+    int clientPort;
+    int peerPort;
+    pid_t pid;
+  };
+
+  const TempDir& dir_;
+  std::vector<Member> members_;
+  std::string initialCluster_;
+};
+
+}  // namespace bulkhead::testing
