@@ -104,6 +104,24 @@ int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::
       out << "metrics: off\n";
     }
   }
+  // Beyond one host (docs/multihost.md): the store, the hosts, what is believed and pending.
+  if (const auto& kvstore = reply["kvstore"]; kvstore.is_object()) {
+    const auto escaped = [&](const char* key) {
+      return text::escapeBytes(kvstore.value(key, ""), text::Escape::InvalidUtf8AndControls);
+    };
+    out << "kvstore: " << escaped("state") << " for " << kvstore.value("sinceSeconds", uint64_t{0})
+        << " s as host " << escaped("host") << ", "
+        << kvstore.value("hosts", nlohmann::json::array()).size() << " hosts, "
+        << kvstore.value("remoteEndpoints", uint64_t{0}) << " remote endpoints, "
+        << kvstore.value("pendingIdentities", uint64_t{0}) << " label sets waiting for a number";
+    if (kvstore["cacheAgeSeconds"].is_number_unsigned()) {
+      out << ", directory " << kvstore["cacheAgeSeconds"].get<uint64_t>() << " s old";
+    }
+    out << "\n";
+    if (kvstore["error"].is_string()) {
+      out << "kvstore error: " << escaped("error") << "\n";
+    }
+  }
   if (const auto workers = reply.value("perWorker", nlohmann::json::array()); workers.size() > 1) {
     for (size_t i = 0; i < workers.size(); ++i) {
       out << "worker " << i << ": " << workers[i].value("rxPackets", 0) << " received, "

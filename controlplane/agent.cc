@@ -86,9 +86,12 @@ void Agent::flush() {
   if (!dirty_ || !fastPath_) {
     return;
   }
+  syncCluster();
   auto state = std::make_unique<dataplane::ForwardingState>();
   state->version = ++publishes_;
-  state->policy = policy_->snapshot(registry_->identities().identities(), identitiesChanged_);
+  rules::IdentityList identities = registry_->identities().identities();
+  addRemote(identities, *state);
+  state->policy = policy_->snapshot(identities, identitiesChanged_);
   state->hostIps = config_.staticEndpoints.hostIps;
   registry_->fill(*state);
   if (offload_ && wire_) {
@@ -181,6 +184,8 @@ bool Agent::start(std::string* error) {
   }
   violationLog_->setExplainer(
       [this](const dataplane::ViolationEvent& event) { return explain(event); });
+  const RemoteLookup remote = [this](const rules::IpAddress& ip) { return remoteInfo(ip); };
+  violationLog_->setRemoteLookup(remote);
   audit_ = AuditLog::open(target(config_.auditLog, "audit", 5), &logError);  // 5: notice
   if (!audit_) {
     *error = "audit log: " + logError;
@@ -193,6 +198,7 @@ bool Agent::start(std::string* error) {
       *error = "flow log: " + logError;
       return false;
     }
+    flowLog_->setRemoteLookup(remote);
   }
 
   openLearning();
@@ -344,6 +350,7 @@ void Agent::stop() {
     return;  // never started, or stopped already
   }
   docker_.reset();
+  cluster_.reset();  // a clean stop takes this host out of the cluster at once
   api_.reset();
   metrics_.reset();
   if (fastPath_) {
@@ -445,13 +452,17 @@ int Agent::release(const AgentConfig& config) {
 void Agent::serve() {
   const auto handler = [this](const nlohmann::json& request) { return handle(request); };
   while (!stopRequested) {
-    pollfd fds[6] = {{api_->fd(), POLLIN, 0},
+    pollfd fds[7] = {{api_->fd(), POLLIN, 0},
                      {watcher_ ? watcher_->fd() : -1, POLLIN, 0},
                      {linkWatcher_->fd(), POLLIN, 0},
                      {docker_ ? docker_->fd() : -1, POLLIN, 0},
                      {runtime_ ? runtime_->fd() : -1, POLLIN, 0},
-                     {metrics_ ? metrics_->fd() : -1, POLLIN, 0}};
-    ::poll(fds, 6, 50);
+                     {metrics_ ? metrics_->fd() : -1, POLLIN, 0},
+                     {cluster_ ? cluster_->fd() : -1, POLLIN, 0}};
+    ::poll(fds, 7, 50);
+    if (fds[6].revents & POLLIN) {
+      applyCluster();
+    }
     if (fds[4].revents & POLLIN) {
       for (const auto& answer : runtime_->take()) {
         applyRuntimeLabels(answer);
@@ -528,10 +539,19 @@ int Agent::run() {
     return 1;
   }
   std::string identityWarning;
-  registry_ = std::make_unique<EndpointRegistry>(
-      IdentityAllocator(config_.stateDirectory + "/identities.json", &identityWarning));
+  // Shared, the numbers are the cluster's: their cache is a file of its own, so that a host
+  // joining a cluster never takes its local numbering for the cluster's.
+  const bool shared = config_.kvstore.enabled();
+  registry_ = std::make_unique<EndpointRegistry>(IdentityAllocator(
+      config_.stateDirectory + (shared ? "/cluster-identities.json" : "/identities.json"),
+      &identityWarning));
+  registry_->identities().setShared(shared);
   if (!identityWarning.empty()) {
     spdlog::warn("{}", identityWarning);
+  }
+  if (std::string clusterError; shared && !openCluster(&clusterError)) {
+    spdlog::critical("not starting: {}", clusterError);
+    return 1;
   }
   installSignalHandlers();
   std::string error;

@@ -13,6 +13,7 @@
 #include "controlplane/agent_config.h"
 #include "controlplane/agent_journal.h"
 #include "controlplane/audit_log.h"
+#include "controlplane/cluster_member.h"
 #include "controlplane/docker_client.h"
 #include "controlplane/docker_reconciler.h"
 #include "controlplane/docker_watcher.h"
@@ -132,6 +133,16 @@ class Agent {
   nlohmann::json edgesJson(const nlohmann::json& request) const;
   nlohmann::json suggestJson(const nlohmann::json& request) const;
 
+  // agent_cluster.cc: beyond one host (docs/multihost.md).
+  bool openCluster(std::string* error);
+  // Asks the cluster's numbers for label sets it has not asked for, publishes the endpoints.
+  void syncCluster();
+  // The cluster's answers and the other hosts' endpoints, when its fd is readable.
+  void applyCluster();
+  // The believed remote endpoints' identities for the policy, their addresses for the workers.
+  void addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state) const;
+  std::optional<EndpointInfo> remoteInfo(const rules::IpAddress& ip) const;
+
   // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
   bool openMetrics(std::string* error);
   std::string metricsText();
@@ -160,6 +171,10 @@ class Agent {
   bool edgesDirty_ = false;
   uint64_t edgesSavedMs_ = 0;
   uint64_t observationsUnresolved_ = 0;  // records of endpoints whose labels were gone
+  std::unique_ptr<ClusterMember> cluster_;  // null: one host (no kvstore)
+  std::set<rules::Labels> clusterAsked_;    // label sets whose number was asked for
+  std::vector<kvstore::RemoteEndpoint> remote_;
+  std::map<rules::IpAddress, size_t> remoteByIp_;  // index into remote_
   std::unique_ptr<DockerWatcher> docker_;
   std::unique_ptr<RuntimeLabels> runtime_;  // labels of CNI containers
   DockerScope dockerScope_;

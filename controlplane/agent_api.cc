@@ -182,6 +182,7 @@ nlohmann::json Agent::status() {
         {"error", metricsError_.empty() ? nlohmann::json() : nlohmann::json(metricsError_)},
         {"scrapes", metrics_ ? metrics_->scrapes() : 0}}},
       {"learning", learningStatusJson()},
+      {"kvstore", cluster_ ? cluster_->status() : nlohmann::json()},
       {"auditLog", audit_->path().empty() ? nlohmann::json()
                                           : nlohmann::json{{"path", audit_->path()},
                                                            {"lines", audit_->linesWritten()},

@@ -14,6 +14,14 @@
 
 namespace bulkhead::controlplane {
 
+bool validHostName(std::string_view name) {
+  const auto allowed = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  };
+  return !name.empty() && name.size() <= 63 && name.front() != '-' && name.front() != '.' &&
+         std::all_of(name.begin(), name.end(), allowed);
+}
+
 bool parseOffload(std::string_view text, Offload& out) {
   if (text == "established") {
     out = Offload::Established;
@@ -120,7 +128,8 @@ class ConfigParser {
                                      "failOpen",
                                      "instance",
                                      "runtimeSocket",
-                                     "protectBridges"},
+                                     "protectBridges",
+                                     "kvstore"},
                                     "the agent configuration");
     AgentConfig& config = out_.config;
     if (const auto* policy = YamlReader::optional(top, "policy")) {
@@ -287,6 +296,9 @@ class ConfigParser {
     if (const auto* field = YamlReader::optional(top, "eal")) {
       config.ealArguments = stringOrList(field->value, "eal");
     }
+    if (const auto* field = YamlReader::optional(top, "kvstore")) {
+      parseKvstore(field->value, config.kvstore);
+    }
     const auto* endpoints = YamlReader::optional(top, "endpoints");
     const auto* host = YamlReader::optional(top, "host");
     parseEndpoints(reader_, endpoints ? &endpoints->value : nullptr, host ? &host->value : nullptr,
@@ -297,6 +309,109 @@ class ConfigParser {
   }
 
  private:
+  void parseKvstore(const YAML::Node& node, KvstoreConfig& out) {
+    if (!reader_.expectMap(node, "kvstore")) {
+      return;
+    }
+    const auto fields = reader_.fields(node,
+                                       {"endpoints", "prefix", "host", "subnets", "leaseSeconds",
+                                        "timeoutSeconds", "tls", "username", "passwordFile"},
+                                       "kvstore");
+    const auto* endpoints = YamlReader::optional(fields, "endpoints");
+    if (endpoints == nullptr) {
+      reader_.error(node, "kvstore.endpoints is missing: the etcd client URLs to use");
+      return;
+    }
+    for (const auto& url : stringOrList(endpoints->value, "kvstore.endpoints")) {
+      const bool http = url.rfind("http://", 0) == 0;
+      const bool https = url.rfind("https://", 0) == 0;
+      const size_t start = http ? 7 : 8;
+      if ((!http && !https) || url.size() <= start ||
+          url.find_first_of(" \t\r\n/?#", start) != std::string::npos) {
+        reader_.error(endpoints->value,
+                      "kvstore.endpoints: " + quote(url) +
+                          " is no etcd client URL (http://host:port or https://host:port)");
+        continue;
+      }
+      out.etcd.endpoints.push_back(url);
+    }
+    if (out.etcd.endpoints.empty()) {
+      reader_.error(endpoints->value, "kvstore.endpoints is empty");
+    }
+    if (const auto* field = YamlReader::optional(fields, "prefix")) {
+      if (const auto value = reader_.scalar(field->value, "kvstore.prefix")) {
+        if (value->size() < 2 || value->front() != '/' || value->back() == '/' ||
+            value->find_first_of(" \t\r\n") != std::string::npos) {
+          reader_.error(field->value,
+                        "kvstore.prefix must start with '/' and not end with one "
+                        "(/bulkhead), got " +
+                            quote(*value));
+        } else {
+          out.prefix = *value;
+        }
+      }
+    }
+    if (const auto* field = YamlReader::optional(fields, "host")) {
+      if (const auto value = reader_.scalar(field->value, "kvstore.host")) {
+        if (!validHostName(*value)) {
+          reader_.error(
+              field->value,
+              "kvstore.host must be 1 to 63 of a-z, 0-9, '-' and '.', got " + quote(*value));
+        } else {
+          out.host = *value;
+        }
+      }
+    }
+    if (const auto* field = YamlReader::optional(fields, "subnets")) {
+      for (const auto& text : stringOrList(field->value, "kvstore.subnets")) {
+        std::string why;
+        if (auto cidr = rules::Cidr::parse(text, &why)) {
+          out.subnets.push_back(*cidr);
+        } else {
+          reader_.error(field->value, "kvstore.subnets: " + why);
+        }
+      }
+    }
+    number(fields, "leaseSeconds", out.leaseSeconds, 5, 3600, "kvstore.");
+    unsigned timeout = static_cast<unsigned>(out.etcd.timeoutSeconds);
+    number(fields, "timeoutSeconds", timeout, 1, 60, "kvstore.");
+    out.etcd.timeoutSeconds = static_cast<int>(timeout);
+    if (const auto* field = YamlReader::optional(fields, "tls")) {
+      if (reader_.expectMap(field->value, "kvstore.tls")) {
+        const auto tls = reader_.fields(field->value, {"ca", "cert", "key"}, "kvstore.tls");
+        text(tls, "ca", out.etcd.caFile);
+        text(tls, "cert", out.etcd.certFile);
+        text(tls, "key", out.etcd.keyFile);
+        if (out.etcd.certFile.empty() != out.etcd.keyFile.empty()) {
+          reader_.error(field->value, "kvstore.tls: cert and key go together");
+        }
+        for (const auto& url : out.etcd.endpoints) {
+          if (url.rfind("http://", 0) == 0) {
+            reader_.error(field->value, "kvstore.tls is set but " + quote(url) +
+                                            " is plain http: use https:// endpoints");
+            break;
+          }
+        }
+      }
+    }
+    text(fields, "username", out.etcd.username);
+    if (const auto* field = YamlReader::optional(fields, "passwordFile")) {
+      if (const auto value = reader_.scalar(field->value, "kvstore.passwordFile")) {
+        std::ifstream in(*value, std::ios::binary);
+        std::string password;
+        if (!in || !std::getline(in, password) || password.empty()) {
+          reader_.error(field->value,
+                        "kvstore.passwordFile: cannot read a password from " + quote(*value));
+        } else {
+          out.etcd.password = password;
+        }
+      }
+    }
+    if (out.etcd.username.empty() != out.etcd.password.empty()) {
+      reader_.error(node, "kvstore: username and passwordFile go together");
+    }
+  }
+
   std::vector<std::string> stringOrList(const YAML::Node& node, std::string_view what) {
     if (node.IsScalar()) {
       return {node.Scalar()};
@@ -333,7 +448,7 @@ class ConfigParser {
   }
 
   void number(const YamlReader::Fields& top, std::string_view key, unsigned& out, unsigned min,
-              unsigned max) {
+              unsigned max, std::string_view parent = "") {
     const auto* field = YamlReader::optional(top, key);
     if (field == nullptr) {
       return;
@@ -345,9 +460,9 @@ class ConfigParser {
     unsigned parsed = 0;
     const auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), parsed);
     if (ec != std::errc() || end != value->data() + value->size() || parsed < min || parsed > max) {
-      reader_.error(field->value, std::string(key) + " must be a whole number from " +
-                                      std::to_string(min) + " to " + std::to_string(max) +
-                                      ", got " + quote(*value));
+      reader_.error(field->value, std::string(parent) + std::string(key) +
+                                      " must be a whole number from " + std::to_string(min) +
+                                      " to " + std::to_string(max) + ", got " + quote(*value));
       return;
     }
     out = parsed;

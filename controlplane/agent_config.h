@@ -7,6 +7,8 @@
 #include "controlplane/endpoint_loader.h"
 #include "dataplane/flow_table.h"
 #include "dataplane/port_manager.h"
+#include "kvstore/etcd_client.h"
+#include "rules/cidr.h"
 #include "rules/diagnostic.h"
 
 namespace bulkhead::controlplane {
@@ -17,6 +19,19 @@ enum class Hugepages { Auto, On, Off };
 enum class Offload { Established, None };
 
 inline constexpr std::string_view DefaultMetricsAddress = "127.0.0.1:9968";
+
+// Beyond one host (docs/multihost.md): identities, endpoints and policy shared through etcd. Off
+// while `etcd.endpoints` is empty.
+struct KvstoreConfig {
+  kvstore::EtcdOptions etcd;  // endpoints, TLS, user and password, request timeout
+  std::string prefix = "/bulkhead";
+  std::string host;            // this host's name in the cluster; empty: the machine's hostname
+  unsigned leaseSeconds = 15;  // what this host published goes this long after it stopped
+  // The addresses this host's endpoints have: other hosts believe its endpoints only inside
+  // them, and it believes no other host's endpoint inside them.
+  std::vector<rules::Cidr> subnets;
+  bool enabled() const { return !etcd.endpoints.empty(); }
+};
 
 // The agent's configuration: /etc/bulkhead/bulkhead.yaml, then command-line flags on top.
 // Every key and flag is documented in docs/agent.md and `bulkheadd --help`.
@@ -95,6 +110,7 @@ struct AgentConfig {
   // start that fails), so they talk unfiltered on their bridges until an agent runs again.
   bool failOpen = false;
   EndpointFile staticEndpoints;  // with interfaces
+  KvstoreConfig kvstore;
 };
 
 struct AgentConfigLoad {
@@ -111,6 +127,10 @@ bool validMetricsAddress(const std::string& text, std::string* error);
 
 // "104857600", "64K", "100M", "1G": bytes; false for anything else (or past 1 PiB).
 bool parseByteSize(std::string_view text, uint64_t& out);
+
+// A host's name in the cluster (it is part of keys in etcd): 1 to 63 of a-z, 0-9, '-' and '.',
+// starting with a letter or digit.
+bool validHostName(std::string_view name);
 
 // "established" or "none"; false for anything else.
 bool parseOffload(std::string_view text, Offload& out);

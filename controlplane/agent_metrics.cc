@@ -139,6 +139,17 @@ std::string Agent::metricsText() {
   out.gauge("bulkhead_identities", "Identities allocated (one per distinct label set).");
   out.sample(uint64_t{registry_->identities().identities().size()});
 
+  if (cluster_) {
+    out.gauge("bulkhead_kvstore_up", "1 while the last request to etcd was answered, else 0.");
+    out.sample(uint64_t{cluster_->connected() ? 1u : 0u});
+    out.counter("bulkhead_kvstore_errors_total",
+                "Requests to etcd that failed (no member answered, or an error).");
+    out.sample(cluster_->storeErrors());
+    out.gauge("bulkhead_kvstore_remote_endpoints",
+              "Endpoints of other hosts this host believes (docs/multihost.md).");
+    out.sample(uint64_t{remote_.size()});
+  }
+
   out.gauge("bulkhead_policy_generation", "The policy snapshot in force (counts compilations).");
   out.sample(policy_->generation());
   out.counter("bulkhead_policy_reloads_total",

@@ -91,6 +91,17 @@ void EndpointRegistry::relabel(Endpoint& endpoint, rules::Labels labels, bool* n
   slotInfo_[endpoint.slot] = {endpoint.name, endpoint.labels};
 }
 
+bool EndpointRegistry::applyIdentity(const rules::Labels& labels, rules::IdentityId id) {
+  bool changed = identities_.assign(labels, id);
+  for (auto& endpoint : endpoints_) {
+    if (endpoint.labels == labels && endpoint.identity != id) {
+      endpoint.identity = id;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
 EndpointRegistry::Segment& EndpointRegistry::segment(const std::string& bridge) {
   if (Segment* existing = findSegment(bridge)) {
     return *existing;
@@ -128,7 +139,9 @@ void EndpointRegistry::fill(dataplane::ForwardingState& state) const {
       out.tag = attachment.tag;
       out.segment = attachment.segment;
       out.endpointSlot = endpoint.slot;
-      out.blocked = endpoint.labelsPending;
+      // Labels still to come, or (shared identities) no number yet: nothing to judge it by.
+      out.blocked =
+          endpoint.labelsPending || endpoint.identity == rules::reserved_identity::Unknown;
       out.identity = endpoint.identity;
       out.macs = attachment.macs;
       out.ips = attachment.ips;

@@ -87,6 +87,9 @@ class EndpointRegistry {
   void remove(const std::string& name);
   // New labels for an endpoint (a container that joined one more network): its identity follows.
   void relabel(Endpoint& endpoint, rules::Labels labels, bool* newIdentity);
+  // The cluster's number for a label set (shared identities): every endpoint with those labels
+  // takes it. True when any identity changed.
+  bool applyIdentity(const rules::Labels& labels, rules::IdentityId id);
 
   // The segment of `bridge` ("" for none), made on first use with the next id.
   Segment& segment(const std::string& bridge);

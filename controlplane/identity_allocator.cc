@@ -62,12 +62,30 @@ IdentityAllocator::IdentityAllocator(std::string stateFile, std::string* warning
 }
 
 rules::IdentityId IdentityAllocator::allocate(const rules::Labels& labels) {
+  if (shared_) {
+    const auto found = byLabels_.find(labels);
+    return found == byLabels_.end() ? rules::reserved_identity::Unknown : found->second;
+  }
   const auto [found, inserted] = byLabels_.emplace(labels, next_);
   if (inserted) {
     ++next_;
     dirty_ = true;
   }
   return found->second;
+}
+
+bool IdentityAllocator::assign(const rules::Labels& labels, rules::IdentityId id) {
+  const auto found = byLabels_.find(labels);
+  if (found != byLabels_.end() && found->second == id) {
+    return false;
+  }
+  for (auto it = byLabels_.begin(); it != byLabels_.end();) {
+    it = it->second == id ? byLabels_.erase(it) : std::next(it);
+  }
+  byLabels_[labels] = id;
+  next_ = std::max(next_, id + 1);
+  dirty_ = true;
+  return true;
 }
 
 rules::IdentityList IdentityAllocator::identities() const {

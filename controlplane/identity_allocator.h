@@ -18,8 +18,18 @@ class IdentityAllocator {
   // so starting a fresh numbering is safe.
   IdentityAllocator(std::string stateFile, std::string* warning);
 
+  // The label set's number: the one it had, else the next one. Shared, a new label set gets
+  // Unknown instead, until assign() gives it the cluster's.
   rules::IdentityId allocate(const rules::Labels& labels);
   rules::IdentityList identities() const;
+
+  // Beyond one host (docs/multihost.md) the numbers are the cluster's and this allocator only
+  // their cache, kept in the state file so that a restart without the store keeps them.
+  void setShared(bool shared) { shared_ = shared; }
+  bool shared() const { return shared_; }
+  // The cluster's number for `labels`; a number it moved away from another label set leaves
+  // that one. True when it changed anything.
+  bool assign(const rules::Labels& labels, rules::IdentityId id);
 
   // Writes the state file (atomically: temporary file, then rename) if anything changed since
   // the last save. False with the reason when it could not.
@@ -30,6 +40,7 @@ class IdentityAllocator {
   rules::IdentityId next_ = rules::reserved_identity::FirstEndpoint;
   std::string stateFile_;
   bool dirty_ = false;
+  bool shared_ = false;
 };
 
 }  // namespace bulkhead::controlplane

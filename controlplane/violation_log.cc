@@ -22,15 +22,27 @@ using dataplane::ViolationKind;
 
 // One side of the flow as the log names it: an endpoint, or the entity standing for everything
 // that is not one.
+struct Lookups {
+  const EndpointLookup& endpoints;
+  const RemoteLookup& remote;
+};
+
 struct Peer {
   bool endpoint = false;
   std::string name;
   rules::Labels labels;
 };
 
-Peer resolvePeer(uint32_t slot, rules::IdentityId identity, const EndpointLookup& lookup) {
-  if (slot != UINT32_MAX && lookup) {
-    if (auto info = lookup(slot)) {
+Peer resolvePeer(uint32_t slot, rules::IdentityId identity, const rules::IpAddress& ip,
+                 const Lookups& lookups) {
+  if (slot != UINT32_MAX && lookups.endpoints) {
+    if (auto info = lookups.endpoints(slot)) {
+      return {true, std::move(info->name), std::move(info->labels)};
+    }
+  }
+  // Beyond the uplink, another host's endpoint has an identity of its own.
+  if (slot == UINT32_MAX && identity >= rules::reserved_identity::FirstEndpoint && lookups.remote) {
+    if (auto info = lookups.remote(ip)) {
       return {true, std::move(info->name), std::move(info->labels)};
     }
   }
@@ -73,14 +85,14 @@ std::string policyReason(const ViolationEvent& event, const Peer& dst, const std
 }
 
 // Built in the documented key order so that a line reads naturally in `tail -f`.
-nlohmann::ordered_json buildViolation(const ViolationEvent& event, const EndpointLookup& lookup,
+nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Lookups& lookup,
                                       const dpi::ProtocolReporter& protocols,
                                       const Explainer& explain) {
   const bool limit = event.kind == ViolationKind::EndpointFlowLimit;
   // Neither a spoofed frame nor a flow refused at its first packet was judged by the policy.
   const bool spoof = event.kind == ViolationKind::Spoof || limit;
-  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
-  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
+  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, event.srcIp, lookup);
+  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, event.dstIp, lookup);
   const bool ip = event.srcIp.family != 0;
 
   const dpi::ProtocolReport protocol =
@@ -134,10 +146,10 @@ nlohmann::ordered_json buildViolation(const ViolationEvent& event, const Endpoin
 }
 
 // A flow that ended, as the flow log has it (docs/violations.md, "The flow log").
-nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const EndpointLookup& lookup,
+nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const Lookups& lookup,
                                        const dpi::ProtocolReporter& protocols) {
-  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, lookup);
-  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, lookup);
+  const Peer src = resolvePeer(event.srcEndpoint, event.srcIdentity, event.srcIp, lookup);
+  const Peer dst = resolvePeer(event.dstEndpoint, event.dstIdentity, event.dstIp, lookup);
   const dpi::ProtocolReport protocol =
       protocols.describe(event.classified ? &event.classification : nullptr, event.ipProtocol,
                          event.srcIp, event.srcPort, event.dstIp, event.dstPort);
@@ -164,7 +176,7 @@ nlohmann::ordered_json buildFlowRecord(const ViolationEvent& event, const Endpoi
   return out;
 }
 
-nlohmann::ordered_json buildLine(const ViolationEvent& event, const EndpointLookup& lookup,
+nlohmann::ordered_json buildLine(const ViolationEvent& event, const Lookups& lookup,
                                  const dpi::ProtocolReporter& protocols, const Explainer& explain) {
   return event.kind == ViolationKind::FlowEnd ? buildFlowRecord(event, lookup, protocols)
                                               : buildViolation(event, lookup, protocols, explain);
@@ -174,7 +186,8 @@ nlohmann::ordered_json buildLine(const ViolationEvent& event, const EndpointLook
 
 nlohmann::json violationToJson(const ViolationEvent& event, const EndpointLookup& lookup,
                                const dpi::ProtocolReporter& protocols, const Explainer& explain) {
-  return nlohmann::json(buildLine(event, lookup, protocols, explain));
+  const RemoteLookup none;
+  return nlohmann::json(buildLine(event, {lookup, none}, protocols, explain));
 }
 
 std::unique_ptr<ViolationLog> ViolationLog::open(const LogTarget& target, EndpointLookup lookup,
@@ -205,7 +218,7 @@ bool ViolationLog::write(const ViolationEvent& event) {
   std::string line;
   try {
     // Host names come straight from the network: escaped as every other output escapes them.
-    line = text::dumpJson(buildLine(event, lookup_, protocols_, explain_));
+    line = text::dumpJson(buildLine(event, {lookup_, remote_}, protocols_, explain_));
   } catch (const std::exception& e) {
     ++writeErrors_;
     spdlog::warn("violation log {}: cannot format an event: {}", path_, e.what());

@@ -25,6 +25,8 @@ struct EndpointInfo {
 // Maps an endpoint slot to its endpoint; nullopt when the slot holds none (any more). Slot
 // UINT32_MAX (the peer is no endpoint) is never looked up.
 using EndpointLookup = std::function<std::optional<EndpointInfo>(uint32_t slot)>;
+// Another host's endpoint by its address (docs/multihost.md); nullopt when none is believed.
+using RemoteLookup = std::function<std::optional<EndpointInfo>(const rules::IpAddress& ip)>;
 
 // Explains a policy violation from the policy in force, or nullopt (the policy that judged the
 // flow is gone, or the event is no policy violation).
@@ -64,6 +66,8 @@ class ViolationLog {
 
   // Policy violations name the rule that came closest to allowing them, and what did not match.
   void setExplainer(Explainer explain) { explain_ = std::move(explain); }
+  // Peers beyond the uplink with an endpoint's identity are named by this.
+  void setRemoteLookup(RemoteLookup remote) { remote_ = std::move(remote); }
 
   // Appends one line; false (and counted) when it could not be written in full.
   bool write(const dataplane::ViolationEvent& event);
@@ -85,6 +89,7 @@ class ViolationLog {
   bool writeLine(const std::string& line);
 
   EndpointLookup lookup_;
+  RemoteLookup remote_;
   Explainer explain_;
   const dpi::ProtocolReporter& protocols_;
   std::unique_ptr<LogSink> sink_;

@@ -102,6 +102,9 @@ struct ForwardingState {
   std::unordered_map<uint64_t, int16_t> endpointByMac;  // segmentMacKey -> attachment
   std::unordered_map<SegmentIp, int16_t, SegmentIpHash> endpointByIp;
   std::vector<rules::IpAddress> hostIps;  // the host's own addresses, beyond the uplinks
+  // Other hosts' endpoints beyond the uplinks (docs/multihost.md), by address: the identity
+  // their host published and this one believes.
+  std::unordered_map<rules::IpAddress, rules::IdentityId, IpHash> remoteIdentities;
   // (segment << 32 | endpoint slot) -> attachment: where a flow's side is attached.
   std::unordered_map<uint64_t, int16_t> byEndpoint;
 

@@ -69,7 +69,14 @@ void copyName(std::array<char, Size>& out, std::string_view name) {
 ResolvedFlow Worker::AttachmentResolver::resolve(const PacketMeta& meta, uint16_t) const {
   const auto peer = [&](const Attachment* attachment, const rules::IpAddress& ip) -> ResolvedPeer {
     if (attachment == nullptr || attachment->uplink) {
-      // Beyond the uplink: the host itself if it is one of the host's addresses, else the world.
+      // Beyond the uplink: another host's endpoint, the host itself if it is one of the host's
+      // addresses, else the world.
+      if (state != nullptr && !state->remoteIdentities.empty()) {
+        if (const auto remote = state->remoteIdentities.find(ip);
+            remote != state->remoteIdentities.end()) {
+          return {remote->second, UINT32_MAX};
+        }
+      }
       const bool host = state != nullptr && contains(state->hostIps, ip);
       return {host ? rules::reserved_identity::Host : rules::reserved_identity::World, UINT32_MAX};
     }

@@ -6,6 +6,8 @@
 
 #include <string>
 
+#include "tests/support/temp_dir.h"
+
 namespace bulkhead::controlplane {
 namespace {
 
@@ -118,6 +120,67 @@ TEST(AgentConfig, LogsGoToAFileStdoutOrSyslogAndFilesMayRotateBySize) {
   EXPECT_EQ(errorsOf("syslogFacility: kern\n"),
             "bulkhead.yaml:1:17: syslogFacility must be local0..local7, daemon, user, auth or "
             "authpriv, got 'kern'\n");
+}
+
+}  // namespace
+}  // namespace bulkhead::controlplane
+
+namespace bulkhead::controlplane {
+namespace {
+
+// docs/multihost.md: the kvstore key, its defaults, and what it refuses where it is written.
+TEST(AgentConfig, TheKvstoreIsOffUnlessItsEndpointsAreGiven) {
+  EXPECT_FALSE(loadAgentConfigText("logLevel: info\n", "b.yaml").config.kvstore.enabled());
+  testing::TempDir dir;
+  const std::string password = dir.write("password", "s3cret\n");
+  const AgentConfigLoad load = loadAgentConfigText(
+      "kvstore:\n  endpoints: [https://10.0.0.5:2379, https://10.0.0.6:2379]\n"
+      "  host: node-a\n  subnets: [10.1.0.0/24, fd00:1::/64]\n  leaseSeconds: 30\n"
+      "  tls: {ca: /etc/ca.pem, cert: /etc/c.pem, key: /etc/k.pem}\n"
+      "  username: bulkhead\n  passwordFile: " +
+          password + "\n",
+      "b.yaml");
+  ASSERT_TRUE(load.ok()) << (load.errors.empty() ? "" : load.errors.front().message);
+  const KvstoreConfig& kvstore = load.config.kvstore;
+  EXPECT_TRUE(kvstore.enabled());
+  EXPECT_EQ(kvstore.etcd.endpoints.size(), 2u);
+  EXPECT_EQ(kvstore.prefix, "/bulkhead");
+  EXPECT_EQ(kvstore.host, "node-a");
+  EXPECT_EQ(kvstore.subnets.size(), 2u);
+  EXPECT_EQ(kvstore.leaseSeconds, 30u);
+  EXPECT_EQ(kvstore.etcd.timeoutSeconds, 5);
+  EXPECT_EQ(kvstore.etcd.certFile, "/etc/c.pem");
+  EXPECT_EQ(kvstore.etcd.password, "s3cret") << "one line, without its newline";
+
+  EXPECT_EQ(errorsOf("kvstore: {host: a}\n"),
+            "bulkhead.yaml:1:10: kvstore.endpoints is missing: the etcd client URLs to use\n");
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [10.0.0.5:2379]}\n").find("is no etcd client URL"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], host: Node_A}\n").find("kvstore.host"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], prefix: bulkhead/}\n")
+                .find("kvstore.prefix must start with '/'"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], subnets: [10.1.0.0/33]}\n")
+                .find("kvstore.subnets"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], leaseSeconds: 2}\n")
+                .find("kvstore.leaseSeconds must be a whole number from 5 to 3600"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], tls: {ca: /x}}\n").find("plain http"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [https://a:1], tls: {cert: /x}}\n")
+                .find("cert and key go together"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], username: u}\n")
+                .find("username and passwordFile go together"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], passwordFile: /nonexistent/p}\n")
+                .find("cannot read a password"),
+            std::string::npos);
+  EXPECT_NE(errorsOf("kvstore: {endpoints: [http://a:1], password: x}\n").find("password"),
+            std::string::npos)
+      << "a password is only ever read from a file";
 }
 
 }  // namespace

@@ -1,0 +1,117 @@
+// Beyond one host (docs/multihost.md): the agent's side of its membership in the cluster. The
+// numbers of its label sets come from etcd, its endpoints are published there, and the other
+// hosts' endpoints it believes are identities beyond its uplinks.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+
+#include "controlplane/agent.h"
+
+namespace bulkhead::controlplane {
+
+bool Agent::openCluster(std::string* error) {
+  std::string host = config_.kvstore.host;
+  if (host.empty()) {
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0) {
+      *error = "kvstore: cannot read the host name; set kvstore.host";
+      return false;
+    }
+    host = name;
+    std::transform(host.begin(), host.end(), host.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (!validHostName(host)) {
+      *error = "kvstore: the host name " + host +
+               " cannot name this host in the cluster; set "
+               "kvstore.host";
+      return false;
+    }
+  }
+  if (config_.kvstore.subnets.empty()) {
+    spdlog::warn(
+        "kvstore.subnets is empty: the other hosts believe none of this host's "
+        "endpoints (docs/multihost.md, \"What a host believes\")");
+  }
+  cluster_ = std::make_unique<ClusterMember>(config_.kvstore, host);
+  spdlog::info("kvstore: host {} in {} at {}", host, config_.kvstore.prefix,
+               fmt::join(config_.kvstore.etcd.endpoints, ", "));
+  return true;
+}
+
+void Agent::syncCluster() {
+  if (!cluster_) {
+    return;
+  }
+  std::vector<kvstore::PublishedEndpoint> published;
+  for (const auto& endpoint : registry_->endpoints()) {
+    // Asked once per label set; a new lease asks again by itself (ClusterMember).
+    if (!endpoint.labelsPending && clusterAsked_.insert(endpoint.labels).second) {
+      cluster_->request(endpoint.labels);
+    }
+    if (endpoint.identity == rules::reserved_identity::Unknown || endpoint.labelsPending) {
+      continue;
+    }
+    kvstore::PublishedEndpoint entry{endpoint.name, endpoint.identity, endpoint.labels, {}};
+    for (const auto& attachment : endpoint.attachments) {
+      for (const auto& ip : attachment.ips) {
+        if (std::find(entry.ips.begin(), entry.ips.end(), ip) == entry.ips.end()) {
+          entry.ips.push_back(ip);
+        }
+      }
+    }
+    if (!entry.ips.empty()) {
+      published.push_back(std::move(entry));
+    }
+  }
+  cluster_->publish(std::move(published));
+}
+
+void Agent::applyCluster() {
+  const ClusterMember::Update update = cluster_->take();
+  for (const auto& [labels, id] : update.identities) {
+    if (registry_->applyIdentity(labels, id)) {
+      identitiesChanged_ = true;
+      dirty_ = true;
+    }
+  }
+  if (update.remoteChanged) {
+    remote_ = cluster_->remoteEndpoints();
+    remoteByIp_.clear();
+    for (size_t i = 0; i < remote_.size(); ++i) {
+      for (const auto& ip : remote_[i].endpoint.ips) {
+        remoteByIp_[ip] = i;
+      }
+    }
+    identitiesChanged_ = true;
+    dirty_ = true;
+    spdlog::info("kvstore: {} endpoints of other hosts believed", remote_.size());
+  }
+}
+
+void Agent::addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state) const {
+  for (const auto& remote : remote_) {
+    const auto& endpoint = remote.endpoint;
+    const bool known =
+        std::any_of(identities.begin(), identities.end(),
+                    [&](const rules::Identity& i) { return i.id == endpoint.identity; });
+    if (!known) {
+      identities.push_back({endpoint.identity, endpoint.labels});
+    }
+    for (const auto& ip : endpoint.ips) {
+      state.remoteIdentities[ip] = endpoint.identity;
+    }
+  }
+}
+
+std::optional<EndpointInfo> Agent::remoteInfo(const rules::IpAddress& ip) const {
+  const auto found = remoteByIp_.find(ip);
+  if (found == remoteByIp_.end()) {
+    return std::nullopt;
+  }
+  const auto& remote = remote_[found->second];
+  return EndpointInfo{remote.host + "/" + remote.endpoint.name, remote.endpoint.labels};
+}
+
+}  // namespace bulkhead::controlplane
