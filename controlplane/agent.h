@@ -140,7 +140,7 @@ class Agent {
   // The cluster's answers and the other hosts' endpoints, when its fd is readable.
   void applyCluster();
   // The believed remote endpoints' identities for the policy, their addresses for the workers.
-  void addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state) const;
+  void addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state);
   std::optional<EndpointInfo> remoteInfo(const rules::IpAddress& ip) const;
 
   // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
@@ -175,6 +175,7 @@ class Agent {
   std::set<rules::Labels> clusterAsked_;    // label sets whose number was asked for
   std::vector<kvstore::RemoteEndpoint> remote_;
   std::map<rules::IpAddress, size_t> remoteByIp_;  // index into remote_
+  std::vector<rules::IdentityId> remoteOnly_;      // identities no endpoint here has, sorted
   std::unique_ptr<DockerWatcher> docker_;
   std::unique_ptr<RuntimeLabels> runtime_;  // labels of CNI containers
   DockerScope dockerScope_;

@@ -90,18 +90,35 @@ void Agent::applyCluster() {
   }
 }
 
-void Agent::addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state) const {
+void Agent::addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state) {
+  std::vector<rules::IdentityId> remoteOnly;
+  // An identity some endpoint here has is this host's to enforce, wherever else it runs too.
+  std::set<rules::IdentityId> local;
+  for (const auto& endpoint : registry_->endpoints()) {
+    local.insert(endpoint.identity);
+  }
   for (const auto& remote : remote_) {
     const auto& endpoint = remote.endpoint;
-    const bool known =
-        std::any_of(identities.begin(), identities.end(),
-                    [&](const rules::Identity& i) { return i.id == endpoint.identity; });
-    if (!known) {
-      identities.push_back({endpoint.identity, endpoint.labels});
+    const auto known =
+        std::find_if(identities.begin(), identities.end(),
+                     [&](const rules::Identity& i) { return i.id == endpoint.identity; });
+    if (known == identities.end()) {
+      identities.push_back({endpoint.identity, endpoint.labels, true});
+      remoteOnly.push_back(endpoint.identity);
+    } else if (!local.count(endpoint.identity)) {
+      known->remote = true;
+      remoteOnly.push_back(endpoint.identity);
     }
     for (const auto& ip : endpoint.ips) {
       state.remoteIdentities[ip] = endpoint.identity;
     }
+  }
+  // The last local endpoint of an identity that runs elsewhere too went (or the first came):
+  // the policy is compiled again, since which identities are subjects here changed.
+  std::sort(remoteOnly.begin(), remoteOnly.end());
+  if (remoteOnly != remoteOnly_) {
+    remoteOnly_ = std::move(remoteOnly);
+    identitiesChanged_ = true;
   }
 }
 

@@ -21,6 +21,9 @@ inline constexpr IdentityId FirstEndpoint = 256;
 struct Identity {
   IdentityId id = reserved_identity::Unknown;
   Labels labels;
+  // Only other hosts' endpoints have it (docs/multihost.md): here it is a peer that rules
+  // select, never a subject -- the policies selecting it are its own host's to enforce.
+  bool remote = false;
 };
 
 using IdentityList = std::vector<Identity>;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <optional>
+#include <unordered_set>
 
 #include "rules/identity_index.h"
 
@@ -156,6 +157,12 @@ void addRules(const Policy& policy, bool isolates, const std::vector<uint32_t>& 
 PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& identities,
                                 const ProtocolCatalog& catalog, uint64_t generation) {
   const IdentityIndex index(identities);
+  std::unordered_set<IdentityId> remote;
+  for (const auto& identity : identities) {
+    if (identity.remote) {
+      remote.insert(identity.id);
+    }
+  }
   std::vector<RuleRef> refs;
   std::vector<CompiledRule> pool;
   std::unordered_map<IdentityId, PolicySnapshot::EndpointPolicy> endpoints;
@@ -201,6 +208,9 @@ PolicySnapshotPtr compilePolicy(const PolicySet& policies, const IdentityList& i
     const bool isolatesIngress = hasIngress && policy.defaultDenyIngress.value_or(true);
     const bool isolatesEgress = hasEgress && policy.defaultDenyEgress.value_or(true);
     for (const IdentityId id : selected) {
+      if (remote.count(id)) {
+        continue;
+      }
       auto& endpoint = endpoints[id];
       if (hasIngress) {
         addRules(policy, isolatesIngress, ingress, ingressDeny, endpoint.ingress);

@@ -1,8 +1,10 @@
 #include "tests/integration/live_agent.h"
 
-#include "tests/support/binaries.h"
+#include <signal.h>
 
 #include <fstream>
+
+#include "tests/support/binaries.h"
 
 namespace bulkhead::testing {
 namespace {
@@ -48,6 +50,15 @@ std::optional<int> LiveAgent::stop() {
   const auto code = process_->exitCode();
   process_ = nullptr;
   return code;
+}
+
+void LiveAgent::kill() {
+  if (process_ == nullptr) {
+    return;
+  }
+  ::kill(process_->pid(), SIGKILL);
+  process_->stop(1);  // reaps it
+  process_ = nullptr;
 }
 
 CommandResult LiveAgent::cli(std::vector<std::string> args, int timeoutSeconds) const {

@@ -39,6 +39,9 @@ class LiveAgent {
              std::string* why, const std::string& extraConfig = "");
   // SIGTERM, then waits; the exit code, or nullopt when it had to be killed.
   std::optional<int> stop();
+  // SIGKILL, as a crash: nothing of its own shutdown runs (what it left in the kernel goes with
+  // the lab).
+  void kill();
 
   // The `bulkhead` CLI against this agent's socket.
   CommandResult cli(std::vector<std::string> args, int timeoutSeconds = 30) const;

@@ -686,5 +686,34 @@ TEST_F(PolicySnapshotTest, AnEnforcedDenialRejectsWhereTheDecidingSidesPolicySay
   EXPECT_FALSE(watched.reject);
 }
 
+// docs/multihost.md: an identity only other hosts' endpoints have is a peer here -- rules that
+// select it as a peer match it -- but never a subject: its ingress and egress are its own host's
+// to enforce, so this host neither isolates it nor reports its flows as its violations.
+TEST_F(PolicySnapshotTest, ARemoteIdentityIsAPeerNeverASubject) {
+  const std::string yaml = policy("api", R"(  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: web}}]
+      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]
+  egress:
+    - toEndpoints: [{matchLabels: {app: db}}]
+)") + policy("web", R"(  endpointSelector: {matchLabels: {app: web}}
+  egress:
+    - toEndpoints: [{matchLabels: {app: api}}]
+      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]
+)");
+  snapshot_ = compile(yaml);
+  expectDenied(flow(Web, Api, Tcp, 9090), Direction::Ingress);  // api's own ingress, here
+  ASSERT_NE(snapshot_->endpointPolicy(Api), nullptr);
+
+  for (auto& identity : identities_) {
+    identity.remote = identity.id == Api;  // api runs on another host only
+  }
+  snapshot_ = compile(yaml);
+  EXPECT_EQ(snapshot_->endpointPolicy(Api), nullptr) << "no policy of this host's selects it";
+  expectAllowed(flow(Web, Api, Tcp, 8080), "web/egress/0");
+  expectDenied(flow(Web, Api, Tcp, 9090), Direction::Egress);  // web is here: its egress holds
+  expectAllowed(flow(Api, Web, Tcp, 22), "default-allow");     // api's egress is not ours
+}
+
 }  // namespace
 }  // namespace bulkhead

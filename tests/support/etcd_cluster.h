@@ -3,8 +3,9 @@
 // A real etcd (Debian's etcd-server, 3.4) of one or more members on loopback ports, each with
 // its data in the test's directory; started by the test that makes it and ended by PID, even
 // when the test fails. Members can be killed and started again to test what the agent does then.
+#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,8 +18,6 @@
 #include "kvstore/etcd_client.h"
 #include "tests/support/free_port.h"
 #include "tests/support/temp_dir.h"
-
-extern char** environ;
 
 namespace bulkhead::testing {
 
@@ -77,8 +76,23 @@ class EtcdCluster {
       argv.push_back(arg.data());
     }
     argv.push_back(nullptr);
-    if (::posix_spawn(&member.pid, Binary, nullptr, nullptr, argv.data(), environ) != 0) {
-      member.pid = -1;
+    const std::string output = dir_.file("etcd-" + member.name + ".out");
+    const pid_t parent = ::getpid();
+    member.pid = ::fork();
+    if (member.pid == 0) {
+      // Dies with the test, even one that crashed; and holds none of its pipes open (ctest
+      // would wait for them).
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) {
+        ::_exit(127);
+      }
+      const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      const int out = ::open(output.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      ::dup2(null, 0);
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+      ::execv(Binary, argv.data());
+      ::_exit(127);
     }
   }
 
@@ -118,7 +132,8 @@ class EtcdCluster {
   }
 
   std::string log(size_t member) const {
-    return readFile(dir_.file("etcd-" + members_[member].name + ".log"));
+    return readFile(dir_.file("etcd-" + members_[member].name + ".log")) +
+           readFile(dir_.file("etcd-" + members_[member].name + ".out"));
   }
 
  private:
