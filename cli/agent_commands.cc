@@ -3,10 +3,13 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "api/client.h"
@@ -35,6 +38,98 @@ int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::
   return finish(
       reply, parsed.vm, out, err, "policy reload",
       "policy reloaded (generation " + std::to_string(reply.value("policyGeneration", 0)) + ")");
+}
+
+// bulkhead policy apply PATH...: the documents, validated here first for errors in the operator's
+// own terms, then sent whole to the agent, which validates them against the cluster's and puts
+// them in etcd for every host (docs/multihost.md, "Cluster policy").
+int policyApplyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  po::options_description options("bulkhead policy apply PATH... [--socket PATH]");
+  options.add_options()("path", po::value<std::vector<std::string>>(),
+                        "policy files or directories (*.yaml, *.yml)");
+  po::positional_options_description positional;
+  positional.add("path", -1);
+  const auto parsed = parse(args, options, positional, out, err, "policy apply");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  if (!parsed.vm.count("path")) {
+    err << "bulkhead policy apply: give the policy files or directories to apply\n";
+    return ExitUsage;
+  }
+  std::vector<std::string> files;
+  for (const auto& path : parsed.vm["path"].as<std::vector<std::string>>()) {
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec)) {
+      std::vector<std::string> inside;
+      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
+        const auto extension = entry.path().extension();
+        if (entry.is_regular_file() && (extension == ".yaml" || extension == ".yml")) {
+          inside.push_back(entry.path().string());
+        }
+      }
+      std::sort(inside.begin(), inside.end());
+      files.insert(files.end(), inside.begin(), inside.end());
+    } else {
+      files.push_back(path);
+    }
+  }
+  const dpi::NdpiProtocolCatalog catalog;
+  const auto checked = rules::loadPolicies(files, catalog);
+  for (const auto& error : checked.errors) {
+    err << text::escapeBytes(rules::format(error), text::Escape::InvalidUtf8AndControls) << "\n";
+  }
+  if (!checked.ok()) {
+    return checked.ioFailure ? ExitUsage : ExitInvalid;
+  }
+  nlohmann::json request{{"command", "policy-apply"}, {"files", nlohmann::json::array()}};
+  for (const auto& file : files) {
+    std::ifstream in(file, std::ios::binary);
+    std::ostringstream text;
+    text << in.rdbuf();
+    request["files"].push_back({{"name", file}, {"text", text.str()}});
+  }
+  if (request.dump().size() > text::ApiRequestLimits.maxBytes) {
+    err << "bulkhead policy apply: the documents are larger than one request may be ("
+        << text::ApiRequestLimits.maxBytes << " bytes); apply them in parts\n";
+    return ExitInvalid;
+  }
+  const auto reply = call(parsed.vm, request, err, "policy apply");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  std::string names;
+  for (const auto& name : reply.value("policies", nlohmann::json::array())) {
+    names += (names.empty() ? "" : ", ") + (name.is_string() ? name.get<std::string>() : "?");
+  }
+  return finish(reply, parsed.vm, out, err, "policy apply",
+                "applied to the cluster at revision " +
+                    std::to_string(reply.value("revision", int64_t{0})) + ": " + names);
+}
+
+int policyDeleteCommand(const std::vector<std::string>& args, std::ostream& out,
+                        std::ostream& err) {
+  po::options_description options("bulkhead policy delete NAME [--socket PATH]");
+  options.add_options()("name", po::value<std::string>(), "the policy's name");
+  po::positional_options_description positional;
+  positional.add("name", 1);
+  const auto parsed = parse(args, options, positional, out, err, "policy delete");
+  if (parsed.exitCode >= 0) {
+    return parsed.exitCode;
+  }
+  if (!parsed.vm.count("name")) {
+    err << "bulkhead policy delete: give the name of the cluster policy to delete\n";
+    return ExitUsage;
+  }
+  const std::string name = parsed.vm["name"].as<std::string>();
+  const auto reply =
+      call(parsed.vm, {{"command", "policy-delete"}, {"name", name}}, err, "policy delete");
+  if (reply.is_null()) {
+    return ExitUsage;
+  }
+  return finish(reply, parsed.vm, out, err, "policy delete",
+                "deleted from the cluster at revision " +
+                    std::to_string(reply.value("revision", int64_t{0})) + ": " + name);
 }
 
 int endpointCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {

@@ -17,6 +17,8 @@ int protocolsCommand(const std::vector<std::string>& args, std::ostream& out, st
 int simulateCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int statusCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int reloadCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int policyApplyCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+int policyDeleteCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 int policyConvertCommand(const std::vector<std::string>& args, std::ostream& out,
                          std::ostream& err);
 int suggestCommand(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);

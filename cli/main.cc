@@ -24,6 +24,8 @@ struct Command {
 constexpr Command Commands[] = {
     {"policy", "check", policyCheckCommand},
     {"policy", "reload", reloadCommand},
+    {"policy", "apply", policyApplyCommand},
+    {"policy", "delete", policyDeleteCommand},
     {"policy", "show", policyShowCommand},
     {"policy", "explain", explainCommand},
     {"policy", "suggest", suggestCommand},
@@ -51,6 +53,8 @@ Usage:
                                      run a capture through the pipeline and report each flow's verdict
   bulkhead status [--json]           the running agent: endpoints, counters, policy generation
   bulkhead policy reload             make the agent load its policy again (kept if invalid)
+  bulkhead policy apply PATH...      store policy documents in the cluster (kvstore) for every host
+  bulkhead policy delete NAME        remove a policy document from the cluster
   bulkhead policy show               the policy in force: generation, sha256, files, rules
   bulkhead policy explain --from ENDPOINT --to ENDPOINT --port P [--l4 UDP] [--protocol NAME] [--host NAME]
                          [--policy PATH [--endpoints FILE]]

@@ -142,6 +142,12 @@ class Agent {
   // The believed remote endpoints' identities for the policy, their addresses for the workers.
   void addRemote(rules::IdentityList& identities, dataplane::ForwardingState& state);
   std::optional<EndpointInfo> remoteInfo(const rules::IpAddress& ip) const;
+  // `bulkhead policy apply` and `delete`: the cluster's policy documents.
+  nlohmann::json applyClusterPolicy(const nlohmann::json& request);
+  nlohmann::json deleteClusterPolicy(const nlohmann::json& request);
+  // The cluster's documents changed: loaded with the files, or refused (the policy in force
+  // stays).
+  void reloadClusterPolicy();
 
   // agent_metrics.cc: the Prometheus exposition (docs/metrics.md).
   bool openMetrics(std::string* error);

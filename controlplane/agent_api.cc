@@ -378,6 +378,12 @@ nlohmann::json Agent::handle(const nlohmann::json& request) {
             {"paths", policy_->paths()},
             {"files", policy_->policies().sources}};
   }
+  if (command == "policy-apply") {
+    return applyClusterPolicy(request);
+  }
+  if (command == "policy-delete") {
+    return deleteClusterPolicy(request);
+  }
   if (command == "attach") {
     const nlohmann::json raw = request.value("endpoint", nlohmann::json());
     api::EndpointRequest endpoint;

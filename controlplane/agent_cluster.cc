@@ -8,6 +8,9 @@
 #include <cctype>
 
 #include "controlplane/agent.h"
+#include "controlplane/cluster_policy.h"
+#include "controlplane/policy_watcher.h"
+#include "text/untrusted_json.h"
 
 namespace bulkhead::controlplane {
 
@@ -37,7 +40,90 @@ bool Agent::openCluster(std::string* error) {
   cluster_ = std::make_unique<ClusterMember>(config_.kvstore, host);
   spdlog::info("kvstore: host {} in {} at {}", host, config_.kvstore.prefix,
                fmt::join(config_.kvstore.etcd.endpoints, ", "));
+  // The first policy in force has the cluster's documents when the store answers now; when it
+  // does not, they apply as soon as it does.
+  std::string storeError;
+  if (auto documents = cluster_->readPolicies(&storeError)) {
+    if (!documents->empty()) {
+      policy_->setClusterDocuments(std::move(*documents));
+      std::vector<std::string> errors;
+      if (!policy_->load(&errors)) {
+        *error = "kvstore: the cluster's policy documents do not load with the local files: " +
+                 (errors.empty() ? std::string("?") : errors.front());
+        return false;
+      }
+    }
+  } else {
+    spdlog::warn("kvstore: {}; starting with the local policy files only", storeError);
+  }
   return true;
+}
+
+void Agent::reloadClusterPolicy() {
+  std::vector<rules::PolicyText> previous = policy_->clusterDocuments();
+  policy_->setClusterDocuments(cluster_->policies());
+  // The trigger names what every host applies: the same revision, the same documents' digest.
+  const nlohmann::json reply =
+      reloadPolicy("kvstore revision " + std::to_string(cluster_->policyRevision()) +
+                   " documents sha256 " + policyDigest({}, policy_->clusterDocuments()));
+  if (!reply.value("ok", false)) {
+    policy_->setClusterDocuments(std::move(previous));  // what is in force, kept
+  }
+}
+
+nlohmann::json Agent::applyClusterPolicy(const nlohmann::json& request) {
+  if (!cluster_) {
+    return {{"ok", false},
+            {"error", "this agent has no kvstore (docs/multihost.md): its policy is its files"}};
+  }
+  const auto* files = text::arrayMember(request, "files");
+  if (files == nullptr) {
+    return {{"ok", false}, {"error", "policy-apply needs 'files': [{name, text}]"}};
+  }
+  std::vector<rules::PolicyText> texts;
+  for (const auto& file : *files) {
+    const std::string name = text::stringMember(file, "name");
+    const auto* content = text::member(file, "text");
+    if (name.empty() || content == nullptr || !content->is_string()) {
+      return {{"ok", false}, {"error", "each of 'files' is {name, text}, both strings"}};
+    }
+    texts.push_back({name, content->get<std::string>()});
+  }
+  std::vector<std::string> errors;
+  const auto documents = documentsToApply(texts, policy_->paths(), policy_->clusterDocuments(),
+                                          config_.kvstore.prefix, *catalog_, &errors);
+  if (!documents) {
+    return {{"ok", false}, {"error", "policy refused; nothing was applied"}, {"errors", errors}};
+  }
+  std::string storeError;
+  const auto revision = cluster_->putPolicies(*documents, &storeError);
+  if (!revision) {
+    return {{"ok", false}, {"error", "kvstore: " + storeError}};
+  }
+  nlohmann::json names = nlohmann::json::array();
+  for (const auto& document : *documents) {
+    names.push_back(document.name);
+  }
+  audit_->clusterPolicy("apply", names, *revision);
+  return {{"ok", true}, {"policies", names}, {"revision", *revision}};
+}
+
+nlohmann::json Agent::deleteClusterPolicy(const nlohmann::json& request) {
+  if (!cluster_) {
+    return {{"ok", false},
+            {"error", "this agent has no kvstore (docs/multihost.md): its policy is its files"}};
+  }
+  const std::string name = text::stringMember(request, "name");
+  if (!rules::validPolicyName(name)) {
+    return {{"ok", false}, {"error", "policy-delete needs the 'name' of a policy"}};
+  }
+  std::string storeError;
+  const auto revision = cluster_->deletePolicy(name, &storeError);
+  if (!revision) {
+    return {{"ok", false}, {"error", storeError}};
+  }
+  audit_->clusterPolicy("delete", nlohmann::json::array({name}), *revision);
+  return {{"ok", true}, {"policies", nlohmann::json::array({name})}, {"revision", *revision}};
 }
 
 void Agent::syncCluster() {
@@ -75,6 +161,9 @@ void Agent::applyCluster() {
       identitiesChanged_ = true;
       dirty_ = true;
     }
+  }
+  if (update.policiesChanged) {
+    reloadClusterPolicy();
   }
   if (update.remoteChanged) {
     remote_ = cluster_->remoteEndpoints();

@@ -80,6 +80,12 @@ void AuditLog::endpointDetached(const std::string& name, const std::string& why)
   write({{"event", "endpoint-detached"}, {"endpoint", name}, {"reason", why}});
 }
 
+void AuditLog::clusterPolicy(const std::string& verb, const nlohmann::json& names,
+                             int64_t revision) {
+  spdlog::info("audit: cluster policy {} {} at revision {}", verb, names.dump(), revision);
+  write({{"event", "cluster-policy-" + verb}, {"policies", names}, {"revision", revision}});
+}
+
 bool AuditLog::reopen(std::string* error) {
   return !sink_ || sink_->reopen(error);
 }

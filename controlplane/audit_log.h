@@ -27,6 +27,9 @@ class AuditLog {
   void endpointAttached(const std::string& name, uint64_t identity, const std::string& source,
                         const std::string& interface);
   void endpointDetached(const std::string& name, const std::string& why);
+  // `bulkhead policy apply` / `delete` through this agent: the documents and the store's
+  // revision after the change (every agent then logs policy-applied for it).
+  void clusterPolicy(const std::string& verb, const nlohmann::json& names, int64_t revision);
 
   bool reopen(std::string* error);
   // What `bulkhead status` shows; "" without a sink.

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 
+#include "controlplane/policy_watcher.h"
+
 namespace bulkhead::controlplane {
 namespace {
 
@@ -100,7 +102,58 @@ ClusterMember::Update ClusterMember::take() {
   answers_.clear();
   update.remoteChanged = remoteChanged_;
   remoteChanged_ = false;
+  update.policiesChanged = policiesChanged_;
+  policiesChanged_ = false;
   return update;
+}
+
+std::vector<rules::PolicyText> ClusterMember::policies() const {
+  const std::lock_guard lock(mutex_);
+  return policies_;
+}
+
+int64_t ClusterMember::policyRevision() const {
+  const std::lock_guard lock(mutex_);
+  return policyRevision_;
+}
+
+std::optional<std::vector<rules::PolicyText>> ClusterMember::readPolicies(
+    std::string* error) const {
+  const auto range = store_.get(config_.prefix + "/policies/", error, true);
+  if (!range) {
+    return std::nullopt;
+  }
+  kvstore::DirectoryView view(config_.prefix, host_, {});
+  for (const auto& kv : range->kvs) {
+    view.apply(kv.key, kv.value, false);
+  }
+  return view.policies();
+}
+
+std::optional<int64_t> ClusterMember::putPolicies(const std::vector<rules::PolicyText>& documents,
+                                                  std::string* error) {
+  std::vector<kvstore::EtcdClient::Operation> puts;
+  for (const auto& document : documents) {
+    puts.push_back({kvstore::EtcdClient::Operation::Kind::Put,
+                    kvstore::policyKey(config_.prefix, document.name), document.text, 0, ""});
+  }
+  const auto result = store_.txn({}, puts, {}, error);
+  return result ? std::optional(result->revision) : std::nullopt;
+}
+
+std::optional<int64_t> ClusterMember::deletePolicy(const std::string& name, std::string* error) {
+  const std::string key = kvstore::policyKey(config_.prefix, name);
+  const auto result =
+      store_.txn({{key, kvstore::EtcdClient::Compare::Target::Version, 0, "", ""}}, {},
+                 {{kvstore::EtcdClient::Operation::Kind::Delete, key, "", 0, ""}}, error);
+  if (!result) {
+    return std::nullopt;
+  }
+  if (result->succeeded) {  // the key had version 0: it was not there
+    *error = "the cluster has no policy named " + name;
+    return std::nullopt;
+  }
+  return result->revision;
 }
 
 std::vector<kvstore::RemoteEndpoint> ClusterMember::remoteEndpoints() const {
@@ -129,6 +182,10 @@ nlohmann::json ClusterMember::status() const {
                      {"hosts", hosts_},
                      {"remoteEndpoints", remote_.size()},
                      {"pendingIdentities", wanted_.size()},
+                     {"policies", policies_.size()},
+                     {"policyRevision", policyRevision_},
+                     // The same on every host that read the same documents.
+                     {"policySha256", policyDigest({}, policies_)},
                      {"errors", errors_}};
   // The directory is as old as its last complete read while no watch keeps it current.
   out["cacheAgeSeconds"] =
@@ -270,9 +327,16 @@ void ClusterMember::runSession() {
 
 void ClusterMember::runDirectory() {
   kvstore::DirectoryView view(config_.prefix, host_, config_.subnets);
-  const auto share = [&] {
+  const auto share = [&](int64_t revision) {
     auto accepted = view.accepted();
+    auto policies = view.policies();
     const std::lock_guard lock(mutex_);
+    if (policies != policies_) {
+      policies_ = std::move(policies);
+      policyRevision_ = revision;
+      policiesChanged_ = true;
+      notify();
+    }
     if (accepted.endpoints != remote_) {
       remote_ = std::move(accepted.endpoints);
       remoteChanged_ = true;
@@ -300,7 +364,7 @@ void ClusterMember::runDirectory() {
       for (const auto& kv : everything->kvs) {
         view.apply(kv.key, kv.value, false);
       }
-      share();
+      share(everything->revision);
       {
         const std::lock_guard lock(mutex_);
         directoryReadMs_ = monotonicMs();
@@ -308,11 +372,11 @@ void ClusterMember::runDirectory() {
       }
       store_.watch(
           config_.prefix + "/", everything->revision + 1,
-          [&](const std::vector<kvstore::EtcdClient::WatchEvent>& events, int64_t) {
+          [&](const std::vector<kvstore::EtcdClient::WatchEvent>& events, int64_t revision) {
             for (const auto& event : events) {
               view.apply(event.kv.key, event.kv.value, event.deleted);
             }
-            share();
+            share(revision);
           },
           stopRequested, &error);
     }

@@ -39,11 +39,26 @@ class ClusterMember {
   struct Update {
     std::vector<std::pair<rules::Labels, rules::IdentityId>> identities;
     bool remoteChanged = false;
+    bool policiesChanged = false;
   };
   int fd() const { return eventFd_; }
   Update take();
   // The other hosts' endpoints this host believes now.
   std::vector<kvstore::RemoteEndpoint> remoteEndpoints() const;
+  // The cluster's policy documents as last read, and the store's revision then.
+  std::vector<rules::PolicyText> policies() const;
+  int64_t policyRevision() const;
+
+  // The cluster's policy documents read now, on the calling thread: for the start, so that the
+  // first policy in force has them. nullopt with `error` when the store does not answer.
+  std::optional<std::vector<rules::PolicyText>> readPolicies(std::string* error) const;
+
+  // `bulkhead policy apply` and `delete`, on the calling thread (bounded by the store's
+  // timeout): every document put, or none, in one transaction; the store's revision after it.
+  std::optional<int64_t> putPolicies(const std::vector<rules::PolicyText>& documents,
+                                     std::string* error);
+  // nullopt with `error` when there is no such document.
+  std::optional<int64_t> deletePolicy(const std::string& name, std::string* error);
 
   // For `bulkhead status` and the metrics.
   nlohmann::json status() const;
@@ -74,6 +89,9 @@ class ClusterMember {
   std::vector<std::string> refused_;
   std::vector<std::string> hosts_;
   bool remoteChanged_ = false;
+  std::vector<rules::PolicyText> policies_;
+  int64_t policyRevision_ = 0;
+  bool policiesChanged_ = false;
   bool connected_ = false;
   std::string lastError_;
   uint64_t errors_ = 0;

@@ -11,12 +11,12 @@
 namespace bulkhead::controlplane {
 
 bool PolicyManager::load(std::vector<std::string>* errors) {
-  if (paths_.empty()) {
+  if (paths_.empty() && cluster_.empty()) {
     errors->push_back("no policy configured (set 'policy' in the configuration or --policy)");
     ++loadsRejected_;
     return false;
   }
-  auto loaded = rules::loadPolicies(paths_, catalog_);
+  auto loaded = rules::loadPolicies(paths_, cluster_, catalog_);
   for (const auto& error : loaded.errors) {
     errors->push_back(rules::format(error));
   }
@@ -28,7 +28,7 @@ bool PolicyManager::load(std::vector<std::string>* errors) {
     spdlog::warn("policy: {}", rules::format(warning));
   }
   policies_ = std::move(loaded.set);
-  sha256_ = policyDigest(policies_.sources);
+  sha256_ = policyDigest(policies_.sources, cluster_);
   stale_ = true;
   ++loadsApplied_;
   return true;

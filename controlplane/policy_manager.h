@@ -7,6 +7,7 @@
 #include "metrics/histogram.h"
 #include "rules/identity.h"
 #include "rules/policy.h"
+#include "rules/policy_loader.h"
 #include "rules/policy_snapshot.h"
 #include "rules/protocol_catalog.h"
 
@@ -21,9 +22,15 @@ class PolicyManager {
   PolicyManager(std::vector<std::string> paths, const rules::ProtocolCatalog& catalog)
       : paths_(std::move(paths)), catalog_(catalog) {}
 
-  // Validates the files; on success they are the policy in force and the next snapshot() is
-  // compiled from them. Errors are `file:line:col: message` lines; warnings are logged.
+  // Validates the files (and the cluster's documents); on success they are the policy in force
+  // and the next snapshot() is compiled from them. Errors are `file:line:col: message` lines;
+  // warnings are logged.
   bool load(std::vector<std::string>* errors);
+  // The cluster's documents (docs/multihost.md), loaded with the files from the next load().
+  void setClusterDocuments(std::vector<rules::PolicyText> documents) {
+    cluster_ = std::move(documents);
+  }
+  const std::vector<rules::PolicyText>& clusterDocuments() const { return cluster_; }
 
   // The snapshot for `identities`; `identitiesChanged` says the list differs from the last call.
   rules::PolicySnapshotPtr snapshot(const rules::IdentityList& identities, bool identitiesChanged);
@@ -45,6 +52,7 @@ class PolicyManager {
 
  private:
   std::vector<std::string> paths_;
+  std::vector<rules::PolicyText> cluster_;
   const rules::ProtocolCatalog& catalog_;
   rules::PolicySet policies_;
   std::string sha256_;

@@ -81,14 +81,27 @@ bool PolicyWatcher::poll(uint64_t nowMs) {
 }
 
 std::string policyDigest(const std::vector<std::string>& files) {
+  return policyDigest(files, {});
+}
+
+std::string policyDigest(const std::vector<std::string>& files,
+                         const std::vector<rules::PolicyText>& texts) {
   text::Sha256 digest;
-  for (const auto& file : files) {
-    std::ifstream in(file, std::ios::binary);
-    const std::string content((std::istreambuf_iterator<char>(in)),
-                              std::istreambuf_iterator<char>());
-    // Length-prefixed so that moving text between files changes the digest.
-    digest.update(file + "\n" + std::to_string(content.size()) + "\n");
+  // Length-prefixed so that moving text between files changes the digest.
+  const auto add = [&](const std::string& name, const std::string& content) {
+    digest.update(name + "\n" + std::to_string(content.size()) + "\n");
     digest.update(content);
+  };
+  for (const auto& file : files) {
+    if (std::any_of(texts.begin(), texts.end(),
+                    [&](const rules::PolicyText& text) { return text.name == file; })) {
+      continue;  // a source that is no file: its text is added below
+    }
+    std::ifstream in(file, std::ios::binary);
+    add(file, std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  }
+  for (const auto& text : texts) {
+    add(text.name, text.text);
   }
   return digest.hex();
 }

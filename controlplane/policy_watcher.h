@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "rules/policy_loader.h"
+
 namespace bulkhead::controlplane {
 
 // Watches the policy files and directories with inotify so that an edit on disk is applied
@@ -38,5 +40,8 @@ class PolicyWatcher {
 // SHA-256 (hex) of the policy set as loaded: every file's path and content in load order. The
 // audit trail names the exact policy in force with it.
 std::string policyDigest(const std::vector<std::string>& files);
+// The same over the files and then documents kept elsewhere (the cluster's), by name and text.
+std::string policyDigest(const std::vector<std::string>& files,
+                         const std::vector<rules::PolicyText>& texts);
 
 }  // namespace bulkhead::controlplane

@@ -107,10 +107,23 @@ DirectoryView::DirectoryView(std::string prefix, std::string self,
                              std::vector<rules::Cidr> ownSubnets)
     : prefix_(std::move(prefix)), self_(std::move(self)), ownSubnets_(std::move(ownSubnets)) {}
 
+std::string policyKey(const std::string& prefix, const std::string& name) {
+  return prefix + "/policies/" + name;
+}
+
 void DirectoryView::clear() {
   hosts_.clear();
   endpoints_.clear();
   identities_.clear();
+  policies_.clear();
+}
+
+std::vector<rules::PolicyText> DirectoryView::policies() const {
+  std::vector<rules::PolicyText> out;
+  for (const auto& [key, text] : policies_) {
+    out.push_back({"etcd:" + key, text});
+  }
+  return out;
 }
 
 void DirectoryView::apply(const std::string& key, const std::string& value, bool deleted) {
@@ -132,6 +145,14 @@ void DirectoryView::apply(const std::string& key, const std::string& value, bool
     } else {
       const auto object = parseObject(value);
       identities_[*id] = object ? readLabels(*object) : std::nullopt;
+    }
+    return;
+  }
+  if (leaf(key, prefix_ + "/policies/")) {
+    if (deleted) {
+      policies_.erase(key);
+    } else {
+      policies_[key] = value;
     }
     return;
   }

@@ -7,6 +7,7 @@
 
 #include "rules/cidr.h"
 #include "rules/identity.h"
+#include "rules/policy_loader.h"
 
 namespace bulkhead::kvstore {
 
@@ -15,6 +16,7 @@ namespace bulkhead::kvstore {
 //
 //   <prefix>/hosts/<host>              {"subnets": ["10.1.0.0/24"]}
 //   <prefix>/endpoints/<host>/<name>   {"identity": 300, "labels": {...}, "ips": ["10.1.0.5"]}
+//   <prefix>/policies/<name>           one policy document (YAML), for every host
 //
 // A remote endpoint is believed only while its host is (its hosts/ key, under its lease, is
 // there), only for addresses inside the subnets that host published and outside this host's
@@ -43,6 +45,7 @@ struct RemoteEndpoint {
 std::string hostKey(const std::string& prefix, const std::string& host);
 std::string endpointKey(const std::string& prefix, const std::string& host,
                         const std::string& name);
+std::string policyKey(const std::string& prefix, const std::string& name);
 std::string encodeHost(const HostEntry& entry);
 std::string encodeEndpoint(const PublishedEndpoint& endpoint);
 // nullopt when the value is not such an entry (store values are hostile like any input).
@@ -67,6 +70,9 @@ class DirectoryView {
   };
   Accepted accepted() const;
   std::vector<std::string> hosts() const;  // the live hosts, this one included
+  // The cluster's policy documents (<prefix>/policies/<name>, put by `bulkhead policy apply`),
+  // by name, each named "etcd:<key>" for diagnostics and the policy's sources.
+  std::vector<rules::PolicyText> policies() const;
 
  private:
   std::string prefix_;
@@ -76,6 +82,7 @@ class DirectoryView {
   // by host, then name; nullopt: unreadable
   std::map<std::string, std::map<std::string, std::optional<PublishedEndpoint>>> endpoints_;
   std::map<rules::IdentityId, std::optional<rules::Labels>> identities_;
+  std::map<std::string, std::string> policies_;  // by key
 };
 
 }  // namespace bulkhead::kvstore

@@ -770,6 +770,12 @@ void loadFile(const std::string& path, const ProtocolCatalog& catalog, NameRegis
 
 PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
                               const ProtocolCatalog& catalog) {
+  return loadPolicies(paths, {}, catalog);
+}
+
+PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
+                              const std::vector<PolicyText>& texts,
+                              const ProtocolCatalog& catalog) {
   PolicyLoadResult result;
   NameRegistry names;
   for (const auto& path : paths) {
@@ -800,6 +806,9 @@ PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
       result.errors.push_back({{path, 0, 0}, "no such file or directory"});
       result.ioFailure = true;
     }
+  }
+  for (const auto& text : texts) {
+    loadText(text.text, text.name, catalog, names, result);
   }
   return result;
 }

@@ -28,6 +28,19 @@ struct PolicyLoadResult {
 // name order. I/O problems (missing file, unreadable directory) are diagnostics at line 0.
 PolicyLoadResult loadPolicies(const std::vector<std::string>& paths, const ProtocolCatalog& catalog);
 
+// Documents kept elsewhere than in files (the cluster's, in etcd: docs/multihost.md), each with
+// the name diagnostics and the policy's sources give it ("etcd:/bulkhead/policies/web").
+struct PolicyText {
+  std::string name;
+  std::string text;
+  bool operator==(const PolicyText&) const = default;
+};
+
+// The files' documents and then `texts`', as one set: a name given twice is an error wherever
+// the two are.
+PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
+                              const std::vector<PolicyText>& texts, const ProtocolCatalog& catalog);
+
 // Loads documents from text; `fileName` is only used in diagnostics.
 PolicyLoadResult loadPolicyText(std::string_view text, const std::string& fileName,
                                 const ProtocolCatalog& catalog);

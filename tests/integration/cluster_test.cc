@@ -282,5 +282,60 @@ TEST_F(ClusterTest, AKilledHostsEndpointsVanishAfterItsLease) {
   EXPECT_EQ(kvstore(*agentB_)["hosts"], json::array({"host-b"}));
 }
 
+// #14 item 3: a policy applied through host A's agent is in force on both hosts at one
+// revision with one digest; what does not validate -- alone, or beside a host's own files -- is
+// refused whole; a deleted document leaves both hosts.
+TEST_F(ClusterTest, APolicyAppliedThroughOneHostIsInForceOnBoth) {
+  ASSERT_NO_FATAL_FAILURE(startCluster(1));
+  ASSERT_EQ(toApi(*db_, 2), 0);
+  const std::string dbToApi = labA_->dir().write("db-to-api.yaml", R"(apiVersion: bulkhead.io/v1
+kind: SegmentationPolicy
+metadata: {name: db-to-api}
+spec:
+  endpointSelector: {matchLabels: {app: api}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: db}}]
+      toPorts: [{ports: [{port: 8080, protocol: TCP}]}]
+)");
+  const auto applied = agentA_->cli({"policy", "apply", dbToApi});
+  ASSERT_EQ(applied.exitCode, 0) << applied.err << agentA_->log();
+  EXPECT_NE(applied.out.find("db-to-api"), std::string::npos) << applied.out;
+  EXPECT_TRUE(testing::waitFor([&] { return toApi(*db_, 1) == 200; }, 15)) << agentB_->log();
+  ASSERT_TRUE(testing::waitFor(
+      [&] { return kvstore(*agentA_)["policySha256"] == kvstore(*agentB_)["policySha256"]; }, 10));
+  EXPECT_EQ(kvstore(*agentA_)["policies"], 1);
+  EXPECT_EQ(kvstore(*agentA_)["policyRevision"], kvstore(*agentB_)["policyRevision"]);
+  EXPECT_NE(agentB_->log().find("documents sha256 " +
+                                kvstore(*agentB_)["policySha256"].get<std::string>()),
+            std::string::npos)
+      << "the audit line names what was applied";
+
+  // Refused whole: an invalid document (where it is wrong), and one whose name a host's own
+  // files already use.
+  const std::string broken = labA_->dir().write(
+      "broken.yaml",
+      "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: b}\n"
+      "spec:\n  endpointSelector: {}\n  ingres: []\n");
+  const auto refused = agentA_->cli({"policy", "apply", broken});
+  EXPECT_EQ(refused.exitCode, 1);
+  EXPECT_NE(refused.err.find(broken + ":6:3"), std::string::npos) << refused.err;
+  const std::string clash = labA_->dir().write(
+      "clash.yaml",
+      "apiVersion: bulkhead.io/v1\nkind: SegmentationPolicy\nmetadata: {name: api}\n"
+      "spec:\n  endpointSelector: {matchLabels: {app: db}}\n  ingress: []\n");
+  const auto clashed = agentA_->cli({"policy", "apply", clash});
+  EXPECT_EQ(clashed.exitCode, 1);
+  EXPECT_NE(clashed.err.find("duplicate policy name 'api'"), std::string::npos) << clashed.err;
+  EXPECT_EQ(kvstore(*agentA_)["policies"], 1) << "nothing of either was applied";
+
+  const auto deleted = agentB_->cli({"policy", "delete", "db-to-api"});
+  ASSERT_EQ(deleted.exitCode, 0) << deleted.err;
+  EXPECT_TRUE(testing::waitFor([&] { return toApi(*db_, 1) == 0; }, 15));
+  EXPECT_TRUE(testing::waitFor([&] { return kvstore(*agentA_)["policies"] == 0; }, 10));
+  const auto again = agentB_->cli({"policy", "delete", "db-to-api"});
+  EXPECT_EQ(again.exitCode, 1);
+  EXPECT_NE(again.err.find("has no policy named db-to-api"), std::string::npos) << again.err;
+}
+
 }  // namespace
 }  // namespace bulkhead
