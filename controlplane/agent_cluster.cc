@@ -131,7 +131,11 @@ void Agent::syncCluster() {
     return;
   }
   std::vector<kvstore::PublishedEndpoint> published;
+  std::set<rules::Labels> inUse;
   for (const auto& endpoint : registry_->endpoints()) {
+    if (!endpoint.labelsPending) {
+      inUse.insert(endpoint.labels);
+    }
     // Asked once per label set; a new lease asks again by itself (ClusterMember).
     if (!endpoint.labelsPending && clusterAsked_.insert(endpoint.labels).second) {
       cluster_->request(endpoint.labels);
@@ -152,6 +156,18 @@ void Agent::syncCluster() {
     }
   }
   cluster_->publish(std::move(published));
+  // Label sets no endpoint here has any more: this host's reference to their numbers goes.
+  for (auto it = clusterAsked_.begin(); it != clusterAsked_.end();) {
+    if (inUse.count(*it)) {
+      ++it;
+      continue;
+    }
+    cluster_->release(*it);
+    if (registry_->identities().forget(*it)) {
+      identitiesChanged_ = true;
+    }
+    it = clusterAsked_.erase(it);
+  }
 }
 
 void Agent::applyCluster() {

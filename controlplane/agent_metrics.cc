@@ -145,6 +145,9 @@ std::string Agent::metricsText() {
     out.counter("bulkhead_kvstore_errors_total",
                 "Requests to etcd that failed (no member answered, or an error).");
     out.sample(cluster_->storeErrors());
+    out.histogram("bulkhead_kvstore_request_seconds",
+                  "Requests to etcd by how long they took, failing over included (not watches).");
+    out.sample(cluster_->storeSeconds());
     out.gauge("bulkhead_kvstore_remote_endpoints",
               "Endpoints of other hosts this host believes (docs/multihost.md).");
     out.sample(uint64_t{remote_.size()});

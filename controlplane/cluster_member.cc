@@ -21,6 +21,8 @@ uint64_t monotonicMs() {
 // After a failure the store is asked again this often: soon enough to notice it is back,
 // seldom enough not to flood a member that is struggling.
 constexpr auto RetryInterval = std::chrono::seconds(1);
+// How often a host sweeps the numbers nobody refers to.
+constexpr uint64_t SweepIntervalMs = 60000;
 
 }  // namespace
 
@@ -30,6 +32,10 @@ ClusterMember::ClusterMember(const KvstoreConfig& config, std::string host)
       store_(config.etcd),
       eventFd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       sinceMs_(monotonicMs()) {
+  store_.setObserver([this](double seconds, bool) {
+    const std::lock_guard lock(mutex_);
+    storeSeconds_.observe(seconds);
+  });
   session_ = std::thread([this] { runSession(); });
   directory_ = std::thread([this] { runDirectory(); });
 }
@@ -72,9 +78,24 @@ void ClusterMember::noteStore(bool ok, const std::string& error) {
 void ClusterMember::request(const rules::Labels& labels) {
   {
     const std::lock_guard lock(mutex_);
+    unused_.erase(labels);
     wanted_.insert(labels);
   }
   wake_.notify_all();
+}
+
+void ClusterMember::release(const rules::Labels& labels) {
+  {
+    const std::lock_guard lock(mutex_);
+    wanted_.erase(labels);
+    unused_.insert(labels);
+  }
+  wake_.notify_all();
+}
+
+metrics::Histogram ClusterMember::storeSeconds() const {
+  const std::lock_guard lock(mutex_);
+  return storeSeconds_;
 }
 
 void ClusterMember::publish(std::vector<kvstore::PublishedEndpoint> endpoints) {
@@ -208,6 +229,7 @@ void ClusterMember::runSession() {
   std::set<rules::Labels> numbered;  // referred to under the current lease
   const uint64_t renewEveryMs = config_.leaseSeconds * 1000ull / 3;
   uint64_t renewAtMs = 0;
+  uint64_t sweepAtMs = monotonicMs() + SweepIntervalMs;
   int64_t lease = 0;
   std::unique_lock lock(mutex_);
   while (!stop_) {
@@ -248,11 +270,13 @@ void ClusterMember::runSession() {
     }
 
     std::vector<rules::Labels> wanted;
+    std::vector<rules::Labels> unused;
     std::map<std::string, kvstore::PublishedEndpoint> desired;
     bool publishDirty = false;
     {
       const std::lock_guard relock(mutex_);
       wanted.assign(wanted_.begin(), wanted_.end());
+      unused.assign(unused_.begin(), unused_.end());
       publishDirty = publishDirty_;
       if (publishDirty) {
         desired = desired_;
@@ -296,7 +320,40 @@ void ClusterMember::runSession() {
       }
     }
 
+    // After the endpoints went from the directory: the numbers they had, when nothing here
+    // uses them any more.
+    std::vector<rules::Labels> released;
+    for (const auto& labels : unused) {
+      if (!ok || lease == 0) {
+        break;
+      }
+      const auto id = identities.cachedNumber(labels);
+      if (id && !identities.release(*id, &error)) {
+        ok = false;
+        break;
+      }
+      numbered.erase(labels);
+      released.push_back(labels);
+    }
+    // Numbers whose hosts died with their references: any host may remove them, and every one
+    // tries now and then (a transaction makes two at once harmless).
+    if (ok && lease != 0 && now >= sweepAtMs) {
+      sweepAtMs = now + SweepIntervalMs;
+      if (const auto swept = identities.sweep(&error)) {
+        if (*swept > 0) {
+          spdlog::info("kvstore: {} identity numbers no host refers to removed", *swept);
+        }
+      } else {
+        ok = false;
+      }
+    }
+
     lock.lock();
+    for (const auto& labels : released) {
+      if (!wanted_.count(labels)) {
+        unused_.erase(labels);
+      }
+    }
     for (const auto& [labels, id] : answers) {
       wanted_.erase(labels);
     }
@@ -314,7 +371,8 @@ void ClusterMember::runSession() {
     }
     const auto untilRenew =
         std::chrono::milliseconds(renewAtMs > monotonicMs() ? renewAtMs - monotonicMs() : 0);
-    wake_.wait_for(lock, untilRenew, [&] { return stop_ || !wanted_.empty() || publishDirty_; });
+    wake_.wait_for(lock, untilRenew,
+                   [&] { return stop_ || !wanted_.empty() || !unused_.empty() || publishDirty_; });
   }
   lease_ = 0;
   lock.unlock();

@@ -15,6 +15,7 @@
 #include "kvstore/cluster_identities.h"
 #include "kvstore/endpoint_directory.h"
 #include "kvstore/etcd_client.h"
+#include "metrics/histogram.h"
 
 namespace bulkhead::controlplane {
 
@@ -33,6 +34,9 @@ class ClusterMember {
 
   // The cluster's number for `labels`, when the store gives it (take()).
   void request(const rules::Labels& labels);
+  // No endpoint here has `labels` any more: this host's reference to its number goes (and the
+  // number with it when no host refers to it).
+  void release(const rules::Labels& labels);
   // Everything this host publishes of its endpoints, replacing what it published before.
   void publish(std::vector<kvstore::PublishedEndpoint> endpoints);
 
@@ -64,6 +68,8 @@ class ClusterMember {
   nlohmann::json status() const;
   bool connected() const;
   uint64_t storeErrors() const;
+  // How long each request to etcd took (seconds), answered or not.
+  metrics::Histogram storeSeconds() const;
   const std::string& host() const { return host_; }
 
  private:
@@ -82,6 +88,7 @@ class ClusterMember {
   std::condition_variable wake_;
   bool stop_ = false;
   std::set<rules::Labels> wanted_;  // label sets still to be numbered
+  std::set<rules::Labels> unused_;  // label sets whose reference is to go
   std::vector<std::pair<rules::Labels, rules::IdentityId>> answers_;
   std::map<std::string, kvstore::PublishedEndpoint> desired_;
   bool publishDirty_ = false;
@@ -95,6 +102,8 @@ class ClusterMember {
   bool connected_ = false;
   std::string lastError_;
   uint64_t errors_ = 0;
+  metrics::Histogram storeSeconds_{
+      {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}};
   int64_t lease_ = 0;
   uint64_t sinceMs_ = 0;          // when connected_ last changed
   uint64_t directoryReadMs_ = 0;  // when the directory was last complete (read or watched)

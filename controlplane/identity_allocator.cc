@@ -88,6 +88,14 @@ bool IdentityAllocator::assign(const rules::Labels& labels, rules::IdentityId id
   return true;
 }
 
+bool IdentityAllocator::forget(const rules::Labels& labels) {
+  if (byLabels_.erase(labels) == 0) {
+    return false;
+  }
+  dirty_ = true;
+  return true;
+}
+
 rules::IdentityList IdentityAllocator::identities() const {
   rules::IdentityList out;
   for (const auto& [labels, id] : byLabels_) {

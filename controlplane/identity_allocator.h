@@ -30,6 +30,9 @@ class IdentityAllocator {
   // The cluster's number for `labels`; a number it moved away from another label set leaves
   // that one. True when it changed anything.
   bool assign(const rules::Labels& labels, rules::IdentityId id);
+  // Shared: no endpoint here has `labels` any more, and the cluster may give its number to
+  // another label set once no host refers to it; the next endpoint with them asks again.
+  bool forget(const rules::Labels& labels);
 
   // Writes the state file (atomically: temporary file, then rename) if anything changed since
   // the last save. False with the reason when it could not.

@@ -261,6 +261,12 @@ std::optional<rules::Labels> ClusterIdentities::labelsOf(rules::IdentityId id) c
   return found == byId_.end() ? std::nullopt : std::optional(found->second);
 }
 
+std::optional<rules::IdentityId> ClusterIdentities::cachedNumber(
+    const rules::Labels& labels) const {
+  const auto found = byLabels_.find(labels);
+  return found == byLabels_.end() ? std::nullopt : std::optional(found->second);
+}
+
 rules::IdentityList ClusterIdentities::cached() const {
   rules::IdentityList out;
   for (const auto& [id, labels] : byId_) {

@@ -42,6 +42,7 @@ class ClusterIdentities {
 
   // From the cache.
   std::optional<rules::Labels> labelsOf(rules::IdentityId id) const;
+  std::optional<rules::IdentityId> cachedNumber(const rules::Labels& labels) const;
   rules::IdentityList cached() const;
 
   // When its lease lapsed a host takes a new one: its references are put again under it, at the

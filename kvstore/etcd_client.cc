@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <charconv>
+#include <chrono>
 
 #include "http/curl_transfer.h"
 #include "text/untrusted_json.h"
@@ -276,6 +277,17 @@ std::optional<std::string> EtcdClient::authenticate(const std::string& endpoint,
 
 std::optional<json> EtcdClient::call(const std::string& path, const json& body,
                                      std::string* error) const {
+  const auto start = std::chrono::steady_clock::now();
+  auto answer = callAnyEndpoint(path, body, error);
+  if (observer_) {
+    observer_(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(),
+              answer.has_value());
+  }
+  return answer;
+}
+
+std::optional<json> EtcdClient::callAnyEndpoint(const std::string& path, const json& body,
+                                                std::string* error) const {
   const std::string request = body.dump();
   size_t start = 0;
   std::string token;

@@ -110,6 +110,11 @@ class EtcdClient {
   // The endpoint that answered last (or the first).
   std::string endpoint() const;
 
+  // Told of every request but a watch, when it ends: how long it took (failing over included)
+  // and whether it was answered. Set before the client is shared; called on the caller's thread.
+  using Observer = std::function<void(double seconds, bool answered)>;
+  void setObserver(Observer observer) { observer_ = std::move(observer); }
+
   // The end of the range of every key that starts with `prefix`.
   static std::string prefixEnd(std::string_view prefix);
 
@@ -118,6 +123,8 @@ class EtcdClient {
   // endpoint on a transport failure or an unavailable member, authenticates when configured.
   std::optional<nlohmann::json> call(const std::string& path, const nlohmann::json& body,
                                      std::string* error) const;
+  std::optional<nlohmann::json> callAnyEndpoint(const std::string& path, const nlohmann::json& body,
+                                                std::string* error) const;
   std::optional<nlohmann::json> callOnce(const std::string& endpoint, const std::string& path,
                                          const std::string& body, const std::string& token,
                                          bool* unreachable, std::string* error) const;
@@ -125,6 +132,7 @@ class EtcdClient {
   void configureTls(void* curl) const;
 
   EtcdOptions options_;
+  Observer observer_;
   mutable std::mutex mutex_;  // guards what follows
   mutable size_t current_ = 0;
   mutable std::string token_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <map>
 
 #include "kvstore/cluster_identities.h"
 #include "kvstore/endpoint_directory.h"
@@ -108,6 +109,22 @@ TEST_F(AgentKvstoreTest, IdentitiesAreTheClustersAndEndpointsArePublished) {
   }
   std::string error;
   EXPECT_EQ(store_->get(kvstore::hostKey(Prefix, "host-a"), &error)->kvs.size(), 1u);
+
+  // db's last endpoint leaves: its entry goes, and its number with the last reference (host-c,
+  // which only asked above, lets go of its own first).
+  std::map<std::string, rules::IdentityId> numbers;
+  for (const auto& endpoint : json::parse(cli({"endpoints", "--json"}).out)) {
+    numbers[endpoint["name"].get<std::string>()] = endpoint["identity"].get<rules::IdentityId>();
+  }
+  ASSERT_EQ(numbers.size(), 3u);
+  ASSERT_TRUE(other.release(numbers["db"], &error)) << error;
+  ASSERT_EQ(cli({"endpoint", "detach", "db"}).exitCode, 0);
+  EXPECT_TRUE(testing::waitFor(
+      [&] { return store_->get(other.idKey(numbers["db"]), &error)->kvs.empty(); }, 10))
+      << "the number goes with its last reference";
+  EXPECT_TRUE(store_->get(kvstore::endpointKey(Prefix, "host-a", "db"), &error)->kvs.empty());
+  EXPECT_EQ(store_->get(other.idKey(numbers["web"]), &error)->kvs.size(), 1u) << "web's stays";
+  EXPECT_EQ(store_->get(other.idKey(numbers["api"]), &error)->kvs.size(), 1u) << "api's stays";
 
   agent_->stop(10);
   EXPECT_EQ(agent_->exitCode(), std::optional<int>(0)) << agent_->log();

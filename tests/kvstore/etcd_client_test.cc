@@ -3,10 +3,14 @@
 #include "kvstore/etcd_client.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <optional>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 #include "tests/support/etcd_test.h"
 #include "tests/support/run_command.h"
@@ -236,6 +240,70 @@ TEST_F(EtcdClientTest, AuthenticatesWithUserAndPassword) {
   options.password = "wrong";
   EXPECT_FALSE(EtcdClient(options).get("/a/k", &error));
   EXPECT_NE(error.find("authentication as root refused"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace bulkhead::kvstore
+
+namespace bulkhead::kvstore {
+namespace {
+
+// A CA, a certificate for 127.0.0.1 and one for a client, all signed by it (openssl CLI).
+std::optional<testing::EtcdCluster::Tls> makeCertificates(const testing::TempDir& dir,
+                                                          std::string* why) {
+  const std::string openssl = "/usr/bin/openssl";
+  testing::EtcdCluster::Tls tls{dir.file("ca.pem"), dir.file("server.pem"), dir.file("server.key"),
+                                dir.file("client.pem"), dir.file("client.key")};
+  const std::string extensions =
+      dir.write("ext.cnf", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n");
+  std::vector<std::vector<std::string>> commands = {
+      {openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir.file("ca.key"),
+       "-out", tls.caFile, "-days", "1", "-subj", "/CN=bulkhead-test-ca"}};
+  for (const auto& [cert, key, name] : {std::tuple{tls.serverCert, tls.serverKey, "127.0.0.1"},
+                                        std::tuple{tls.clientCert, tls.clientKey, "bulkhead"}}) {
+    const std::string request = cert + ".csr";
+    commands.push_back({openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+                        request, "-subj", std::string("/CN=") + name});
+    commands.push_back({openssl, "x509", "-req", "-in", request, "-CA", tls.caFile, "-CAkey",
+                        dir.file("ca.key"), "-CAcreateserial", "-out", cert, "-days", "1",
+                        "-extfile", extensions});
+  }
+  for (const auto& command : commands) {
+    const auto run = testing::runCommand(command, 60);
+    if (run.exitCode != 0) {
+      *why = command[1] + ": " + run.err;
+      return std::nullopt;
+    }
+  }
+  return tls;
+}
+
+// #14 item 4: TLS with client certificates, as the `kvstore.tls` keys configure it.
+TEST(EtcdClientTls, ClientCertificatesAreShownAndTheServersIsChecked) {
+  if (!testing::EtcdCluster::available() || ::access("/usr/bin/openssl", X_OK) != 0) {
+    GTEST_SKIP() << "needs Debian's etcd-server and openssl (scripts/setup.sh installs them)";
+  }
+  testing::TempDir dir;
+  std::string why;
+  const auto tls = makeCertificates(dir, &why);
+  ASSERT_TRUE(tls) << why;
+  testing::EtcdCluster etcd(dir, 1, *tls);
+  ASSERT_TRUE(etcd.ready()) << etcd.log(0);
+  ASSERT_EQ(etcd.clientUrl(0).rfind("https://", 0), 0u);
+
+  const EtcdClient client(etcd.clientOptions());
+  std::string error;
+  ASSERT_TRUE(client.put("/tls/k", "v", 0, &error)) << error;
+  EXPECT_EQ(client.get("/tls/k", &error)->kvs.at(0).value, "v");
+
+  EtcdOptions noCertificate = etcd.clientOptions();
+  noCertificate.certFile.clear();
+  noCertificate.keyFile.clear();
+  EXPECT_FALSE(EtcdClient(noCertificate).get("/tls/k", &error)) << "etcd wants a client's";
+  EtcdOptions unknownServer = etcd.clientOptions();
+  unknownServer.caFile.clear();  // the system's CAs: none signed this etcd's certificate
+  EXPECT_FALSE(EtcdClient(unknownServer).get("/tls/k", &error));
+  EXPECT_NE(error.find("no etcd endpoint answered"), std::string::npos) << error;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,7 +27,18 @@ class EtcdCluster {
   static constexpr const char* Binary = "/usr/bin/etcd";
   static bool available() { return ::access(Binary, X_OK) == 0; }
 
-  EtcdCluster(const TempDir& dir, int members) : dir_(dir) {
+  // TLS for the client URLs (https), with client certificates required: the files etcd gets
+  // (its own certificate and the CA that signed the clients') and those a client needs.
+  struct Tls {
+    std::string caFile;
+    std::string serverCert;
+    std::string serverKey;
+    std::string clientCert;
+    std::string clientKey;
+  };
+
+  EtcdCluster(const TempDir& dir, int members, std::optional<Tls> tls = std::nullopt)
+      : dir_(dir), tls_(std::move(tls)) {
     for (int i = 0; i < members; ++i) {
       members_.push_back({"m" + std::to_string(i), freePort(), freePort(), -1});
     }
@@ -47,7 +59,20 @@ class EtcdCluster {
   EtcdCluster& operator=(const EtcdCluster&) = delete;
 
   std::string clientUrl(size_t member) const {
-    return "http://127.0.0.1:" + std::to_string(members_[member].clientPort);
+    return std::string(tls_ ? "https" : "http") +
+           "://127.0.0.1:" + std::to_string(members_[member].clientPort);
+  }
+  // A client of every member (or one), with the client certificate when there is TLS.
+  kvstore::EtcdOptions clientOptions(int member = -1) const {
+    kvstore::EtcdOptions options;
+    options.endpoints = member < 0 ? clientUrls() : std::vector{clientUrl(member)};
+    options.timeoutSeconds = 2;
+    if (tls_) {
+      options.caFile = tls_->caFile;
+      options.certFile = tls_->clientCert;
+      options.keyFile = tls_->clientKey;
+    }
+    return options;
   }
   std::vector<std::string> clientUrls() const {
     std::vector<std::string> urls;
@@ -60,7 +85,7 @@ class EtcdCluster {
   // Starts (or starts again, on its data) one member.
   void start(size_t index) {
     Member& member = members_[index];
-    const std::string client = "http://127.0.0.1:" + std::to_string(member.clientPort);
+    const std::string client = clientUrl(index);
     const std::string peer = "http://127.0.0.1:" + std::to_string(member.peerPort);
     std::vector<std::string> args = {
         Binary, "--name=" + member.name, "--data-dir=" + dir_.file("etcd-" + member.name),
@@ -71,6 +96,10 @@ class EtcdCluster {
         // elections in a second, not five: faults resolve quickly
         "--heartbeat-interval=50", "--election-timeout=500", "--logger=zap",
         "--log-outputs=" + dir_.file("etcd-" + member.name + ".log")};
+    if (tls_) {
+      args.insert(args.end(), {"--cert-file=" + tls_->serverCert, "--key-file=" + tls_->serverKey,
+                               "--trusted-ca-file=" + tls_->caFile, "--client-cert-auth"});
+    }
     std::vector<char*> argv;
     for (auto& arg : args) {
       argv.push_back(arg.data());
@@ -116,10 +145,7 @@ class EtcdCluster {
 
   // True once a write through `member` (or any member) is accepted, within `seconds`.
   bool ready(int seconds = 30, int member = -1) const {
-    kvstore::EtcdOptions options;
-    options.endpoints = member < 0 ? clientUrls() : std::vector{clientUrl(member)};
-    options.timeoutSeconds = 2;
-    const kvstore::EtcdClient client(options);
+    const kvstore::EtcdClient client(clientOptions(member));
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
       std::string error;
@@ -145,6 +171,7 @@ class EtcdCluster {
   };
 
   const TempDir& dir_;
+  std::optional<Tls> tls_;
   std::vector<Member> members_;
   std::string initialCluster_;
 };

@@ -25,12 +25,7 @@ class EtcdTest : public ::testing::Test {
   }
 
   // A client of every member, with short timeouts: a fault shows within seconds.
-  kvstore::EtcdOptions options() const {
-    kvstore::EtcdOptions options;
-    options.endpoints = etcd_->clientUrls();
-    options.timeoutSeconds = 2;
-    return options;
-  }
+  kvstore::EtcdOptions options() const { return etcd_->clientOptions(); }
 
   TempDir dir_;
   std::unique_ptr<EtcdCluster> etcd_;
