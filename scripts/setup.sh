@@ -83,7 +83,7 @@ elif [ "$SANITIZE" = "thread" ]; then
   # the tests' fake agent and engine): DPDK's lcores and memory are left out of this build.
   BUILD_DIR="${BUILD_DIR:-build-tsan}"
   EXTRA=(-DBULKHEAD_THREAD_SANITIZER=ON -DBULKHEAD_BENCHMARKS=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo)
-  TARGETS=(--target controlplane_test api_test cni_test text_test)
+  TARGETS=(--target controlplane_test api_test cni_test text_test kvstore_test)
 else
   BUILD_DIR="${BUILD_DIR:-build}"
   EXTRA=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
