@@ -105,12 +105,13 @@ grep "attached endpoint\|fell back\|ready" "$work/agent.log" | sed 's/^/  agent:
 cli() { "$BIN/bulkhead" "$@" --socket "$work/api.sock"; }
 
 in_ns() { local role=$1; shift; ip netns exec "$prefix-$role" "$@"; }
-in_ns api /usr/bin/python3 -m http.server 8080 --bind "${ip[api]}" --directory "$work" \
-  >/dev/null 2>&1 &
-server_pids+=($!)
-in_ns api /usr/bin/python3 -m http.server 9090 --bind "${ip[api]}" --directory "$work" \
-  >/dev/null 2>&1 &
-server_pids+=($!)
+# Not through in_ns: $! must be the server itself (ip netns exec execs it), not a subshell whose
+# child would outlive the cleanup's kill.
+for port in 8080 9090; do
+  ip netns exec "$prefix-api" /usr/bin/python3 -m http.server "$port" --bind "${ip[api]}" \
+    --directory "$work" >/dev/null 2>&1 &
+  server_pids+=($!)
+done
 sleep 1
 
 try_http() {  # from, port, Host header
