@@ -61,14 +61,7 @@ int policyApplyCommand(const std::vector<std::string>& args, std::ostream& out, 
   for (const auto& path : parsed.vm["path"].as<std::vector<std::string>>()) {
     std::error_code ec;
     if (std::filesystem::is_directory(path, ec)) {
-      std::vector<std::string> inside;
-      for (const auto& entry : std::filesystem::directory_iterator(path, ec)) {
-        const auto extension = entry.path().extension();
-        if (entry.is_regular_file() && (extension == ".yaml" || extension == ".yml")) {
-          inside.push_back(entry.path().string());
-        }
-      }
-      std::sort(inside.begin(), inside.end());
+      const auto inside = rules::policyFilesIn(path, ec);
       files.insert(files.end(), inside.begin(), inside.end());
     } else {
       files.push_back(path);

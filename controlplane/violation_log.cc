@@ -20,13 +20,14 @@ namespace {
 using dataplane::ViolationEvent;
 using dataplane::ViolationKind;
 
-// One side of the flow as the log names it: an endpoint, or the entity standing for everything
-// that is not one.
+// Who the endpoints are: this host's by slot, other hosts' by address.
 struct Lookups {
   const EndpointLookup& endpoints;
   const RemoteLookup& remote;
 };
 
+// One side of the flow as the log names it: an endpoint, or the entity standing for everything
+// that is not one.
 struct Peer {
   bool endpoint = false;
   std::string name;

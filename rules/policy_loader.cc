@@ -768,6 +768,18 @@ void loadFile(const std::string& path, const ProtocolCatalog& catalog, NameRegis
 
 }  // namespace
 
+std::vector<std::string> policyFilesIn(const std::string& directory, std::error_code& ec) {
+  std::vector<std::string> files;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    const auto extension = entry.path().extension();
+    if (entry.is_regular_file() && (extension == ".yaml" || extension == ".yml")) {
+      files.push_back(entry.path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
                               const ProtocolCatalog& catalog) {
   return loadPolicies(paths, {}, catalog);
@@ -781,19 +793,12 @@ PolicyLoadResult loadPolicies(const std::vector<std::string>& paths,
   for (const auto& path : paths) {
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
-      std::vector<std::string> files;
-      for (const auto& entry : fs::directory_iterator(path, ec)) {
-        const auto extension = entry.path().extension();
-        if (entry.is_regular_file() && (extension == ".yaml" || extension == ".yml")) {
-          files.push_back(entry.path().string());
-        }
-      }
+      const std::vector<std::string> files = policyFilesIn(path, ec);
       if (ec) {
         result.errors.push_back({{path, 0, 0}, "cannot list directory: " + ec.message()});
         result.ioFailure = true;
         continue;
       }
-      std::sort(files.begin(), files.end());
       if (files.empty()) {
         result.errors.push_back({{path, 0, 0}, "directory has no *.yaml or *.yml files"});
       }

@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "rules/diagnostic.h"
@@ -23,6 +24,9 @@ struct PolicyLoadResult {
   bool ioFailure = false;  // a path could not be read at all (as opposed to invalid content)
   bool ok() const { return errors.empty(); }
 };
+
+// A directory's *.yaml and *.yml files, in name order: what a directory contributes to a policy.
+std::vector<std::string> policyFilesIn(const std::string& directory, std::error_code& ec);
 
 // Loads every document of every file; a directory contributes its *.yaml and *.yml files in
 // name order. I/O problems (missing file, unreadable directory) are diagnostics at line 0.

@@ -226,5 +226,17 @@ TEST_F(AgentKvstoreTest, WithoutTheStoreKnownIdentitiesHoldAndNewOnesWait) {
   EXPECT_EQ(status()["kvstore"]["state"], "connected");
 }
 
+// A single host has no cluster to apply to: the agent says so, and its policy stays its files.
+TEST_F(AgentTest, WithoutAKvstorePolicyApplyAndDeleteSaySo) {
+  startAgent();
+  const auto applied = cli({"policy", "apply", policyPath_});
+  EXPECT_EQ(applied.exitCode, 1);
+  EXPECT_NE(applied.err.find("this agent has no kvstore"), std::string::npos) << applied.err;
+  const auto deleted = cli({"policy", "delete", "api"});
+  EXPECT_EQ(deleted.exitCode, 1);
+  EXPECT_NE(deleted.err.find("this agent has no kvstore"), std::string::npos) << deleted.err;
+  EXPECT_TRUE(json::parse(cli({"status", "--json"}).out)["kvstore"].is_null());
+}
+
 }  // namespace
 }  // namespace bulkhead
